@@ -354,13 +354,15 @@ class MMM:
     def _mean_function(self):
         """Compiled ``(design, batched params) → components``, vectorized over a leading draw axis.
 
-        Compiled once per model with the Python linker: the arrays are whole batches
-        of draws, so NumPy does the work and compilation takes milliseconds.
+        Compiled once per model in :func:`~bayesmmm.transforms.base.numpy_mode`: the
+        arrays are whole batches of draws, so NumPy does the work and compilation
+        takes milliseconds (the numba backend would add seconds per model).
         """
         import pytensor
         import pytensor.tensor as pt
-        from pytensor.compile.mode import Mode
         from pytensor.graph.replace import vectorize_graph
+
+        from bayesmmm.transforms.base import numpy_mode
 
         dims = self._dims()
         design = {
@@ -377,7 +379,7 @@ class MMM:
         fn = pytensor.function(
             [*design.values(), *batched.values()],
             outs,
-            mode=Mode(linker="py", optimizer="fast_run").excluding("fusion", "inplace"),
+            mode=numpy_mode(),
             on_unused_input="ignore",
         )
         return fn, list(dims), names

@@ -16,7 +16,19 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from bayesmmm.priors import Prior
 
-__all__ = ["Registry", "Transform", "UnknownNameError", "function_signature"]
+__all__ = ["Registry", "Transform", "UnknownNameError", "function_signature", "numpy_mode"]
+
+
+def numpy_mode():
+    """PyTensor mode that evaluates graphs with NumPy: compiles in milliseconds.
+
+    Used for post-processing and simulation, where the arrays are whole batches and
+    the per-call overhead does not matter. Fusion is off because fused Composite ops
+    fall back to a Python loop per element in this linker.
+    """
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="py", optimizer="fast_run").excluding("fusion", "inplace")
 
 T = TypeVar("T", bound=type)
 
@@ -187,6 +199,13 @@ class Transform:
     def create_priors(self, dims: tuple[str, ...]) -> dict[str, Any]:
         """Create one random variable per parameter in the current model; returns param → RV."""
         return {p: self.priors[p].create(self.variable_name(p), dims=dims) for p in self.param_names}
+
+    def evaluate(self, x: Any, **params: Any):
+        """Apply to NumPy inputs and return a NumPy array (for simulation and checks)."""
+        import pytensor
+
+        out = self.apply(x, **params)  # type: ignore[attr-defined]
+        return pytensor.function([], out, mode=numpy_mode())()
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())

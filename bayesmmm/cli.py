@@ -1,0 +1,214 @@
+"""Command-line interface: ``bayesmmm demo | simulate | fit``.
+
+Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
+failed with ``diagnostics.on_fail: fail``; 1 an unexpected error (``--debug`` shows
+the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="bayesmmm",
+    help="Bayesian marketing mix modelling: simulate, fit, diagnose, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_STATE = {"debug": False}
+
+EXIT_INPUT = 2
+EXIT_DIAGNOSTICS = 3
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    from bayesmmm.config import ConfigError
+    from bayesmmm.data import DataError
+    from bayesmmm.model import ModelFileError
+    from bayesmmm.sampling import SamplerError
+    from bayesmmm.transforms import UnknownNameError
+
+    return ConfigError, DataError, ModelFileError, SamplerError, UnknownNameError, FileExistsError
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn known input errors into one clear line and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            _err("interrupted: no run folder was written")
+            raise typer.Exit(130) from None
+        except _input_errors() as exc:
+            if _STATE["debug"]:
+                raise
+            _err(f"error: {exc}")
+            raise typer.Exit(EXIT_INPUT) from None
+        except Exception as exc:
+            if _STATE["debug"]:
+                raise
+            _err(f"unexpected error ({type(exc).__name__}): {exc}\nrun again with --debug for the traceback")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    """Bayesian marketing mix modelling."""
+    _STATE["debug"] = debug
+
+
+def _sampler_overrides(
+    sampler: str | None, draws: int | None, tune: int | None, chains: int | None, seed: int | None
+) -> dict[str, Any]:
+    values = {"backend": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    return {f"sampler.{k}": v for k, v in values.items() if v is not None}
+
+
+def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
+    roas = result.roas
+    prob = roas.attrs.get("hdi_prob", 0.9)
+    lines = [f"\nROAS (contribution / spend) with {prob:.0%} HDI:"]
+    header = f"  {'channel':<16}{'spend':>14}{'contribution':>15}{'ROAS':>10}  {'HDI':<22}{'share':>7}"
+    if truth:
+        header += f"{'true ROAS':>11}  covered"
+    lines.append(header)
+    covered = 0
+    for row in roas.itertuples():
+        line = (
+            f"  {row.channel:<16}{row.spend:>14,.0f}{row.contribution_mean:>15,.1f}{row.roas_mean:>10.4g}  "
+            f"[{row.roas_hdi_low:.4g}, {row.roas_hdi_high:.4g}]".ljust(22 + 58)
+            + f"{row.share_mean:>7.1%}"
+        )
+        if truth:
+            true = truth["channels"][row.channel]["roas"]
+            ok = row.roas_hdi_low <= true <= row.roas_hdi_high
+            covered += ok
+            line += f"{true:>11.4g}  {'yes' if ok else 'no'}"
+        lines.append(line)
+    if truth:
+        lines.append(f"  truth covered by the HDI for {covered} of {len(roas)} channels")
+    d = result.diagnostics
+    verdict = "PASSED" if d["passed"] else "FAILED: " + "; ".join(d["problems"])
+    lines.append(
+        f"\nDiagnostics {verdict} (max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+        f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
+    )
+    m = result.metrics
+    t = result.timings
+    lines.append(f"Fit: R² {m['r2']:.3f}, MAPE {m['mape']:.2%}, NRMSE {m['nrmse']:.3f}")
+    lines.append(
+        f"Time: compile {t.get('compile_s', 0):.1f} s, sampling {t.get('sample_s', 0):.1f} s, "
+        f"total {t.get('total_s', 0):.1f} s"
+    )
+    lines.append(f"Run folder: {result.run_dir}")
+    typer.echo("\n".join(lines))
+
+
+def _finish(result: Any, on_fail: str) -> None:
+    if not result.diagnostics["passed"] and on_fail == "fail":
+        _err("error: the diagnostics gate failed (diagnostics.on_fail: fail); see diagnostics.json")
+        raise typer.Exit(EXIT_DIAGNOSTICS)
+
+
+@app.command()
+@handle_errors
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
+) -> None:
+    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json."""
+    from bayesmmm.simulate import load_scenario, write_simulation
+
+    data_path, truth_path = write_simulation(load_scenario(_scenario_path(scenario)), out)
+    typer.echo(f"wrote {data_path} and {truth_path}")
+
+
+def _scenario_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.exists() or name_or_path.endswith((".yaml", ".yml")):
+        return path
+    from bayesmmm.simulate import builtin_scenario
+
+    return builtin_scenario(name_or_path)
+
+
+@app.command()
+@handle_errors
+def fit(
+    experiment: Annotated[Path, typer.Argument(help="experiment YAML")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="run folder (default runs/NAME-TIME)")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro")] = None,
+    draws: Annotated[int | None, typer.Option("--draws")] = None,
+    tune: Annotated[int | None, typer.Option("--tune")] = None,
+    chains: Annotated[int | None, typer.Option("--chains")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+) -> None:
+    """Fit an experiment YAML and write a run folder."""
+    from bayesmmm.config import load_experiment
+    from bayesmmm.experiment import default_run_dir, run_experiment
+
+    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
+    if data is not None:
+        overrides["data.path"] = str(data.resolve())
+    config = load_experiment(experiment, overrides)
+    run_dir = out or default_run_dir(config)
+    result = run_experiment(config, run_dir, log=typer.echo)
+    _print_summary(result)
+    _finish(result, config.diagnostics.on_fail)
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder for data/ and run/")] = Path("runs/demo"),
+    sampler: Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro")] = None,
+    draws: Annotated[int | None, typer.Option("--draws")] = None,
+    tune: Annotated[int | None, typer.Option("--tune")] = None,
+    chains: Annotated[int | None, typer.Option("--chains")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+) -> None:
+    """Simulate the four-channel scenario, fit it, and compare ROAS with the truth."""
+    import json
+
+    from bayesmmm.config import load_experiment
+    from bayesmmm.experiment import run_experiment
+    from bayesmmm.simulate import builtin_scenario, load_scenario, write_simulation
+
+    scenario = load_scenario(builtin_scenario("four_channel"))
+    data_path, truth_path = write_simulation(scenario, out / "data")
+    typer.echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
+    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
+    overrides["data.path"] = str(data_path.resolve())
+    config = load_experiment(builtin_scenario("four_channel_experiment"), overrides)
+    result = run_experiment(config, out / "run", log=typer.echo)
+    _print_summary(result, json.loads(truth_path.read_text()))
+    _finish(result, config.diagnostics.on_fail)
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    app(prog_name="bayesmmm")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,289 @@
+"""Synthetic MMM data with known ground truth, built from the registered transforms.
+
+A scenario YAML describes spends, per-channel adstock and saturation (any registered
+name, parameters in the model's units: saturation acts on spend divided by the
+channel's mean spend), channel effects, trend, seasonality, events, controls and noise.
+:func:`simulate` returns the data frame and a truth dict (``truth.json``) with the true
+parameters and each channel's true contribution, ROAS and share.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bayesmmm.config import ConfigError, format_validation_error
+from bayesmmm.features import YEAR_DAYS
+
+__all__ = ["ScenarioConfig", "builtin_scenario", "load_scenario", "simulate", "write_simulation"]
+
+BUILTIN_DIR = Path(__file__).parent / "scenarios"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FlightingSpec(_Spec):
+    """On/off flighting: alternating runs of weeks with geometric lengths."""
+
+    mean_on_weeks: float = Field(6.0, ge=1.0)
+    mean_off_weeks: float = Field(4.0, ge=1.0)
+
+
+class SpendSpec(_Spec):
+    """Weekly spend ~ Gamma(shape, scale) [× Uniform(0, 1)] [× on/off flighting]."""
+
+    shape: float = Field(gt=0)
+    scale: float = Field(gt=0)
+    times_uniform: bool = False
+    flighting: FlightingSpec | None = None
+
+
+class TransformSpec(_Spec):
+    """A registered transform with true parameter values (and settings like ``l_max``)."""
+
+    name: str
+    params: dict[str, float]
+    l_max: int | None = Field(None, ge=1)
+    normalize: bool | None = None
+
+
+class ChannelSpec(_Spec):
+    """One channel: spend process, transforms, and ``beta`` (target units per unit of saturation)."""
+
+    spend: SpendSpec
+    adstock: TransformSpec
+    saturation: TransformSpec
+    beta: float = Field(ge=0)
+
+
+class TrendSpec(_Spec):
+    """Trend adding ``total`` over the whole period: linear, sigmoid (S-shaped) or none."""
+
+    kind: Literal["none", "linear", "sigmoid"] = "linear"
+    total: float = 0.0
+
+
+class SeasonalitySpec(_Spec):
+    """``amplitude * sum_k h_k cos(2πk (doy - peak) / 365.25)`` with harmonics ``h``."""
+
+    amplitude: float = 0.0
+    peak_day_of_year: float = Field(330, ge=0, le=366)
+    harmonics: list[float] = [1.0]
+
+
+class EventSpec(_Spec):
+    """A 0/1 event column, 1 on the week containing each date, with an additive effect."""
+
+    name: str
+    dates: list[date]
+    effect: float
+
+
+class ControlSpec(_Spec):
+    """A control column: Bernoulli(p) (``dist: bernoulli``) or Normal(0, 1), with an effect."""
+
+    name: str
+    dist: Literal["bernoulli", "normal"] = "bernoulli"
+    p: float = Field(0.1, ge=0, le=1)
+    effect: float
+
+
+class NoiseSpec(_Spec):
+    dist: Literal["normal", "student_t"] = "normal"
+    sigma: float = Field(ge=0)
+    nu: float = Field(5.0, gt=0)
+
+
+class ScenarioConfig(_Spec):
+    """A complete scenario; see ``configs/scenario_*.yaml``."""
+
+    name: str = "scenario"
+    seed: int = 0
+    start_date: date
+    n_weeks: int = Field(ge=8)
+    date_column: str = "date"
+    target_column: str = "sales"
+    base: float
+    trend: TrendSpec = TrendSpec()
+    seasonality: SeasonalitySpec = SeasonalitySpec()
+    events: list[EventSpec] = []
+    controls: list[ControlSpec] = []
+    channels: dict[str, ChannelSpec] = Field(min_length=1)
+    noise: NoiseSpec
+
+    @model_validator(mode="after")
+    def _check_transforms(self) -> ScenarioConfig:
+        for name, ch in self.channels.items():
+            for spec, kind in ((ch.adstock, "adstock"), (ch.saturation, "saturation")):
+                transform = _build(spec, kind)
+                missing = sorted(set(transform.param_names) - set(spec.params))
+                extra = sorted(set(spec.params) - set(transform.param_names))
+                if missing or extra:
+                    raise ValueError(
+                        f"channel {name!r}: {kind} {spec.name!r} takes parameters {list(transform.param_names)}; "
+                        f"missing {missing or 'none'}, unknown {extra or 'none'}"
+                    )
+        return self
+
+
+def _build(spec: TransformSpec, kind: str):
+    from bayesmmm.transforms import ADSTOCKS, SATURATIONS
+
+    registry = ADSTOCKS if kind == "adstock" else SATURATIONS
+    settings: dict[str, Any] = {}
+    if kind == "adstock":
+        if spec.l_max is not None:
+            settings["l_max"] = spec.l_max
+        if spec.normalize is not None:
+            settings["normalize"] = spec.normalize
+    return registry.get(spec.name)(**settings)
+
+
+def builtin_scenario(name: str) -> Path:
+    """Path of a YAML shipped in ``bayesmmm/scenarios`` (``four_channel``, ``intermittent``...)."""
+    path = BUILTIN_DIR / f"{name}.yaml"
+    if not path.exists():
+        names = sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+        raise ConfigError(f"no scenario file or built-in scenario named {name!r}; built-ins: {', '.join(names)}")
+    return path
+
+
+def load_scenario(path: str | Path) -> ScenarioConfig:
+    """Read and validate a scenario YAML."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"scenario file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return ScenarioConfig.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
+def _spend(spec: SpendSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+    x = rng.gamma(spec.shape, spec.scale, size=n)
+    if spec.times_uniform:
+        x = x * rng.uniform(0.0, 1.0, size=n)
+    if spec.flighting is not None:
+        on = np.zeros(n, dtype=bool)
+        t, state = 0, bool(rng.integers(0, 2))
+        while t < n:
+            mean = spec.flighting.mean_on_weeks if state else spec.flighting.mean_off_weeks
+            length = int(rng.geometric(1.0 / mean))
+            on[t : t + length] = state
+            t, state = t + length, not state
+        if not on.any():
+            on[rng.integers(0, n)] = True
+        x = x * on
+    return x
+
+
+def _trend(spec: TrendSpec, n: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)
+    if spec.kind == "linear":
+        return spec.total * t
+    if spec.kind == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-8.0 * (t - 0.5)))
+        return spec.total * (s - s[0]) / (s[-1] - s[0])
+    return np.zeros(n)
+
+
+def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate a data set and its ground truth.
+
+    Returns
+    -------
+    frame : weekly rows with date, target, channel spends, event and control columns.
+    truth : true parameters; per channel the true contribution (total and weekly),
+        spend, ROAS = contribution / spend and share of the media contribution.
+    """
+    rng = np.random.default_rng(scenario.seed)
+    n = scenario.n_weeks
+    dates = pd.date_range(pd.Timestamp(scenario.start_date), periods=n, freq="7D")
+    frame = pd.DataFrame({scenario.date_column: dates.strftime("%Y-%m-%d")})
+    baseline = np.full(n, scenario.base, dtype=float) + _trend(scenario.trend, n)
+    doy = dates.dayofyear.to_numpy(dtype=float)
+    seasonal = np.zeros(n)
+    for k, h in enumerate(scenario.seasonality.harmonics, start=1):
+        seasonal += h * np.cos(2 * np.pi * k * (doy - scenario.seasonality.peak_day_of_year) / YEAR_DAYS)
+    seasonal *= scenario.seasonality.amplitude
+    extra = np.zeros(n)
+    for ev in scenario.events:
+        col = np.zeros(n)
+        for d in ev.dates:
+            week = np.flatnonzero((dates <= pd.Timestamp(d)) & (pd.Timestamp(d) < dates + pd.Timedelta(days=7)))
+            if len(week) == 0:
+                raise ConfigError(f"event {ev.name!r} date {d} is outside the simulated weeks")
+            col[week] = 1.0
+        frame[ev.name] = col
+        extra += ev.effect * col
+    for ctl in scenario.controls:
+        col = rng.binomial(1, ctl.p, size=n).astype(float) if ctl.dist == "bernoulli" else rng.normal(size=n)
+        frame[ctl.name] = col
+        extra += ctl.effect * col
+    channels: dict[str, Any] = {}
+    media_total = np.zeros(n)
+    for name, ch in scenario.channels.items():
+        spend = _spend(ch.spend, n, rng)
+        mean_spend = float(spend.mean())
+        ad = _build(ch.adstock, "adstock")
+        sat = _build(ch.saturation, "saturation")
+        adstocked = ad.evaluate(spend / mean_spend, **ch.adstock.params)
+        contribution = ch.beta * sat.evaluate(adstocked, **ch.saturation.params)
+        frame[name] = spend
+        media_total += contribution
+        channels[name] = {
+            "adstock": {"name": ch.adstock.name, "l_max": ad.l_max, "normalize": ad.normalize, **ch.adstock.params},
+            "saturation": {"name": ch.saturation.name, **ch.saturation.params},
+            "beta": ch.beta,
+            "mean_spend": mean_spend,
+            "spend": float(spend.sum()),
+            "contribution": float(contribution.sum()),
+            "roas": float(contribution.sum() / spend.sum()),
+            "weekly_contribution": contribution.round(6).tolist(),
+        }
+    if scenario.noise.dist == "student_t":
+        noise = scenario.noise.sigma * rng.standard_t(scenario.noise.nu, size=n)
+    else:
+        noise = rng.normal(0.0, scenario.noise.sigma, size=n)
+    target = baseline + seasonal + extra + media_total + noise
+    frame.insert(1, scenario.target_column, target)
+    total_media = sum(c["contribution"] for c in channels.values())
+    total_spend = sum(c["spend"] for c in channels.values())
+    target_scale = float(np.mean(np.abs(target)))
+    for c in channels.values():
+        c["share"] = c["contribution"] / total_media if total_media > 0 else 0.0
+        c["spend_share"] = c["spend"] / total_spend
+        c["beta_scaled"] = c["beta"] / target_scale
+    truth = {
+        "scenario": scenario.model_dump(mode="json"),
+        "target_scale": target_scale,
+        "media_share_of_target": float(total_media / target.sum()),
+        "channels": channels,
+        "baseline": {
+            "trend": _trend(scenario.trend, n).round(6).tolist(),
+            "seasonality": seasonal.round(6).tolist(),
+        },
+    }
+    return frame, truth
+
+
+def write_simulation(scenario: ScenarioConfig, out_dir: str | Path) -> tuple[Path, Path]:
+    """Simulate and write ``out_dir/data.csv`` and ``out_dir/truth.json`` atomically."""
+    from bayesmmm.io import write_json, write_text
+
+    out_dir = Path(out_dir)
+    frame, truth = simulate(scenario)
+    data_path = write_text(out_dir / "data.csv", frame.to_csv(index=False))
+    truth_path = write_json(out_dir / "truth.json", truth)
+    return data_path, truth_path

@@ -212,7 +212,7 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     dates = pd.date_range(pd.Timestamp(scenario.start_date), periods=n, freq="7D")
     frame = pd.DataFrame({scenario.date_column: dates.strftime("%Y-%m-%d")})
     baseline = np.full(n, scenario.base, dtype=float) + _trend(scenario.trend, n)
-    doy = dates.dayofyear.to_numpy(dtype=float)
+    doy = dates.day_of_year.to_numpy(dtype=float)
     seasonal = np.zeros(n)
     for k, h in enumerate(scenario.seasonality.harmonics, start=1):
         seasonal += h * np.cos(2 * np.pi * k * (doy - scenario.seasonality.peak_day_of_year) / YEAR_DAYS)

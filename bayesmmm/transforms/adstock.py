@@ -113,7 +113,8 @@ class Adstock(Transform):
 
     def weights(self, **params):
         """Lag weights, shape ``(l_max, *param_shape)``, normalized if configured."""
-        ndim = max(pt.as_tensor_variable(v).ndim for v in params.values()) if params else 0
+        params = {k: pt.as_tensor_variable(v) for k, v in params.items()}
+        ndim = max(v.ndim for v in params.values()) if params else 0
         lags = lag_tensor(self.l_max, ndim)
         w = type(self).function(lags, **params, **self.settings)
         if self.normalize:

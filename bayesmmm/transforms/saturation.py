@@ -63,7 +63,8 @@ class Saturation(Transform):
 
     def apply(self, x, **params):
         """Saturated ``x`` (same shape)."""
-        return type(self).function(x, **params, **self.settings)
+        params = {k: pt.as_tensor_variable(v) for k, v in params.items()}
+        return type(self).function(pt.as_tensor_variable(x), **params, **self.settings)
 
 
 SATURATIONS: Registry[type[Saturation]] = Registry("saturation", base=Saturation)

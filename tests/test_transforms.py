@@ -1,0 +1,192 @@
+"""Shared contract tests: every registered transform joins them automatically.
+
+References are independent: closed forms, scipy.stats, and a plain NumPy loop for the
+convolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from scipy import stats
+
+from bayesmmm import ADSTOCKS, SATURATIONS, Adstock, Prior, Saturation
+from bayesmmm.transforms import UnknownNameError, convolve
+from bayesmmm.transforms.base import Registry
+
+RNG = np.random.default_rng(0)
+
+# Independent references for the built-in transforms (lags l = 0..L-1, unnormalized weights).
+WEIGHT_REFERENCES = {
+    "geometric": lambda lags, alpha: alpha**lags,
+    "weibull_cdf": lambda lags, scale, shape: stats.weibull_min(c=shape, scale=scale).sf(lags),
+    "weibull_pdf": lambda lags, scale, shape: stats.weibull_min(c=shape, scale=scale).pdf(lags + 1),
+}
+SATURATION_REFERENCES = {
+    "logistic": lambda x, lam: (1 - np.exp(-lam * x)) / (1 + np.exp(-lam * x)),
+    "hill": lambda x, slope, kappa: x**slope / (x**slope + kappa**slope),
+    "michaelis_menten": lambda x, kappa: x / (kappa + x),
+    "tanh": lambda x, c: np.tanh(x / c),
+}
+
+
+def prior_draws(transform, n_channels: int, seed: int) -> dict[str, np.ndarray]:
+    """One value per channel for each parameter, drawn from the transform's default priors."""
+    out = {}
+    for i, (name, prior) in enumerate(transform.priors.items()):
+        dist = getattr(pm, prior.dist).dist(**prior.params, size=n_channels)
+        out[name] = np.asarray(pm.draw(dist, random_seed=seed + i), dtype=float)
+    return out
+
+
+def numpy_convolve(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Plain loop reference: out[t, c] = sum_l w[l, c] x[t - l, c]."""
+    out = np.zeros_like(x)
+    for t in range(x.shape[0]):
+        for lag in range(w.shape[0]):
+            if t - lag >= 0:
+                out[t] += w[lag] * x[t - lag]
+    return out
+
+
+def evaluate(expr):
+    return pytensor.function([], expr)()
+
+
+@pytest.mark.parametrize("name", ADSTOCKS.names())
+@pytest.mark.parametrize("normalize", [True, False])
+def test_adstock_matches_numpy_convolution(name, normalize):
+    adstock = ADSTOCKS.get(name)(l_max=6, normalize=normalize)
+    params = prior_draws(adstock, 3, seed=1)
+    x = RNG.gamma(2.0, 1.0, size=(20, 3))
+    w = evaluate(adstock.weights(**params))
+    assert w.shape == (6, 3)
+    np.testing.assert_allclose(adstock.evaluate(x, **params), numpy_convolve(x, w), rtol=1e-10)
+    if normalize:
+        np.testing.assert_allclose(w.sum(axis=0), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ADSTOCKS.names())
+def test_adstock_weights_match_reference(name):
+    if name not in WEIGHT_REFERENCES:
+        pytest.skip(f"no independent reference for the user-registered adstock {name!r}")
+    adstock = ADSTOCKS.get(name)(l_max=10, normalize=False)
+    params = prior_draws(adstock, 4, seed=2)
+    w = evaluate(adstock.weights(**params))
+    lags = np.arange(10.0)[:, None]
+    np.testing.assert_allclose(w, WEIGHT_REFERENCES[name](lags, **params), rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ADSTOCKS.names())
+def test_adstock_conserves_mass_and_maps_zero_to_zero(name):
+    adstock = ADSTOCKS.get(name)(l_max=5)
+    params = prior_draws(adstock, 2, seed=3)
+    impulse = np.zeros((12, 2))
+    impulse[0] = 1.0
+    out = adstock.evaluate(impulse, **params)
+    np.testing.assert_allclose(out.sum(axis=0), 1.0, rtol=1e-10)  # whole impulse carried within 12 weeks
+    np.testing.assert_array_equal(adstock.evaluate(np.zeros((7, 2)), **params), 0.0)
+
+
+def test_geometric_closed_form():
+    # normalized geometric adstock of a constant series reaches the constant after l_max - 1 weeks,
+    # and of an impulse is alpha**t (1 - alpha) / (1 - alpha**L)
+    alpha, L = 0.6, 8
+    adstock = ADSTOCKS.get("geometric")(l_max=L)
+    out = adstock.evaluate(np.ones((15, 1)), alpha=np.array([alpha]))
+    np.testing.assert_allclose(out[L - 1 :, 0], 1.0)
+    np.testing.assert_allclose(out[: L - 1, 0], (1 - alpha ** np.arange(1, L)) / (1 - alpha**L))
+
+
+def test_adstock_broadcasts_over_a_geo_axis():
+    adstock = ADSTOCKS.get("geometric")(l_max=4)
+    x = RNG.gamma(2.0, 1.0, size=(10, 3, 2))  # (date, geo, channel)
+    alpha = np.array([[0.2, 0.5], [0.3, 0.6], [0.1, 0.9]])  # (geo, channel)
+    out = adstock.evaluate(x, alpha=alpha)
+    for g in range(3):
+        ref = adstock.evaluate(x[:, g, :], alpha=alpha[g])
+        np.testing.assert_allclose(out[:, g, :], ref)
+
+
+@pytest.mark.parametrize("name", SATURATIONS.names())
+def test_saturation_contract(name):
+    saturation = SATURATIONS.get(name)()
+    params = prior_draws(saturation, 3, seed=4)
+    x = np.linspace(0.0, 10.0, 200)[:, None] * np.ones((1, 3))
+    y = saturation.evaluate(x, **params)
+    np.testing.assert_array_equal(y[0], 0.0)
+    assert np.all(np.diff(y, axis=0) >= -1e-12), "saturation must be non-decreasing"
+    assert np.all(y <= 1.0 + 1e-12) and np.all(y >= 0.0)
+    if name in SATURATION_REFERENCES:
+        np.testing.assert_allclose(y, SATURATION_REFERENCES[name](x, **params), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SATURATIONS.names())
+def test_saturation_gradients_finite_at_zero_spend(name):
+    saturation = SATURATIONS.get(name)()
+    params = {p: pt.vector(p) for p in saturation.param_names}
+    x = np.array([[0.0, 0.5], [0.0, 2.0]])
+    total = pt.sum(saturation.apply(x, **params))
+    grads = pytensor.grad(total, list(params.values()))
+    fn = pytensor.function(list(params.values()), grads)
+    values = [np.full(2, 0.7) for _ in params]
+    for g in fn(*values):
+        assert np.all(np.isfinite(g))
+
+
+def test_convolve_needs_static_lags():
+    w = pt.matrix("w")
+    with pytest.raises(ValueError, match="static"):
+        convolve(np.ones((3, 2)), w)
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(UnknownNameError) as info:
+        ADSTOCKS.get("geometrik")
+    message = str(info.value)
+    assert "did you mean 'geometric'" in message.lower()
+    for name in ADSTOCKS.names():
+        assert name in message
+
+
+def test_definition_time_check_rejects_mismatched_priors():
+    def f(x, a, b):
+        return x * a * b
+
+    with pytest.raises(TypeError, match="parameters without a prior: \\['b'\\]"):
+
+        class Bad(Saturation):
+            function = staticmethod(f)
+            default_priors = {"a": Prior(dist="HalfNormal", sigma=1)}
+
+
+def test_registration_and_duplicate_names():
+    registry = Registry("adstock", base=Adstock)
+
+    @registry.register("flat")
+    class Flat(Adstock):
+        function = staticmethod(lambda lags, level: pt.ones_like(lags) * level)
+        default_priors = {"level": Prior(dist="HalfNormal", sigma=1)}
+
+    assert registry.get("flat") is Flat and Flat.name == "flat"
+    with pytest.raises(ValueError, match="already registered"):
+
+        @registry.register("flat")
+        class Other(Adstock):
+            function = staticmethod(lambda lags, level: lags * level)
+            default_priors = {"level": Prior(dist="HalfNormal", sigma=1)}
+
+    with pytest.raises(TypeError, match="subclass"):
+        registry.register("x")(int)
+
+
+def test_transform_rejects_unknown_prior_and_setting():
+    with pytest.raises(ValueError, match="no parameter"):
+        SATURATIONS.get("hill")(priors={"kapa": {"dist": "Gamma", "alpha": 1, "beta": 1}})
+    with pytest.raises(ValueError, match="no setting"):
+        SATURATIONS.get("hill")(lmax=3)
+    with pytest.raises(ValueError, match="l_max"):
+        ADSTOCKS.get("geometric")(l_max=0)

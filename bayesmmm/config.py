@@ -156,7 +156,7 @@ class ModelConfig(_Base):
     """Model structure and priors.
 
     Scaling: the target is divided by its mean absolute value, each channel's spend by
-    its mean training spend, each control by its maximum absolute value; all reported
+    its mean spend over training weeks with spend, each control by its maximum absolute value; all reported
     quantities are in original units.
     """
 

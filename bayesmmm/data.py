@@ -12,7 +12,22 @@ import pandas as pd
 
 from bayesmmm.config import DataConfig
 
-__all__ = ["DataError", "MMMData", "file_hash", "frame_to_data", "read_csv"]
+__all__ = ["DataError", "MMMData", "file_hash", "frame_to_data", "read_csv", "spend_scale"]
+
+
+def spend_scale(spend: np.ndarray) -> np.ndarray:
+    """Scale of each channel: its mean spend over the weeks with spend > 0 (axis 0).
+
+    Saturation parameters are in units of this scale ("a typical active week"). Using
+    active weeks only keeps the default priors meaningful for intermittent (flighted)
+    channels, whose plain mean is diluted by the weeks off; for always-on channels it
+    is the plain mean. A channel with no spend at all gets 0.
+    """
+    spend = np.asarray(spend, dtype=float)
+    active = spend > 0
+    counts = active.sum(axis=0)
+    totals = np.where(active, spend, 0.0).sum(axis=0)
+    return np.divide(totals, counts, out=np.zeros_like(totals, dtype=float), where=counts > 0)
 
 
 class DataError(ValueError):

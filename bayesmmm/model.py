@@ -6,7 +6,8 @@
         + \\sum_k \\gamma_k z_{t,k} + \\sum_c \\beta_c\\,
         \\text{saturation}_c(\\text{adstock}_c(x_{\\cdot,c} / s_c))_t + \\varepsilon_t
 
-``s_y`` is the mean absolute target, ``s_c`` the channel's mean training spend and the
+``s_y`` is the mean absolute target, ``s_c`` the channel's mean spend over the training
+weeks with spend (:func:`~bayesmmm.data.spend_scale`) and the
 controls ``z`` are divided by their maximum absolute value. The sampling graph holds
 only what the likelihood needs; contributions, ROAS and predictions are computed after
 sampling by one function compiled once per model and vectorized over draws.
@@ -26,12 +27,13 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.config import DataConfig, ModelConfig, SamplerConfig
-from bayesmmm.data import DataError, MMMData, frame_to_data
+from bayesmmm.data import DataError, MMMData, frame_to_data, spend_scale
 from bayesmmm.features import changepoint_locations, fourier_features, fourier_mode_names, time_index
 
 __all__ = ["MMM", "ModelFileError", "Scales"]
 
 COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
+MODEL_VARIABLES = ("intercept", "beta", "trend_slope", "trend_delta", "gamma_fourier", "gamma_control", "sigma", "nu")
 
 
 class ModelFileError(ValueError):
@@ -53,7 +55,7 @@ class Scales:
         target = float(np.mean(np.abs(data.target)))
         if not np.isfinite(target) or target <= 0:
             raise DataError("the target column is all zero; nothing to model")
-        media = data.media.mean(axis=0)
+        media = spend_scale(data.media)
         for name, value in zip(data.channels, media, strict=True):
             if value <= 0:
                 raise DataError(f"channel {name!r} has zero spend in every week; drop it from channel_columns")
@@ -149,6 +151,10 @@ class MMM:
             "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
             "fourier": fourier_features(dates, self.model_config.yearly_seasonality),
         }
+
+    def _require_fitted(self) -> None:
+        if self.idata is None or self.data is None:
+            raise RuntimeError("the model is not fitted: call fit() or MMM.load() first")
 
     def _require_scales(self) -> Scales:
         if self.scales is None:
@@ -257,7 +263,16 @@ class MMM:
         dims = self._dims()
         with pm.Model(coords=self.coords()) as model:
             params = {}
-            for name in ("intercept", "beta", "trend_slope", "trend_delta", "gamma_fourier", "gamma_control", "sigma", "nu"):
+            for name in (
+                "intercept",
+                "beta",
+                "trend_slope",
+                "trend_delta",
+                "gamma_fourier",
+                "gamma_control",
+                "sigma",
+                "nu",
+            ):
                 if name in dims:
                     params[name] = self.priors[name].create(name, dims=dims[name])
             for transform in (self.adstock, self.saturation):
@@ -386,8 +401,7 @@ class MMM:
 
     def _posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Free variables stacked over (chain, draw) → leading ``sample`` axis."""
-        if self.idata is None:
-            raise RuntimeError("the model is not fitted: call fit() or MMM.load()")
+        self._require_fitted()
         post = self.idata["posterior"].to_dataset()
         n = post.sizes["chain"] * post.sizes["draw"]
         idx = np.arange(n)
@@ -432,6 +446,7 @@ class MMM:
         Variables: ``intercept``, ``trend``, ``seasonality`` (chain, draw, date),
         ``controls`` (…, date, control), ``media`` (…, date, channel) and ``mu``.
         """
+        self._require_fitted()
         data = self.data
         comps = self._evaluate(data.dates, data.media, data.controls)
         coords = self.coords()
@@ -450,7 +465,11 @@ class MMM:
             }
         )
         ds["mu"] = (
-            ds["intercept"] + ds["trend"] + ds["seasonality"] + ds["controls"].sum("control") + ds["media"].sum("channel")
+            ds["intercept"]
+            + ds["trend"]
+            + ds["seasonality"]
+            + ds["controls"].sum("control")
+            + ds["media"].sum("channel")
         )
         return ds
 
@@ -492,6 +511,7 @@ class MMM:
         Dataset with ``mu`` (chain, draw, date), ``media`` (…, date, channel) and, with
         ``noise``, ``y`` — all for the rows of ``frame`` only, original units.
         """
+        self._require_fitted()
         new = frame_to_data(frame, self.data_config, require_target=False)
         dates, media, controls = new.dates, new.media, new.controls
         n_new = len(dates)
@@ -567,7 +587,9 @@ class MMM:
         attrs = tree.attrs
         needed = ["bayesmmm_data_config", "bayesmmm_model_config", "bayesmmm_scales"]
         if any(k not in attrs for k in needed) or "posterior" not in tree.children:
-            raise ModelFileError(f"{path} is a NetCDF file but not a bayesmmm model (no bayesmmm metadata or posterior)")
+            raise ModelFileError(
+                f"{path} is a NetCDF file but not a bayesmmm model (no bayesmmm metadata or posterior)"
+            )
         mmm = cls(
             DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
             ModelConfig.model_validate_json(attrs["bayesmmm_model_config"]),

@@ -41,9 +41,7 @@ def plot_fit(mmm: MMM, path: str | Path, hdi_prob: float = 0.9, components: xr.D
     ax.plot(dates, mu.mean(("chain", "draw")), color="C0", lw=1.8, label="posterior mean")
     ax.plot(dates, mmm.data.target, "k.", ms=4, label="observed")
     ax.set_ylabel(mmm.data_config.target_column)
-    ax.set_title(
-        f"Fit: R² {metrics['r2']:.3f} · MAPE {metrics['mape']:.1%} · NRMSE {metrics['nrmse']:.3f}", loc="left"
-    )
+    ax.set_title(f"Fit: R² {metrics['r2']:.3f} · MAPE {metrics['mape']:.1%} · NRMSE {metrics['nrmse']:.3f}", loc="left")
     ax.legend(loc="upper left", frameon=False)
     media = comps["media"].mean(("chain", "draw")).to_numpy()
     ax2.stackplot(dates, media.T, labels=list(mmm.channels), alpha=0.85)

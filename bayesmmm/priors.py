@@ -48,7 +48,9 @@ def _distribution(name: str):
         valid = _distribution_names()
         close = difflib.get_close_matches(name, valid, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown distribution {name!r}.{hint} Use a PyMC distribution name, e.g. Normal, HalfNormal, Beta, Gamma.")
+        raise ValueError(
+            f"unknown distribution {name!r}.{hint} Use a PyMC distribution name, e.g. Normal, HalfNormal, Beta, Gamma."
+        )
     return cls
 
 

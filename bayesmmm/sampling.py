@@ -66,9 +66,7 @@ def sample(model, config: SamplerConfig) -> tuple[Any, dict[str, float]]:
             try:
                 import numpyro  # noqa: F401
             except ImportError as exc:
-                raise SamplerError(
-                    "the numpyro backend needs the JAX extra: pip install 'bayesmmm[jax]'"
-                ) from exc
+                raise SamplerError("the numpyro backend needs the JAX extra: pip install 'bayesmmm[jax]'") from exc
         idata = pm.sample(
             draws=config.draws,
             tune=config.tune,
@@ -84,4 +82,8 @@ def sample(model, config: SamplerConfig) -> tuple[Any, dict[str, float]]:
         )
         compile_s = 0.0
     total = time.perf_counter() - start
-    return idata, {"compile_s": round(compile_s, 3), "sample_s": round(total - compile_s, 3), "total_s": round(total, 3)}
+    return idata, {
+        "compile_s": round(compile_s, 3),
+        "sample_s": round(total - compile_s, 3),
+        "total_s": round(total, 3),
+    }

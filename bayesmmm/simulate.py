@@ -2,7 +2,8 @@
 
 A scenario YAML describes spends, per-channel adstock and saturation (any registered
 name, parameters in the model's units: saturation acts on spend divided by the
-channel's mean spend), channel effects, trend, seasonality, events, controls and noise.
+channel's mean spend over weeks with spend, :func:`~bayesmmm.data.spend_scale`),
+channel effects, trend, seasonality, events, controls and noise.
 :func:`simulate` returns the data frame and a truth dict (``truth.json``) with the true
 parameters and each channel's true contribution, ROAS and share.
 """
@@ -19,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bayesmmm.config import ConfigError, format_validation_error
+from bayesmmm.data import spend_scale
 from bayesmmm.features import YEAR_DAYS
 
 __all__ = ["ScenarioConfig", "builtin_scenario", "load_scenario", "simulate", "write_simulation"]
@@ -235,10 +237,10 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     media_total = np.zeros(n)
     for name, ch in scenario.channels.items():
         spend = _spend(ch.spend, n, rng)
-        mean_spend = float(spend.mean())
+        scale = float(spend_scale(spend))
         ad = _build(ch.adstock, "adstock")
         sat = _build(ch.saturation, "saturation")
-        adstocked = ad.evaluate(spend / mean_spend, **ch.adstock.params)
+        adstocked = ad.evaluate(spend / scale, **ch.adstock.params)
         contribution = ch.beta * sat.evaluate(adstocked, **ch.saturation.params)
         frame[name] = spend
         media_total += contribution
@@ -246,7 +248,7 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
             "adstock": {"name": ch.adstock.name, "l_max": ad.l_max, "normalize": ad.normalize, **ch.adstock.params},
             "saturation": {"name": ch.saturation.name, **ch.saturation.params},
             "beta": ch.beta,
-            "mean_spend": mean_spend,
+            "spend_scale": scale,
             "spend": float(spend.sum()),
             "contribution": float(contribution.sum()),
             "roas": float(contribution.sum() / spend.sum()),

@@ -12,7 +12,7 @@ from bayesmmm.simulate import ScenarioConfig, builtin_scenario, write_simulation
 
 
 def numpy_geometric_hill(spend, alpha, l_max, kappa, slope):
-    x = spend / spend.mean()
+    x = spend / spend[spend > 0].mean()
     w = alpha ** np.arange(l_max)
     w = w / w.sum()
     ad = np.array([sum(w[j] * x[t - j] for j in range(l_max) if t - j >= 0) for t in range(len(x))])
@@ -27,7 +27,10 @@ def test_truth_matches_numpy_reference(name):
     for ch, spec in scenario.channels.items():
         t = truth["channels"][ch]
         ref = spec.beta * numpy_geometric_hill(
-            frame[ch].to_numpy(), spec.adstock.params["alpha"], 8, spec.saturation.params["kappa"],
+            frame[ch].to_numpy(),
+            spec.adstock.params["alpha"],
+            8,
+            spec.saturation.params["kappa"],
             spec.saturation.params["slope"],
         )
         np.testing.assert_allclose(t["weekly_contribution"], ref, rtol=1e-6, atol=1e-6)

@@ -30,6 +30,7 @@ def numpy_mode():
 
     return Mode(linker="py", optimizer="fast_run").excluding("fusion", "inplace")
 
+
 T = TypeVar("T", bound=type)
 
 
@@ -51,9 +52,7 @@ def function_signature(function: Callable[..., Any]) -> tuple[list[str], dict[st
         Keyword-only parameters and their defaults.
     """
     sig = inspect.signature(function)
-    positional = [
-        p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if not positional:
         raise TypeError(f"{function.__name__} must take the data tensor as its first argument")
     settings = {
@@ -171,7 +170,8 @@ class Transform:
         unknown = sorted(set(priors) - set(self.param_names))
         if unknown:
             raise ValueError(
-                f"{self.prefix} {self.name!r} has no parameter(s) {unknown}; its parameters are {list(self.param_names)}"
+                f"{self.prefix} {self.name!r} has no parameter(s) {unknown}; "
+                f"its parameters are {list(self.param_names)}"
             )
         self.priors: dict[str, Prior] = {
             k: (priors[k] if isinstance(priors.get(k), Prior) else Prior.model_validate(priors[k]))

@@ -1,7 +1,7 @@
 """Saturation (diminishing returns) transforms.
 
 Each is a pure PyTensor function of the adstocked, scaled spend ``x`` (spend divided
-by the channel's mean training spend) and per-channel parameters broadcasting against
+by the channel's mean spend over active training weeks) and per-channel parameters broadcasting against
 ``x.shape[1:]``. All map 0 to 0, increase, and are bounded by 1, so the channel
 coefficient ``beta`` is the maximum weekly effect (in scaled target units).
 """

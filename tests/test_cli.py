@@ -1,0 +1,127 @@
+"""The CLI end to end on small real fits, and its clean failures."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bayesmmm.cli import app
+from bayesmmm.simulate import ScenarioConfig, builtin_scenario, load_scenario, simulate
+from tests.test_config import CONTRACT_YAML
+
+runner = CliRunner()
+RUN_FILES = {
+    "posterior.nc",
+    "config.yaml",
+    "metadata.json",
+    "summary.csv",
+    "diagnostics.json",
+    "contributions.csv",
+    "roas.csv",
+    "fit.png",
+}
+SMALL = ["--draws", "200", "--tune", "300", "--chains", "2", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def contract_dir(tmp_path_factory):
+    """The contract's minimal YAML beside simulated data with its five channels and a promo control."""
+    raw = load_scenario(builtin_scenario("intermittent")).model_dump(mode="json")
+    base = raw["channels"]["tiktok"]
+    raw["channels"] = {
+        name: {**base, "beta": beta, "spend": {**base["spend"], "scale": scale}}
+        for name, beta, scale in [
+            ("tiktok", 120, 1000),
+            ("facebook", 150, 1500),
+            ("google", 180, 2000),
+            ("tv", 100, 3000),
+            ("ooh", 60, 800),
+        ]
+    }
+    frame, _ = simulate(ScenarioConfig.model_validate(raw))
+    root = tmp_path_factory.mktemp("contract")
+    (root / "data").mkdir()
+    frame.to_csv(root / "data" / "data.csv", index=False)
+    (root / "exp.yaml").write_text(CONTRACT_YAML)
+    return root
+
+
+def test_fit_contract_yaml_writes_complete_run_folder(contract_dir):
+    out = contract_dir / "run"
+    result = runner.invoke(app, ["fit", str(contract_dir / "exp.yaml"), "-o", str(out), *SMALL])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} >= RUN_FILES
+    roas = pd.read_csv(out / "roas.csv")
+    assert list(roas.columns[:9]) == [
+        "channel",
+        "spend",
+        "contribution_mean",
+        "contribution_hdi_low",
+        "contribution_hdi_high",
+        "roas_mean",
+        "roas_hdi_low",
+        "roas_hdi_high",
+        "share_mean",
+    ]
+    assert list(roas["channel"]) == ["tiktok", "facebook", "google", "tv", "ooh"]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert {"pymc", "pytensor", "arviz", "bayesmmm", "python"} <= set(meta["versions"])
+    assert len(meta["data_sha256"]) == 64 and meta["timings"]["compile_s"] >= 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["sampler"]["draws"] == 200  # CLI overrides are in the resolved config
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "passed", "fit"} <= set(diag)
+    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    assert {"mean", "ess_bulk", "ess_tail", "r_hat"} <= set(summary.columns)
+    assert "ROAS (contribution / spend)" in result.output and "Run folder:" in result.output
+    assert not [p for p in contract_dir.iterdir() if p.name.startswith(".run.")]  # no temp folders left
+
+
+def test_diagnostics_gate_fails_with_exit_3(contract_dir):
+    cfg = yaml.safe_load(CONTRACT_YAML)
+    cfg["diagnostics"] = {"on_fail": "fail", "min_ess_bulk": 10000}
+    path = contract_dir / "gate.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    result = runner.invoke(app, ["fit", str(path), "-o", str(contract_dir / "gate_run"), *SMALL])
+    assert result.exit_code == 3, result.output
+    assert "diagnostics gate failed" in result.output
+
+
+def test_bad_inputs_exit_2_and_write_nothing(contract_dir, tmp_path):
+    frame = pd.read_csv(contract_dir / "data" / "data.csv")
+    frame.rename(columns={"google": "gogle"}).to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["fit", str(contract_dir / "exp.yaml"), "--data", str(tmp_path / "bad.csv"), "-o", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "'google' (did you mean 'gogle'?) not found" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".run*"))
+
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text(CONTRACT_YAML.replace("target_column", "targt_column"))
+    result = runner.invoke(app, ["fit", str(bad_yaml)])
+    assert result.exit_code == 2 and "did you mean 'target_column'" in result.output
+
+    result = runner.invoke(app, ["fit", str(contract_dir / "exp.yaml"), "--sampler", "stan"])
+    assert result.exit_code == 2 and "sampler.backend" in result.output
+
+
+def test_simulate_command(tmp_path):
+    result = runner.invoke(app, ["simulate", "four_channel", "-o", str(tmp_path / "sim")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sim" / "data.csv").exists() and (tmp_path / "sim" / "truth.json").exists()
+    result = runner.invoke(app, ["simulate", "nope", "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "built-ins" in result.output
+
+
+def test_refuses_to_overwrite_a_foreign_folder(contract_dir, tmp_path):
+    (tmp_path / "keep.txt").write_text("precious")
+    result = runner.invoke(app, ["fit", str(contract_dir / "exp.yaml"), "-o", str(tmp_path), *SMALL])
+    assert result.exit_code == 2 and "not a bayesmmm run folder" in result.output
+    assert (tmp_path / "keep.txt").read_text() == "precious"

@@ -1,0 +1,143 @@
+"""The model on a real small fit: layout, log-likelihood, components, save/load/predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+import xarray as xr
+
+from bayesmmm import MMM, ModelFileError, roas_table
+from bayesmmm.analysis import ROAS_COLUMNS, contributions_table, diagnostics, fit_metrics
+from bayesmmm.data import DataError
+
+
+def test_datatree_layout(fitted_example):
+    tree = fitted_example.idata
+    assert isinstance(tree, xr.DataTree)
+    for group in ("posterior", "sample_stats", "observed_data", "log_likelihood", "constant_data"):
+        assert group in tree.children, group
+    post = tree["posterior"]
+    assert post["beta"].dims == ("chain", "draw", "channel")
+    assert list(post["channel"].values) == ["x1", "x2"]
+    assert post["gamma_fourier"].dims[-1] == "fourier_mode"
+    assert tree["log_likelihood"]["y"].dims == ("chain", "draw", "date")
+    # lean sampling graph: no per-date deterministics in the posterior
+    assert all("date" not in post[v].dims for v in post.data_vars)
+
+
+def test_log_likelihood_matches_pymc(fitted_example):
+    """Our NumPy log-likelihood (original units) equals PyMC's on the scaled model minus log(scale)."""
+    mmm = fitted_example
+    model = mmm.build_model()
+    sub = mmm.idata["posterior"].to_dataset().isel(draw=slice(0, 20))
+    tree = xr.DataTree.from_dict({"posterior": sub})
+    ref = pm.compute_log_likelihood(tree, model=model, extend_inferencedata=False, progressbar=False)
+    ref_y = ref["y"].to_numpy() - np.log(mmm.scales.target)
+    ours = mmm.idata["log_likelihood"]["y"].isel(draw=slice(0, 20)).to_numpy()
+    np.testing.assert_allclose(ours, ref_y, rtol=1e-8, atol=1e-8)
+
+
+def test_components_add_up_and_match_numpy(fitted_example):
+    mmm = fitted_example
+    comps = mmm.posterior_components()
+    total = (
+        comps["intercept"]
+        + comps["trend"]
+        + comps["seasonality"]
+        + comps["controls"].sum("control")
+        + comps["media"].sum("channel")
+    )
+    np.testing.assert_allclose(total, comps["mu"])
+    # independent NumPy computation of one draw's media contribution
+    post = mmm.idata["posterior"].isel(chain=1, draw=7)
+    x = mmm.data.media / np.array([c[c > 0].mean() for c in mmm.data.media.T])
+    alpha = post["adstock_alpha"].to_numpy()
+    lam = post["saturation_lam"].to_numpy()
+    beta = post["beta"].to_numpy()
+    w = alpha[None, :] ** np.arange(8)[:, None]
+    w = w / w.sum(0)
+    ad = np.zeros_like(x)
+    for t in range(len(x)):
+        for lag in range(8):
+            if t - lag >= 0:
+                ad[t] += w[lag] * x[t - lag]
+    ref = beta * (1 - np.exp(-lam * ad)) / (1 + np.exp(-lam * ad)) * mmm.scales.target
+    np.testing.assert_allclose(comps["media"].isel(chain=1, draw=7).to_numpy(), ref, rtol=1e-9)
+
+
+def test_roas_table_and_metrics(fitted_example):
+    table = roas_table(fitted_example, 0.9)
+    assert list(table.columns[: len(ROAS_COLUMNS)]) == ROAS_COLUMNS
+    assert (table["roas_hdi_low"] <= table["roas_mean"]).all() and (table["roas_mean"] <= table["roas_hdi_high"]).all()
+    np.testing.assert_allclose(table["roas_mean"] * table["spend"], table["contribution_mean"], rtol=1e-9)
+    assert table["share_mean"].sum() == pytest.approx(1.0)
+    metrics = fit_metrics(fitted_example)
+    assert metrics["r2"] > 0.9 and metrics["mape"] < 0.1
+    long = contributions_table(fitted_example)
+    assert set(long["kind"]) == {"media", "control", "baseline", "total"}
+    d = diagnostics(fitted_example.idata)
+    assert d["max_rhat"] < 1.05 and d["divergences"] >= 0 and isinstance(d["passed"], bool)
+
+
+def future_rows(frame: pd.DataFrame, n: int) -> pd.DataFrame:
+    new = frame.iloc[:n].copy()
+    last = pd.Timestamp(frame["date_week"].iloc[-1])
+    new["date_week"] = pd.date_range(last + pd.Timedelta(days=7), periods=n, freq="7D").strftime("%Y-%m-%d")
+    return new.drop(columns=["y"])
+
+
+def test_save_load_predict_identical(fitted_example, mmm_example_frame, tmp_path):
+    path = fitted_example.save(tmp_path / "model.nc")
+    loaded = MMM.load(path)
+    new = future_rows(mmm_example_frame, 12)
+    a = fitted_example.predict(new, noise=True, seed=3)
+    b = loaded.predict(new, noise=True, seed=3)
+    for var in ("mu", "media", "y"):
+        np.testing.assert_array_equal(a[var].to_numpy(), b[var].to_numpy())
+    assert roas_table(loaded).equals(roas_table(fitted_example))
+    assert loaded.model_config == fitted_example.model_config
+
+
+def test_predict_carries_adstock_over(fitted_example, mmm_example_frame):
+    new = future_rows(mmm_example_frame, 4)
+    for ch in ("x1", "x2"):
+        new[ch] = 0.0
+    pred = fitted_example.predict(new)
+    media = pred["media"].mean(("chain", "draw"))
+    # zero new spend: media effect decays from the last training weeks' carry-over, but is not zero at first
+    assert (media.isel(date=0) > 0).all()
+    assert (media.isel(date=-1) <= media.isel(date=0)).all()
+    # predicting the training weeks themselves (no history) reproduces the fitted mean
+    train = mmm_example_frame.drop(columns=["y"])
+    same = fitted_example.predict(train, include_history=False)
+    np.testing.assert_allclose(same["mu"], fitted_example.posterior_components()["mu"])
+
+
+def test_predict_rejects_bad_dates(fitted_example, mmm_example_frame):
+    new = future_rows(mmm_example_frame, 3)
+    new["date_week"] = pd.to_datetime(new["date_week"]) + pd.Timedelta(days=14)
+    with pytest.raises(DataError, match="continue the weekly grid"):
+        fitted_example.predict(new)
+    with pytest.raises(DataError, match="not after the training data"):
+        fitted_example.predict(mmm_example_frame.drop(columns=["y"]))
+
+
+def test_load_rejects_corrupt_and_foreign_files(tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"not a netcdf file at all")
+    with pytest.raises(ModelFileError, match="not a readable NetCDF"):
+        MMM.load(bad)
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"a": ("x", np.arange(3))}).to_netcdf(foreign)
+    with pytest.raises(ModelFileError, match="not a bayesmmm model"):
+        MMM.load(foreign)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        MMM.load(tmp_path / "none.nc")
+
+
+def test_unfitted_model_errors():
+    mmm = MMM({"channel_columns": ["a"]})
+    with pytest.raises(RuntimeError, match="fit"):
+        mmm.posterior_components()

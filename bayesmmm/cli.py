@@ -85,28 +85,28 @@ def _sampler_overrides(
 
 
 def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
+    import pandas as pd
+
     roas = result.roas
     prob = roas.attrs.get("hdi_prob", 0.9)
-    lines = [f"\nROAS (contribution / spend) with {prob:.0%} HDI:"]
-    header = f"  {'channel':<16}{'spend':>14}{'contribution':>15}{'ROAS':>10}  {'HDI':<22}{'share':>7}"
+    table = pd.DataFrame(
+        {
+            "channel": roas["channel"],
+            "spend": roas["spend"].map("{:,.0f}".format),
+            "contribution": roas["contribution_mean"].map("{:,.1f}".format),
+            "ROAS": roas["roas_mean"].map("{:.4g}".format),
+            f"ROAS {prob:.0%} HDI": [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(roas.roas_hdi_low, roas.roas_hdi_high)],
+            "share": roas["share_mean"].map("{:.1%}".format),
+        }
+    )
+    footer = []
     if truth:
-        header += f"{'true ROAS':>11}  covered"
-    lines.append(header)
-    covered = 0
-    for row in roas.itertuples():
-        line = (
-            f"  {row.channel:<16}{row.spend:>14,.0f}{row.contribution_mean:>15,.1f}{row.roas_mean:>10.4g}  "
-            f"[{row.roas_hdi_low:.4g}, {row.roas_hdi_high:.4g}]".ljust(22 + 58)
-            + f"{row.share_mean:>7.1%}"
-        )
-        if truth:
-            true = truth["channels"][row.channel]["roas"]
-            ok = row.roas_hdi_low <= true <= row.roas_hdi_high
-            covered += ok
-            line += f"{true:>11.4g}  {'yes' if ok else 'no'}"
-        lines.append(line)
-    if truth:
-        lines.append(f"  truth covered by the HDI for {covered} of {len(roas)} channels")
+        true = [truth["channels"][ch]["roas"] for ch in roas["channel"]]
+        ok = [lo <= t <= hi for t, lo, hi in zip(true, roas.roas_hdi_low, roas.roas_hdi_high)]
+        table["true ROAS"] = [f"{t:.4g}" for t in true]
+        table["covered"] = ["yes" if o else "no" for o in ok]
+        footer.append(f"  the {prob:.0%} HDI covers the true ROAS for {sum(ok)} of {len(ok)} channels")
+    lines = ["", "ROAS (contribution / spend):", table.to_string(index=False), *footer]
     d = result.diagnostics
     verdict = "PASSED" if d["passed"] else "FAILED: " + "; ".join(d["problems"])
     lines.append(

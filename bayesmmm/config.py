@@ -194,7 +194,7 @@ class SamplerConfig(_Base):
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
     seed: int | None = Field(0, ge=0)
-    target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+    target_accept: float = Field(0.95, gt=0.5, lt=1.0)
     cores: int | None = Field(None, ge=1, description="chains run in parallel; default: min(chains, CPU count)")
     progressbar: bool | None = Field(None, description="default: on when stderr is a terminal")
 

@@ -116,7 +116,6 @@ def run_experiment(
                 "diagnostics_passed": diag["passed"],
             },
         )
-    log(f"Run folder: {run_dir}")
     return RunResult(Path(run_dir), roas, diag, metrics, timings, mmm)
 
 

@@ -8,11 +8,19 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_TRANSFORMS = ROOT / "examples" / "custom_transform.py"
 SHARED = ROOT.parent / "shared" / "data"
 MMM_EXAMPLE = SHARED / "pymc-marketing" / "mmm_example.csv"
 
 # Small but real MCMC: enough draws for stable means and 90% intervals.
 SMALL_SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 400, "tune": 400, "seed": 11, "progressbar": False}
+
+
+def pytest_configure(config):
+    """Register the example's transforms first, so the contract tests cover them too."""
+    from bayesmmm.config import load_plugins
+
+    load_plugins([str(EXAMPLE_TRANSFORMS)])
 
 
 def require_shared(path: Path) -> Path:

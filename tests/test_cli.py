@@ -77,7 +77,11 @@ def test_fit_contract_yaml_writes_complete_run_folder(contract_dir):
     assert {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "passed", "fit"} <= set(diag)
     summary = pd.read_csv(out / "summary.csv", index_col=0)
     assert {"mean", "ess_bulk", "ess_tail", "r_hat"} <= set(summary.columns)
-    assert "ROAS (contribution / spend)" in result.output and "Run folder:" in result.output
+    assert (
+        "ROAS (contribution / spend)" in result.output
+        and "ROAS 90% HDI" in result.output
+        and "Run folder:" in result.output
+    )
     assert not [p for p in contract_dir.iterdir() if p.name.startswith(".run.")]  # no temp folders left
 
 

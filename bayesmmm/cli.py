@@ -95,14 +95,16 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
             "spend": roas["spend"].map("{:,.0f}".format),
             "contribution": roas["contribution_mean"].map("{:,.1f}".format),
             "ROAS": roas["roas_mean"].map("{:.4g}".format),
-            f"ROAS {prob:.0%} HDI": [f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(roas.roas_hdi_low, roas.roas_hdi_high)],
+            f"ROAS {prob:.0%} HDI": [
+                f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(roas.roas_hdi_low, roas.roas_hdi_high, strict=True)
+            ],
             "share": roas["share_mean"].map("{:.1%}".format),
         }
     )
     footer = []
     if truth:
         true = [truth["channels"][ch]["roas"] for ch in roas["channel"]]
-        ok = [lo <= t <= hi for t, lo, hi in zip(true, roas.roas_hdi_low, roas.roas_hdi_high)]
+        ok = [lo <= t <= hi for t, lo, hi in zip(true, roas.roas_hdi_low, roas.roas_hdi_high, strict=True)]
         table["true ROAS"] = [f"{t:.4g}" for t in true]
         table["covered"] = ["yes" if o else "no" for o in ok]
         footer.append(f"  the {prob:.0%} HDI covers the true ROAS for {sum(ok)} of {len(ok)} channels")

@@ -53,7 +53,7 @@ def test_every_shipped_config_validates():
     [
         ("data: {channel_columns: [a], targt_column: y}", "did you mean 'target_column'"),
         ("data: {channel_columns: [a]}\nsamplr: {draws: 10}", "did you mean 'sampler'"),
-        ("data: {channel_columns: [a]}\nmodel: {adstock: {name: geometrik}}", "Valid adstock names: geometric"),
+        ("data: {channel_columns: [a]}\nmodel: {adstock: {name: geometrik}}", "Valid adstock names:"),
         ("data: {channel_columns: [a]}\nmodel: {saturation: {name: hil}}", "Valid saturation names"),
         ("data: {channel_columns: [a]}\nsampler: {chains: 0}", "sampler.chains"),
         ("data: {channel_columns: [a]}\nsampler: {backend: stan}", "sampler.backend"),

@@ -421,10 +421,16 @@ class MMM:
         draws = self._posterior_draws() if draws is None else draws
         design = self._design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
         n = len(next(iter(draws.values())))
+        core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, "controls": 2, "media": 2}
         chunks: list[list[np.ndarray]] = []
         for start in range(0, n, batch_size):
             part = [draws[k][start : start + batch_size] for k in order]
-            chunks.append(fn(design["media"], design["controls"], design["t"], design["fourier"], *part))
+            outs = fn(design["media"], design["controls"], design["t"], design["fourier"], *part)
+            # a component that no parameter touches (e.g. trend "none") comes back without a draw axis
+            m = len(part[0])
+            chunks.append(
+                [np.broadcast_to(o, (m, *o.shape[-core_ndim[k] :])) for k, o in zip(names, outs, strict=True)]
+            )
         scale = self.scales.target
         return {name: np.concatenate([c[i] for c in chunks]) * scale for i, name in enumerate(names)}
 

@@ -141,3 +141,46 @@ def test_unfitted_model_errors():
     mmm = MMM({"channel_columns": ["a"]})
     with pytest.raises(RuntimeError, match="fit"):
         mmm.posterior_components()
+
+
+def test_student_t_piecewise_log_likelihood_matches_pymc(tmp_path):
+    """Other structure (Student-t, piecewise trend, no controls, no seasonality) on prior draws."""
+    from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+
+    frame, _ = simulate(load_scenario(builtin_scenario("intermittent")))
+    mmm = MMM(
+        {"channel_columns": ["tiktok", "facebook", "google_ads"]},
+        {
+            "likelihood": "student_t",
+            "trend": "piecewise",
+            "n_changepoints": 3,
+            "yearly_seasonality": 0,
+            "adstock": "weibull_pdf",
+            "saturation": "hill",
+        },
+    )
+    model = mmm.build_model(frame)
+    free = [v.name for v in model.free_RVs]
+    draws = pm.draw([model[n] for n in free], draws=30, random_seed=1)
+    posterior = xr.Dataset(
+        {
+            n: (("chain", "draw", *model.named_vars_to_dims.get(n, ())), d[None])
+            for n, d in zip(free, draws, strict=True)
+        },
+        coords={k: list(v) for k, v in model.coords.items() if k != "date"},
+    )
+    mmm.idata = xr.DataTree.from_dict({"posterior": posterior})
+    ours = mmm.log_likelihood().to_numpy()
+    ref = pm.compute_log_likelihood(mmm.idata, model=model, extend_inferencedata=False, progressbar=False)
+    np.testing.assert_allclose(ours, ref["y"].to_numpy() - np.log(mmm.scales.target), rtol=1e-8, atol=1e-8)
+
+
+def test_pymc_backend_gives_the_same_layout(mmm_example_frame):
+    mmm = MMM(
+        {"date_column": "date_week", "target_column": "y", "channel_columns": ["x1", "x2"]},
+        {"yearly_seasonality": 0, "trend": "none"},
+    )
+    tree = mmm.fit(mmm_example_frame, backend="pymc", chains=2, draws=60, tune=60, seed=2, progressbar=False)
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(tree.children)
+    assert tree["posterior"].sizes["chain"] == 2 and tree["posterior"].sizes["draw"] == 60
+    assert "diverging" in tree["sample_stats"]

@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayesmmm demo | simulate | fit``.
+"""Command-line interface: ``bayesmmm demo | simulate | fit | select | compare``.
 
 Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
 failed with ``diagnostics.on_fail: fail``; 1 an unexpected error (``--debug`` shows
@@ -206,6 +206,93 @@ def demo(
     result = run_experiment(config, out / "run", log=typer.echo)
     _print_summary(result, json.loads(truth_path.read_text()))
     _finish(result, config.diagnostics.on_fail)
+
+
+@app.command()
+@handle_errors
+def select(
+    experiment: Annotated[Path, typer.Argument(help="experiment YAML with a selection: block")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="output folder (default runs/NAME-select-TIME)")
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="candidates fitted at once")] = None,
+    draws: Annotated[int | None, typer.Option("--draws")] = None,
+    tune: Annotated[int | None, typer.Option("--tune")] = None,
+    chains: Annotated[int | None, typer.Option("--chains")] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+) -> None:
+    """Fit every candidate functional form and rank them (LOO, WAIC, BIC, hold-out)."""
+    from bayesmmm.config import load_experiment
+    from bayesmmm.experiment import default_run_dir
+    from bayesmmm.selection import run_selection
+
+    overrides = _sampler_overrides(None, draws, tune, chains, seed)
+    if data is not None:
+        overrides["data.path"] = str(data.resolve())
+    config = load_experiment(experiment, overrides)
+    if config.selection is None:
+        from bayesmmm.config import ConfigError
+
+        raise ConfigError(
+            f"{experiment} has no 'selection:' block; add e.g. "
+            "selection: {adstock: [geometric, weibull_cdf], saturation: [logistic, hill], criterion: loo}"
+        )
+    out_dir = out or default_run_dir(config).with_name(default_run_dir(config).name.replace("-", "-select-", 1))
+    table = run_selection(config, out_dir, jobs=jobs, log=typer.echo)
+    _print_comparison(table, out_dir)
+
+
+@app.command()
+@handle_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="run folders written by `bayesmmm fit`")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="folder for comparison.csv and comparison.png")
+    ] = None,
+    criterion: Annotated[str, typer.Option("--criterion", help="loo | waic | bic")] = "loo",
+) -> None:
+    """Rank already-fitted runs by PSIS-LOO (with WAIC, BIC and stacking weights)."""
+    from bayesmmm.config import ConfigError
+    from bayesmmm.selection import compare_runs
+
+    if criterion not in ("loo", "waic", "bic"):
+        raise ConfigError(f"--criterion must be loo, waic or bic (hold-out needs `bayesmmm select`), got {criterion!r}")
+    if len(runs) < 2:
+        raise ConfigError("compare needs at least two run folders")
+    table = compare_runs(runs, criterion)
+    if out is not None:
+        from bayesmmm.io import write_text
+        from bayesmmm.plots import plot_comparison
+
+        write_text(out / "comparison.csv", table.to_csv(index=False))
+        plot_comparison(table, out / "comparison.png")
+    _print_comparison(table, out)
+
+
+def _print_comparison(table: Any, out_dir: Path | None) -> None:
+    cols = [
+        c
+        for c in [
+            "rank",
+            "candidate",
+            "elpd",
+            "se",
+            "elpd_diff",
+            "dse",
+            "p_loo",
+            "waic",
+            "bic",
+            "holdout_crps",
+            "max_pareto_k",
+            "weight",
+            "status",
+        ]
+        if c in table
+    ]
+    typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        typer.echo(f"\nWrote {out_dir / 'comparison.csv'}")
 
 
 def run() -> None:  # pragma: no cover - console entry point

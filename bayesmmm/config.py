@@ -28,6 +28,7 @@ __all__ = [
     "OutputConfig",
     "SamplerConfig",
     "SaturationConfig",
+    "SelectionConfig",
     "load_experiment",
     "load_plugins",
 ]
@@ -216,6 +217,39 @@ class OutputConfig(_Base):
     figures: bool = True
 
 
+class SelectionConfig(_Base):
+    """Candidates for functional-form selection (``bayesmmm select``): the Cartesian product
+    of the lists given; an omitted list keeps the experiment's own model setting."""
+
+    adstock: list[str] | None = None
+    saturation: list[str] | None = None
+    l_max: list[int] | None = None
+    yearly_seasonality: list[int] | None = None
+    trend: list[Literal["none", "linear", "piecewise"]] | None = None
+    likelihood: list[Literal["normal", "student_t"]] | None = None
+    criterion: Literal["loo", "waic", "bic", "holdout"] = "loo"
+    holdout_weeks: int = Field(13, ge=0, description="weeks held out at the end; 0 skips the hold-out fits")
+    jobs: int = Field(1, ge=1, description="candidates fitted at once (each gets cores // jobs)")
+
+    @field_validator("adstock")
+    @classmethod
+    def _known_adstocks(cls, names: list[str] | None) -> list[str] | None:
+        from bayesmmm.transforms import ADSTOCKS
+
+        for name in names or []:
+            ADSTOCKS.get(name)
+        return names
+
+    @field_validator("saturation")
+    @classmethod
+    def _known_saturations(cls, names: list[str] | None) -> list[str] | None:
+        from bayesmmm.transforms import SATURATIONS
+
+        for name in names or []:
+            SATURATIONS.get(name)
+        return names
+
+
 class ExperimentConfig(_Base):
     """A whole experiment: data, model, sampler, diagnostics gate, outputs.
 
@@ -230,6 +264,7 @@ class ExperimentConfig(_Base):
     sampler: SamplerConfig = SamplerConfig()
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     output: OutputConfig = OutputConfig()
+    selection: SelectionConfig | None = None
 
 
 def load_plugins(plugins: list[str], base_dir: Path | None = None) -> None:

@@ -1,0 +1,388 @@
+"""Functional-form selection: fit a grid of candidates and rank them.
+
+Criteria, all computed from the pointwise log-likelihood in original units:
+
+- **PSIS-LOO** (ArviZ's ``loo``): ``elpd``, its ``se``, ``p_loo`` and the largest Pareto k
+  (a warning when k > 0.7: the estimate is unreliable for those weeks).
+- **WAIC** on the deviance scale, ``waic = -2 (lppd - p_waic)`` with
+  ``p_waic = Σ_t Var_s(log p(y_t | θ_s))`` (ArviZ 1.x no longer ships WAIC).
+- **BIC** ``= -2 max_s log p(y | θ_s) + k log n``: the maximum log-likelihood is taken over
+  the posterior draws (a close lower bound of the MLE on these models), ``k`` counts every
+  scalar free parameter, ``n`` the weeks.
+- **Time-series hold-out**: refit on the first ``T - h`` weeks, predict the last ``h``
+  (adstock carried over): RMSE, MAPE, CRPS of the predictive draws and coverage of the
+  90% interval.
+- **Stacking weights** over LOO (ArviZ's ``compare``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmmm.config import ExperimentConfig, ModelConfig, SelectionConfig
+
+__all__ = [
+    "COMPARISON_COLUMNS",
+    "bic",
+    "candidate_configs",
+    "compare_runs",
+    "crps",
+    "holdout_scores",
+    "loo",
+    "run_selection",
+    "waic",
+]
+
+COMPARISON_COLUMNS = [
+    "adstock",
+    "saturation",
+    "rank",
+    "elpd",
+    "se",
+    "elpd_diff",
+    "dse",
+    "p_loo",
+    "waic",
+    "bic",
+    "holdout_rmse",
+    "holdout_mape",
+    "holdout_crps",
+    "max_pareto_k",
+    "weight",
+]
+PARETO_K_WARN = 0.7
+
+
+def _pointwise(idata: Any) -> np.ndarray:
+    """Log-likelihood as (samples, observations)."""
+    ll = idata["log_likelihood"]["y"]
+    return ll.to_numpy().reshape(-1, ll.shape[-1])
+
+
+def waic(idata: Any) -> dict[str, float]:
+    """WAIC from the pointwise log-likelihood: ``elpd_waic``, ``p_waic``, ``waic`` (= -2 elpd), ``se``."""
+    from scipy.special import logsumexp
+
+    ll = _pointwise(idata)
+    s = ll.shape[0]
+    lppd_i = logsumexp(ll, axis=0) - np.log(s)
+    p_i = ll.var(axis=0, ddof=1)
+    elpd_i = lppd_i - p_i
+    n = len(elpd_i)
+    se = float(np.sqrt(n * elpd_i.var(ddof=0)))
+    return {
+        "elpd_waic": float(elpd_i.sum()),
+        "p_waic": float(p_i.sum()),
+        "waic": float(-2 * elpd_i.sum()),
+        "se": 2 * se,
+    }
+
+
+def loo(idata: Any):
+    """PSIS-LOO (ArviZ's ``loo``) with pointwise values; warnings about k are reported, not raised."""
+    import warnings
+
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.loo(idata, pointwise=True)
+
+
+def n_parameters(idata: Any) -> int:
+    """Number of scalar free parameters in the posterior."""
+    post = idata["posterior"]
+    return int(
+        sum(np.prod([post.sizes[d] for d in post[v].dims if d not in ("chain", "draw")]) for v in post.data_vars)
+    )
+
+
+def bic(idata: Any) -> float:
+    """``-2 max_draws log p(y | θ) + k log n``."""
+    ll = _pointwise(idata)
+    return float(-2 * ll.sum(axis=1).max() + n_parameters(idata) * np.log(ll.shape[1]))
+
+
+def crps(samples: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Continuous ranked probability score of sample forecasts, one per observation.
+
+    ``CRPS = E|X - y| - ½ E|X - X'|`` with ``samples`` of shape (draws, observations);
+    the pairwise term uses the sorted-sample identity (O(S log S)).
+    """
+    samples = np.sort(np.asarray(samples, float), axis=0)
+    s = samples.shape[0]
+    term1 = np.abs(samples - observed[None, :]).mean(axis=0)
+    weights = (2 * np.arange(1, s + 1) - s - 1)[:, None]
+    term2 = (weights * samples).sum(axis=0) * 2 / s**2
+    return term1 - 0.5 * term2
+
+
+def holdout_scores(predicted: np.ndarray, observed: np.ndarray, prob: float = 0.9) -> dict[str, float]:
+    """RMSE and MAPE of the predictive mean, mean CRPS and the interval coverage.
+
+    ``predicted``: draws of the observed target (with noise), shape (draws, weeks).
+    """
+    mean = predicted.mean(axis=0)
+    lo, hi = np.quantile(predicted, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    nonzero = observed != 0
+    return {
+        "holdout_rmse": float(np.sqrt(np.mean((mean - observed) ** 2))),
+        "holdout_mape": float(np.mean(np.abs((mean - observed)[nonzero] / observed[nonzero]))),
+        "holdout_crps": float(crps(predicted, observed).mean()),
+        "holdout_coverage": float(np.mean((observed >= lo) & (observed <= hi))),
+    }
+
+
+def candidate_configs(config: ExperimentConfig) -> list[tuple[str, ModelConfig]]:
+    """Every combination of the ``selection:`` block's options, applied to ``config.model``."""
+    sel = config.selection or SelectionConfig()
+    base = config.model
+    axes: dict[str, list[Any]] = {
+        "adstock": sel.adstock or [base.adstock.name],
+        "saturation": sel.saturation or [base.saturation.name],
+        "l_max": sel.l_max or [base.adstock.l_max],
+        "yearly_seasonality": sel.yearly_seasonality or [base.yearly_seasonality],
+        "trend": sel.trend or [base.trend],
+        "likelihood": sel.likelihood or [base.likelihood],
+    }
+    out = []
+    for values in itertools.product(*axes.values()):
+        v = dict(zip(axes, values, strict=True))
+        adstock = base.adstock.model_dump() if v["adstock"] == base.adstock.name else {"name": v["adstock"]}
+        adstock.update({"name": v["adstock"], "l_max": v["l_max"], "normalize": base.adstock.normalize})
+        saturation = (
+            base.saturation.model_dump() if v["saturation"] == base.saturation.name else {"name": v["saturation"]}
+        )
+        model = base.model_copy(
+            update={
+                "adstock": type(base.adstock).model_validate(adstock),
+                "saturation": type(base.saturation).model_validate(saturation),
+                "yearly_seasonality": v["yearly_seasonality"],
+                "trend": v["trend"],
+                "likelihood": v["likelihood"],
+            }
+        )
+        extra = [f"{k}={v[k]}" for k in list(axes)[2:] if len(axes[k]) > 1]
+        name = "+".join([v["adstock"], v["saturation"], *extra])
+        out.append((name, ModelConfig.model_validate(model.model_dump())))
+    return out
+
+
+@dataclass
+class _Task:
+    name: str
+    config: dict[str, Any]
+    run_dir: str
+    holdout_weeks: int
+    hdi_prob: float
+
+
+def _run_candidate(task: _Task) -> dict[str, Any]:
+    """Fit one candidate (full data and hold-out) and return its criteria; errors are captured."""
+    from bayesmmm.data import read_csv
+    from bayesmmm.experiment import run_experiment
+
+    start = time.perf_counter()
+    config = ExperimentConfig.model_validate(task.config)
+    row: dict[str, Any] = {
+        "candidate": task.name,
+        "adstock": config.model.adstock.name,
+        "saturation": config.model.saturation.name,
+        "l_max": config.model.adstock.l_max,
+        "yearly_seasonality": config.model.yearly_seasonality,
+        "trend": config.model.trend,
+        "likelihood": config.model.likelihood,
+        "run_dir": task.run_dir,
+    }
+    try:
+        frame = read_csv(config.data.path)
+        result = run_experiment(config, task.run_dir, frame=frame)
+        row.update(_criteria(result.model.idata))
+        row["divergences"] = result.diagnostics["divergences"]
+        row["max_rhat"] = result.diagnostics["max_rhat"]
+        if task.holdout_weeks:
+            row.update(_holdout(config, frame, task.holdout_weeks, task.hdi_prob))
+        row["status"] = "ok"
+    except Exception as exc:  # one failing candidate never stops the others
+        row["status"] = "failed"
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    row["wall_s"] = round(time.perf_counter() - start, 2)
+    return row
+
+
+def _criteria(idata: Any) -> dict[str, Any]:
+    res = loo(idata)
+    w = waic(idata)
+    return {
+        "elpd": float(res.elpd),
+        "se": float(res.se),
+        "p_loo": float(res.p),
+        "max_pareto_k": float(np.nanmax(res.pareto_k)),
+        "n_high_pareto_k": int((res.pareto_k.to_numpy() > PARETO_K_WARN).sum()),
+        "waic": w["waic"],
+        "p_waic": w["p_waic"],
+        "bic": bic(idata),
+        "_loo": res,
+    }
+
+
+def _holdout(config: ExperimentConfig, frame: pd.DataFrame, weeks: int, prob: float) -> dict[str, float]:
+    from bayesmmm.data import frame_to_data
+    from bayesmmm.model import MMM
+
+    data = frame_to_data(frame, config.data)
+    if weeks >= data.n_dates // 2:
+        raise ValueError(f"holdout_weeks={weeks} leaves too little training data ({data.n_dates} weeks in all)")
+    dates = pd.to_datetime(frame[config.data.date_column])
+    cutoff = data.dates[-weeks]
+    train, test = frame[dates < cutoff], frame[dates >= cutoff]
+    mmm = MMM(config.data, config.model)
+    mmm.fit(train, config.sampler.model_copy(update={"progressbar": False}))
+    pred = mmm.predict(test, noise=True, seed=config.sampler.seed or 0)
+    observed = frame_to_data(test, config.data).target
+    draws = pred["y"].to_numpy().reshape(-1, len(observed))
+    return holdout_scores(draws, observed, prob)
+
+
+def _rank(rows: list[dict[str, Any]], criterion: str) -> pd.DataFrame:
+    import arviz as az
+
+    ok = [r for r in rows if r.get("status") == "ok"]
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "_loo"} for r in rows])
+    for col in COMPARISON_COLUMNS:
+        if col not in table:
+            table[col] = np.nan
+    if not ok:
+        return table
+    if len(ok) > 1:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cmp = az.compare({r["candidate"]: r["_loo"] for r in ok}, method="stacking")
+        table = table.set_index("candidate")
+        table.loc[cmp.index, "elpd_diff"] = cmp["elpd_diff"].astype(float)
+        table.loc[cmp.index, "dse"] = cmp["dse"].astype(float)
+        table.loc[cmp.index, "weight"] = cmp["weight"].astype(float)
+        table = table.reset_index()
+    else:
+        table.loc[table["status"] == "ok", ["elpd_diff", "dse", "weight"]] = [0.0, 0.0, 1.0]
+    key, ascending = {
+        "loo": ("elpd", False),
+        "waic": ("waic", True),
+        "bic": ("bic", True),
+        "holdout": ("holdout_crps", True),
+    }[criterion]
+    order = table[key].rank(ascending=ascending, method="min")
+    table["rank"] = order.fillna(len(table) + 1).astype(int)
+    table = table.sort_values(["rank", "candidate"]).reset_index(drop=True)
+    first = [c for c in ["candidate", *COMPARISON_COLUMNS] if c in table]
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def run_selection(
+    config: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    jobs: int | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> pd.DataFrame:
+    """Fit every candidate of ``config.selection`` and write ``out_dir/comparison.csv`` (+ plot).
+
+    Each candidate's run folder is kept under ``out_dir/runs/<candidate>``; the best one
+    is named in ``out_dir/best.json``. Candidates run in ``jobs`` processes (default: the
+    ``selection.jobs`` setting), each sampling its chains on its share of the cores.
+    """
+    from bayesmmm.io import write_json, write_text
+
+    sel = config.selection or SelectionConfig()
+    out_dir = Path(out_dir)
+    candidates = candidate_configs(config)
+    jobs = max(1, min(jobs or sel.jobs, len(candidates)))
+    cores = max(1, (os.cpu_count() or 1) // jobs)
+    tasks = []
+    for name, model in candidates:
+        cfg = config.model_copy(update={"model": model, "selection": None, "name": f"{config.name or 'select'}-{name}"})
+        cfg.sampler = cfg.sampler.model_copy(update={"cores": min(cores, cfg.sampler.chains), "progressbar": False})
+        tasks.append(
+            _Task(
+                name,
+                cfg.model_dump(mode="json"),
+                str(out_dir / "runs" / name),
+                sel.holdout_weeks,
+                config.output.hdi_prob,
+            )
+        )
+    log(f"Selecting among {len(tasks)} candidates ({jobs} at a time), criterion {sel.criterion}")
+    rows: list[dict[str, Any]] = []
+    if jobs == 1:
+        for task in tasks:
+            rows.append(_run_candidate(task))
+            log(_describe(rows[-1]))
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            for row in pool.map(_run_candidate, tasks):
+                rows.append(row)
+                log(_describe(row))
+    table = _rank(rows, sel.criterion)
+    write_text(out_dir / "comparison.csv", table.to_csv(index=False))
+    ok = table[table["status"] == "ok"]
+    if len(ok):
+        best = ok.iloc[0]
+        write_json(
+            out_dir / "best.json",
+            {"candidate": best["candidate"], "run_dir": best["run_dir"], "criterion": sel.criterion},
+        )
+        from bayesmmm.plots import plot_comparison
+
+        plot_comparison(table, out_dir / "comparison.png")
+    for row in rows:
+        if row.get("status") == "ok" and row.get("n_high_pareto_k"):
+            log(
+                f"warning: {row['candidate']}: {row['n_high_pareto_k']} weeks with Pareto k > {PARETO_K_WARN}; "
+                "LOO is unreliable there"
+            )
+    return table
+
+
+def _describe(row: dict[str, Any]) -> str:
+    if row.get("status") != "ok":
+        return f"  {row['candidate']}: FAILED {row.get('error')}"
+    hold = f", hold-out CRPS {row['holdout_crps']:.4g}" if "holdout_crps" in row else ""
+    fit = f"elpd {row['elpd']:.1f} ± {row['se']:.1f}, BIC {row['bic']:.1f}"
+    return f"  {row['candidate']}: {fit}{hold} ({row['wall_s']:.0f} s)"
+
+
+def compare_runs(run_dirs: list[str | Path], criterion: str = "loo") -> pd.DataFrame:
+    """Rank already-fitted run folders by LOO (and WAIC, BIC; hold-out columns are empty)."""
+    from bayesmmm.model import MMM
+
+    rows = []
+    names = [Path(d).name for d in run_dirs]
+    if len(set(names)) != len(names):
+        names = [str(d) for d in run_dirs]
+    for name, run_dir in zip(names, run_dirs, strict=True):
+        mmm = MMM.load(Path(run_dir) / "posterior.nc")
+        rows.append(
+            {
+                "candidate": name,
+                "adstock": mmm.model_config.adstock.name,
+                "saturation": mmm.model_config.saturation.name,
+                "run_dir": str(run_dir),
+                "status": "ok",
+                **_criteria(mmm.idata),
+            }
+        )
+    return _rank(rows, criterion)

@@ -12,7 +12,8 @@ Criteria, all computed from the pointwise log-likelihood in original units:
 - **Time-series hold-out**: refit on the first ``T - h`` weeks, predict the last ``h``
   (adstock carried over): RMSE, MAPE, CRPS of the predictive draws and coverage of the
   90% interval.
-- **Stacking weights** over LOO (ArviZ's ``compare``).
+- **Stacking weights** over LOO (ArviZ's ``compare``); ``elpd_diff`` is this candidate's ELPD
+  minus the best one's (≤ 0, ArviZ 1.x convention) and ``dse`` the SE of that difference.
 """
 
 from __future__ import annotations
@@ -269,7 +270,7 @@ def _rank(rows: list[dict[str, Any]], criterion: str) -> pd.DataFrame:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cmp = az.compare({r["candidate"]: r["_loo"] for r in ok}, method="stacking")
+            cmp = az.compare({r["candidate"]: r["_loo"] for r in ok}, method="stacking", round_to="none")
         table = table.set_index("candidate")
         table.loc[cmp.index, "elpd_diff"] = cmp["elpd_diff"].astype(float)
         table.loc[cmp.index, "dse"] = cmp["dse"].astype(float)

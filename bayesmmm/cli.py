@@ -1,7 +1,8 @@
-"""Command-line interface: ``bayesmmm demo | simulate | fit | select | compare``.
+"""Command-line interface: ``bayesmmm demo | simulate | fit | select | compare | sweep``.
 
 Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
-failed with ``diagnostics.on_fail: fail``; 1 an unexpected error (``--debug`` shows
+failed with ``diagnostics.on_fail: fail``; 4 some runs of a sweep failed; 1 an
+unexpected error (``--debug`` shows
 the traceback).
 """
 
@@ -32,11 +33,12 @@ EXIT_DIAGNOSTICS = 3
 def _input_errors() -> tuple[type[BaseException], ...]:
     from bayesmmm.config import ConfigError
     from bayesmmm.data import DataError
+    from bayesmmm.engine import EngineError
     from bayesmmm.model import ModelFileError
     from bayesmmm.sampling import SamplerError
     from bayesmmm.transforms import UnknownNameError
 
-    return ConfigError, DataError, ModelFileError, SamplerError, UnknownNameError, FileExistsError
+    return ConfigError, DataError, ModelFileError, SamplerError, UnknownNameError, FileExistsError, EngineError
 
 
 def _err(msg: str) -> None:
@@ -216,7 +218,8 @@ def select(
         Path | None, typer.Option("-o", "--out", help="output folder (default runs/NAME-select-TIME)")
     ] = None,
     data: Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", help="candidates fitted at once")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="candidates fitted at once (Dask LocalCluster)")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address")] = None,
     draws: Annotated[int | None, typer.Option("--draws")] = None,
     tune: Annotated[int | None, typer.Option("--tune")] = None,
     chains: Annotated[int | None, typer.Option("--chains")] = None,
@@ -239,7 +242,7 @@ def select(
             "selection: {adstock: [geometric, weibull_cdf], saturation: [logistic, hill], criterion: loo}"
         )
     out_dir = out or default_run_dir(config).with_name(default_run_dir(config).name.replace("-", "-select-", 1))
-    table = run_selection(config, out_dir, jobs=jobs, log=typer.echo)
+    table = run_selection(config, out_dir, jobs=jobs, scheduler=scheduler, log=typer.echo)
     _print_comparison(table, out_dir)
 
 
@@ -293,6 +296,36 @@ def _print_comparison(table: Any, out_dir: Path | None) -> None:
     typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if out_dir is not None:
         typer.echo(f"\nWrote {out_dir / 'comparison.csv'}")
+
+
+@app.command()
+@handle_errors
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="sweep YAML: base experiment + grid/runs")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="output folder (default runs/SWEEPNAME)")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="LocalCluster workers (default: one per core)")
+    ] = None,
+) -> None:
+    """Fit every run of a sweep on Dask; writes OUT/results.csv and one run folder per run.
+
+    Exit code 4 when some runs failed (the others still finish).
+    """
+    from bayesmmm.sweep import run_sweep
+
+    out_dir = out or Path("runs") / sweep_file.stem
+    table = run_sweep(sweep_file, out_dir, scheduler=scheduler, workers=workers, log=typer.echo)
+    cols = [
+        c for c in ["run_id", "overrides", "status", "wall_s", "elpd", "max_rhat", "divergences", "error"] if c in table
+    ]
+    typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=60))
+    failed = int((table["status"] != "ok").sum())
+    typer.echo(f"\n{len(table) - failed} ok, {failed} failed · results: {out_dir / 'results.csv'}")
+    if failed:
+        raise typer.Exit(4)
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -293,15 +293,19 @@ def load_plugins(plugins: list[str], base_dir: Path | None = None) -> None:
                 raise ConfigError(f"cannot import plugin module {spec!r}: {exc}") from exc
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One readable line per problem, with the dotted key and a close valid key if any."""
+def format_validation_error(exc: ValidationError, source: str, root: type[BaseModel] | None = None) -> str:
+    """One readable line per problem, with the dotted key and a close valid key if any.
+
+    ``root`` is the model that was validated (default :class:`ExperimentConfig`), used to
+    list the valid keys at the failing level.
+    """
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = f"unknown key {err['loc'][-1]!r}"
-            valid = _valid_keys(err["loc"][:-1])
+            valid = _valid_keys(err["loc"][:-1], root or ExperimentConfig)
             close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1)
             if close:
                 msg += f"; did you mean {close[0]!r}?"
@@ -311,8 +315,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _valid_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = ExperimentConfig
+def _valid_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
+    model = root
     for part in loc:
         field = model.model_fields.get(str(part))
         ann = getattr(field, "annotation", None)

@@ -22,7 +22,6 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,13 +295,15 @@ def run_selection(
     out_dir: str | Path,
     *,
     jobs: int | None = None,
+    scheduler: str | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> pd.DataFrame:
     """Fit every candidate of ``config.selection`` and write ``out_dir/comparison.csv`` (+ plot).
 
     Each candidate's run folder is kept under ``out_dir/runs/<candidate>``; the best one
-    is named in ``out_dir/best.json``. Candidates run in ``jobs`` processes (default: the
-    ``selection.jobs`` setting), each sampling its chains on its share of the cores.
+    is named in ``out_dir/best.json``. With ``jobs > 1`` (default: ``selection.jobs``) or a
+    Dask ``scheduler`` address, candidates run as tasks on the distributed engine
+    (:mod:`bayesmmm.engine`), each sampling its chains on its share of the cores.
     """
     from bayesmmm.io import write_json, write_text
 
@@ -315,28 +316,22 @@ def run_selection(
     for name, model in candidates:
         cfg = config.model_copy(update={"model": model, "selection": None, "name": f"{config.name or 'select'}-{name}"})
         cfg.sampler = cfg.sampler.model_copy(update={"cores": min(cores, cfg.sampler.chains), "progressbar": False})
-        tasks.append(
-            _Task(
-                name,
-                cfg.model_dump(mode="json"),
-                str(out_dir / "runs" / name),
-                sel.holdout_weeks,
-                config.output.hdi_prob,
-            )
+        task = _Task(
+            name, cfg.model_dump(mode="json"), str(out_dir / "runs" / name), sel.holdout_weeks, config.output.hdi_prob
         )
+        tasks.append(task)
     log(f"Selecting among {len(tasks)} candidates ({jobs} at a time), criterion {sel.criterion}")
-    rows: list[dict[str, Any]] = []
-    if jobs == 1:
+    if jobs == 1 and scheduler is None:
+        rows = []
         for task in tasks:
             rows.append(_run_candidate(task))
             log(_describe(rows[-1]))
     else:
-        import multiprocessing as mp
+        from bayesmmm.engine import dask_client, map_tasks
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            for row in pool.map(_run_candidate, tasks):
-                rows.append(row)
-                log(_describe(row))
+        with dask_client(scheduler, None if scheduler else jobs) as client:
+            rows = map_tasks(_run_candidate, tasks, client, on_result=lambda _i, row: log(_describe(row)))
+        rows = [{**r, "candidate": r.get("candidate", t.name)} for r, t in zip(rows, tasks, strict=True)]
     table = _rank(rows, sel.criterion)
     write_text(out_dir / "comparison.csv", table.to_csv(index=False))
     ok = table[table["status"] == "ok"]

@@ -169,7 +169,7 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path))) from None
+        raise ConfigError(format_validation_error(exc, str(path), ScenarioConfig)) from None
 
 
 def _spend(spec: SpendSpec, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 pytest.importorskip("distributed")
 
-from bayesmmm.cli import app  # noqa: E402
-from bayesmmm.simulate import builtin_scenario  # noqa: E402
-from bayesmmm.sweep import load_sweep, plan_sweep  # noqa: E402
+from bayesmmm.cli import app
+from bayesmmm.simulate import builtin_scenario
+from bayesmmm.sweep import load_sweep, plan_sweep
 
 BASE = """\
 name: base

@@ -55,7 +55,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except typer.Exit:
             raise
         except KeyboardInterrupt:
-            _err("interrupted: no run folder was written")
+            _err("interrupted: finished runs are complete; the unfinished one left nothing behind")
             raise typer.Exit(130) from None
         except _input_errors() as exc:
             if _STATE["debug"]:

@@ -230,8 +230,10 @@ class MMM:
             out["seasonality"] = pt.sum(pt.as_tensor_variable(design["fourier"]) * params["gamma_fourier"], axis=-1)
         else:
             out["seasonality"] = zeros
-        controls = pt.as_tensor_variable(design["controls"])
-        out["controls"] = controls * params["gamma_control"] if self.controls else controls
+        if self.controls:
+            out["controls"] = pt.as_tensor_variable(design["controls"]) * params["gamma_control"]
+        else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
+            out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
         ad = {p: params[v] for p, v in self.adstock.variable_names.items()}
         sat = {p: params[v] for p, v in self.saturation.variable_names.items()}
         media = self.adstock.apply(pt.as_tensor_variable(design["media"]), **ad)
@@ -262,29 +264,43 @@ class MMM:
         design = self._design(self.data.dates, self.data.media, self.data.controls)
         dims = self._dims()
         with pm.Model(coords=self.coords()) as model:
+            # Data enter as pm.Data so that a model compiled once serves every data set of
+            # the same structure (nutpie's with_data): hold-out refits, sweeps, seeds.
+            inputs = {
+                "media": pm.Data("media_data", design["media"], dims=("date", "channel")),
+                "t": pm.Data("t_data", design["t"], dims="date"),
+            }
+            inputs["controls"] = (
+                pm.Data("control_data", design["controls"], dims=("date", "control"))
+                if self.controls
+                else design["controls"]
+            )
+            inputs["fourier"] = (
+                pm.Data("fourier_data", design["fourier"], dims=("date", "fourier_mode"))
+                if self.model_config.yearly_seasonality
+                else design["fourier"]
+            )
+            y = pm.Data("y_data", self.data.target / self.scales.target, dims="date")
             params = {}
-            for name in (
-                "intercept",
-                "beta",
-                "trend_slope",
-                "trend_delta",
-                "gamma_fourier",
-                "gamma_control",
-                "sigma",
-                "nu",
-            ):
+            for name in MODEL_VARIABLES:
                 if name in dims:
                     params[name] = self.priors[name].create(name, dims=dims[name])
             for transform in (self.adstock, self.saturation):
                 created = transform.create_priors(("channel",))
                 params.update({transform.variable_name(p): rv for p, rv in created.items()})
-            mu = self._sum_components(self.components(params, design))
-            y = self.data.target / self.scales.target
+            mu = self._sum_components(self.components(params, inputs))
             if self.model_config.likelihood == "student_t":
                 pm.StudentT("y", nu=params["nu"], mu=mu, sigma=params["sigma"], observed=y, dims="date")
             else:
                 pm.Normal("y", mu=mu, sigma=params["sigma"], observed=y, dims="date")
         return model
+
+    def structure_key(self) -> str:
+        """Identifies the sampling graph up to its data: models with equal keys share compiled code."""
+        import hashlib
+
+        parts = [self.model_config.model_dump_json(), json.dumps([list(self.channels), list(self.controls)])]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def _set_data(self, frame: pd.DataFrame) -> None:
         data = frame_to_data(frame, self.data_config, min_rows=self.min_rows)
@@ -325,7 +341,7 @@ class MMM:
             sampler = sampler.model_copy(update=kwargs)
             SamplerConfig.model_validate(sampler.model_dump())
         model = self.build_model(frame)
-        idata, timings = sample(model, sampler)
+        idata, timings = sample(model, sampler, cache_key=self.structure_key())
         self.timings = timings
         self.idata = self._complete_idata(idata)
         return self.idata

@@ -184,3 +184,23 @@ def test_pymc_backend_gives_the_same_layout(mmm_example_frame):
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(tree.children)
     assert tree["posterior"].sizes["chain"] == 2 and tree["posterior"].sizes["draw"] == 60
     assert "diverging" in tree["sample_stats"]
+
+
+def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_frame):
+    """A refit on other data reuses the compiled model and samples exactly what a fresh compile does."""
+    from bayesmmm import sampling
+    from tests.conftest import MMM_EXAMPLE_DATA
+
+    config = {"trend": "none", "yearly_seasonality": 1}
+    part = mmm_example_frame.iloc[:150]
+    kwargs = {"chains": 2, "draws": 80, "tune": 80, "seed": 9, "progressbar": False}
+    MMM(MMM_EXAMPLE_DATA, config).fit(mmm_example_frame, **kwargs)  # compiles (or reuses) this structure
+    reused = MMM(MMM_EXAMPLE_DATA, config)
+    reused.fit(part, **kwargs)
+    assert reused.timings["compile_reused"] == 1
+    sampling._COMPILED.clear()
+    fresh = MMM(MMM_EXAMPLE_DATA, config)
+    fresh.fit(part, **kwargs)
+    assert fresh.timings["compile_reused"] == 0
+    for var in ("beta", "adstock_alpha", "sigma"):
+        np.testing.assert_array_equal(reused.idata["posterior"][var], fresh.idata["posterior"][var])

@@ -204,6 +204,7 @@ selection: {{saturation: [logistic, hill], holdout_weeks: 8, criterion: holdout}
     result = runner.invoke(app, ["select", str(tmp_path / "exp.yaml"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "comparison.csv")
+    assert (table["status"] == "ok").all(), table.get("error")
     assert set(COMPARISON_COLUMNS) <= set(table.columns)
     assert table["holdout_crps"].notna().all() and table["holdout_rmse"].gt(0).all()
     assert table["rank"].tolist() == sorted(table["rank"])

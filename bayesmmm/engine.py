@@ -66,14 +66,33 @@ def cores_per_worker(client: Any) -> int:
     return max(1, total // n)
 
 
+def assign_groups(groups: Sequence[str], workers: Sequence[str]) -> dict[str, str]:
+    """Map each group label to a worker, largest groups first onto the least-loaded worker."""
+    sizes: dict[str, int] = {}
+    for g in groups:
+        sizes[g] = sizes.get(g, 0) + 1
+    load = dict.fromkeys(workers, 0)
+    out = {}
+    for g in sorted(sizes, key=lambda k: (-sizes[k], k)):
+        w = min(load, key=lambda k: (load[k], k))
+        out[g] = w
+        load[w] += sizes[g]
+    return out
+
+
 def map_tasks(
     fn: Callable[[Any], dict[str, Any]],
     tasks: Sequence[Any],
     client: Any,
     on_result: Callable[[int, dict[str, Any]], None] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``fn(task)`` for every task on ``client``; results in task order.
+
+    ``groups`` labels tasks that share compiled code (same model structure): each group
+    is preferred on one worker, so the worker compiles once and reuses the code for the
+    group's other tasks (a preference only: idle workers may still take them).
 
     ``fn`` must catch its own errors and report them in the returned dict; a task that
     still raises (a worker died, say) is reported as ``{"status": "failed", "error": ...}``.

@@ -154,6 +154,14 @@ def _execute(task: tuple[dict[str, Any], str, int]) -> dict[str, Any]:
     return row
 
 
+def _structure(config_dict: dict[str, Any]) -> str:
+    """The run's model structure key: runs sharing it share compiled code on one worker."""
+    from bayesmmm.model import MMM
+
+    config = ExperimentConfig.model_validate(config_dict)
+    return MMM(config.data, config.model).structure_key()
+
+
 def _metrics(diag: dict[str, Any], roas: pd.DataFrame, elpd: float) -> dict[str, Any]:
     out = {
         "elpd": elpd,
@@ -252,7 +260,8 @@ def run_sweep(
                 msg = f"[{bar:<30}] done {done - failed} · failed {failed} · running/queued {running}"
                 print("\r" + msg if end == "" else msg, end=end, file=sys.stderr, flush=True)
 
-            map_tasks(_execute, tasks, client, on_result=on_result, on_progress=on_progress)
+            groups = [_structure(r.config) for r in todo]
+            map_tasks(_execute, tasks, client, on_result=on_result, on_progress=on_progress, groups=groups)
             if sys.stderr.isatty():
                 print(file=sys.stderr)
     return _write_results(results_path, runs, rows)

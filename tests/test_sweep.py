@@ -81,3 +81,13 @@ def test_bad_sweep_file(tmp_path):
     (tmp_path / "s.yaml").write_text("base: none.yaml\ngrd: {}\n")
     result = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.yaml")])
     assert result.exit_code == 2 and "did you mean 'grid'" in result.output
+
+
+def test_groups_spread_over_workers():
+    from bayesmmm.engine import assign_groups
+
+    placement = assign_groups(["a", "a", "b", "b", "c", "d", "d", "d"], ["w1", "w2"])
+    load = {"w1": 0, "w2": 0}
+    for g, n in {"a": 2, "b": 2, "c": 1, "d": 3}.items():
+        load[placement[g]] += n
+    assert sorted(load.values()) == [4, 4]

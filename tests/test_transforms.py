@@ -137,6 +137,19 @@ def test_saturation_gradients_finite_at_zero_spend(name):
         assert np.all(np.isfinite(g))
 
 
+@pytest.mark.parametrize("name", ADSTOCKS.names())
+def test_adstock_gradients_finite(name):
+    """NUTS needs finite gradients everywhere, including lag 0 and zero spend."""
+    adstock = ADSTOCKS.get(name)(l_max=6)
+    params = {p: pt.vector(p) for p in adstock.param_names}
+    x = np.array([[0.0, 1.0], [2.0, 0.0], [0.5, 0.5], [0.0, 0.0]])
+    total = pt.sum(adstock.apply(x, **params))
+    fn = pytensor.function(list(params.values()), pytensor.grad(total, list(params.values())))
+    values = prior_draws(adstock, 2, seed=5)
+    for g in fn(*[values[p] for p in adstock.param_names]):
+        assert np.all(np.isfinite(g))
+
+
 def test_convolve_needs_static_lags():
     w = pt.matrix("w")
     with pytest.raises(ValueError, match="static"):

@@ -81,9 +81,12 @@ def weibull_cdf_weights(lags, scale, shape):
     """Weibull survival weights: ``w_l = 1 - F(l) = exp(-(l / scale) ** shape)``.
 
     ``F`` is the Weibull CDF with ``shape`` k and ``scale`` λ (in weeks); ``w_0 = 1``.
-    Equals ``scipy.stats.weibull_min(c=shape, scale=scale).sf(l)``.
+    Equals ``scipy.stats.weibull_min(c=shape, scale=scale).sf(l)``. Lag 0 is set to 1
+    through a switch: ``0 ** shape`` has a NaN gradient in ``shape`` (``0 · log 0``).
     """
-    return pt.exp(-((lags / scale) ** shape))
+    positive = pt.gt(lags, 0)
+    safe = pt.switch(positive, lags, 1.0)
+    return pt.switch(positive, pt.exp(-((safe / scale) ** shape)), 1.0)
 
 
 def weibull_pdf_weights(lags, scale, shape):

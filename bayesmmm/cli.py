@@ -86,6 +86,24 @@ def _sampler_overrides(
     return {f"sampler.{k}": v for k, v in values.items() if v is not None}
 
 
+def _load_experiment(
+    experiment: Path,
+    data: Path | None,
+    sampler: str | None,
+    draws: int | None,
+    tune: int | None,
+    chains: int | None,
+    seed: int | None,
+):
+    """Read an experiment YAML with the command line's overrides applied before validation."""
+    from bayesmmm.config import load_experiment
+
+    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
+    if data is not None:
+        overrides["data.path"] = str(data.resolve())
+    return load_experiment(experiment, overrides)
+
+
 def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
     import pandas as pd
 
@@ -169,13 +187,9 @@ def fit(
     seed: Annotated[int | None, typer.Option("--seed")] = None,
 ) -> None:
     """Fit an experiment YAML and write a run folder."""
-    from bayesmmm.config import load_experiment
     from bayesmmm.experiment import default_run_dir, run_experiment
 
-    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
-    if data is not None:
-        overrides["data.path"] = str(data.resolve())
-    config = load_experiment(experiment, overrides)
+    config = _load_experiment(experiment, data, sampler, draws, tune, chains, seed)
     run_dir = out or default_run_dir(config)
     result = run_experiment(config, run_dir, log=typer.echo)
     _print_summary(result)
@@ -226,14 +240,10 @@ def select(
     seed: Annotated[int | None, typer.Option("--seed")] = None,
 ) -> None:
     """Fit every candidate functional form and rank them (LOO, WAIC, BIC, hold-out)."""
-    from bayesmmm.config import load_experiment
     from bayesmmm.experiment import default_run_dir
     from bayesmmm.selection import run_selection
 
-    overrides = _sampler_overrides(None, draws, tune, chains, seed)
-    if data is not None:
-        overrides["data.path"] = str(data.resolve())
-    config = load_experiment(experiment, overrides)
+    config = _load_experiment(experiment, data, None, draws, tune, chains, seed)
     if config.selection is None:
         from bayesmmm.config import ConfigError
 
@@ -241,7 +251,7 @@ def select(
             f"{experiment} has no 'selection:' block; add e.g. "
             "selection: {adstock: [geometric, weibull_cdf], saturation: [logistic, hill], criterion: loo}"
         )
-    out_dir = out or default_run_dir(config).with_name(default_run_dir(config).name.replace("-", "-select-", 1))
+    out_dir = out or default_run_dir(config, kind="select")
     table = run_selection(config, out_dir, jobs=jobs, scheduler=scheduler, log=typer.echo)
     _print_comparison(table, out_dir)
 
@@ -274,25 +284,10 @@ def compare(
 
 
 def _print_comparison(table: Any, out_dir: Path | None) -> None:
-    cols = [
-        c
-        for c in [
-            "rank",
-            "candidate",
-            "elpd",
-            "se",
-            "elpd_diff",
-            "dse",
-            "p_loo",
-            "waic",
-            "bic",
-            "holdout_crps",
-            "max_pareto_k",
-            "weight",
-            "status",
-        ]
-        if c in table
-    ]
+    from bayesmmm.selection import COMPARISON_COLUMNS
+
+    shown = ["rank", "candidate", *[c for c in COMPARISON_COLUMNS if c not in ("rank", "adstock", "saturation")]]
+    cols = [c for c in [*shown, "status"] if c in table]
     typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if out_dir is not None:
         typer.echo(f"\nWrote {out_dir / 'comparison.csv'}")
@@ -326,10 +321,6 @@ def sweep(
     typer.echo(f"\n{len(table) - failed} ok, {failed} failed · results: {out_dir / 'results.csv'}")
     if failed:
         raise typer.Exit(4)
-
-
-def run() -> None:  # pragma: no cover - console entry point
-    app(prog_name="bayesmmm")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,10 +38,11 @@ class RunResult:
     model: MMM = field(repr=False)
 
 
-def default_run_dir(config: ExperimentConfig, root: str | Path = "runs") -> Path:
-    """``runs/<name>-<UTC timestamp>``."""
+def default_run_dir(config: ExperimentConfig, root: str | Path = "runs", kind: str | None = None) -> Path:
+    """``runs/<name>[-<kind>]-<UTC timestamp>``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(root) / f"{config.name or 'experiment'}-{stamp}"
+    parts = [config.name or "experiment", *([kind] if kind else []), stamp]
+    return Path(root) / "-".join(parts)
 
 
 def run_experiment(

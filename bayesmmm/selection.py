@@ -359,7 +359,7 @@ def _describe(row: dict[str, Any]) -> str:
     hold = f", hold-out CRPS {row['holdout_crps']:.4g}" if "holdout_crps" in row else ""
     fit = f"elpd {row['elpd']:.1f} ± {row['se']:.1f}, BIC {row['bic']:.1f}"
     if row.get("divergences") or row.get("max_rhat", 1.0) > 1.05:
-        fit += f" [not converged: {row['divergences']} divergences, max R-hat {row['max_rhat']:.2f}]"
+        fit += f" [check convergence: {row['divergences']} divergences, max R-hat {row['max_rhat']:.2f}]"
     return f"  {row['candidate']}: {fit}{hold} ({row['wall_s']:.0f} s)"
 
 

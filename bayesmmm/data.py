@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +132,9 @@ def frame_to_data(
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise DataError(_missing_column_message(missing, available, role))
-    dates = pd.to_datetime(frame[config.date_column], errors="coerce")
+    with warnings.catch_warnings():  # mixed formats are parsed one by one; unparseable ones are reported below
+        warnings.simplefilter("ignore", UserWarning)
+        dates = pd.to_datetime(frame[config.date_column], errors="coerce")
     if dates.isna().any():
         row = int(np.flatnonzero(dates.isna().to_numpy())[0])
         raise DataError(

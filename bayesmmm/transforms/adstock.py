@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import pytensor.tensor as pt
 
 from bayesmmm.priors import Prior
@@ -121,6 +122,9 @@ class Adstock(Transform):
         lags = lag_tensor(self.l_max, ndim)
         w = type(self).function(lags, **params, **self.settings)
         if self.normalize:
+            # a vanishing mass at lag 0 keeps extreme parameters (all weights underflowing
+            # to 0, e.g. a Weibull scale near 0) at their limit, all mass at lag 0, not NaN
+            w = w + pt.eq(lags, 0) * np.finfo("float64").tiny
             w = w / pt.sum(w, axis=0, keepdims=True)
         return w
 

@@ -302,7 +302,7 @@ def sweep(
         str | None, typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="LocalCluster workers (default: one per core)")
+        int | None, typer.Option("--workers", help="LocalCluster workers (default: cores // chains)")
     ] = None,
 ) -> None:
     """Fit every run of a sweep on Dask; writes OUT/results.csv and one run folder per run.

@@ -242,7 +242,9 @@ def run_sweep(
     )
     _write_results(results_path, runs, rows)
     if todo:
-        n_workers = workers or min(len(todo), os.cpu_count() or 1)
+        # default: as many workers as fits whose chains can all run at once on this machine
+        chains = max(r.config["sampler"]["chains"] for r in todo)
+        n_workers = workers or max(1, min(len(todo), (os.cpu_count() or 1) // chains))
         with dask_client(scheduler, None if scheduler else n_workers) as client:
             log(f"Dask dashboard: {client.dashboard_link}")
             cores = cores_per_worker(client)

@@ -55,14 +55,19 @@ class Scales:
         target = float(np.mean(np.abs(data.target)))
         if not np.isfinite(target) or target <= 0:
             raise DataError("the target column is all zero; nothing to model")
+        if np.ptp(data.target) == 0:
+            raise DataError(f"the target is constant ({data.target[0]:g} every week); nothing to explain")
         media = spend_scale(data.media)
         for name, value in zip(data.channels, media, strict=True):
             if value <= 0:
                 raise DataError(f"channel {name!r} has zero spend in every week; drop it from channel_columns")
         controls = np.abs(data.controls).max(axis=0) if data.controls.shape[1] else np.zeros(0)
-        for name, value in zip(data.control_names, controls, strict=True):
-            if value <= 0:
-                raise DataError(f"control {name!r} is zero in every week; drop it from control_columns")
+        for name, value, col in zip(data.control_names, controls, data.controls.T, strict=True):
+            if value <= 0 or np.ptp(col) == 0:
+                raise DataError(
+                    f"control {name!r} does not vary ({col[0]:g} every week): it cannot be told apart from the "
+                    "intercept; drop it from control_columns"
+                )
         span = float((data.dates[-1] - data.dates[0]).days)
         return cls(
             target=target,

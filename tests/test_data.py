@@ -93,3 +93,22 @@ def test_read_csv_errors(tmp_path):
     header.write_text("date,sales\n")
     with pytest.raises(DataError, match="no rows"):
         read_csv(header)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("sales", 5.0, "the target is constant"),
+        ("promo", 1.0, "control 'promo' does not vary"),
+        ("promo", 0.0, "control 'promo' does not vary"),
+        ("tv", 0.0, "channel 'tv' has zero spend in every week"),
+    ],
+)
+def test_degenerate_columns_fail_before_compiling(column, value, expected):
+    from bayesmmm import MMM
+
+    frame = good_frame(30)
+    frame[column] = value
+    mmm = MMM(CFG, {"yearly_seasonality": 0})
+    with pytest.raises(DataError, match=expected):
+        mmm.build_model(frame)

@@ -26,6 +26,14 @@ app = typer.Typer(
 
 _STATE = {"debug": False}
 
+# options shared by the commands that fit
+DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")]
+SamplerOpt = Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro")]
+DrawsOpt = Annotated[int | None, typer.Option("--draws", help="posterior draws per chain")]
+TuneOpt = Annotated[int | None, typer.Option("--tune", help="warm-up draws per chain")]
+ChainsOpt = Annotated[int | None, typer.Option("--chains")]
+SeedOpt = Annotated[int | None, typer.Option("--seed")]
+
 EXIT_INPUT = 2
 EXIT_DIAGNOSTICS = 3
 
@@ -179,12 +187,12 @@ def _scenario_path(name_or_path: str) -> Path:
 def fit(
     experiment: Annotated[Path, typer.Argument(help="experiment YAML")],
     out: Annotated[Path | None, typer.Option("-o", "--out", help="run folder (default runs/NAME-TIME)")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")] = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro")] = None,
-    draws: Annotated[int | None, typer.Option("--draws")] = None,
-    tune: Annotated[int | None, typer.Option("--tune")] = None,
-    chains: Annotated[int | None, typer.Option("--chains")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    data: DataOpt = None,
+    sampler: SamplerOpt = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Fit an experiment YAML and write a run folder."""
     from bayesmmm.experiment import default_run_dir, run_experiment
@@ -200,11 +208,11 @@ def fit(
 @handle_errors
 def demo(
     out: Annotated[Path, typer.Option("-o", "--out", help="folder for data/ and run/")] = Path("runs/demo"),
-    sampler: Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro")] = None,
-    draws: Annotated[int | None, typer.Option("--draws")] = None,
-    tune: Annotated[int | None, typer.Option("--tune")] = None,
-    chains: Annotated[int | None, typer.Option("--chains")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    sampler: SamplerOpt = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Simulate the four-channel scenario, fit it, and compare ROAS with the truth."""
     import json
@@ -231,13 +239,13 @@ def select(
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="output folder (default runs/NAME-select-TIME)")
     ] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")] = None,
+    data: DataOpt = None,
     jobs: Annotated[int | None, typer.Option("--jobs", help="candidates fitted at once (Dask LocalCluster)")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address")] = None,
-    draws: Annotated[int | None, typer.Option("--draws")] = None,
-    tune: Annotated[int | None, typer.Option("--tune")] = None,
-    chains: Annotated[int | None, typer.Option("--chains")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Fit every candidate functional form and rank them (LOO, WAIC, BIC, hold-out)."""
     from bayesmmm.experiment import default_run_dir

@@ -22,6 +22,7 @@ from bayesmmm.config import ConfigError, ExperimentConfig
 from bayesmmm.data import file_hash, read_csv
 from bayesmmm.io import atomic_run_dir, write_json, write_text
 from bayesmmm.model import MMM
+from bayesmmm.selection import loo_summary
 
 __all__ = ["RunResult", "default_run_dir", "run_experiment"]
 
@@ -62,7 +63,7 @@ def run_experiment(
     log : progress messages.
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
-    ``summary.csv``, ``diagnostics.json``, ``contributions.csv``, ``roas.csv`` and
+    ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
     ``fit.png``.
     """
     t0 = time.perf_counter()
@@ -88,6 +89,7 @@ def run_experiment(
     metrics = fit_metrics(mmm, comps)
     diag = diagnostics(mmm.idata, config.diagnostics)
     diag["fit"] = metrics
+    diag["loo"] = loo_summary(mmm.idata)
     timings = {**mmm.timings, "postprocess_s": 0.0, "total_s": 0.0}
     with atomic_run_dir(run_dir) as tmp:
         mmm.save(tmp / "posterior.nc")

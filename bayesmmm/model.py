@@ -472,8 +472,12 @@ class MMM:
 
         Variables: ``intercept``, ``trend``, ``seasonality`` (chain, draw, date),
         ``controls`` (…, date, control), ``media`` (…, date, channel) and ``mu``.
+        Computed once per posterior and cached (treat the result as read-only).
         """
         self._require_fitted()
+        cached = self.__dict__.get("_components")
+        if cached is not None and cached[0] is self.idata:
+            return cached[1]
         data = self.data
         comps = self._evaluate(data.dates, data.media, data.controls)
         coords = self.coords()
@@ -498,6 +502,7 @@ class MMM:
             + ds["controls"].sum("control")
             + ds["media"].sum("channel")
         )
+        self._components = (self.idata, ds)
         return ds
 
     def log_likelihood(self) -> xr.DataArray:

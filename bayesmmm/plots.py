@@ -37,7 +37,7 @@ def plot_fit(mmm: MMM, path: str | Path, hdi_prob: float = 0.9, components: xr.D
     lo, hi = hdi(mu, hdi_prob)
     metrics = fit_metrics(mmm, comps)
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2])
-    ax.fill_between(dates, lo, hi, color="C0", alpha=0.25, label=f"{hdi_prob:.0%} HDI")
+    ax.fill_between(dates, lo, hi, color="C0", alpha=0.25, label=f"{hdi_prob:.0%} HDI of the mean")
     ax.plot(dates, mu.mean(("chain", "draw")), color="C0", lw=1.8, label="posterior mean")
     ax.plot(dates, mmm.data.target, "k.", ms=4, label="observed")
     ax.set_ylabel(mmm.data_config.target_column)

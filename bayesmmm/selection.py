@@ -99,6 +99,22 @@ def loo(idata: Any):
         return az.loo(idata, pointwise=True)
 
 
+def loo_summary(idata: Any) -> dict[str, float]:
+    """PSIS-LOO figures of a fit, as stored in a run's ``diagnostics.json``."""
+    return _loo_figures(loo(idata))
+
+
+def _loo_figures(res: Any) -> dict[str, float]:
+    k = res.pareto_k.to_numpy()
+    return {
+        "elpd": float(res.elpd),
+        "se": float(res.se),
+        "p_loo": float(res.p),
+        "max_pareto_k": float(np.nanmax(k)),
+        "n_high_pareto_k": int((k > PARETO_K_WARN).sum()),
+    }
+
+
 def n_parameters(idata: Any) -> int:
     """Number of scalar free parameters in the posterior."""
     post = idata["posterior"]
@@ -223,17 +239,7 @@ def _run_candidate(task: _Task) -> dict[str, Any]:
 def _criteria(idata: Any) -> dict[str, Any]:
     res = loo(idata)
     w = waic(idata)
-    return {
-        "elpd": float(res.elpd),
-        "se": float(res.se),
-        "p_loo": float(res.p),
-        "max_pareto_k": float(np.nanmax(res.pareto_k)),
-        "n_high_pareto_k": int((res.pareto_k.to_numpy() > PARETO_K_WARN).sum()),
-        "waic": w["waic"],
-        "p_waic": w["p_waic"],
-        "bic": bic(idata),
-        "_loo": res,
-    }
+    return {**_loo_figures(res), "waic": w["waic"], "p_waic": w["p_waic"], "bic": bic(idata), "_loo": res}
 
 
 def _holdout(config: ExperimentConfig, frame: pd.DataFrame, weeks: int, prob: float) -> dict[str, float]:

@@ -190,7 +190,7 @@ class ModelConfig(_Base):
 class SamplerConfig(_Base):
     """MCMC settings."""
 
-    backend: Literal["nutpie", "pymc", "numpyro", "blackjax"] = "nutpie"
+    backend: Literal["nutpie", "pymc", "numpyro"] = "nutpie"
     chains: int = Field(4, ge=1, le=64)
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
@@ -342,7 +342,7 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with at least a 'data:' block")
     for key, value in (overrides or {}).items():
@@ -355,6 +355,13 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     if config.data.path is not None and not config.data.path.is_absolute():
         config.data.path = (path.parent / config.data.path).resolve()
     return config
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML parse error in one line: what and where."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{getattr(exc, 'problem', None) or exc}{where}"
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -69,7 +69,7 @@ def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[
     """
     backend = config.backend
     if backend not in BACKENDS:
-        raise SamplerError(f"sampler backend {backend!r} is not available yet; choose one of {', '.join(BACKENDS)}")
+        raise SamplerError(f"sampler backend {backend!r} is not available; choose one of {', '.join(BACKENDS)}")
     start = time.perf_counter()
     if backend == "nutpie":
         try:

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bayesmmm.config import ConfigError, format_validation_error
+from bayesmmm.config import ConfigError, format_validation_error, yaml_problem
 from bayesmmm.data import spend_scale
 from bayesmmm.features import YEAR_DAYS
 
@@ -153,7 +153,7 @@ def builtin_scenario(name: str) -> Path:
     """Path of a YAML shipped in ``bayesmmm/scenarios`` (``four_channel``, ``intermittent``...)."""
     path = BUILTIN_DIR / f"{name}.yaml"
     if not path.exists():
-        names = sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+        names = sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml") if not p.stem.endswith("_experiment"))
         raise ConfigError(f"no scenario file or built-in scenario named {name!r}; built-ins: {', '.join(names)}")
     return path
 
@@ -167,7 +167,7 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
         raw = yaml.safe_load(path.read_text())
         return ScenarioConfig.model_validate(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path), ScenarioConfig)) from None
 

@@ -32,7 +32,14 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bayesmmm.config import ConfigError, ExperimentConfig, format_validation_error, load_plugins, set_dotted
+from bayesmmm.config import (
+    ConfigError,
+    ExperimentConfig,
+    format_validation_error,
+    load_plugins,
+    set_dotted,
+    yaml_problem,
+)
 
 __all__ = ["SweepConfig", "SweepRun", "load_sweep", "plan_sweep", "run_sweep"]
 
@@ -69,7 +76,7 @@ def load_sweep(path: str | Path) -> tuple[SweepConfig, dict[str, Any], Path]:
     try:
         sweep = SweepConfig.model_validate(yaml.safe_load(path.read_text()) or {})
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path), SweepConfig)) from None
     base_path = (path.parent / sweep.base).resolve()

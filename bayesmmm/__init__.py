@@ -12,7 +12,14 @@ Public API
 
 __version__ = "0.1.0"
 
-from bayesmmm.analysis import contributions_table, diagnostics, fit_metrics, parameter_summary, roas_table
+from bayesmmm.analysis import (
+    contributions_table,
+    diagnostics,
+    fit_metrics,
+    forecast_table,
+    parameter_summary,
+    roas_table,
+)
 from bayesmmm.config import (
     AdstockConfig,
     ConfigError,
@@ -57,6 +64,7 @@ __all__ = [
     "contributions_table",
     "diagnostics",
     "fit_metrics",
+    "forecast_table",
     "load_experiment",
     "load_scenario",
     "parameter_summary",

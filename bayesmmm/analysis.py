@@ -23,6 +23,7 @@ __all__ = [
     "contributions_table",
     "diagnostics",
     "fit_metrics",
+    "forecast_table",
     "hdi",
     "parameter_summary",
     "roas_table",
@@ -190,3 +191,32 @@ def diagnostics(idata: Any, config: DiagnosticsConfig | None = None) -> dict[str
     result["problems"] = problems
     result["thresholds"] = config.model_dump()
     return result
+
+
+def forecast_table(
+    mmm: MMM, frame: pd.DataFrame, hdi_prob: float = 0.9, contributions: bool = False, seed: int = 0
+) -> pd.DataFrame:
+    """Forecast for future weeks: ``date, sales_pred_mean, sales_pred_hdi_low_90, sales_pred_hdi_high_90``.
+
+    The interval is the HDI of the posterior predictive (observation noise included, seeded);
+    trend and seasonality continue and adstock carries over from the training weeks. With
+    ``contributions``, adds ``<channel>_contribution_mean`` columns.
+    """
+    if not 0 < hdi_prob < 1:
+        raise ValueError(f"hdi_prob must be between 0 and 1, got {hdi_prob}")
+    pred = mmm.predict(frame, noise=True, seed=seed)
+    lo, hi = hdi(pred["y"], hdi_prob)
+    suffix = f"{hdi_prob * 100:g}".replace(".", "_")
+    table = pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(pred["date"].values).strftime("%Y-%m-%d"),
+            "sales_pred_mean": _mean(pred["y"]).to_numpy(),
+            f"sales_pred_hdi_low_{suffix}": lo.to_numpy(),
+            f"sales_pred_hdi_high_{suffix}": hi.to_numpy(),
+        }
+    )
+    if contributions:
+        media = _mean(pred["media"])
+        for ch in mmm.channels:
+            table[f"{ch}_contribution_mean"] = media.sel(channel=ch).to_numpy()
+    return table

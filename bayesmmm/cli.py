@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayesmmm demo | simulate | fit | select | compare | sweep``.
+"""Command-line interface: ``bayesmmm demo | simulate | fit | predict | select | compare | sweep``.
 
 Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
 failed with ``diagnostics.on_fail: fail``; 4 some runs of a sweep failed; 1 an
@@ -230,6 +230,32 @@ def demo(
     result = run_experiment(config, out / "run", log=typer.echo)
     _print_summary(result, json.loads(truth_path.read_text()))
     _finish(result, config.diagnostics.on_fail)
+
+
+@app.command()
+@handle_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit` (or a posterior.nc)")],
+    data: Annotated[Path, typer.Option("--data", help="CSV of future weeks: date, channel spends, controls")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output CSV")],
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
+    contributions: Annotated[bool, typer.Option("--contributions", help="add per-channel contributions")] = False,
+    seed: SeedOpt = None,
+) -> None:
+    """Forecast future weeks from a fitted run (posterior predictive mean and HDI)."""
+    from bayesmmm.analysis import forecast_table
+    from bayesmmm.config import ConfigError
+    from bayesmmm.data import read_csv
+    from bayesmmm.io import write_text
+    from bayesmmm.model import MMM
+
+    if not 0 < hdi_prob < 1:
+        raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
+    model_path = run_dir / "posterior.nc" if run_dir.is_dir() else run_dir
+    mmm = MMM.load(model_path)
+    table = forecast_table(mmm, read_csv(data), hdi_prob, contributions, seed or 0)
+    write_text(out, table.to_csv(index=False))
+    typer.echo(f"wrote {len(table)} weeks of forecasts to {out}")
 
 
 @app.command()

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bayesmmm.priors import Prior
 
@@ -231,22 +239,14 @@ class SelectionConfig(_Base):
     holdout_weeks: int = Field(13, ge=0, description="weeks held out at the end; 0 skips the hold-out fits")
     jobs: int = Field(1, ge=1, description="candidates fitted at once (each gets cores // jobs)")
 
-    @field_validator("adstock")
+    @field_validator("adstock", "saturation")
     @classmethod
-    def _known_adstocks(cls, names: list[str] | None) -> list[str] | None:
-        from bayesmmm.transforms import ADSTOCKS
+    def _known_transforms(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        from bayesmmm.transforms import ADSTOCKS, SATURATIONS
 
+        registry = ADSTOCKS if info.field_name == "adstock" else SATURATIONS
         for name in names or []:
-            ADSTOCKS.get(name)
-        return names
-
-    @field_validator("saturation")
-    @classmethod
-    def _known_saturations(cls, names: list[str] | None) -> list[str] | None:
-        from bayesmmm.transforms import SATURATIONS
-
-        for name in names or []:
-            SATURATIONS.get(name)
+            registry.get(name)
         return names
 
 

@@ -57,13 +57,24 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         yield client
 
 
-def cores_per_worker(client: Any) -> int:
-    """CPU cores each worker may use for its chains: the machine's cores split between workers."""
-    info = client.scheduler_info()
-    workers = info.get("workers", {})
-    n = max(1, len(workers))
+def worker_cores() -> int:
+    """Cores the calling task may use for its chains.
+
+    On a Dask worker: that worker's host's CPU count split between the workers on the
+    same host (so a remote cluster is sized by its own machines, not the submitter's).
+    Elsewhere: all of this machine's cores.
+    """
     total = os.cpu_count() or 1
-    return max(1, total // n)
+    try:
+        from distributed import get_client, get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not inside a Dask task
+        return total
+    host = worker.address.rsplit(":", 1)[0]
+    addresses = get_client().scheduler_info().get("workers", {})
+    on_host = sum(1 for a in addresses if a.rsplit(":", 1)[0] == host)
+    return max(1, total // max(1, on_host))
 
 
 def assign_groups(groups: Sequence[str], workers: Sequence[str]) -> dict[str, str]:

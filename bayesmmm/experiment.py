@@ -67,7 +67,6 @@ def run_experiment(
     ``fit.png``.
     """
     t0 = time.perf_counter()
-    data_hash = None
     if frame is None:
         if config.data.path is None:
             raise ConfigError("no data: set data.path in the experiment or pass --data")

@@ -19,7 +19,6 @@ Criteria, all computed from the pointwise log-likelihood in original units:
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,10 +205,13 @@ class _Task:
 def _run_candidate(task: _Task) -> dict[str, Any]:
     """Fit one candidate (full data and hold-out) and return its criteria; errors are captured."""
     from bayesmmm.data import read_csv
+    from bayesmmm.engine import worker_cores
     from bayesmmm.experiment import run_experiment
 
     start = time.perf_counter()
     config = ExperimentConfig.model_validate(task.config)
+    if config.sampler.cores is None:  # on a Dask worker: its share of its own host's cores
+        config.sampler = config.sampler.model_copy(update={"cores": min(worker_cores(), config.sampler.chains)})
     row: dict[str, Any] = {
         "candidate": task.name,
         "adstock": config.model.adstock.name,
@@ -317,11 +319,10 @@ def run_selection(
     out_dir = Path(out_dir)
     candidates = candidate_configs(config)
     jobs = max(1, min(jobs or sel.jobs, len(candidates)))
-    cores = max(1, (os.cpu_count() or 1) // jobs)
     tasks = []
     for name, model in candidates:
         cfg = config.model_copy(update={"model": model, "selection": None, "name": f"{config.name or 'select'}-{name}"})
-        cfg.sampler = cfg.sampler.model_copy(update={"cores": min(cores, cfg.sampler.chains), "progressbar": False})
+        cfg.sampler = cfg.sampler.model_copy(update={"progressbar": False})
         task = _Task(
             name, cfg.model_dump(mode="json"), str(out_dir / "runs" / name), sel.holdout_weeks, config.output.hdi_prob
         )

@@ -138,17 +138,18 @@ def plan_sweep(sweep: SweepConfig, base: dict[str, Any], out_dir: str | Path) ->
     return runs
 
 
-def _execute(task: tuple[dict[str, Any], str, int]) -> dict[str, Any]:
+def _execute(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
     """Fit one run on a worker; never raises."""
-    config_dict, run_dir, cores = task
+    config_dict, run_dir = task
     start = time.perf_counter()
     row: dict[str, Any] = {}
     try:
+        from bayesmmm.engine import worker_cores
         from bayesmmm.experiment import run_experiment
 
         config = ExperimentConfig.model_validate(config_dict)
         config.sampler = config.sampler.model_copy(
-            update={"cores": min(cores, config.sampler.chains), "progressbar": False}
+            update={"cores": config.sampler.cores or min(worker_cores(), config.sampler.chains), "progressbar": False}
         )
         result = run_experiment(config, run_dir)
         row.update(_metrics(result.diagnostics, result.roas))
@@ -222,7 +223,7 @@ def run_sweep(
     log: Callable[[str], None] = lambda _m: None,
 ) -> pd.DataFrame:
     """Plan, skip finished runs, execute the rest on Dask, and write ``out_dir/results.csv``."""
-    from bayesmmm.engine import cores_per_worker, dask_client, map_tasks
+    from bayesmmm.engine import dask_client, map_tasks
 
     sweep, base, _ = load_sweep(sweep_path)
     out_dir = Path(out_dir)
@@ -249,8 +250,7 @@ def run_sweep(
         n_workers = workers or max(1, min(len(todo), (os.cpu_count() or 1) // chains))
         with dask_client(scheduler, None if scheduler else n_workers) as client:
             log(f"Dask dashboard: {client.dashboard_link}")
-            cores = cores_per_worker(client)
-            tasks = [(r.config, r.run_dir, cores) for r in todo]
+            tasks = [(r.config, r.run_dir) for r in todo]
 
             def on_result(i: int, row: dict[str, Any]) -> None:
                 rows[todo[i].run_id] = row

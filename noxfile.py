@@ -44,3 +44,28 @@ def bench(session: nox.Session) -> None:
     """Compile-time benchmark of the adstock formulations."""
     session.install("-e", ".")
     session.run("python", "benchmarks/compile_adstock.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_peers(session: nox.Session) -> None:
+    """bayesmmm vs PyMC-Marketing's MMM, interleaved, side by side (benchmarks/peers.py).
+
+    This session's own virtualenv holds PyMC-Marketing (and its sampler backends); our
+    fits run in the interpreter that runs nox (the project's dev environment, where
+    bayesmmm[jax] is installed). Extra arguments go to the script, e.g.
+    ``nox -s bench_peers -- --datasets four_channel --reps 1``.
+    """
+    import sys
+    from pathlib import Path
+
+    session.install("pymc-marketing", "numpyro", "nutpie")
+    bindir = "Scripts" if sys.platform == "win32" else "bin"
+    peer_python = Path(session.virtualenv.location) / bindir / "python"
+    session.run(
+        sys.executable,
+        "benchmarks/peers.py",
+        "--peer-python",
+        str(peer_python),
+        *session.posargs,
+        external=True,
+    )

@@ -25,6 +25,7 @@ __all__ = [
     "fit_metrics",
     "forecast_table",
     "hdi",
+    "hdi_bounds",
     "parameter_summary",
     "roas_table",
 ]
@@ -48,6 +49,12 @@ def hdi(da: xr.DataArray, prob: float) -> tuple[xr.DataArray, xr.DataArray]:
 
     bounds = az.hdi(da, prob=prob)
     return bounds.sel(ci_bound="lower", drop=True), bounds.sel(ci_bound="upper", drop=True)
+
+
+def hdi_bounds(values: np.ndarray, prob: float) -> tuple[float, float]:
+    """HDI of a 1-D array of draws (the same estimator as :func:`hdi`)."""
+    lo, hi = hdi(xr.DataArray(np.asarray(values, dtype=float)[None, :], dims=("chain", "draw")), prob)
+    return float(lo), float(hi)
 
 
 def _mean(da: xr.DataArray) -> xr.DataArray:

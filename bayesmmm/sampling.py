@@ -1,4 +1,10 @@
-"""NUTS backends behind one function; every backend returns the same DataTree layout."""
+"""NUTS backends behind one function; every backend returns the same DataTree layout.
+
+``nutpie`` (numba, Rust sampler) and ``pymc`` run through their own libraries;
+``numpyro`` and ``blackjax`` run NUTS over the model's JAX log-density, driven by
+:mod:`bayesmmm.sampling_jax`. Every backend's ``sample_stats`` is reduced to the
+same variables, :data:`SAMPLE_STATS`, under the same names and dtypes.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,31 @@ from typing import Any
 
 from bayesmmm.config import SamplerConfig
 
-__all__ = ["BACKENDS", "SamplerError", "sample"]
+__all__ = ["BACKENDS", "JAX_BACKENDS", "SAMPLE_STATS", "SamplerError", "harmonize_stats", "sample"]
 
-BACKENDS = ("nutpie", "pymc", "numpyro")
+BACKENDS = ("nutpie", "pymc", "numpyro", "blackjax")
+JAX_BACKENDS = ("numpyro", "blackjax")
+
+#: the sample statistics every backend returns (per chain and draw), with their dtypes
+SAMPLE_STATS: dict[str, str] = {
+    "diverging": "bool",  # the transition diverged
+    "tree_depth": "int64",  # trajectory doublings
+    "reached_max_treedepth": "bool",
+    "step_size": "float64",
+    "energy": "float64",  # Hamiltonian at the draw
+    "n_steps": "int64",  # leapfrog steps = gradient evaluations
+    "lp": "float64",  # log-density (unconstrained space, Jacobian included)
+    "acceptance_rate": "float64",  # mean acceptance probability over the trajectory
+}
+MAX_TREE_DEPTH = 10
+
+# each backend's own names of the statistics above
+_STAT_NAMES: dict[str, dict[str, str]] = {
+    "nutpie": {"tree_depth": "depth", "lp": "logp", "acceptance_rate": "mean_tree_accept"},
+    "pymc": {},
+    "numpyro": {},
+    "blackjax": {},
+}
 
 
 class SamplerError(RuntimeError):
@@ -54,22 +82,50 @@ def _nutpie_compiled(model, cache_key: str | None):
     return compiled, False
 
 
+def harmonize_stats(stats, backend: str):
+    """``sample_stats`` reduced to :data:`SAMPLE_STATS`: same names, dtypes and order for every backend."""
+    import numpy as np
+    import xarray as xr
+
+    names = _STAT_NAMES.get(backend, {})
+    out = xr.Dataset(coords={k: stats.coords[k] for k in ("chain", "draw") if k in stats.coords})
+    for name, dtype in SAMPLE_STATS.items():
+        source = names.get(name, name)
+        if source in stats:
+            out[name] = stats[source].astype(dtype)
+        elif name == "reached_max_treedepth" and "maxdepth_reached" in stats:
+            out[name] = stats["maxdepth_reached"].astype(dtype)
+        elif name == "reached_max_treedepth" and "tree_depth" in out:
+            out[name] = out["tree_depth"] >= MAX_TREE_DEPTH
+        else:
+            shape = (stats.sizes["chain"], stats.sizes["draw"])
+            fill = False if dtype == "bool" else (-1 if dtype == "int64" else np.nan)
+            out[name] = (("chain", "draw"), np.full(shape, fill, dtype=dtype))
+    return out
+
+
 def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[Any, dict[str, float]]:
     """Run NUTS on a PyMC ``model``.
 
     ``cache_key`` identifies the model's structure (see ``MMM.structure_key``): the
-    nutpie backend then reuses code compiled for an earlier model with the same key.
+    nutpie and JAX backends then reuse code compiled for an earlier model with the same key.
 
     Returns
     -------
-    idata : DataTree with ``posterior`` and ``sample_stats`` (warm-up discarded).
+    idata : DataTree with ``posterior`` and ``sample_stats`` (warm-up discarded;
+        statistics as in :data:`SAMPLE_STATS`).
     timings : ``compile_s``, ``sample_s`` (seconds; compile is 0 where the backend
-        does not separate it), ``total_s``, and ``compile_reused`` (1 when compiled code
-        was reused).
+        does not separate it: ``pymc``), ``total_s``, and ``compile_reused`` (1 when
+        compiled code was reused).
     """
     backend = config.backend
     if backend not in BACKENDS:
         raise SamplerError(f"sampler backend {backend!r} is not available; choose one of {', '.join(BACKENDS)}")
+    if backend in JAX_BACKENDS:
+        from bayesmmm.sampling_jax import sample_jax
+
+        idata, timings = sample_jax(model, config, cache_key)
+        return _harmonized(idata, backend), timings
     start = time.perf_counter()
     if backend == "nutpie":
         try:
@@ -93,11 +149,7 @@ def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[
     else:
         import pymc as pm
 
-        if backend == "numpyro":
-            try:
-                import numpyro  # noqa: F401
-            except ImportError as exc:
-                raise SamplerError("the numpyro backend needs the JAX extra: pip install 'bayesmmm[jax]'") from exc
+        # PyMC's own default runs cpu_count() // 2 chains at a time; ours: up to the cores
         idata = pm.sample(
             draws=config.draws,
             tune=config.tune,
@@ -106,7 +158,9 @@ def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[
             random_seed=config.seed,
             target_accept=config.target_accept,
             progressbar=_progress(config),
-            nuts_sampler=backend,
+            nuts_sampler="pymc",
+            # forking a process that runs JAX threads can deadlock: start workers afresh then
+            mp_ctx="forkserver" if "jax" in sys.modules else None,
             compute_convergence_checks=False,
             idata_kwargs={"log_likelihood": False},
             model=model,
@@ -114,9 +168,20 @@ def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[
         compile_s = 0.0
         reused = False
     total = time.perf_counter() - start
-    return idata, {
+    return _harmonized(idata, backend), {
         "compile_s": round(compile_s, 3),
         "sample_s": round(total - compile_s, 3),
         "total_s": round(total, 3),
         "compile_reused": int(reused),
     }
+
+
+def _harmonized(idata, backend: str):
+    from xarray import DataTree
+
+    return DataTree.from_dict(
+        {
+            "posterior": idata["posterior"].to_dataset(),
+            "sample_stats": harmonize_stats(idata["sample_stats"].to_dataset(), backend),
+        }
+    )

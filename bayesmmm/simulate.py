@@ -23,7 +23,14 @@ from bayesmmm.config import ConfigError, format_validation_error, yaml_problem
 from bayesmmm.data import spend_scale
 from bayesmmm.features import YEAR_DAYS
 
-__all__ = ["ScenarioConfig", "builtin_scenario", "load_scenario", "simulate", "write_simulation"]
+__all__ = [
+    "ScenarioConfig",
+    "builtin_scenario",
+    "load_scenario",
+    "simulate",
+    "true_flight_response",
+    "write_simulation",
+]
 
 BUILTIN_DIR = Path(__file__).parent / "scenarios"
 
@@ -278,6 +285,38 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
         },
     }
     return frame, truth
+
+
+def true_flight_response(truth: dict[str, Any], totals: dict[str, float], weeks: int) -> dict[str, float]:
+    """TRUE incremental response of a flat-paced flight, from the simulator's true curves.
+
+    The same quantity the budget optimizer maximizes (see
+    :class:`~bayesmmm.response.FlightResponse`): ``totals[channel]`` spread evenly over
+    ``weeks`` weeks from zero adstock, counted until the carry-over has decayed.
+
+    Returns
+    -------
+    dict channel → true response (original units of the target).
+    """
+    out = {}
+    for name, spend in totals.items():
+        ch = truth["channels"][name]
+        ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
+        sat_params = {k: v for k, v in ch["saturation"].items() if k != "name"}
+        ad = _build(
+            TransformSpec(
+                name=ch["adstock"]["name"],
+                l_max=ch["adstock"]["l_max"],
+                normalize=ch["adstock"]["normalize"],
+                params=ad_params,
+            ),
+            "adstock",
+        )
+        sat = _build(TransformSpec(name=ch["saturation"]["name"], params=sat_params), "saturation")
+        flight = np.zeros(weeks + ad.l_max - 1)
+        flight[:weeks] = spend / weeks / ch["spend_scale"]
+        out[name] = float(ch["beta"] * np.sum(sat.evaluate(ad.evaluate(flight, **ad_params), **sat_params)))
+    return out
 
 
 def write_simulation(scenario: ScenarioConfig, out_dir: str | Path) -> tuple[Path, Path]:

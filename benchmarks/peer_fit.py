@@ -1,0 +1,78 @@
+"""Fit one data set with PyMC-Marketing's MMM and print measurements (runs in the peer env).
+
+Reads a JSON spec on stdin (data_path, date_column, target_column, channels, controls,
+chains, draws, tune, seed, target_accept, nuts_sampler); prints one line
+``BAYESMMM_BENCH_RESULT {json}``. Model: geometric adstock (l_max 8), logistic
+saturation, yearly seasonality 2, the controls, and a linear trend as a control column
+``t`` running from 0 to 1 (bayesmmm's ``trend: linear``). Does not import bayesmmm.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+
+def main() -> None:
+    spec = json.loads(sys.stdin.read())
+    import arviz as az
+    import numpy as np
+    import pandas as pd
+    from pymc_marketing.mmm import MMM, GeometricAdstock, LogisticSaturation
+
+    frame = pd.read_csv(spec["data_path"], parse_dates=[spec["date_column"]])
+    frame["t"] = np.linspace(0.0, 1.0, len(frame))
+    controls = [*spec["controls"], "t"]
+    X = frame[[spec["date_column"], *spec["channels"], *controls]]
+    y = frame[spec["target_column"]]
+    start = time.perf_counter()
+    mmm = MMM(
+        date_column=spec["date_column"],
+        target_column=spec["target_column"],
+        channel_columns=spec["channels"],
+        control_columns=controls,
+        adstock=GeometricAdstock(l_max=8),
+        saturation=LogisticSaturation(),
+        yearly_seasonality=2,
+    )
+    idata = mmm.fit(
+        X,
+        y,
+        chains=spec["chains"],
+        draws=spec["draws"],
+        tune=spec["tune"],
+        target_accept=spec["target_accept"],
+        random_seed=spec["seed"],
+        nuts_sampler=spec["nuts_sampler"],
+        progressbar=False,
+    )
+    wall = time.perf_counter() - start
+    free = [rv.name for rv in mmm.model.free_RVs]
+    post = idata["posterior"].to_dataset()[free]
+    ess = az.ess(post, method="bulk")
+    rhat = az.rhat(post)
+    stats = idata["sample_stats"]
+    grads = int(np.asarray(stats["n_steps"]).sum()) if "n_steps" in stats else 0
+    min_ess = float(min(float(ess[v].min()) for v in ess.data_vars))
+    peak_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
+    result = {
+        "wall_s": round(wall, 3),
+        "compile_s": None,
+        "sample_s": None,
+        "min_ess_bulk": round(min_ess, 1),
+        "ess_per_s": round(min_ess / wall, 3),
+        "ess_per_1k_grad": round(1000 * min_ess / grads, 3) if grads else None,
+        "grad_evals": grads,
+        "divergences": int(np.asarray(stats["diverging"]).sum()),
+        "max_rhat": round(float(max(float(rhat[v].max()) for v in rhat.data_vars)), 4),
+        "peak_mem_mb": round(peak_kb / 1024, 1),
+    }
+    sys.stdout.write("\nBAYESMMM_BENCH_RESULT " + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

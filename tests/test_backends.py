@@ -1,0 +1,167 @@
+"""Every NUTS backend fits the four-channel simulation, with one output layout and agreeing ROAS.
+
+Agreement is judged against Monte Carlo error: two backends' posterior mean ROAS of a
+channel may differ by at most ``Z`` combined Monte Carlo standard errors (ArviZ's
+``mcse`` of the mean, which accounts for autocorrelation), ``Z`` chosen so that the
+family of comparisons fails by chance with probability below 1%.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayesmmm import MMM
+from bayesmmm.config import ConfigError, SamplerConfig
+from bayesmmm.sampling import BACKENDS, SAMPLE_STATS, SamplerError
+from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+
+# find_spec, not import: importing numpyro starts JAX's backend before bayesmmm can ask
+# for one XLA host device per core (chains in parallel)
+if not all(importlib.util.find_spec(m) for m in ("jax", "blackjax", "numpyro")):
+    pytest.skip("the JAX extra is not installed", allow_module_level=True)
+
+DATA = {
+    "channel_columns": ["search", "social", "ctv", "tv"],
+    "control_columns": ["prime_day", "mothers_day"],
+}
+# a lean structure of the four-channel scenario: small graphs compile fast on every backend
+MODEL = {
+    "adstock": {"name": "geometric", "l_max": 4},
+    "saturation": "logistic",
+    "yearly_seasonality": 1,
+    "trend": "linear",
+}
+QUICK = {"chains": 2, "draws": 150, "tune": 150, "seed": 4, "progressbar": False}
+# |Δ mean| ≤ Z · sqrt(mcse_a² + mcse_b²): two-sided normal tail 1e-4 per comparison, at most
+# 3 × 4 comparisons against the reference → family-wise false alarm below 0.2%
+Z = 3.9
+
+
+@pytest.fixture(scope="module")
+def frame():
+    data, _ = simulate(load_scenario(builtin_scenario("four_channel")))
+    return data
+
+
+_FITS: dict[str, MMM] = {}
+
+
+def fit(frame, backend: str, **kwargs) -> MMM:
+    key = f"{backend}-{sorted(kwargs.items())}"
+    if key not in _FITS:
+        mmm = MMM(DATA, MODEL)
+        mmm.fit(frame, {**QUICK, "backend": backend, **kwargs})
+        _FITS[key] = mmm
+    return _FITS[key]
+
+
+def roas_draws(mmm: MMM) -> xr.DataArray:
+    contribution = mmm.posterior_components()["media"].sum("date")
+    spend = xr.DataArray(mmm.data.media.sum(axis=0), dims="channel", coords={"channel": list(mmm.channels)})
+    return contribution / spend
+
+
+def agreement(a: MMM, b: MMM) -> xr.DataArray:
+    """|difference of posterior mean ROAS| in units of the combined Monte Carlo standard error."""
+    import arviz as az
+
+    ra, rb = roas_draws(a), roas_draws(b)
+    se = np.sqrt(az.mcse(ra, method="mean") ** 2 + az.mcse(rb, method="mean") ** 2)
+    return abs(ra.mean(("chain", "draw")) - rb.mean(("chain", "draw"))) / se
+
+
+def test_every_backend_fits_with_one_layout_and_agrees_on_roas(frame):
+    """One test, so that xdist runs every fit in the same worker (each fit compiles)."""
+    fits = {backend: fit(frame, backend) for backend in BACKENDS}
+    ref = fits["nutpie"].idata["posterior"]
+    for backend, mmm in fits.items():
+        tree = mmm.idata
+        stats = tree["sample_stats"]
+        assert list(stats.data_vars) == list(SAMPLE_STATS), backend
+        assert {k: str(v.dtype) for k, v in stats.data_vars.items()} == SAMPLE_STATS, backend
+        assert all(v.dims == ("chain", "draw") for v in stats.data_vars.values())
+        assert dict(stats.sizes) == {"chain": 2, "draw": 150}
+        assert (stats["n_steps"] >= 1).all() and (stats["tree_depth"] >= 1).all(), backend
+        assert (stats["step_size"] > 0).all() and np.isfinite(stats["energy"]).all(), backend
+        post = tree["posterior"]
+        assert {k: v.dims for k, v in post.data_vars.items()} == {k: v.dims for k, v in ref.data_vars.items()}
+        assert post["beta"].dims == ("chain", "draw", "channel")
+        assert list(post["channel"].values) == DATA["channel_columns"]
+        assert {"log_likelihood", "observed_data", "constant_data"} <= set(tree.children)
+        assert set(mmm.timings) >= {"compile_s", "sample_s", "total_s"}
+        if backend != "nutpie":
+            z = agreement(mmm, fits["nutpie"])
+            assert float(z.max()) < Z, (backend, z.to_series().round(2).to_dict())
+
+
+@pytest.mark.parametrize("backend", ["blackjax", "numpyro"])
+def test_jax_backends_are_reproducible(frame, backend):
+    first = fit(frame, backend)
+    again = MMM(DATA, MODEL)
+    again.fit(frame, {**QUICK, "backend": backend})
+    assert again.timings["compile_reused"] == 1  # same structure: the compiled program is reused
+    for var in ("beta", "adstock_alpha", "saturation_lam", "sigma"):
+        np.testing.assert_array_equal(first.idata["posterior"][var], again.idata["posterior"][var])
+    np.testing.assert_array_equal(first.idata["sample_stats"]["n_steps"], again.idata["sample_stats"]["n_steps"])
+    other = MMM(DATA, MODEL)
+    other.fit(frame, {**QUICK, "backend": backend, "seed": 5})
+    assert not np.array_equal(first.idata["posterior"]["beta"], other.idata["posterior"]["beta"])
+
+
+def test_gpu_request_without_gpu_is_a_clear_error(frame):
+    jax = pytest.importorskip("jax")
+    try:
+        has_gpu = bool(jax.devices("gpu"))
+    except RuntimeError:
+        has_gpu = False
+    if has_gpu:
+        pytest.skip("a GPU is present")
+    with pytest.raises(SamplerError, match="no GPU"):
+        MMM(DATA, MODEL).fit(frame, {**QUICK, "backend": "blackjax", "device": "gpu"})
+
+
+def test_jax_only_options_rejected_for_other_backends():
+    with pytest.raises(ValueError, match="needs a JAX backend"):
+        SamplerConfig(backend="nutpie", device="gpu")
+    with pytest.raises(ValueError, match="needs a JAX backend"):
+        SamplerConfig(backend="pymc", precision="float32")
+    SamplerConfig(backend="blackjax", device="gpu", precision="float32")
+
+
+def test_cli_rejects_an_unknown_sampler(tmp_path):
+    from bayesmmm.config import load_experiment
+
+    path = tmp_path / "exp.yaml"
+    path.write_text("data: {channel_columns: [a]}\nsampler: {backend: stan}\n")
+    with pytest.raises(ConfigError, match="blackjax"):
+        load_experiment(path)
+
+
+@pytest.mark.slow
+def test_float32_matches_float64(frame):
+    z = agreement(fit(frame, "blackjax", precision="float32"), fit(frame, "blackjax"))
+    assert float(z.max()) < Z
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "nutpie"])
+def test_backends_agree_on_roas_long_chains(frame, backend):
+    """4 chains × 1000 draws of the experiment's own structure (Hill saturation, piecewise trend)."""
+    model = {
+        "adstock": {"name": "geometric", "l_max": 8},
+        "saturation": "hill",
+        "yearly_seasonality": 2,
+        "trend": "piecewise",
+    }
+    long = {"chains": 4, "draws": 1000, "tune": 1000, "seed": 8, "progressbar": False}
+    fits = {}
+    for name in ("nutpie", backend):
+        mmm = MMM(DATA, model)
+        mmm.fit(frame, {**long, "backend": name})
+        fits[name] = mmm
+    z = agreement(fits[backend], fits["nutpie"])
+    assert float(z.max()) < Z, z.to_series().round(2).to_dict()

@@ -8,6 +8,9 @@ Public API
 - :class:`ExperimentConfig` and friends, :func:`load_experiment`, :func:`run_experiment`.
 - :func:`simulate`, :func:`load_scenario`, :class:`ScenarioConfig` — data with known truth.
 - :func:`roas_table`, :func:`contributions_table`, :func:`fit_metrics`, :func:`diagnostics`.
+- Decisions: :func:`channel_insights` (ROAS, marginal ROAS, saturation status),
+  :func:`findings`, :func:`response_curves`, :func:`marginal_roas`, :func:`optimize_budget`,
+  :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`.
 """
 
 __version__ = "0.1.0"
@@ -33,9 +36,13 @@ from bayesmmm.config import (
     load_experiment,
 )
 from bayesmmm.data import DataError
+from bayesmmm.decisions import OptimizationError, OptimizationResult, optimize_budget, run_scenarios
 from bayesmmm.experiment import RunResult, run_experiment
+from bayesmmm.insights import channel_insights, decomposition_table, findings
 from bayesmmm.model import MMM, ModelFileError
 from bayesmmm.priors import Prior
+from bayesmmm.report import write_optimization, write_report
+from bayesmmm.response import FlightResponse, adstock_weights, marginal_roas, response_curves
 from bayesmmm.simulate import ScenarioConfig, load_scenario, simulate, write_simulation
 from bayesmmm.transforms import ADSTOCKS, SATURATIONS, Adstock, Saturation, UnknownNameError
 
@@ -50,8 +57,11 @@ __all__ = [
     "DataError",
     "DiagnosticsConfig",
     "ExperimentConfig",
+    "FlightResponse",
     "ModelConfig",
     "ModelFileError",
+    "OptimizationError",
+    "OptimizationResult",
     "OutputConfig",
     "Prior",
     "RunResult",
@@ -61,15 +71,25 @@ __all__ = [
     "ScenarioConfig",
     "UnknownNameError",
     "__version__",
+    "adstock_weights",
+    "channel_insights",
     "contributions_table",
+    "decomposition_table",
     "diagnostics",
+    "findings",
     "fit_metrics",
     "forecast_table",
     "load_experiment",
     "load_scenario",
+    "marginal_roas",
+    "optimize_budget",
     "parameter_summary",
+    "response_curves",
     "roas_table",
     "run_experiment",
+    "run_scenarios",
     "simulate",
+    "write_optimization",
+    "write_report",
     "write_simulation",
 ]

@@ -20,13 +20,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROAS_COLUMNS",
+    "ROAS_GEO_COLUMNS",
     "contributions_table",
     "diagnostics",
     "fit_metrics",
     "forecast_table",
+    "geo_contributions_table",
     "hdi",
     "hdi_bounds",
     "parameter_summary",
+    "roas_geo_table",
     "roas_table",
 ]
 
@@ -40,6 +43,19 @@ ROAS_COLUMNS = [
     "roas_hdi_low",
     "roas_hdi_high",
     "share_mean",
+]
+
+
+ROAS_GEO_COLUMNS = [
+    "geo",
+    "channel",
+    "spend",
+    "contribution_mean",
+    "contribution_hdi_low",
+    "contribution_hdi_high",
+    "roas_mean",
+    "roas_hdi_low",
+    "roas_hdi_high",
 ]
 
 
@@ -95,12 +111,99 @@ def roas_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = 
     return table
 
 
+def roas_geo_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
+    """Per geo and channel of a geo model: spend, contribution and ROAS with HDIs (training weeks).
+
+    Columns :data:`ROAS_GEO_COLUMNS`; ROAS is NaN where a geo never spent on a channel.
+    The national :func:`roas_table` is the same contributions summed over geos.
+    """
+    if not mmm.is_geo:
+        raise ValueError("roas_geo_table needs a geo model (data.geo_column set); use roas_table")
+    comps = mmm.posterior_components() if components is None else components
+    contribution = comps["media_geo"]  # (chain, draw, geo, channel)
+    spend = xr.DataArray(
+        mmm.data.geo_media.sum(axis=0),
+        dims=("geo", "channel"),
+        coords={"geo": list(mmm.geos), "channel": list(mmm.channels)},
+    )
+    roas = contribution / spend.where(spend > 0)
+    c_lo, c_hi = hdi(contribution, hdi_prob)
+    r_lo, r_hi = hdi(roas.fillna(0.0), hdi_prob)
+    missing = (spend <= 0).to_numpy()
+
+    def flat(da: xr.DataArray, mask: bool = False) -> np.ndarray:
+        arr = da.transpose("geo", "channel").to_numpy().astype(float)
+        return np.where(missing, np.nan, arr).ravel() if mask else arr.ravel()
+
+    n_geos, n_ch = len(mmm.geos), len(mmm.channels)
+    table = pd.DataFrame(
+        {
+            "geo": np.repeat(list(mmm.geos), n_ch),
+            "channel": np.tile(list(mmm.channels), n_geos),
+            "spend": flat(spend),
+            "contribution_mean": flat(_mean(contribution)),
+            "contribution_hdi_low": flat(c_lo),
+            "contribution_hdi_high": flat(c_hi),
+            "roas_mean": flat(_mean(roas.fillna(0.0)), True),
+            "roas_hdi_low": flat(r_lo, True),
+            "roas_hdi_high": flat(r_hi, True),
+        }
+    )
+    table.attrs["hdi_prob"] = hdi_prob
+    return table
+
+
+def geo_contributions_table(mmm: MMM, batch_size: int = 500) -> pd.DataFrame:
+    """Posterior-mean weekly contributions of a geo model by geo: ``date, geo, component, kind, mean``.
+
+    Components as in :func:`contributions_table` (channels, controls, baseline parts and
+    ``mu``). Only means: they are accumulated over batches of draws, so memory does not
+    grow with the number of draws (weekly HDIs per geo would need every draw of every
+    cell; the per-geo totals with HDIs are in :func:`roas_geo_table`).
+    """
+    if not mmm.is_geo:
+        raise ValueError("geo_contributions_table needs a geo model (data.geo_column set)")
+
+    def batch_sum(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: v.sum(axis=0, keepdims=True) for k, v in batch.items()}
+
+    sums = mmm._evaluate(*mmm._history_inputs(), batch_size=batch_size, reduce=batch_sum)
+    n = int(mmm.idata["posterior"].sizes["chain"] * mmm.idata["posterior"].sizes["draw"])
+    means = {k: v.sum(axis=0) / n for k, v in sums.items()}  # (date, geo[, ·])
+    pieces: list[tuple[str, str, np.ndarray]] = []
+    for i, ch in enumerate(mmm.channels):
+        pieces.append((ch, "media", means["media"][..., i]))
+    for i, ctl in enumerate(mmm.controls):
+        pieces.append((ctl, "control", means["controls"][..., i]))
+    for name in ("intercept", "trend", "seasonality"):
+        pieces.append((name, "baseline", means[name]))
+    mu = means["intercept"] + means["trend"] + means["seasonality"]
+    mu = mu + means["controls"].sum(-1) + means["media"].sum(-1)
+    pieces.append(("mu", "total", mu))
+    dates = pd.DatetimeIndex(mmm.data.dates).strftime("%Y-%m-%d")
+    n_dates, n_geos = len(dates), len(mmm.geos)
+    frames = [
+        pd.DataFrame(
+            {
+                "date": np.repeat(dates, n_geos),
+                "geo": np.tile(list(mmm.geos), n_dates),
+                "component": name,
+                "kind": kind,
+                "mean": values.ravel(),
+            }
+        )
+        for name, kind, values in pieces
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 def contributions_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
     """Long table of weekly contributions: ``date, component, kind, mean, hdi_low, hdi_high``.
 
     Components: each channel (``kind=media``), each control (``kind=control``) and the
     baseline parts ``intercept``, ``trend``, ``seasonality`` (``kind=baseline``), plus the
-    fitted mean ``mu`` (``kind=total``).
+    fitted mean ``mu`` (``kind=total``). For a geo model these are national (sums over
+    geos); see :func:`geo_contributions_table` for the split by geo.
     """
     comps = mmm.posterior_components() if components is None else components
     pieces: list[tuple[str, str, xr.DataArray]] = []

@@ -342,6 +342,9 @@ def plot_results(table: Any, path: Path) -> Path | None:
         ax.set_xlabel("")
         ax.set_ylabel("min bulk ESS per wall second")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from bayesmmm.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path

@@ -1,9 +1,10 @@
-"""Command-line interface: ``bayesmmm demo | simulate | fit | predict | select | compare | sweep``.
+"""Command-line interface: ``bayesmmm demo | simulate | fit | predict | select | compare | sweep | bench |
+optimize | report`` here; ``serve | register | models | compare-models | promote`` in
+:mod:`bayesmmm.cli_serve`.
 
 Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
-failed with ``diagnostics.on_fail: fail``; 4 some runs of a sweep failed; 1 an
-unexpected error (``--debug`` shows
-the traceback).
+failed with ``diagnostics.on_fail: fail`` (or a promotion was refused); 4 some runs of a
+sweep failed; 1 an unexpected error (``--debug`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _STATE = {"debug": False}
 
 # options shared by the commands that fit
 DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")]
-SamplerOpt = Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro")]
+SamplerOpt = Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro | blackjax")]
 DrawsOpt = Annotated[int | None, typer.Option("--draws", help="posterior draws per chain")]
 TuneOpt = Annotated[int | None, typer.Option("--tune", help="warm-up draws per chain")]
 ChainsOpt = Annotated[int | None, typer.Option("--chains")]
@@ -41,12 +42,22 @@ EXIT_DIAGNOSTICS = 3
 def _input_errors() -> tuple[type[BaseException], ...]:
     from bayesmmm.config import ConfigError
     from bayesmmm.data import DataError
+    from bayesmmm.decisions import OptimizationError
     from bayesmmm.engine import EngineError
     from bayesmmm.model import ModelFileError
     from bayesmmm.sampling import SamplerError
     from bayesmmm.transforms import UnknownNameError
 
-    return ConfigError, DataError, ModelFileError, SamplerError, UnknownNameError, FileExistsError, EngineError
+    return (
+        ConfigError,
+        DataError,
+        ModelFileError,
+        SamplerError,
+        UnknownNameError,
+        FileExistsError,
+        EngineError,
+        OptimizationError,
+    )
 
 
 def _err(msg: str) -> None:
@@ -85,6 +96,10 @@ def main(
 ) -> None:
     """Bayesian marketing mix modelling."""
     _STATE["debug"] = debug
+    if not debug:  # warnings as one line each ("warning: ..."), without the source line
+        import warnings
+
+        warnings.formatwarning = lambda message, *_args, **_kwargs: f"warning: {message}\n"
 
 
 def _sampler_overrides(
@@ -214,12 +229,18 @@ def demo(
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
 ) -> None:
-    """Simulate the four-channel scenario, fit it, and compare ROAS with the truth."""
+    """Simulate the four-channel scenario, fit it, compare ROAS with the truth, optimize and report.
+
+    Writes OUT/data (data.csv, truth.json), OUT/run (the run folder, with report.html) and
+    OUT/optimization (12 weeks at the historical average budget, ±50% per channel).
+    """
     import json
 
     from bayesmmm.config import load_experiment
+    from bayesmmm.decisions import optimize_budget
     from bayesmmm.experiment import run_experiment
-    from bayesmmm.simulate import builtin_scenario, load_scenario, write_simulation
+    from bayesmmm.report import write_optimization, write_report
+    from bayesmmm.simulate import builtin_scenario, load_scenario, true_flight_response, write_simulation
 
     scenario = load_scenario(builtin_scenario("four_channel"))
     data_path, truth_path = write_simulation(scenario, out / "data")
@@ -228,7 +249,23 @@ def demo(
     overrides["data.path"] = str(data_path.resolve())
     config = load_experiment(builtin_scenario("four_channel_experiment"), overrides)
     result = run_experiment(config, out / "run", log=typer.echo)
-    _print_summary(result, json.loads(truth_path.read_text()))
+    truth = json.loads(truth_path.read_text())
+    _print_summary(result, truth)
+    mmm, weeks = result.model, 12
+    budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
+    opt = optimize_budget(mmm, budget, weeks, max_change=0.5)
+    write_optimization(opt, out / "optimization", run_dir=result.run_dir)
+    _print_optimization(opt, None)
+    spends = opt.allocation.set_index("channel")
+    true = {
+        plan: sum(true_flight_response(truth, spends[col].to_dict(), weeks).values())
+        for plan, col in (("current", "current_spend"), ("optimized", "optimized_spend"))
+    }
+    typer.echo(
+        f"TRUE response of the plans (simulator's curves): current {true['current']:,.1f}, "
+        f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
+    )
+    typer.echo(f"Report: {write_report(result.run_dir)}")
     _finish(result, config.diagnostics.on_fail)
 
 
@@ -251,8 +288,7 @@ def predict(
 
     if not 0 < hdi_prob < 1:
         raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
-    model_path = run_dir / "posterior.nc" if run_dir.is_dir() else run_dir
-    mmm = MMM.load(model_path)
+    mmm = MMM.load(run_dir)  # a finished run folder or a posterior.nc
     table = forecast_table(mmm, read_csv(data), hdi_prob, contributions, seed or 0)
     write_text(out, table.to_csv(index=False))
     typer.echo(f"wrote {len(table)} weeks of forecasts to {out}")
@@ -356,6 +392,183 @@ def sweep(
     if failed:
         raise typer.Exit(4)
 
+
+@app.command()
+@handle_errors
+def bench(
+    suite_file: Annotated[Path, typer.Argument(help="benchmark suite YAML (see benchmarks/suites/)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder: results.csv, results.md, results.png")],
+) -> None:
+    """Benchmark data sets × backends × seeds, each fit in its own process (cold and warm caches)."""
+    from bayesmmm.bench import load_suite, results_markdown, run_suite
+
+    suite = load_suite(suite_file)
+    table = run_suite(suite, out, log=typer.echo)
+    typer.echo("\n" + results_markdown(table))
+    typer.echo(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}")
+
+
+def _parse_bounds(values: list[str] | None) -> dict[str, tuple[float, float]]:
+    from bayesmmm.decisions import OptimizationError
+
+    bounds: dict[str, tuple[float, float]] = {}
+    for item in values or []:
+        name, sep, rng = item.partition("=")
+        lo, sep2, hi = rng.partition(":")
+        try:
+            if not (sep and sep2 and name.strip()):
+                raise ValueError
+            bounds[name.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise OptimizationError(f"--bound {item!r} is not CHANNEL=LOW:HIGH (e.g. --bound tv=0:50000)") from None
+    return bounds
+
+
+def _parse_changes(text: str | None) -> list[float] | None:
+    from bayesmmm.decisions import OptimizationError
+
+    if text is None:
+        return None
+    try:
+        changes = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise OptimizationError(
+            f"--scenarios {text!r} is not a comma-separated list of fractions like -0.2,0,0.2"
+        ) from None
+    if not changes:
+        raise OptimizationError("--scenarios is empty; give fractions like -0.2,0,0.2")
+    return changes
+
+
+@app.command()
+@handle_errors
+def optimize(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit`")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder: allocation.csv, summary.json, figures")],
+    weeks: Annotated[int, typer.Option("--weeks", help="horizon in weeks (flat weekly pacing)")],
+    budget: Annotated[float | None, typer.Option("--budget", help="total spend over the horizon, all channels")] = None,
+    max_change: Annotated[
+        float | None, typer.Option("--max-change", help="each channel within ± this fraction of its current spend")
+    ] = None,
+    bound: Annotated[
+        list[str] | None, typer.Option("--bound", help="CHANNEL=LOW:HIGH total spend bounds; repeatable")
+    ] = None,
+    fixed: Annotated[list[str] | None, typer.Option("--fixed", help="channel held at its current spend")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="mean | cvar | mean_sd")] = "mean",
+    risk: Annotated[float | None, typer.Option("--risk", help="cvar tail fraction q or mean_sd weight λ")] = None,
+    scenarios: Annotated[
+        str | None, typer.Option("--scenarios", help="budget changes to compare, e.g. -0.2,0,0.2")
+    ] = None,
+    target_response: Annotated[
+        float | None, typer.Option("--target-response", help="least spend reaching this expected response")
+    ] = None,
+    target_roas: Annotated[
+        float | None, typer.Option("--target-roas", help="largest spend (<= budget) at this expected ROAS")
+    ] = None,
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
+    max_draws: Annotated[int, typer.Option("--max-draws", help="posterior draws used")] = 1000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Allocate a budget across channels over the next N weeks, with uncertainty."""
+    from bayesmmm.decisions import OptimizationError, optimize_budget, run_scenarios
+    from bayesmmm.model import MMM
+    from bayesmmm.report import write_optimization
+
+    if max_draws < 10:
+        raise OptimizationError(f"--max-draws must be at least 10, got {max_draws}")
+    if weeks < 1:
+        raise OptimizationError(f"--weeks must be a positive whole number, got {weeks}")
+    changes = _parse_changes(scenarios)
+    if changes is not None and budget is None:
+        raise OptimizationError("--scenarios scales --budget: give a --budget too")
+    mmm = MMM.load(run_dir)
+    options = {
+        "max_change": max_change,
+        "bounds": _parse_bounds(bound),
+        "fixed": list(fixed or []),
+        "objective": objective,
+        "risk": risk,
+        "target_response": target_response,
+        "target_roas": target_roas,
+        "hdi_prob": hdi_prob,
+        "max_draws": max_draws,
+        "seed": seed,
+    }
+    result = optimize_budget(mmm, budget, weeks, **options)
+    table = None
+    if changes is not None:
+        table, _ = run_scenarios(mmm, budget, weeks, changes, **options)
+    write_optimization(result, out, scenarios=table, run_dir=run_dir if run_dir.is_dir() else None)
+    _print_optimization(result, table)
+    typer.echo(f"Wrote {out / 'allocation.csv'} and {out / 'summary.json'}")
+
+
+def _print_optimization(result: Any, table: Any) -> None:
+    import pandas as pd
+
+    a = result.allocation
+    s = result.summary
+    pct = f"{s['hdi_prob']:.0%}"
+    view = pd.DataFrame(
+        {
+            "channel": a["channel"],
+            "current": a["current_spend"].map("{:,.0f}".format),
+            "optimized": a["optimized_spend"].map("{:,.0f}".format),
+            "change": a["change_pct"].map(lambda v: f"{v:+.0%}" if pd.notna(v) else "–"),
+            "response now": a["current_response_mean"].map("{:,.1f}".format),
+            "response opt.": a["optimized_response_mean"].map("{:,.1f}".format),
+            "mROAS at opt.": a["optimized_marginal_roas_mean"].map("{:.3g}".format),
+        }
+    )
+    r, up = s["response"], s["uplift_vs_current"]
+    lines = [
+        "",
+        f"Allocation of {s['budget']:,.0f} over {s['weeks']} weeks (objective {s['objective']}):",
+        view.to_string(index=False),
+        f"Expected response: current {r['current']['mean']:,.1f}, equal split {r['equal_split']['mean']:,.1f}, "
+        f"optimized {r['optimized']['mean']:,.1f} [{pct} HDI {r['optimized']['hdi_low']:,.1f}, "
+        f"{r['optimized']['hdi_high']:,.1f}]",
+        f"Uplift vs current {up['mean']:+,.1f} [{pct} HDI {up['hdi_low']:+,.1f}, {up['hdi_high']:+,.1f}], "
+        f"P(gain) {up['prob_positive']:.0%}; {s['fraction_reallocated']:.0%} of the budget reallocated",
+    ]
+    if "target" in s:
+        lines.append(f"Target {s['target']['mode']}: spend needed {s['target']['spend_needed']:,.0f}")
+    if table is not None:
+        lines.append("\nScenarios:")
+        scen = pd.DataFrame(
+            {
+                "change": table["change"].map("{:+.0%}".format),
+                "budget": table["budget"].map("{:,.0f}".format),
+                "response (current mix)": table["current_response_mean"].map("{:,.1f}".format),
+                "response (optimized)": table["optimized_response_mean"].map("{:,.1f}".format),
+                "ROAS (optimized)": table["optimized_roas"].map("{:.4g}".format),
+            }
+        )
+        lines.append(scen.to_string(index=False))
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+@handle_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit`")],
+    optimization: Annotated[
+        Path | None, typer.Option("--optimization", help="optimization folder (default: the run's latest)")
+    ] = None,
+    hdi_prob: Annotated[float | None, typer.Option("--hdi-prob", help="default: the run's output.hdi_prob")] = None,
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page for stakeholders (figures embedded)."""
+    from bayesmmm.config import ConfigError
+    from bayesmmm.report import write_report
+
+    if hdi_prob is not None and not 0 < hdi_prob < 1:
+        raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
+    path = write_report(run_dir, optimization, hdi_prob)
+    typer.echo(f"Wrote {path} (and insights.json, insights.csv, figures/)")
+
+
+# serve, register, models, compare-models, promote (bayesmmm/cli_serve.py)
+from bayesmmm import cli_serve as _cli_serve  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -32,6 +32,7 @@ __all__ = [
     "DataConfig",
     "DiagnosticsConfig",
     "ExperimentConfig",
+    "GeoConfig",
     "ModelConfig",
     "OutputConfig",
     "SamplerConfig",
@@ -64,20 +65,41 @@ class _Base(BaseModel):
 
 
 class DataConfig(_Base):
-    """Where the data is and which columns play which role."""
+    """Where the data is, which columns play which role, and how to treat repairable data.
+
+    ``negative_spend: clip`` sets negative spend to 0 (default ``error``);
+    ``missing_weeks: fill_zero`` inserts the weeks missing from the weekly grid with zero
+    spend and zero controls, their target interpolated linearly from the weeks around them
+    (default ``error``). Both warn with what they changed.
+    """
 
     path: Path | None = None
     date_column: str = "date"
     target_column: str = "sales"
     channel_columns: list[str] = Field(min_length=1)
     control_columns: list[str] = []
+    negative_spend: Literal["error", "clip"] = Field("error", description="error, or clip negative spend to 0")
+    missing_weeks: Literal["error", "fill_zero"] = Field(
+        "error", description="error, or insert missing weeks with zero spend (target interpolated)"
+    )
+    geo_column: str | None = Field(
+        None, description="long-format geo panel: the column naming each row's geo (one row per date and geo)"
+    )
+    population_column: str | None = Field(
+        None, description="geo panels: per-geo population (constant within a geo) used for per-capita scaling"
+    )
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataConfig:
         cols = [self.date_column, self.target_column, *self.channel_columns, *self.control_columns]
+        cols += [c for c in (self.geo_column, self.population_column) if c is not None]
         dupes = sorted({c for c in cols if cols.count(c) > 1})
         if dupes:
-            raise ValueError(f"columns {dupes} appear in more than one role (date, target, channel, control)")
+            raise ValueError(
+                f"columns {dupes} appear in more than one role (date, target, channel, control, geo, population)"
+            )
+        if self.population_column is not None and self.geo_column is None:
+            raise ValueError("population_column needs a geo panel: set data.geo_column too (or drop population_column)")
         return self
 
 
@@ -161,6 +183,33 @@ def default_model_priors() -> dict[str, Prior]:
     }
 
 
+class GeoConfig(_Base):
+    """How a geo-panel model (``data.geo_column`` set) shares parameters across geos.
+
+    Channel effects are always partially pooled: ``beta[g, c] = beta[c] ·
+    exp(beta_geo_sigma[c] · beta_geo_z[g, c])`` (non-centered, ``beta_geo_z ~ N(0, 1)``,
+    ``beta_geo_sigma ~ HalfNormal(beta_sigma)``), so ``beta[c]`` is the median geo's
+    effect in per-geo scaled units. Each geo has its own intercept.
+
+    ``adstock`` / ``saturation``: ``shared`` (one value per channel, the default) or
+    ``pooled`` (per geo and channel, the national value moved on the link scale —
+    logit for (0, 1) parameters, log for positive ones — by ``sigma · z``, ``sigma ~
+    HalfNormal(param_sigma)``). ``trend`` / ``seasonality``: ``shared`` (one curve for
+    all geos, the default) or ``pooled`` (national curve plus per-geo deviations of the
+    slope / Fourier coefficients, ``HalfNormal(trend_sigma)`` / ``HalfNormal(seasonality_sigma)``
+    spreads). With one geo there is nothing to pool and the model is the national one.
+    """
+
+    adstock: Literal["shared", "pooled"] = "shared"
+    saturation: Literal["shared", "pooled"] = "shared"
+    trend: Literal["shared", "pooled"] = "shared"
+    seasonality: Literal["shared", "pooled"] = "shared"
+    beta_sigma: float = Field(0.5, gt=0, description="HalfNormal scale of the log-effect spread across geos")
+    param_sigma: float = Field(0.3, gt=0, description="HalfNormal scale of pooled transform parameters' spread")
+    trend_sigma: float = Field(0.2, gt=0, description="HalfNormal scale of per-geo trend-slope deviations")
+    seasonality_sigma: float = Field(0.1, gt=0, description="HalfNormal scale of per-geo Fourier deviations")
+
+
 class ModelConfig(_Base):
     """Model structure and priors.
 
@@ -176,6 +225,7 @@ class ModelConfig(_Base):
     n_changepoints: int = Field(4, ge=1, le=50, description="changepoints of the piecewise trend")
     likelihood: Literal["normal", "student_t"] = "normal"
     priors: dict[str, Prior] = {}
+    geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")
 
     @field_validator("priors")
     @classmethod
@@ -196,9 +246,14 @@ class ModelConfig(_Base):
 
 
 class SamplerConfig(_Base):
-    """MCMC settings."""
+    """MCMC settings.
 
-    backend: Literal["nutpie", "pymc", "numpyro"] = "nutpie"
+    ``device`` and ``precision`` apply to the JAX backends (``numpyro``, ``blackjax``):
+    ``auto`` uses a GPU when JAX finds one, else the CPU (one XLA host device per core,
+    chains in parallel); ``float32`` halves memory traffic (GPUs are much faster in it).
+    """
+
+    backend: Literal["nutpie", "pymc", "numpyro", "blackjax"] = "nutpie"
     chains: int = Field(4, ge=1, le=64)
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
@@ -206,6 +261,33 @@ class SamplerConfig(_Base):
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
     cores: int | None = Field(None, ge=1, description="chains run in parallel; default: min(chains, CPU count)")
     progressbar: bool | None = Field(None, description="default: on when stderr is a terminal")
+    device: Literal["cpu", "gpu", "auto"] = Field("auto", description="JAX backends: where to sample")
+    precision: Literal["float64", "float32"] = Field("float64", description="JAX backends: float width")
+
+    @model_validator(mode="after")
+    def _jax_only_options(self) -> SamplerConfig:
+        if self.backend in ("nutpie", "pymc"):
+            if self.device == "gpu":
+                raise ValueError(
+                    f"device: gpu needs a JAX backend; set backend: numpyro or blackjax (got {self.backend!r})"
+                )
+            if self.precision == "float32":
+                raise ValueError(
+                    f"precision: float32 needs a JAX backend; set backend: numpyro or blackjax (got {self.backend!r})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _enough_draws(self) -> SamplerConfig:
+        if self.chains * self.draws < MIN_TOTAL_DRAWS:  # PSIS-LOO's Pareto tail needs >= 5 of >= 25 draws
+            raise ValueError(
+                f"chains × draws = {self.chains} × {self.draws} is too few for the diagnostics and PSIS-LOO; "
+                f"use at least {MIN_TOTAL_DRAWS} draws in all"
+            )
+        return self
+
+
+MIN_TOTAL_DRAWS = 25
 
 
 class DiagnosticsConfig(_Base):
@@ -266,6 +348,20 @@ class ExperimentConfig(_Base):
     output: OutputConfig = OutputConfig()
     selection: SelectionConfig | None = None
 
+    @model_validator(mode="after")
+    def _geo_options_need_geo_data(self) -> ExperimentConfig:
+        check_geo_options(self.data, self.model)
+        return self
+
+
+def check_geo_options(data: DataConfig, model: ModelConfig) -> None:
+    """Raise ``ValueError`` when ``model.geo`` is set for data without ``geo_column``."""
+    if model.geo is not None and data.geo_column is None:
+        raise ValueError(
+            "model.geo applies to geo panels only: set data.geo_column (the column naming each row's geo) "
+            "or remove model.geo"
+        )
+
 
 def load_plugins(plugins: list[str], base_dir: Path | None = None) -> None:
     """Import plugin files or modules so their registrations take effect."""
@@ -300,7 +396,11 @@ def format_validation_error(exc: ValidationError, source: str, root: type[BaseMo
     list the valid keys at the failing level.
     """
     lines = []
-    for err in exc.errors():
+    errors = exc.errors()
+    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden" and e["loc"]}
+    for err in errors:
+        if err["type"] == "missing" and err["loc"] and _misspelt(err["loc"], unknown):
+            continue  # the unknown-key line below names it ("did you mean ...?")
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -313,6 +413,12 @@ def format_validation_error(exc: ValidationError, source: str, root: type[BaseMo
                 msg += f" Valid keys here: {', '.join(valid)}"
         lines.append(f"{source}: {loc or '(top level)'}: {msg}")
     return "\n".join(lines)
+
+
+def _misspelt(loc: tuple, unknown: set[tuple[tuple, str]]) -> bool:
+    """Whether the missing key at ``loc`` is the nearest valid key of an unknown key beside it."""
+    parent, name = tuple(loc[:-1]), str(loc[-1])
+    return any(p == parent and difflib.get_close_matches(key, [name], n=1) for p, key in unknown)
 
 
 def _valid_keys(loc: tuple, root: type[BaseModel]) -> list[str]:

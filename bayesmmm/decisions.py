@@ -351,15 +351,15 @@ def optimize_budget(
     )
 
 
-def _solve_budget(predicate: Callable[[float], bool], lo: float, hi: float, iters: int = 40) -> float:
-    """Bisection for the switch point of a monotone predicate (False at lo, True at hi)."""
+def _solve_budget(predicate: Callable[[float], bool], lo: float, hi: float, iters: int = 40) -> tuple[float, float]:
+    """Bisection for the switch point of a monotone predicate (False at lo, True at hi): the final (lo, hi)."""
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         if predicate(mid):
             hi = mid
         else:
             lo = mid
-    return hi
+    return lo, hi
 
 
 def _best_at(fun, expected, mix, channels, total, max_change, bounds, fixed, seed) -> tuple[float, np.ndarray]:
@@ -384,7 +384,7 @@ def _least_spend(fun, expected, mix, channels, cap, max_change, bounds, fixed, t
             f"target response {target:g} is out of reach: the best allocation of {hi:g} yields {best_hi:.4g} "
             "in expectation; raise the budget cap or lower the target"
         )
-    total = _solve_budget(
+    _, total = _solve_budget(  # the upper end reaches the target
         lambda b: _best_at(fun, expected, mix, channels, b, max_change, bounds, fixed, seed)[0] >= target,
         0.0,
         hi,
@@ -407,8 +407,7 @@ def _largest_spend_at_roas(fun, expected, mix, channels, cap, max_change, bounds
         )
     if roas(float(cap)) >= target:
         return float(cap), {"mode": "target_roas", "target": target, "spend_needed": float(cap), "capped": True}
-    total = _solve_budget(lambda b: roas(b) < target, tiny, float(cap))
-    total = 0.5 * (total + tiny) if roas(total) < target else total
+    total, _ = _solve_budget(lambda b: roas(b) < target, tiny, float(cap))  # the lower end keeps the ROAS
     return total, {"mode": "target_roas", "target": target, "spend_needed": total, "capped": False}
 
 

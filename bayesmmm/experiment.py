@@ -17,10 +17,18 @@ from typing import Any
 
 import pandas as pd
 
-from bayesmmm.analysis import contributions_table, diagnostics, fit_metrics, parameter_summary, roas_table
+from bayesmmm.analysis import (
+    contributions_table,
+    diagnostics,
+    fit_metrics,
+    geo_contributions_table,
+    parameter_summary,
+    roas_geo_table,
+    roas_table,
+)
 from bayesmmm.config import ConfigError, ExperimentConfig
 from bayesmmm.data import file_hash, read_csv
-from bayesmmm.io import atomic_run_dir, write_json, write_text
+from bayesmmm.io import atomic_run_dir, check_run_dir, write_json, write_text
 from bayesmmm.model import MMM
 from bayesmmm.selection import loo_summary
 
@@ -64,9 +72,12 @@ def run_experiment(
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
     ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
-    ``fit.png``.
+    ``fit.png``. A geo model's ``roas.csv`` and ``contributions.csv`` are national (sums over
+    geos); it adds ``roas_geo.csv`` (per geo and channel, with HDIs) and
+    ``contributions_geo.csv`` (posterior-mean weekly contributions by geo).
     """
     t0 = time.perf_counter()
+    check_run_dir(run_dir)  # refuse a foreign -o before any work
     if frame is None:
         if config.data.path is None:
             raise ConfigError("no data: set data.path in the experiment or pass --data")
@@ -75,8 +86,9 @@ def run_experiment(
     else:
         data_hash = _frame_hash(frame)
     mmm = MMM(config.data, config.model)
+    rows = "rows (date × geo)" if mmm.is_geo else "weeks"
     log(
-        f"Fitting {len(mmm.channels)} channels × {len(frame)} weeks: adstock={mmm.adstock.name}, "
+        f"Fitting {len(mmm.channels)} channels × {len(frame)} {rows}: adstock={mmm.adstock.name}, "
         f"saturation={mmm.saturation.name}, sampler={config.sampler.backend} "
         f"({config.sampler.chains} chains × {config.sampler.draws} draws)"
     )
@@ -97,6 +109,9 @@ def run_experiment(
         write_json(tmp / "diagnostics.json", diag)
         contributions_table(mmm, hdi_prob, comps).to_csv(tmp / "contributions.csv", index=False)
         roas.to_csv(tmp / "roas.csv", index=False)
+        if mmm.is_geo:
+            roas_geo_table(mmm, hdi_prob, comps).to_csv(tmp / "roas_geo.csv", index=False)
+            geo_contributions_table(mmm).to_csv(tmp / "contributions_geo.csv", index=False)
         if config.output.figures:
             from bayesmmm.plots import plot_fit
 
@@ -113,6 +128,7 @@ def run_experiment(
                 "data_sha256": data_hash,
                 "n_dates": int(mmm.data.n_dates),
                 "channels": list(mmm.channels),
+                **({"geos": list(mmm.geos)} if mmm.is_geo else {}),
                 "versions": {**versions, "python": platform.python_version()},
                 "timings": timings,
                 "diagnostics_passed": diag["passed"],

@@ -11,12 +11,21 @@ weeks with spend (:func:`~bayesmmm.data.spend_scale`) and the
 controls ``z`` are divided by their maximum absolute value. The sampling graph holds
 only what the likelihood needs; contributions, ROAS and predictions are computed after
 sampling by one function compiled once per model and vectorized over draws.
+
+Geo panels (``data.geo_column``): every array gains a ``geo`` axis — media
+``(date, geo, channel)``, target ``(date, geo)`` — scaled per geo (see :class:`Scales`);
+each geo has its own intercept and the channel effects are partially pooled,
+``beta[g, c] = beta[c] exp(beta_geo_sigma[c] z[g, c])`` (non-centered); transform
+parameters, trend and seasonality are shared or pooled per ``model.geo``
+(:class:`~bayesmmm.config.GeoConfig`). With one geo there is nothing to pool: the
+variables are the national model's (the intercept gains a length-1 geo dim) and so is
+the log-density. Reported contributions are the sums over geos.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,14 +35,51 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmmm.config import DataConfig, ModelConfig, SamplerConfig
+from bayesmmm.config import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
 from bayesmmm.data import DataError, MMMData, frame_to_data, spend_scale
 from bayesmmm.features import changepoint_locations, fourier_features, fourier_mode_names, time_index
+from bayesmmm.priors import Prior
+from bayesmmm.transforms.adstock import Adstock
 
-__all__ = ["MMM", "ModelFileError", "Scales"]
+__all__ = ["MMM", "ModelFileError", "Scales", "link_of", "pool_parameter"]
 
 COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
 MODEL_VARIABLES = ("intercept", "beta", "trend_slope", "trend_delta", "gamma_fourier", "gamma_control", "sigma", "nu")
+
+
+#: link functions of pooled positive / unit-interval parameters, by prior distribution
+_LOGIT_DISTS = frozenset({"Beta", "Kumaraswamy", "LogitNormal"})
+_LOG_DISTS = frozenset(
+    {"HalfNormal", "HalfCauchy", "HalfStudentT", "Gamma", "InverseGamma", "LogNormal", "Exponential", "Weibull"}
+)
+
+
+def link_of(prior: Prior) -> str:
+    """Scale on which a pooled parameter varies across geos: ``logit``, ``log`` or ``identity``.
+
+    Chosen from the support of the parameter's prior, so pooled values stay in it.
+    """
+    if prior.dist in _LOGIT_DISTS:
+        return "logit"
+    if prior.dist in _LOG_DISTS:
+        return "log"
+    return "identity"
+
+
+def pool_parameter(value, sigma, z, link: str = "identity"):
+    """Per-geo value of a partially pooled parameter (non-centered), PyTensor.
+
+    ``inv_link(link(value) + sigma * z)``: ``value`` is the national (median geo)
+    value with dims ``(...)``, ``sigma`` its spread across geos, ``z ~ N(0, 1)`` with
+    dims ``(geo, ...)``.
+    """
+    import pytensor.tensor as pt
+
+    if link == "logit":
+        return pt.sigmoid(pt.log(value) - pt.log1p(-value) + sigma * z)
+    if link == "log":
+        return value * pt.exp(sigma * z)
+    return value + sigma * z
 
 
 class ModelFileError(ValueError):
@@ -44,19 +90,28 @@ class ModelFileError(ValueError):
 class Scales:
     """Scaling constants fixed at training time (original units = scaled × scale)."""
 
-    target: float
-    media: tuple[float, ...]
+    target: float | tuple[float, ...]  # (geo,) for a geo panel
+    media: tuple[float, ...] | tuple[tuple[float, ...], ...]  # (channel,) or (geo, channel)
     controls: tuple[float, ...]
     start: str
     span_days: float
 
     @classmethod
-    def from_data(cls, data: MMMData) -> Scales:
+    def from_data(cls, data: MMMData, target_name: str = "target") -> Scales:
+        """Scales of national data, or per-geo scales of a panel (:meth:`from_panel`)."""
+        if data.is_panel:
+            return cls.from_panel(data, target_name)
         target = float(np.mean(np.abs(data.target)))
         if not np.isfinite(target) or target <= 0:
-            raise DataError("the target column is all zero; nothing to model")
+            raise DataError(
+                f"the target column {target_name!r} is zero in every week; nothing to model: "
+                "check data.target_column and the file"
+            )
         if np.ptp(data.target) == 0:
-            raise DataError(f"the target is constant ({data.target[0]:g} every week); nothing to explain")
+            raise DataError(
+                f"the target column {target_name!r} is constant ({data.target[0]:g} every week); nothing to "
+                "explain: check data.target_column and the file"
+            )
         media = spend_scale(data.media)
         for name, value in zip(data.channels, media, strict=True):
             if value <= 0:
@@ -75,6 +130,54 @@ class Scales:
             controls=tuple(float(v) for v in controls),
             start=str(data.dates[0].date()),
             span_days=span,
+        )
+
+    @classmethod
+    def from_panel(cls, data: MMMData, target_name: str = "target") -> Scales:
+        """Per-geo scales of a geo panel: ``target`` is ``(geo,)``, ``media`` ``(geo, channel)``.
+
+        Without population, a geo's target scale is its mean absolute target and a
+        channel's scale its mean active-week spend in that geo (a geo that never spends on
+        a channel gets the mean of the other geos' scales). With ``population`` the
+        scales are per capita, shared by all geos, times the geo's population: target
+        ``pop_g · mean(|y| / pop)``, media ``pop_g · spend_scale(x / pop)`` over all weeks
+        and geos — so geos with more spend per head are further along the saturation curve.
+        Controls are scaled by their maximum absolute value over the panel.
+        """
+        y, x, z = data.geo_target, data.geo_media, data.geo_controls
+        n_dates, n_geos, n_ch = x.shape
+        for g, geo in enumerate(data.geos):
+            if not np.mean(np.abs(y[:, g])) > 0 or np.ptp(y[:, g]) == 0:
+                raise DataError(
+                    f"geo {geo!r}: the target column {target_name!r} is constant ({y[0, g]:g} every week); "
+                    "nothing to explain: drop the geo or check data.target_column"
+                )
+        if data.population is not None:
+            pop = np.asarray(data.population, dtype=float)
+            target = pop * float(np.mean(np.abs(y) / pop))
+            media = pop[:, None] * spend_scale((x / pop[None, :, None]).reshape(n_dates * n_geos, n_ch))[None, :]
+        else:
+            target = np.mean(np.abs(y), axis=0)
+            media = np.stack([spend_scale(x[:, g, :]) for g in range(n_geos)])  # (geo, channel)
+        for c, name in enumerate(data.channels):
+            col = media[:, c]
+            if not (col > 0).any():
+                raise DataError(f"channel {name!r} has zero spend in every week and geo; drop it from channel_columns")
+            media[col <= 0, c] = col[col > 0].mean()
+        flat = z.reshape(n_dates * n_geos, z.shape[-1])
+        controls = np.abs(flat).max(axis=0) if flat.shape[1] else np.zeros(0)
+        for name, value, col in zip(data.control_names, controls, flat.T, strict=True):
+            if value <= 0 or np.ptp(col) == 0:
+                raise DataError(
+                    f"control {name!r} does not vary ({col[0]:g} in every week and geo): it cannot be told apart "
+                    "from the intercepts; drop it from control_columns"
+                )
+        return cls(
+            target=tuple(float(v) for v in target),
+            media=tuple(tuple(float(v) for v in row) for row in media),
+            controls=tuple(float(v) for v in controls),
+            start=str(data.dates[0].date()),
+            span_days=float((data.dates[-1] - data.dates[0]).days),
         )
 
 
@@ -126,6 +229,10 @@ class MMM:
         self.model_config = (
             model_config if isinstance(model_config, ModelConfig) else ModelConfig.model_validate(dict(model_config))
         )
+        try:
+            check_geo_options(self.data_config, self.model_config)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.adstock = self.model_config.adstock.build()
         self.saturation = self.model_config.saturation.build()
         self.priors = self.model_config.resolved_priors()
@@ -147,12 +254,41 @@ class MMM:
     def fourier_modes(self) -> list[str]:
         return fourier_mode_names(self.model_config.yearly_seasonality)
 
+    @property
+    def is_geo(self) -> bool:
+        """Whether the model is fitted to a geo panel (``data.geo_column`` set)."""
+        return self.data_config.geo_column is not None
+
+    @property
+    def geos(self) -> tuple[str, ...]:
+        """The panel's geos (empty for a national model or before data are set)."""
+        return self.data.geos if self.data is not None else ()
+
+    @property
+    def geo_config(self) -> GeoConfig:
+        """``model.geo`` or its defaults."""
+        return self.model_config.geo or GeoConfig()
+
+    @property
+    def _pooled(self) -> bool:
+        """Whether there are geo deviations to pool (a panel of at least two geos)."""
+        return self.is_geo and len(self.geos) > 1
+
+    def _history_inputs(self, multiplier: float | np.ndarray = 1.0) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+        """Training ``dates, media × multiplier, controls`` in the model's layout (with geo for panels)."""
+        data = self.data
+        if self.is_geo:
+            return data.dates, data.geo_media * multiplier, data.geo_controls
+        return data.dates, data.media * multiplier, data.controls
+
     def _design(self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray) -> dict[str, np.ndarray]:
         """Scaled numeric inputs of the mean function for the given rows."""
         s = self._require_scales()
         return {
             "media": media / np.asarray(s.media),
-            "controls": controls / np.asarray(s.controls) if controls.shape[1] else np.zeros((len(dates), 0)),
+            "controls": controls / np.asarray(s.controls)
+            if controls.shape[-1]
+            else np.zeros((*controls.shape[:-1], 0)),
             "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
             "fourier": fourier_features(dates, self.model_config.yearly_seasonality),
         }
@@ -169,7 +305,7 @@ class MMM:
     def _dims(self) -> dict[str, tuple[str, ...]]:
         """Dims of every free variable (transform parameters are per channel)."""
         dims = {
-            "intercept": (),
+            "intercept": ("geo",) if self.is_geo else (),
             "beta": ("channel",),
             "sigma": (),
         }
@@ -186,12 +322,66 @@ class MMM:
         for transform in (self.adstock, self.saturation):
             for name in transform.variable_names.values():
                 dims[name] = ("channel",)
+        dims.update({name: d for name, (d, _prior) in self._geo_variables().items()})
         return dims
+
+    def _geo_variables(self) -> dict[str, tuple[tuple[str, ...], Prior]]:
+        """Dims and priors of the geo-deviation variables (empty unless the panel has >= 2 geos)."""
+        if not self._pooled:
+            return {}
+        cfg = self.geo_config
+        z = Prior(dist="Normal", mu=0.0, sigma=1.0)
+        out = {
+            "beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma)),
+            "beta_geo_z": (("geo", "channel"), z),
+        }
+        if self.model_config.trend != "none" and cfg.trend == "pooled":
+            out["trend_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.trend_sigma))
+            out["trend_geo_z"] = (("geo",), z)
+        if self.model_config.yearly_seasonality and cfg.seasonality == "pooled":
+            out["seasonality_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.seasonality_sigma))
+            out["seasonality_geo_z"] = (("geo", "fourier_mode"), z)
+        for transform, mode in ((self.adstock, cfg.adstock), (self.saturation, cfg.saturation)):
+            if mode == "pooled":
+                for name in transform.variable_names.values():
+                    out[f"{name}_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.param_sigma))
+                    out[f"{name}_geo_z"] = (("geo", "channel"), z)
+        return out
+
+    def geo_parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-geo values of the pooled parameters (PyTensor; pure, core shapes).
+
+        ``beta`` becomes ``(geo, channel)``; pooled transform parameters ``(geo,
+        channel)``, a pooled trend slope ``(geo,)`` and pooled Fourier coefficients
+        ``(geo, fourier_mode)``. Shared parameters are returned unchanged.
+        """
+        if not self._pooled:
+            return dict(params)
+        out = dict(params)
+        out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], params["beta_geo_z"], "log")
+        if "trend_geo_z" in params:
+            out["trend_slope"] = pool_parameter(params["trend_slope"], params["trend_geo_sigma"], params["trend_geo_z"])
+        if "seasonality_geo_z" in params:
+            out["gamma_fourier"] = pool_parameter(
+                params["gamma_fourier"], params["seasonality_geo_sigma"], params["seasonality_geo_z"]
+            )
+        for transform in (self.adstock, self.saturation):
+            for p, name in transform.variable_names.items():
+                if f"{name}_geo_z" in params:
+                    out[name] = pool_parameter(
+                        params[name],
+                        params[f"{name}_geo_sigma"],
+                        params[f"{name}_geo_z"],
+                        link_of(transform.priors[p]),
+                    )
+        return out
 
     def coords(self, dates: pd.DatetimeIndex | None = None) -> dict[str, Any]:
         """Named coordinates of the model's dims."""
         dates = self.data.dates if dates is None and self.data is not None else dates
         coords: dict[str, Any] = {"channel": list(self.channels)}
+        if self.is_geo and self.data is not None:
+            coords["geo"] = list(self.geos)
         if dates is not None:
             coords["date"] = pd.DatetimeIndex(dates)
         if self.controls:
@@ -210,38 +400,57 @@ class MMM:
         ----------
         params : variable name → tensor (random variables or placeholders).
         design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
-            ``fourier`` (date, fourier_mode) tensors or arrays.
+            ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
+            and controls have a geo axis, ``(date, geo, channel|control)``.
 
         Returns
         -------
         dict with ``intercept`` (date,), ``trend`` (date,), ``seasonality`` (date,),
-        ``controls`` (date, control) and ``media`` (date, channel).
+        ``controls`` (date, control) and ``media`` (date, channel); for a geo panel
+        each has a geo axis after ``date``.
         """
         import pytensor.tensor as pt
 
         t = pt.as_tensor_variable(design["t"])
-        zeros = pt.zeros_like(t)
+        media_x = pt.as_tensor_variable(design["media"])
+        if self.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
+            params = self.geo_parameters(params)
+            zeros = pt.zeros((t.shape[0], media_x.shape[1]), dtype=t.dtype)
+            t_col = t[:, None]
+        else:
+            zeros = pt.zeros_like(t)
+            t_col = t
         out: dict[str, Any] = {"intercept": zeros + params["intercept"]}
         trend = zeros
         if self.model_config.trend != "none":
-            trend = params["trend_slope"] * t
+            trend = params["trend_slope"] * t_col
         if self.model_config.trend == "piecewise":
             cps = changepoint_locations(self.model_config.n_changepoints)
             hinge = pt.maximum(t[:, None] - cps[None, :], 0.0)
-            trend = trend + pt.sum(hinge * params["trend_delta"], axis=-1)
-        out["trend"] = trend
+            piece = pt.sum(hinge * params["trend_delta"], axis=-1)
+            trend = trend + (piece[:, None] if self.is_geo else piece)
+        out["trend"] = trend + zeros if self.is_geo else trend
         if self.model_config.yearly_seasonality:
             # elementwise product + sum compiles much faster than a dot in numba
-            out["seasonality"] = pt.sum(pt.as_tensor_variable(design["fourier"]) * params["gamma_fourier"], axis=-1)
+            fourier = pt.as_tensor_variable(design["fourier"])
+            gamma = params["gamma_fourier"]
+            if self.is_geo:
+                fourier = fourier[:, None, :] if gamma.ndim == 2 else fourier
+                season = pt.sum(fourier * gamma, axis=-1)
+                out["seasonality"] = (season if gamma.ndim == 2 else season[:, None]) + zeros
+            else:
+                out["seasonality"] = pt.sum(fourier * gamma, axis=-1)
         else:
             out["seasonality"] = zeros
         if self.controls:
             out["controls"] = pt.as_tensor_variable(design["controls"]) * params["gamma_control"]
+        elif self.is_geo:
+            out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
         else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
             out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
         ad = {p: params[v] for p, v in self.adstock.variable_names.items()}
         sat = {p: params[v] for p, v in self.saturation.variable_names.items()}
-        media = self.adstock.apply(pt.as_tensor_variable(design["media"]), **ad)
+        media = self.adstock.apply(media_x, **ad)
         out["media"] = self.saturation.apply(media, **sat) * params["beta"]
         return out
 
@@ -266,17 +475,18 @@ class MMM:
             self._set_data(frame)
         if self.data is None:
             raise RuntimeError("build_model needs data: pass a data frame")
-        design = self._design(self.data.dates, self.data.media, self.data.controls)
+        design = self._design(*self._history_inputs())
         dims = self._dims()
+        geo = ("geo",) if self.is_geo else ()
         with pm.Model(coords=self.coords()) as model:
             # Data enter as pm.Data so that a model compiled once serves every data set of
             # the same structure (nutpie's with_data): hold-out refits, sweeps, seeds.
             inputs = {
-                "media": pm.Data("media_data", design["media"], dims=("date", "channel")),
+                "media": pm.Data("media_data", design["media"], dims=("date", *geo, "channel")),
                 "t": pm.Data("t_data", design["t"], dims="date"),
             }
             inputs["controls"] = (
-                pm.Data("control_data", design["controls"], dims=("date", "control"))
+                pm.Data("control_data", design["controls"], dims=("date", *geo, "control"))
                 if self.controls
                 else design["controls"]
             )
@@ -285,7 +495,10 @@ class MMM:
                 if self.model_config.yearly_seasonality
                 else design["fourier"]
             )
-            y = pm.Data("y_data", self.data.target / self.scales.target, dims="date")
+            if self.is_geo:
+                y = pm.Data("y_data", self.data.geo_target / np.asarray(self.scales.target), dims=("date", "geo"))
+            else:
+                y = pm.Data("y_data", self.data.target / self.scales.target, dims="date")
             params = {}
             for name in MODEL_VARIABLES:
                 if name in dims:
@@ -293,11 +506,14 @@ class MMM:
             for transform in (self.adstock, self.saturation):
                 created = transform.create_priors(("channel",))
                 params.update({transform.variable_name(p): rv for p, rv in created.items()})
+            for name, (var_dims, prior) in self._geo_variables().items():
+                params[name] = prior.create(name, dims=var_dims)
             mu = self._sum_components(self.components(params, inputs))
+            y_dims = ("date", *geo)
             if self.model_config.likelihood == "student_t":
-                pm.StudentT("y", nu=params["nu"], mu=mu, sigma=params["sigma"], observed=y, dims="date")
+                pm.StudentT("y", nu=params["nu"], mu=mu, sigma=params["sigma"], observed=y, dims=y_dims)
             else:
-                pm.Normal("y", mu=mu, sigma=params["sigma"], observed=y, dims="date")
+                pm.Normal("y", mu=mu, sigma=params["sigma"], observed=y, dims=y_dims)
         return model
 
     def structure_key(self) -> str:
@@ -305,13 +521,26 @@ class MMM:
         import hashlib
 
         parts = [self.model_config.model_dump_json(), json.dumps([list(self.channels), list(self.controls)])]
+        if self.is_geo:  # the geo count shapes the variables
+            parts.append(json.dumps(["geo", len(self.geos)]))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def _set_data(self, frame: pd.DataFrame) -> None:
         data = frame_to_data(frame, self.data_config, min_rows=self.min_rows)
         self.data = data
-        self.scales = Scales.from_data(data)
+        self.scales = Scales.from_data(data, self.data_config.target_column)
         self.__dict__.pop("_mean_function", None)
+
+    @property
+    def carryover_weeks(self) -> int:
+        """Training weeks whose spend reaches a forecast: ``l_max - 1`` for a lag-window adstock.
+
+        An adstock class that overrides ``apply`` may carry over further, so then every
+        training week counts.
+        """
+        if type(self.adstock).apply is Adstock.apply:
+            return self.adstock.l_max - 1
+        return self.data.n_dates if self.data is not None else 0
 
     @property
     def min_rows(self) -> int:
@@ -357,14 +586,27 @@ class MMM:
 
         data = self.data
         date = pd.DatetimeIndex(data.dates)
-        constant = xr.Dataset(
-            {
-                "spend": (("date", "channel"), data.media),
-                "control_data": (("date", "control"), data.controls),
-            },
-            coords={"date": date, "channel": list(self.channels), "control": list(self.controls)},
-        )
-        observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
+        if self.is_geo:
+            geo_coords = {"geo": list(self.geos)}
+            constant = xr.Dataset(
+                {
+                    "spend": (("date", "geo", "channel"), data.geo_media),
+                    "control_data": (("date", "geo", "control"), data.geo_controls),
+                },
+                coords={"date": date, "channel": list(self.channels), "control": list(self.controls), **geo_coords},
+            )
+            if data.population is not None:
+                constant["population"] = ("geo", data.population)
+            observed = xr.Dataset({"y": (("date", "geo"), data.geo_target)}, coords={"date": date, **geo_coords})
+        else:
+            constant = xr.Dataset(
+                {
+                    "spend": (("date", "channel"), data.media),
+                    "control_data": (("date", "control"), data.controls),
+                },
+                coords={"date": date, "channel": list(self.channels), "control": list(self.controls)},
+            )
+            observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
         tree = DataTree.from_dict(
             {
                 "posterior": idata["posterior"].to_dataset(),
@@ -401,9 +643,10 @@ class MMM:
         from bayesmmm.transforms.base import numpy_mode
 
         dims = self._dims()
+        panel = pt.tensor3 if self.is_geo else pt.matrix
         design = {
-            "media": pt.matrix("media", dtype="float64"),
-            "controls": pt.matrix("controls", dtype="float64"),
+            "media": panel("media", dtype="float64"),
+            "controls": panel("controls", dtype="float64"),
             "t": pt.vector("t", dtype="float64"),
             "fourier": pt.matrix("fourier", dtype="float64"),
         }
@@ -420,6 +663,29 @@ class MMM:
         )
         return fn, list(dims), names
 
+    def geo_media_parameters(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-geo media parameters of a geo model for each draw: ``beta`` and the transform
+        variables, each ``(sample, geo, channel)`` (shared ones broadcast over geos)."""
+        import pytensor
+        import pytensor.tensor as pt
+        from pytensor.graph.replace import vectorize_graph
+
+        from bayesmmm.transforms.base import numpy_mode
+
+        dims = self._dims()
+        core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
+        batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
+        names = ["beta", *self.adstock.variable_names.values(), *self.saturation.variable_names.values()]
+        per_geo = self.geo_parameters(core)
+        outs = vectorize_graph([per_geo[n] for n in names], {core[n]: batched[n] for n in dims})
+        fn = pytensor.function(list(batched.values()), outs, mode=numpy_mode(), on_unused_input="ignore")
+        values = fn(*[np.asarray(draws[n], dtype="float64") for n in dims])
+        shape = (len(values[0]), len(self.geos), len(self.channels))
+        return {
+            n: np.ascontiguousarray(np.broadcast_to(v[:, None, :] if v.ndim == 2 else v, shape))
+            for n, v in zip(names, values, strict=True)
+        }
+
     def _posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Free variables stacked over (chain, draw) → leading ``sample`` axis."""
         self._require_fitted()
@@ -435,25 +701,42 @@ class MMM:
         return out
 
     def _evaluate(
-        self, dates, media, controls, draws: Mapping[str, np.ndarray] | None = None, batch_size: int = 1000
+        self,
+        dates,
+        media,
+        controls,
+        draws: Mapping[str, np.ndarray] | None = None,
+        batch_size: int = 1000,
+        reduce: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Components in ORIGINAL units for each draw: arrays with a leading ``sample`` axis."""
+        """Components in ORIGINAL units for each draw: arrays with a leading ``sample`` axis.
+
+        For a geo panel ``media``/``controls`` are ``(date, geo, ·)`` and every component
+        has a geo axis after ``date``. ``reduce`` maps each batch of draws to smaller
+        arrays (e.g. sums over geos) before the batches are joined, so memory stays
+        bounded by the batch size rather than by the number of draws.
+        """
         fn, order, names = self._mean_function
         draws = self._posterior_draws() if draws is None else draws
         design = self._design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
         n = len(next(iter(draws.values())))
+        extra = 1 if self.is_geo else 0
         core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, "controls": 2, "media": 2}
-        chunks: list[list[np.ndarray]] = []
+        core_ndim = {k: v + extra for k, v in core_ndim.items()}
+        scale = np.asarray(self.scales.target, dtype=float)  # scalar, or (geo,)
+        scales = {k: scale[:, None] if scale.ndim and core_ndim[k] == 3 else scale for k in names}
+        chunks: list[dict[str, np.ndarray]] = []
         for start in range(0, n, batch_size):
             part = [draws[k][start : start + batch_size] for k in order]
             outs = fn(design["media"], design["controls"], design["t"], design["fourier"], *part)
             # a component that no parameter touches (e.g. trend "none") comes back without a draw axis
             m = len(part[0])
-            chunks.append(
-                [np.broadcast_to(o, (m, *o.shape[-core_ndim[k] :])) for k, o in zip(names, outs, strict=True)]
-            )
-        scale = self.scales.target
-        return {name: np.concatenate([c[i] for c in chunks]) * scale for i, name in enumerate(names)}
+            batch = {
+                k: np.broadcast_to(o, (m, *o.shape[-core_ndim[k] :])) * scales[k]
+                for k, o in zip(names, outs, strict=True)
+            }
+            chunks.append(batch if reduce is None else reduce(batch))
+        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
 
     def _sample_dims(self) -> tuple[int, int]:
         post = self.idata["posterior"]
@@ -472,14 +755,21 @@ class MMM:
 
         Variables: ``intercept``, ``trend``, ``seasonality`` (chain, draw, date),
         ``controls`` (…, date, control), ``media`` (…, date, channel) and ``mu``.
+        For a geo panel these are NATIONAL (sums over geos) and the dataset adds
+        ``mu_geo`` (…, date, geo) and ``media_geo`` (…, geo, channel: each geo's
+        contribution summed over the training weeks); the full (date, geo, channel)
+        posterior is never held, only batches of draws.
         Computed once per posterior and cached (treat the result as read-only).
         """
         self._require_fitted()
         cached = self.__dict__.get("_components")
         if cached is not None and cached[0] is self.idata:
             return cached[1]
-        data = self.data
-        comps = self._evaluate(data.dates, data.media, data.controls)
+        if self.is_geo:
+            comps = self._evaluate(*self._history_inputs(), reduce=_national_and_geo)
+        else:
+            data = self.data
+            comps = self._evaluate(data.dates, data.media, data.controls)
         coords = self.coords()
         date = {"date": coords["date"]}
         ds = xr.Dataset(
@@ -502,16 +792,32 @@ class MMM:
             + ds["controls"].sum("control")
             + ds["media"].sum("channel")
         )
+        if self.is_geo:
+            geo = {"geo": list(self.geos)}
+            ds["mu_geo"] = self._to_chain_draw(comps["mu_geo"], ("date", "geo"), {**date, **geo})
+            ds["media_geo"] = self._to_chain_draw(
+                comps["media_geo"], ("geo", "channel"), {**geo, "channel": list(self.channels)}
+            )
         self._components = (self.idata, ds)
         return ds
 
     def log_likelihood(self) -> xr.DataArray:
-        """Pointwise log-likelihood of the observed target, original units, (chain, draw, date)."""
+        """Pointwise log-likelihood of the observed target, original units, (chain, draw, date[, geo])."""
         from scipy import stats
 
         comps = self.posterior_components()
-        mu = comps["mu"].to_numpy()
         post = self.idata["posterior"]
+        if self.is_geo:
+            mu = comps["mu_geo"].to_numpy()
+            sigma = post["sigma"].to_numpy()[..., None, None] * np.asarray(self.scales.target)
+            y = self.data.geo_target
+            if self.model_config.likelihood == "student_t":
+                nu = post["nu"].to_numpy()[..., None, None]
+                ll = stats.t.logpdf(y, df=nu, loc=mu, scale=sigma)
+            else:
+                ll = stats.norm.logpdf(y, loc=mu, scale=sigma)
+            return xr.DataArray(ll, dims=("chain", "draw", "date", "geo"), coords=comps["mu_geo"].coords)
+        mu = comps["mu"].to_numpy()
         sigma = post["sigma"].to_numpy()[..., None] * self.scales.target
         y = self.data.target
         if self.model_config.likelihood == "student_t":
@@ -541,9 +847,13 @@ class MMM:
         Returns
         -------
         Dataset with ``mu`` (chain, draw, date), ``media`` (…, date, channel) and, with
-        ``noise``, ``y`` — all for the rows of ``frame`` only, original units.
+        ``noise``, ``y`` — all for the rows of ``frame`` only, original units. For a geo
+        model ``frame`` is a panel with the training geos and these are national totals;
+        ``mu_geo`` (…, date, geo) is added.
         """
         self._require_fitted()
+        if self.is_geo:
+            return self._predict_geo(frame, include_history=include_history, noise=noise, seed=seed)
         new = frame_to_data(frame, self.data_config, require_target=False)
         dates, media, controls = new.dates, new.media, new.controls
         n_new = len(dates)
@@ -552,7 +862,8 @@ class MMM:
             if dates[0] <= hist.dates[-1]:
                 raise DataError(
                     f"new dates start on {dates[0].date()}, not after the training data's last date "
-                    f"{hist.dates[-1].date()}; pass include_history=False to score past weeks"
+                    f"{hist.dates[-1].date()}; give only the weeks after it (in Python, include_history=False "
+                    "scores past weeks)"
                 )
             gap = (dates[0] - hist.dates[-1]).days
             if gap != 7:
@@ -560,9 +871,12 @@ class MMM:
                     f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
                     f"after the last training date {hist.dates[-1].date()}"
                 )
-            dates = hist.dates.append(dates)
-            media = np.vstack([hist.media, media])
-            controls = np.vstack([hist.controls, controls])
+            # only the weeks the adstock carries over reach the new ones (trend and seasonality
+            # depend on the date alone): same result as the whole history, less work
+            start = max(hist.n_dates - self.carryover_weeks, 0)
+            dates = hist.dates[start:].append(dates)
+            media = np.vstack([hist.media[start:], media])
+            controls = np.vstack([hist.controls[start:], controls])
         comps = self._evaluate(dates, media, controls)
         coords = {"date": pd.DatetimeIndex(dates[-n_new:])}
         mu = (
@@ -591,6 +905,69 @@ class MMM:
             ds["y"] = self._to_chain_draw(mu + sigma * eps, ("date",), coords)
         return ds
 
+    def _check_continues(self, dates: pd.DatetimeIndex) -> None:
+        hist = self.data
+        if dates[0] <= hist.dates[-1]:
+            raise DataError(
+                f"new dates start on {dates[0].date()}, not after the training data's last date "
+                f"{hist.dates[-1].date()}; give only the weeks after it (in Python, include_history=False "
+                "scores past weeks)"
+            )
+        gap = (dates[0] - hist.dates[-1]).days
+        if gap != 7:
+            raise DataError(
+                f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
+                f"after the last training date {hist.dates[-1].date()}"
+            )
+
+    def _predict_geo(self, frame: pd.DataFrame, *, include_history: bool, noise: bool, seed: int) -> xr.Dataset:
+        """:meth:`predict` for a geo model: national totals plus ``mu_geo``."""
+        new = frame_to_data(frame, self.data_config, require_target=False)
+        if set(new.geos) != set(self.geos):
+            missing = sorted(set(self.geos) - set(new.geos))
+            unknown = sorted(set(new.geos) - set(self.geos))
+            raise DataError(
+                f"the new rows must cover the training geos exactly: missing {missing or 'none'}, "
+                f"unknown {unknown or 'none'}; give one row per date for every training geo"
+            )
+        order = [new.geos.index(g) for g in self.geos]
+        dates, media, controls = new.dates, new.geo_media[:, order], new.geo_controls[:, order]
+        n_new = len(dates)
+        if include_history:
+            self._check_continues(dates)
+            hist = self.data
+            start = max(hist.n_dates - self.carryover_weeks, 0)
+            dates = hist.dates[start:].append(dates)
+            media = np.concatenate([hist.geo_media[start:], media])
+            controls = np.concatenate([hist.geo_controls[start:], controls])
+
+        def last_weeks(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = _national_and_geo({k: v[:, -n_new:] for k, v in batch.items()})
+            return {"mu": out["mu"], "media": out["media"], "mu_geo": out["mu_geo"]}
+
+        comps = self._evaluate(dates, media, controls, reduce=last_weeks)
+        coords = {"date": pd.DatetimeIndex(dates[-n_new:])}
+        geo = {"geo": list(self.geos)}
+        ds = xr.Dataset(
+            {
+                "mu": self._to_chain_draw(comps["mu"], ("date",), coords),
+                "media": self._to_chain_draw(
+                    comps["media"], ("date", "channel"), {**coords, "channel": list(self.channels)}
+                ),
+                "mu_geo": self._to_chain_draw(comps["mu_geo"], ("date", "geo"), {**coords, **geo}),
+            }
+        )
+        if noise:
+            rng = np.random.default_rng(seed)
+            post = self.idata["posterior"]
+            sigma = post["sigma"].to_numpy().reshape(-1, 1, 1) * np.asarray(self.scales.target)
+            shape = comps["mu_geo"].shape
+            eps = rng.standard_normal(shape)
+            if self.model_config.likelihood == "student_t":
+                eps = rng.standard_t(post["nu"].to_numpy().reshape(-1, 1, 1), size=shape)
+            ds["y"] = self._to_chain_draw((comps["mu_geo"] + sigma * eps).sum(-1), ("date",), coords)
+        return ds
+
     # --------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
         """Write the fitted model (posterior, data, config, scales, versions) to NetCDF, atomically."""
@@ -605,10 +982,28 @@ class MMM:
 
     @classmethod
     def load(cls, path: str | Path) -> MMM:
-        """Load a model written by :meth:`save`; it predicts exactly what the original did."""
+        """Load a model written by :meth:`save`; it predicts exactly what the original did.
+
+        ``path`` is a ``posterior.nc`` or a finished run folder (one holding
+        ``metadata.json``, written last); the hidden ``*.partial`` folder of an
+        unfinished fit is refused. Only NetCDF is read: nothing is ever unpickled.
+        """
         from xarray import open_datatree
 
+        from bayesmmm.io import MARKER, PARTIAL_SUFFIX
+
         path = Path(path)
+        folder = path if path.is_dir() else path.parent
+        if folder.name.endswith(PARTIAL_SUFFIX):
+            raise ModelFileError(
+                f"{folder} is the temporary folder of a fit that did not finish; fit again (it can be deleted)"
+            )
+        if path.is_dir():
+            if not (path / MARKER).exists():
+                raise ModelFileError(
+                    f"{path} is not a finished run folder (no {MARKER}); pass the folder written by `bayesmmm fit`"
+                )
+            path = path / "posterior.nc"
         if not path.exists():
             raise ModelFileError(f"model file {str(path)!r} does not exist")
         try:
@@ -622,19 +1017,50 @@ class MMM:
             raise ModelFileError(
                 f"{path} is a NetCDF file but not a bayesmmm model (no bayesmmm metadata or posterior)"
             )
-        mmm = cls(
-            DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
-            ModelConfig.model_validate_json(attrs["bayesmmm_model_config"]),
-        )
-        const = tree["constant_data"]
-        mmm.data = MMMData(
-            dates=pd.DatetimeIndex(const["date"].values),
-            target=tree["observed_data"]["y"].to_numpy(),
-            media=const["spend"].to_numpy(),
-            controls=const["control_data"].to_numpy().reshape(const.sizes["date"], -1),
-            channels=mmm.channels,
-            control_names=mmm.controls,
-        )
-        mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
+        try:
+            mmm = cls(
+                DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
+                ModelConfig.model_validate_json(attrs["bayesmmm_model_config"]),
+            )
+            const = tree["constant_data"]
+            if mmm.is_geo:
+                n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
+                mmm.data = MMMData.from_panel(
+                    dates=pd.DatetimeIndex(const["date"].values),
+                    geos=tuple(str(g) for g in const["geo"].values),
+                    target=tree["observed_data"]["y"].transpose("date", "geo").to_numpy(),
+                    media=const["spend"].transpose("date", "geo", "channel").to_numpy(),
+                    controls=const["control_data"].to_numpy().reshape(n_dates, n_geos, -1),
+                    channels=mmm.channels,
+                    control_names=mmm.controls,
+                    population=const["population"].to_numpy() if "population" in const else None,
+                )
+            else:
+                mmm.data = MMMData(
+                    dates=pd.DatetimeIndex(const["date"].values),
+                    target=tree["observed_data"]["y"].to_numpy(),
+                    media=const["spend"].to_numpy(),
+                    controls=const["control_data"].to_numpy().reshape(const.sizes["date"], -1),
+                    channels=mmm.channels,
+                    control_names=mmm.controls,
+                )
+            mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
+        except (KeyError, ValueError, TypeError) as exc:  # damaged or hand-edited metadata
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelFileError(
+                f"{path} has bayesmmm metadata that cannot be read ({type(exc).__name__}: {first}); fit again"
+            ) from None
         mmm.idata = tree
         return mmm
+
+
+def _national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Reduce a batch of geo components ``(sample, date, geo, ·)`` to national sums plus
+    ``mu_geo`` (sample, date, geo) and ``media_geo`` (sample, geo, channel; summed over dates)."""
+    out = {k: batch[k].sum(axis=2) for k in ("intercept", "trend", "seasonality", "controls", "media")}
+    out["mu"] = out["intercept"] + out["trend"] + out["seasonality"] + out["controls"].sum(-1) + out["media"].sum(-1)
+    out["mu_geo"] = (
+        batch["intercept"] + batch["trend"] + batch["seasonality"] + batch["controls"].sum(-1) + batch["media"].sum(-1)
+    )
+    out["media_geo"] = batch["media"].sum(axis=1)
+    return out

@@ -45,6 +45,11 @@ class FlightResponse:
     The graph is laid out ``(date, draw, channel)``: adstocks convolve along the leading
     axis with parameters broadcasting over ``(draw, channel)``, so no per-draw loop is
     needed. It is compiled once per instance in NumPy mode (milliseconds).
+
+    For a geo model the response is national: each channel's total is split over geos
+    in proportion to the geo's share of that channel's historical spend, every geo
+    responds with its own (pooled) parameters and scales, and the responses are summed
+    (layout ``(date, draw, geo, channel)``).
     """
 
     def __init__(self, mmm: MMM, weeks: int, *, max_draws: int | None = 1000, seed: int = 0) -> None:
@@ -56,10 +61,18 @@ class FlightResponse:
         self.channels = tuple(mmm.channels)
         draws = mmm._posterior_draws(max_draws=max_draws, seed=seed)
         names = ["beta", *mmm.adstock.variable_names.values(), *mmm.saturation.variable_names.values()]
-        self._params = [np.ascontiguousarray(draws[n]) for n in names]
+        self.geo = mmm.is_geo
+        if self.geo:
+            per_geo = mmm.geo_media_parameters(draws)
+            self._params = [per_geo[n] for n in names]
+            spend = mmm.data.geo_media.sum(axis=0)  # (geo, channel)
+            self._share = spend / spend.sum(axis=0)
+            self._target_scale = np.asarray(mmm.scales.target, dtype="float64")  # (geo,)
+        else:
+            self._params = [np.ascontiguousarray(draws[n]) for n in names]
+            self._target_scale = float(mmm.scales.target)
         self.n_draws = len(self._params[0])
         self._media_scale = np.asarray(mmm.scales.media)
-        self._target_scale = float(mmm.scales.target)
         horizon = self.weeks + mmm.adstock.l_max - 1
         self._mask = (np.arange(horizon) < self.weeks).astype("float64")
 
@@ -71,6 +84,8 @@ class FlightResponse:
         from bayesmmm.transforms.base import numpy_mode
 
         mmm = self.mmm
+        if self.geo:
+            return self._geo_function()
         x = pt.matrix("x", dtype="float64")  # (draw, channel): weekly spend / media scale
         mask = pt.vector("mask", dtype="float64")  # (date,)
         beta = pt.matrix("beta", dtype="float64")
@@ -83,6 +98,31 @@ class FlightResponse:
         return pytensor.function(
             [x, mask, beta, *ad.values(), *sat.values()], [total, grad], mode=numpy_mode(), on_unused_input="ignore"
         )
+
+    def _geo_function(self):
+        import pytensor
+        import pytensor.tensor as pt
+
+        from bayesmmm.transforms.base import numpy_mode
+
+        mmm = self.mmm
+        x = pt.tensor3("x", dtype="float64")  # (draw, geo, channel): weekly spend / media scale
+        mask = pt.vector("mask", dtype="float64")
+        scale = pt.vector("target_scale", dtype="float64")  # (geo,)
+        beta = pt.tensor3("beta", dtype="float64")
+        ad = {p: pt.tensor3(v, dtype="float64") for p, v in mmm.adstock.variable_names.items()}
+        sat = {p: pt.tensor3(v, dtype="float64") for p, v in mmm.saturation.variable_names.items()}
+        media = mask[:, None, None, None] * x[None]
+        contrib = mmm.saturation.apply(mmm.adstock.apply(media, **ad), **sat) * beta
+        per_geo = pt.sum(contrib, axis=0) * scale[None, :, None]  # (draw, geo, channel), original units
+        grad = pt.grad(pt.sum(per_geo), x)
+        fn = pytensor.function(
+            [x, mask, scale, beta, *ad.values(), *sat.values()],
+            [pt.sum(per_geo, axis=1), grad],
+            mode=numpy_mode(),
+            on_unused_input="ignore",
+        )
+        return lambda x, mask, *params: fn(x, mask, self._target_scale, *params)
 
     def per_channel(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Response and its derivative for each draw and channel.
@@ -100,6 +140,11 @@ class FlightResponse:
         if totals.shape != (len(self.channels),):
             raise ValueError(f"expected {len(self.channels)} spends (one per channel), got shape {totals.shape}")
         weekly = totals / self.weeks
+        if self.geo:  # national totals split over geos by historical spend share
+            shape = (self.n_draws, *self._share.shape)
+            x = np.broadcast_to(weekly * self._share / self._media_scale, shape)
+            response, grad = self._function(np.ascontiguousarray(x), self._mask, *self._params)
+            return response, (grad * self._share / (self._media_scale * self.weeks)).sum(axis=1)
         x = np.broadcast_to(weekly / self._media_scale, (self.n_draws, len(self.channels)))
         response, grad = self._function(np.ascontiguousarray(x), self._mask, *self._params)
         scale = self._target_scale
@@ -113,6 +158,9 @@ class FlightResponse:
 
 def _scaled_media_contribution(mmm: MMM, multiplier: float | np.ndarray) -> np.ndarray:
     """Total training-period contribution per draw and channel with spend × multiplier: (sample, channel)."""
+    if mmm.is_geo:  # national: summed over dates and geos, batch by batch
+        comps = mmm._evaluate(*mmm._history_inputs(multiplier), reduce=lambda b: {"media": b["media"].sum(axis=(1, 2))})
+        return comps["media"]
     data = mmm.data
     comps = mmm._evaluate(data.dates, data.media * multiplier, data.controls)
     return comps["media"].sum(axis=1)
@@ -152,8 +200,8 @@ def response_curves(mmm: MMM, multipliers: np.ndarray | None = None, hdi_prob: f
     """
     from bayesmmm.analysis import hdi
 
-    if multipliers is None:
-        multipliers = np.linspace(0.0, 2.0, 21)
+    if multipliers is None:  # denser near zero, where concave curves bend most
+        multipliers = np.concatenate([np.linspace(0.0, 2.0, 41), [0.01, 0.025]])
     multipliers = np.unique(np.append(np.asarray(multipliers, dtype=float), 1.0))
     if (multipliers < 0).any():
         raise ValueError("multipliers must be >= 0")
@@ -174,7 +222,10 @@ def response_curves(mmm: MMM, multipliers: np.ndarray | None = None, hdi_prob: f
                     "response_hdi_high": float(hi.sel(channel=ch)),
                 }
             )
-    table = pd.DataFrame(rows).sort_values(["channel", "multiplier"], kind="stable", ignore_index=True)
+    order = {ch: i for i, ch in enumerate(mmm.channels)}
+    table = pd.DataFrame(rows)
+    table = table.sort_values(["channel", "multiplier"], key=lambda c: c.map(order) if c.name == "channel" else c)
+    table = table.reset_index(drop=True)
     table.attrs["hdi_prob"] = hdi_prob
     return table
 

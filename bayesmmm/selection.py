@@ -379,7 +379,7 @@ def compare_runs(run_dirs: list[str | Path], criterion: str = "loo") -> pd.DataF
     if len(set(names)) != len(names):
         names = [str(d) for d in run_dirs]
     for name, run_dir in zip(names, run_dirs, strict=True):
-        mmm = MMM.load(Path(run_dir) / "posterior.nc")
+        mmm = MMM.load(run_dir)  # refuses unfinished run folders
         rows.append(
             {
                 "candidate": name,

@@ -24,10 +24,12 @@ from bayesmmm.data import spend_scale
 from bayesmmm.features import YEAR_DAYS
 
 __all__ = [
+    "GeoSpec",
     "ScenarioConfig",
     "builtin_scenario",
     "load_scenario",
     "simulate",
+    "simulate_geo",
     "true_flight_response",
     "write_simulation",
 ]
@@ -111,8 +113,22 @@ class NoiseSpec(_Spec):
     nu: float = Field(5.0, gt=0)
 
 
+class GeoSpec(_Spec):
+    """A long-format geo panel: ``n`` geos of log-normal population, each a scaled copy of
+    the national scenario (base, trend, seasonality, events, controls, spend and noise ×
+    the geo's size ``population / mean population``) with geo-varying channel effects
+    ``beta × size × exp(beta_sd_log · N(0, 1))`` (one draw per geo and channel)."""
+
+    n: int = Field(ge=1)
+    population_mean: float = Field(1.0e6, gt=0)
+    population_sd_log: float = Field(0.5, ge=0)
+    beta_sd_log: float = Field(0.3, ge=0)
+    column: str = "geo"
+    population_column: str = "population"
+
+
 class ScenarioConfig(_Spec):
-    """A complete scenario; see ``configs/scenario_*.yaml``."""
+    """A complete scenario; see ``configs/scenario_*.yaml``; ``geos`` makes it a geo panel."""
 
     name: str = "scenario"
     seed: int = 0
@@ -127,6 +143,7 @@ class ScenarioConfig(_Spec):
     controls: list[ControlSpec] = []
     channels: dict[str, ChannelSpec] = Field(min_length=1)
     noise: NoiseSpec
+    geos: GeoSpec | None = None
 
     @model_validator(mode="after")
     def _check_transforms(self) -> ScenarioConfig:
@@ -215,7 +232,11 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     frame : weekly rows with date, target, channel spends, event and control columns.
     truth : true parameters; per channel the true contribution (total and weekly),
         spend, ROAS = contribution / spend and share of the media contribution.
+
+    A scenario with ``geos`` gives a long-format panel (see :func:`simulate_geo`).
     """
+    if scenario.geos is not None:
+        return simulate_geo(scenario)
     rng = np.random.default_rng(scenario.seed)
     n = scenario.n_weeks
     dates = pd.date_range(pd.Timestamp(scenario.start_date), periods=n, freq="7D")
@@ -287,18 +308,122 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     return frame, truth
 
 
-def true_flight_response(truth: dict[str, Any], totals: dict[str, float], weeks: int) -> dict[str, float]:
+def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate a geo panel (``scenario.geos``) and its truth.
+
+    Each geo is the national scenario with every level scaled by the geo's size and its
+    own seed; its channel effects are ``beta × size × multiplier``. Returns the long frame
+    (date, geo, target, channels, controls, population) and a truth dict whose
+    ``channels`` are national totals (contribution and spend summed over geos, ROAS =
+    their ratio) and whose ``geos[geo]["channels"][channel]`` hold each geo's true
+    ``beta``, ``multiplier``, ``spend``, ``contribution`` and ``roas``.
+    """
+    spec = scenario.geos
+    rng = np.random.default_rng([scenario.seed, 7])
+    population = spec.population_mean * np.exp(spec.population_sd_log * rng.standard_normal(spec.n))
+    size = population / population.mean()
+    multipliers = np.exp(spec.beta_sd_log * rng.standard_normal((spec.n, len(scenario.channels))))
+    names = [f"geo_{g:02d}" for g in range(spec.n)]
+    frames, geo_truth = [], {}
+    national: dict[str, dict[str, Any]] = {}
+    for g, geo in enumerate(names):
+        w = float(size[g])
+        sub = scenario.model_copy(
+            update={
+                "geos": None,
+                "seed": scenario.seed + 1000 * (g + 1),
+                "base": scenario.base * w,
+                "trend": scenario.trend.model_copy(update={"total": scenario.trend.total * w}),
+                "seasonality": scenario.seasonality.model_copy(
+                    update={"amplitude": scenario.seasonality.amplitude * w}
+                ),
+                "events": [e.model_copy(update={"effect": e.effect * w}) for e in scenario.events],
+                "controls": [c.model_copy(update={"effect": c.effect * w}) for c in scenario.controls],
+                "channels": {
+                    name: ch.model_copy(
+                        update={
+                            "spend": ch.spend.model_copy(update={"scale": ch.spend.scale * w}),
+                            "beta": ch.beta * w * float(multipliers[g, c]),
+                        }
+                    )
+                    for c, (name, ch) in enumerate(scenario.channels.items())
+                },
+                "noise": scenario.noise.model_copy(update={"sigma": scenario.noise.sigma * w}),
+            }
+        )
+        frame, truth = simulate(sub)
+        frame.insert(1, spec.column, geo)
+        frame[spec.population_column] = float(population[g])
+        frames.append(frame)
+        geo_truth[geo] = {
+            "population": float(population[g]),
+            "size": w,
+            "channels": {
+                name: {
+                    "beta": ch["beta"],
+                    "multiplier": float(multipliers[g, c]),
+                    "spend": ch["spend"],
+                    "contribution": ch["contribution"],
+                    "roas": ch["roas"],
+                }
+                for c, (name, ch) in enumerate(truth["channels"].items())
+            },
+        }
+        for name, ch in truth["channels"].items():
+            agg = national.setdefault(
+                name,
+                {
+                    "adstock": ch["adstock"],
+                    "saturation": ch["saturation"],
+                    "beta": scenario.channels[name].beta,
+                    "spend": 0.0,
+                    "contribution": 0.0,
+                    "weekly_contribution": np.zeros(scenario.n_weeks),
+                },
+            )
+            agg["spend"] += ch["spend"]
+            agg["contribution"] += ch["contribution"]
+            agg["weekly_contribution"] = agg["weekly_contribution"] + np.asarray(ch["weekly_contribution"])
+    panel = pd.concat(frames, ignore_index=True)
+    total_media = sum(c["contribution"] for c in national.values())
+    total_spend = sum(c["spend"] for c in national.values())
+    for c in national.values():
+        c["roas"] = c["contribution"] / c["spend"]
+        c["share"] = c["contribution"] / total_media if total_media > 0 else 0.0
+        c["spend_share"] = c["spend"] / total_spend
+        c["weekly_contribution"] = c["weekly_contribution"].round(6).tolist()
+    target = panel[scenario.target_column].to_numpy()
+    truth = {
+        "scenario": scenario.model_dump(mode="json"),
+        "media_share_of_target": float(total_media / target.sum()),
+        "channels": national,
+        "geos": geo_truth,
+    }
+    return panel, truth
+
+
+def true_flight_response(
+    truth: dict[str, Any], totals: dict[str, float | np.ndarray], weeks: int
+) -> dict[str, float | np.ndarray]:
     """TRUE incremental response of a flat-paced flight, from the simulator's true curves.
 
     The same quantity the budget optimizer maximizes (see
     :class:`~bayesmmm.response.FlightResponse`): ``totals[channel]`` spread evenly over
     ``weeks`` weeks from zero adstock, counted until the carry-over has decayed.
 
+    Parameters
+    ----------
+    truth : the simulator's ``truth.json`` content.
+    totals : channel → total spend over the flight; a 1-D array evaluates many
+        flights at once (one compiled evaluation per channel).
+    weeks : flight length in weeks.
+
     Returns
     -------
-    dict channel → true response (original units of the target).
+    dict channel → true response (original units of the target), a float or an array
+    shaped like the input.
     """
-    out = {}
+    out: dict[str, float | np.ndarray] = {}
     for name, spend in totals.items():
         ch = truth["channels"][name]
         ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
@@ -313,9 +438,11 @@ def true_flight_response(truth: dict[str, Any], totals: dict[str, float], weeks:
             "adstock",
         )
         sat = _build(TransformSpec(name=ch["saturation"]["name"], params=sat_params), "saturation")
-        flight = np.zeros(weeks + ad.l_max - 1)
-        flight[:weeks] = spend / weeks / ch["spend_scale"]
-        out[name] = float(ch["beta"] * np.sum(sat.evaluate(ad.evaluate(flight, **ad_params), **sat_params)))
+        spend_arr = np.atleast_1d(np.asarray(spend, dtype=float))
+        flight = np.zeros((weeks + ad.l_max - 1, spend_arr.size))
+        flight[:weeks] = spend_arr / weeks / ch["spend_scale"]
+        response = ch["beta"] * np.sum(sat.evaluate(ad.evaluate(flight, **ad_params), **sat_params), axis=0)
+        out[name] = float(response[0]) if np.ndim(spend) == 0 else response.reshape(np.shape(spend))
     return out
 
 

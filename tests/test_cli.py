@@ -129,3 +129,36 @@ def test_refuses_to_overwrite_a_foreign_folder(contract_dir, tmp_path):
     result = runner.invoke(app, ["fit", str(contract_dir / "exp.yaml"), "-o", str(tmp_path), *SMALL])
     assert result.exit_code == 2 and "not a bayesmmm run folder" in result.output
     assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {channel_columns: [a]}\nsampler: {chains: 0}\n")
+    quiet = runner.invoke(app, ["fit", str(bad)])
+    assert quiet.exit_code == 2 and "Traceback" not in quiet.output
+    assert quiet.output.strip().count("\n") == 0 and quiet.output.startswith("error: ")
+    loud = runner.invoke(app, ["--debug", "fit", str(bad)])
+    assert loud.exit_code != 0 and type(loud.exception).__name__ == "ConfigError"
+
+
+def test_warnings_are_one_line(contract_dir, tmp_path):
+    """A repair (data.negative_spend: clip) warns in one line; here the fit then stops on too few weeks."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    frame = pd.read_csv(contract_dir / "data" / "data.csv").head(10)
+    frame.loc[3, "tv"] = -1.0
+    frame.to_csv(tmp_path / "neg.csv", index=False)
+    cfg = yaml.safe_load(CONTRACT_YAML)
+    cfg["data"].update(negative_spend="clip", path=str(tmp_path / "neg.csv"))
+    path = tmp_path / "clip.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cli = Path(sys.executable).with_name("bayesmmm")
+    done = subprocess.run([str(cli), "fit", str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "warning: data.negative_spend: clip set 1 negative spend value(s) to 0 in tv",
+        done.stderr.splitlines()[1],
+    ]
+    assert done.stderr.splitlines()[1].startswith("error: the data has 10 weeks; this model needs at least")

@@ -57,6 +57,15 @@ def test_every_shipped_config_validates():
         ("data: {channel_columns: [a]}\nmodel: {saturation: {name: hil}}", "Valid saturation names"),
         ("data: {channel_columns: [a]}\nsampler: {chains: 0}", "sampler.chains"),
         ("data: {channel_columns: [a]}\nsampler: {backend: stan}", "sampler.backend"),
+        ("data: {channel_columns: [a]}\nsampler: {draws: 0}", "sampler.draws: input should be greater than or equal"),
+        ("data: {channel_columns: [a]}\nsampler: {draws: many}", "sampler.draws: input should be a valid integer"),
+        ("data: {channel_columns: [a]}\nsampler: {target_accept: 1.5}", "sampler.target_accept"),
+        ("data: {channel_columns: [a]}\nsampler: {tune: -1}", "sampler.tune"),
+        ("data: {channel_columns: [a]}\nsampler: {cores: 0}", "sampler.cores"),
+        ("data: {channel_columns: [a]}\nsampler: {chains: 1, draws: 20}", "too few"),
+        ("data: {channel_columns: [a]}\nsampler: {device: gpu}", "needs a JAX backend"),
+        ("data: {channel_columns: [a], negative_spend: drop}", "data.negative_spend"),
+        ("data: {channel_columns: [a], missing_weeks: fill}", "'error' or 'fill_zero'"),
         ("data: {channel_columns: [a]}\nmodel: {priors: {betta: {dist: HalfNormal, sigma: 1}}}", "did you mean 'beta'"),
         ("data: {channel_columns: [a]}\nmodel: {priors: {beta: {dist: HalfNormal, sigam: 1}}}", "did you mean 'sigma'"),
         ("data: {channel_columns: [a]}\nmodel: {priors: {beta: {dist: HalfNormel, sigma: 1}}}", "HalfNormal"),
@@ -72,6 +81,20 @@ def test_bad_yaml_names_the_problem(tmp_path, snippet, expected):
     with pytest.raises(ConfigError) as info:
         load_experiment(path)
     assert expected.lower() in str(info.value).lower()
+
+
+def test_misspelt_required_key_is_one_line(tmp_path):
+    """An unknown key whose nearest valid key is the missing required one is one problem, not two."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("data: {chanel_columns: [a]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value).count("\n") == 0
+    assert "did you mean 'channel_columns'" in str(info.value)
+    path.write_text("daat: {channel_columns: [a]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value).count("\n") == 0 and "did you mean 'data'" in str(info.value)
 
 
 def test_missing_file():

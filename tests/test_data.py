@@ -54,6 +54,10 @@ def broken(kind: str) -> pd.DataFrame:
         f.loc[1, "date"] = "yesterday"
     elif kind == "inf":
         f.loc[1, "sales"] = np.inf
+    elif kind == "monthly":
+        f["date"] = pd.date_range("2024-01-01", periods=len(f), freq="MS").strftime("%Y-%m-%d")
+    elif kind == "four_weekly":
+        f["date"] = pd.date_range("2024-01-01", periods=len(f), freq="28D").strftime("%Y-%m-%d")
     return f
 
 
@@ -61,25 +65,69 @@ def broken(kind: str) -> pd.DataFrame:
     ("kind", "expected"),
     [
         ("missing", "'search' (did you mean 'serch'?) not found"),
-        ("nan", "'tv' has a missing or infinite value at row 5"),
+        ("nan", "'tv' has a missing value at row 5 of the file (date 2024-01-22)"),
         ("text", "non-numeric value 'n/a'"),
-        ("negative", "negative spend"),
-        ("duplicate", "appears more than once"),
-        ("gap", "a gap of 14 days"),
-        ("daily", "non-weekly step"),
+        ("negative", "negative spend -1 at row 7 (date 2024-02-05)"),
+        ("duplicate", "2024-01-22 appears more than once (rows 5, 6)"),
+        ("gap", "a gap of 14 days between 2024-02-12 and 2024-02-26 (1 missing week(s) in all)"),
+        ("daily", "dates must be weekly: a step of 1 days"),
         ("baddate", "unparseable value 'yesterday'"),
-        ("inf", "'sales' has a missing or infinite value"),
+        ("inf", "'sales' has an infinite value at row 3"),
+        ("monthly", "a step of 31 days"),
+        ("four_weekly", "a step of 28 days between 2024-01-01 and 2024-01-29 (median step 28 days)"),
     ],
 )
 def test_bad_data_is_named(kind, expected):
     with pytest.raises(DataError) as info:
         frame_to_data(broken(kind), CFG)
     assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_rows_are_file_lines_even_when_unsorted():
+    frame = good_frame().iloc[::-1].reset_index(drop=True)  # file row 2 holds the last week
+    frame.loc[0, "tv"] = np.nan
+    with pytest.raises(DataError, match=r"missing value at row 2 of the file \(date 2024-05-13\)"):
+        frame_to_data(frame, CFG)
+
+
+def test_negative_spend_clip_option():
+    frame = broken("negative")
+    with pytest.raises(DataError, match=r"set data\.negative_spend: clip"):
+        frame_to_data(frame, CFG)
+    with pytest.warns(UserWarning, match="set 1 negative spend value"):
+        data = frame_to_data(frame, CFG.model_copy(update={"negative_spend": "clip"}))
+    assert data.media[5, 1] == 0.0 and (data.media >= 0).all()
+
+
+def test_missing_weeks_fill_zero_option():
+    frame = good_frame().drop(index=[7, 8])
+    with pytest.raises(DataError, match=r"set data\.missing_weeks: fill_zero"):
+        frame_to_data(frame, CFG)
+    with pytest.warns(UserWarning, match=r"inserted 2 missing week\(s\) with zero spend \(2024-02-19, 2024-02-26\)"):
+        data = frame_to_data(frame, CFG.model_copy(update={"missing_weeks": "fill_zero"}))
+    assert data.n_dates == 20 and (pd.Series(data.dates).diff().dropna() == pd.Timedelta(days=7)).all()
+    np.testing.assert_array_equal(data.media[7:9], 0.0)
+    np.testing.assert_array_equal(data.controls[7:9], 0.0)
+    sales = good_frame()["sales"].to_numpy()
+    np.testing.assert_allclose(data.target[7:9], np.interp([7, 8], [6, 9], sales[[6, 9]]))
+    # a step that is not a whole number of weeks is never filled
+    with pytest.raises(DataError, match="dates must be weekly"):
+        frame_to_data(broken("daily"), CFG.model_copy(update={"missing_weeks": "fill_zero"}))
+
+
+def test_repair_options_round_trip_and_reject_unknown_values():
+    cfg = CFG.model_copy(update={"negative_spend": "clip", "missing_weeks": "fill_zero"})
+    assert DataConfig.from_yaml(cfg.to_yaml()) == cfg
+    with pytest.raises(ValueError, match="'error' or 'clip'"):
+        DataConfig(channel_columns=["tv"], negative_spend="drop")
 
 
 def test_too_few_rows():
-    with pytest.raises(DataError, match="at least 30"):
+    with pytest.raises(DataError, match=r"at least 30 .*supply more weeks, or simplify the model"):
         frame_to_data(good_frame(10), CFG, min_rows=30)
+    with pytest.raises(DataError, match="no rows"):
+        frame_to_data(good_frame().iloc[:0], CFG)
 
 
 def test_read_csv_errors(tmp_path):
@@ -98,7 +146,8 @@ def test_read_csv_errors(tmp_path):
 @pytest.mark.parametrize(
     ("column", "value", "expected"),
     [
-        ("sales", 5.0, "the target is constant"),
+        ("sales", 5.0, "the target column 'sales' is constant"),
+        ("sales", 0.0, "the target column 'sales' is zero in every week"),
         ("promo", 1.0, "control 'promo' does not vary"),
         ("promo", 0.0, "control 'promo' does not vary"),
         ("tv", 0.0, "channel 'tv' has zero spend in every week"),

@@ -13,6 +13,7 @@ from tests.test_model import future_rows
 def test_predict_command(fitted_example, mmm_example_frame, tmp_path):
     run = tmp_path / "run"
     fitted_example.save(run / "posterior.nc")
+    (run / "metadata.json").write_text("{}")  # written last by `bayesmmm fit`: the run finished
     future_rows(mmm_example_frame, 6).to_csv(tmp_path / "new.csv", index=False)
     runner = CliRunner()
     args = ["predict", str(run), "--data", str(tmp_path / "new.csv"), "-o", str(tmp_path / "out.csv")]

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from bayesmmm import load_experiment, load_scenario, run_experiment
-from bayesmmm.simulate import builtin_scenario, write_simulation
 
-
-def test_four_channel_roas_coverage(tmp_path):
+def test_four_channel_roas_coverage(four_channel_fit):
     """The 90% HDI of ROAS covers the true ROAS for at least 3 of 4 channels."""
-    data_path, truth_path = write_simulation(load_scenario(builtin_scenario("four_channel")), tmp_path / "data")
-    config = load_experiment(
-        builtin_scenario("four_channel_experiment"),
-        {
-            "data.path": str(data_path),
-            "sampler.draws": 500,
-            "sampler.tune": 600,
-            "sampler.chains": 4,
-            "sampler.seed": 5,
-            "sampler.target_accept": 0.95,
-            "sampler.progressbar": False,
-        },
-    )
-    result = run_experiment(config, tmp_path / "run")
-    truth = json.loads(truth_path.read_text())["channels"]
+    result, truth = four_channel_fit
     roas = result.roas.set_index("channel")
-    covered = [roas.loc[ch, "roas_hdi_low"] <= t["roas"] <= roas.loc[ch, "roas_hdi_high"] for ch, t in truth.items()]
+    covered = [
+        roas.loc[ch, "roas_hdi_low"] <= t["roas"] <= roas.loc[ch, "roas_hdi_high"]
+        for ch, t in truth["channels"].items()
+    ]
     assert sum(covered) >= 3, roas[["roas_mean", "roas_hdi_low", "roas_hdi_high"]]
     assert result.diagnostics["max_rhat"] < 1.05
 

@@ -1,0 +1,213 @@
+"""Geo-panel models: data validation, the one-geo special case, recovery on a simulated panel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesmmm.config import ConfigError, DataConfig, ExperimentConfig, ModelConfig, SamplerConfig
+from bayesmmm.data import DataError, frame_to_data
+from bayesmmm.model import MMM, link_of
+from bayesmmm.priors import Prior
+from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+
+CHANNELS = ["search", "social", "tv"]
+GEO_DATA = {"channel_columns": CHANNELS, "target_column": "sales", "geo_column": "geo"}
+SMALL_MODEL = {"adstock": {"name": "geometric", "l_max": 6}, "yearly_seasonality": 1}
+
+
+def geo_scenario(n_geos: int, n_weeks: int = 104, seed: int | None = None):
+    sc = load_scenario(builtin_scenario("geo_panel"))
+    update = {"n_weeks": n_weeks, "geos": sc.geos.model_copy(update={"n": n_geos})}
+    if seed is not None:
+        update["seed"] = seed
+    return sc.model_copy(update=update)
+
+
+@pytest.fixture(scope="module")
+def panel() -> tuple[pd.DataFrame, dict]:
+    return simulate(geo_scenario(3, n_weeks=60))
+
+
+# ----------------------------------------------------------------------------- data
+def test_panel_to_data_shapes_and_national_view(panel):
+    frame, _ = panel
+    data = frame_to_data(frame, DataConfig(**GEO_DATA, population_column="population"))
+    assert data.geos == ("geo_00", "geo_01", "geo_02")
+    assert data.geo_media.shape == (60, 3, 3) and data.geo_target.shape == (60, 3)
+    np.testing.assert_allclose(data.media, data.geo_media.sum(axis=1))
+    np.testing.assert_allclose(data.target, data.geo_target.sum(axis=1))
+    assert data.population.shape == (3,)
+
+
+def test_panel_rows_in_any_order(panel):
+    frame, _ = panel
+    a = frame_to_data(frame, DataConfig(**GEO_DATA))
+    b = frame_to_data(frame.sample(frac=1.0, random_state=1), DataConfig(**GEO_DATA))
+    np.testing.assert_allclose(a.geo_media[:, [a.geos.index(g) for g in b.geos]], b.geo_media)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"),
+    [
+        (lambda f: f.drop(columns="geo"), r"geo column\(s\) 'geo' not found"),
+        (lambda f: pd.concat([f, f.iloc[[5]]]), r"geo 'geo_00' has date .* more than once \(rows 7, 182\)"),
+        (
+            lambda f: f.drop(index=119),
+            r"not rectangular: geo 'geo_01' lacks 1 date\(s\) of geo 'geo_00' \(first 2024-02-19\)",
+        ),
+        (lambda f: f.assign(geo=f["geo"].where(f.index != 3)), r"geo column 'geo' is empty at row 5"),
+        (lambda f: f.assign(search=f["search"].where(f.index != 70, -1.0)), r"geo 'geo_01': .*negative spend.*row 72"),
+        (
+            lambda f: f.assign(population=f["population"].where(f.index != 2, 1.0)),
+            r"one positive number per geo; geo 'geo_00'",
+        ),
+    ],
+)
+def test_panel_validation_errors(panel, mutate, pattern):
+    frame, _ = panel
+    config = DataConfig(**GEO_DATA, population_column="population")
+    with pytest.raises(DataError, match=pattern):
+        frame_to_data(mutate(frame.copy()), config)
+
+
+def test_geo_config_validation():
+    with pytest.raises(ValueError, match="population_column needs a geo panel"):
+        DataConfig(channel_columns=["a"], population_column="pop")
+    with pytest.raises(ValueError, match=r"model\.geo applies to geo panels only"):
+        ExperimentConfig(data={"channel_columns": ["a"]}, model={"geo": {"adstock": "pooled"}})
+    with pytest.raises(ConfigError, match=r"model\.geo applies to geo panels only"):
+        MMM({"channel_columns": ["a"]}, {"geo": {}})
+    with pytest.raises(ValueError, match="appear in more than one role"):
+        DataConfig(channel_columns=["a"], geo_column="a")
+    ModelConfig(geo={"adstock": "pooled", "seasonality": "pooled"})  # valid
+
+
+def test_link_of_prior_support():
+    assert link_of(Prior(dist="Beta", alpha=1, beta=3)) == "logit"
+    assert link_of(Prior(dist="Gamma", alpha=3, beta=1)) == "log"
+    assert link_of(Prior(dist="Normal", mu=0, sigma=1)) == "identity"
+
+
+# ------------------------------------------------------------------ one geo = national
+def test_one_geo_model_is_the_national_model(panel):
+    frame, _ = panel
+    one = frame[frame["geo"] == "geo_01"].reset_index(drop=True)
+    model_cfg = {**SMALL_MODEL, "trend": "piecewise", "n_changepoints": 2}
+    national = MMM({"channel_columns": CHANNELS, "target_column": "sales"}, model_cfg)
+    geo = MMM(GEO_DATA, {**model_cfg, "geo": {"adstock": "pooled", "trend": "pooled"}})
+    nm, gm = national.build_model(one.drop(columns="geo")), geo.build_model(one)
+    assert {v.name for v in nm.free_RVs} == {v.name for v in gm.free_RVs}  # nothing to pool with one geo
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in nm.initial_point().items()}
+        geo_point = {k: np.reshape(v, gm.initial_point()[k].shape) for k, v in point.items()}
+        np.testing.assert_allclose(nm.compile_logp()(point), gm.compile_logp()(geo_point), rtol=1e-12)
+
+
+# --------------------------------------------------------------------- recovery (MCMC)
+@pytest.fixture(scope="module")
+def geo_fit(tmp_path_factory):
+    from bayesmmm.experiment import run_experiment
+
+    frame, truth = simulate(geo_scenario(5, seed=11))
+    config = ExperimentConfig(
+        name="geo_test",
+        data=GEO_DATA,
+        model=SMALL_MODEL,
+        sampler=SamplerConfig(chains=2, draws=300, tune=400, seed=3, progressbar=False),
+    )
+    run_dir = tmp_path_factory.mktemp("geo") / "run"
+    result = run_experiment(config, run_dir, frame=frame)
+    return result, frame, truth
+
+
+def test_geo_recovery_coverage(geo_fit):
+    result, _, truth = geo_fit
+    national = pd.read_csv(result.run_dir / "roas.csv").set_index("channel")
+    covered = [
+        national.loc[ch, "roas_hdi_low"] <= truth["channels"][ch]["roas"] <= national.loc[ch, "roas_hdi_high"]
+        for ch in CHANNELS
+    ]
+    assert sum(covered) >= 2, national
+    geo = pd.read_csv(result.run_dir / "roas_geo.csv")
+    true_roas = [truth["geos"][g]["channels"][c]["roas"] for g, c in zip(geo["geo"], geo["channel"], strict=True)]
+    inside = (geo["roas_hdi_low"] <= true_roas) & (np.asarray(true_roas) <= geo["roas_hdi_high"])
+    assert inside.mean() >= 0.75, geo.assign(true=true_roas)
+    assert result.diagnostics["divergences"] <= 5
+
+
+def test_geo_run_folder_outputs(geo_fit):
+    result, _, _ = geo_fit
+    run = result.run_dir
+    geo = pd.read_csv(run / "roas_geo.csv")
+    assert list(geo.columns[:3]) == ["geo", "channel", "spend"]
+    assert {"roas_mean", "roas_hdi_low", "roas_hdi_high", "contribution_mean"} <= set(geo.columns)
+    national = pd.read_csv(run / "roas.csv").set_index("channel")
+    # national = sum of geo contributions / sum of spend
+    sums = geo.groupby("channel")[["spend", "contribution_mean"]].sum()
+    np.testing.assert_allclose(national.loc[sums.index, "spend"], sums["spend"])
+    np.testing.assert_allclose(national.loc[sums.index, "contribution_mean"], sums["contribution_mean"], rtol=1e-9)
+    contrib = pd.read_csv(run / "contributions.csv")
+    assert list(contrib.columns) == ["date", "component", "kind", "mean", "hdi_low", "hdi_high"]
+    by_geo = pd.read_csv(run / "contributions_geo.csv")
+    mu_geo = by_geo[by_geo["component"] == "mu"].groupby("date")["mean"].sum()
+    mu = contrib[contrib["component"] == "mu"].set_index("date")["mean"]
+    np.testing.assert_allclose(mu_geo.loc[mu.index], mu, rtol=1e-9)
+    assert json.loads((run / "metadata.json").read_text())["geos"][0] == "geo_00"
+    assert result.model.log_likelihood().dims == ("chain", "draw", "date", "geo")
+
+
+def test_geo_model_save_load_predict(geo_fit):
+    result, frame, _ = geo_fit
+    mmm = result.model
+    loaded = MMM.load(result.run_dir)
+    assert loaded.is_geo and loaded.geos == mmm.geos
+    future = frame.copy()
+    future["date"] = (pd.to_datetime(future["date"]) + pd.Timedelta(weeks=104)).dt.strftime("%Y-%m-%d")
+    future = future[pd.to_datetime(future["date"]) < pd.to_datetime(frame["date"]).max() + pd.Timedelta(weeks=9)]
+    a = mmm.predict(future.drop(columns="sales"), noise=True, seed=1)
+    b = loaded.predict(future.drop(columns="sales"), noise=True, seed=1)
+    np.testing.assert_allclose(a["mu"], b["mu"])
+    np.testing.assert_allclose(a["y"], b["y"])
+    np.testing.assert_allclose(a["mu_geo"].sum("geo"), a["mu"], rtol=1e-10)
+    assert a["mu"].sizes["date"] == 8
+    with pytest.raises(DataError, match="cover the training geos exactly"):
+        mmm.predict(future[future["geo"] != "geo_00"].drop(columns="sales"))
+
+
+def test_geo_flight_response_and_optimizer(geo_fit):
+    from bayesmmm.decisions import optimize_budget
+    from bayesmmm.response import FlightResponse, marginal_roas
+
+    mmm = geo_fit[0].model
+    engine = FlightResponse(mmm, weeks=8, max_draws=100)
+    totals = mmm.data.media.mean(axis=0) * 8
+    response, grad = engine.per_channel(totals)
+    assert response.shape == grad.shape == (100, 3)
+    eps = totals * 1e-4
+    up, _ = engine.per_channel(totals + eps * np.eye(3)[0])
+    np.testing.assert_allclose((up[:, 0] - response[:, 0]) / eps[0], grad[:, 0], rtol=1e-3)
+    assert (marginal_roas(mmm) > 0).all()
+    result = optimize_budget(mmm, float(totals.sum()), 8)
+    assert result is not None
+
+
+def test_geo_run_reports_at_national_level_and_is_not_served(geo_fit, tmp_path):
+    import shutil
+
+    from bayesmmm.config import ConfigError
+    from bayesmmm.report import write_report
+
+    result, _, _ = geo_fit
+    run_dir = shutil.copytree(result.run_dir, tmp_path / "run")
+    page = write_report(run_dir).read_text()
+    assert "Key findings" in page and page.count("data:image/png;base64,") >= 7
+    pytest.importorskip("fastapi")
+    from bayesmmm.service import ModelService
+
+    with pytest.raises(ConfigError, match="geo model is not supported"):
+        ModelService(result.model, "geo", dashboard=False)

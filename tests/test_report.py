@@ -1,0 +1,110 @@
+"""`bayesmmm optimize` and `bayesmmm report` on a real run folder, and their clean failures."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bayesmmm.cli import app
+from bayesmmm.decisions import ALLOCATION_COLUMNS
+
+runner = CliRunner()
+
+
+def _budget(run_dir) -> float:
+    roas = pd.read_csv(run_dir / "roas.csv")
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    return float(roas["spend"].sum() / meta["n_dates"] * 8)
+
+
+@pytest.fixture(scope="module")
+def optimized(four_channel_fit, tmp_path_factory):
+    result, _ = four_channel_fit
+    root = tmp_path_factory.mktemp("opt")
+    run_dir = shutil.copytree(result.run_dir, root / "run")  # the shared fit stays read-only
+    out = root / "opt"
+    budget = _budget(run_dir)
+    args = ["optimize", str(run_dir), "--budget", str(budget), "--weeks", "8", "--max-change", "0.5"]
+    res = runner.invoke(app, [*args, "--scenarios", "-0.2,0,0.2", "--max-draws", "300", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return run_dir, out, budget, res.output
+
+
+def test_optimize_writes_the_contract(optimized):
+    run_dir, out, budget, output = optimized
+    assert {"allocation.csv", "summary.json", "allocation.png", "scenarios.csv", "scenarios.png"} <= {
+        p.name for p in out.iterdir()
+    }
+    alloc = pd.read_csv(out / "allocation.csv")
+    assert list(alloc.columns[:5]) == ALLOCATION_COLUMNS
+    assert {"current_response_hdi_low", "optimized_response_hdi_high"} <= set(alloc.columns)
+    assert alloc["optimized_spend"].sum() == pytest.approx(budget, rel=1e-9)
+    assert alloc["current_spend"].sum() == pytest.approx(budget, rel=1e-9)
+    assert (alloc["optimized_spend"] <= alloc["current_spend"] * 1.5 * (1 + 1e-12)).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["weeks"] == 8 and summary["objective"] == "mean"
+    assert summary["response"]["optimized"]["mean"] >= summary["response"]["current"]["mean"]
+    scen = pd.read_csv(out / "scenarios.csv")
+    assert scen["budget"].tolist() == pytest.approx([0.8 * budget, budget, 1.2 * budget])
+    pointer = json.loads((run_dir / "latest_optimization.json").read_text())
+    assert pointer["path"] == str(out.resolve())
+    assert "Uplift vs current" in output
+
+
+def test_report_is_self_contained(optimized):
+    run_dir, out, _, _ = optimized
+    res = runner.invoke(app, ["report", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    page = (run_dir / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 8  # 7 model figures + the allocation
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)  # nothing fetched from outside
+    for heading in ("Key findings", "Return on ad spend", "Decomposition", "Response curves", "Budget optimization"):
+        assert heading in page
+    assert "Diagnostics PASSED" in page or "Diagnostics FAILED" in page
+    insights = json.loads((run_dir / "insights.json").read_text())
+    assert {c["channel"] for c in insights["channels"]} == set(pd.read_csv(run_dir / "roas.csv")["channel"])
+    assert insights["findings"] and insights["optimization"] == str(out)
+    assert (run_dir / "figures" / "response_curves.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--budget", "-5"], "budget must be a positive"),
+        (["--budget", "1000", "--bound", "tv:0-10"], "is not CHANNEL=LOW:HIGH"),
+        (["--budget", "1000", "--bound", "radio=0:10"], "unknown channel 'radio'"),
+        (["--budget", "1000", "--objective", "best"], "unknown objective"),
+        (["--budget", "1000", "--scenarios", "a,b"], "comma-separated list"),
+        (["--budget", "1000", "--objective", "mean", "--risk", "0.2"], "--risk applies to"),
+        (["--scenarios", "0,0.1"], "give a --budget"),
+    ],
+)
+def test_optimize_bad_inputs(optimized, tmp_path, extra, message):
+    run_dir = optimized[0]
+    res = runner.invoke(app, ["optimize", str(run_dir), "--weeks", "4", *extra, "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_optimize_and_report_refuse_what_is_not_a_run(optimized, tmp_path):
+    run_dir = optimized[0]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    res = runner.invoke(app, ["optimize", str(tmp_path / "notes"), "--budget", "10", "--weeks", "4", "-o", "x"])
+    assert res.exit_code == 2 and "not a finished run folder" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    # an existing folder that is not an optimization folder is never overwritten
+    res = runner.invoke(
+        app, ["optimize", str(run_dir), "--budget", "1000", "--weeks", "4", "-o", str(tmp_path / "notes")]
+    )
+    assert res.exit_code == 2 and "not a bayesmmm optimization folder" in res.output
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+    res = runner.invoke(app, ["report", str(run_dir), "--optimization", str(tmp_path / "notes")])
+    assert res.exit_code == 2 and "not an optimization folder" in res.output

@@ -147,7 +147,7 @@ def example_run(mmm_example_frame, tmp_path_factory):
     """A run folder (``bayesmmm fit`` layout) of the example without its last 13 weeks (kept for hold-out).
 
     Same model structure as ``fitted_example``, so a worker that fitted that one reuses its
-    compiled sampler; small MCMC (2 chains × 200 draws). Built once per session (shared by
+    compiled sampler; small MCMC (2 chains × 400 draws). Built once per session (shared by
     the xdist workers): treat it as read-only.
     """
     from bayesmmm import run_experiment
@@ -158,7 +158,7 @@ def example_run(mmm_example_frame, tmp_path_factory):
             "name": "example",
             "data": MMM_EXAMPLE_DATA,
             "model": {"adstock": {"name": "geometric", "l_max": 8}, "saturation": "logistic", "trend": "linear"},
-            "sampler": {**SMALL_SAMPLER, "draws": 200, "tune": 300},
+            "sampler": SMALL_SAMPLER,
             "diagnostics": {"min_ess_bulk": 50, "min_ess_tail": 50, "max_rhat": 1.1, "max_divergences": 5},
         }
     )

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import HOLDOUT_WEEKS
+from tests.conftest import HOLDOUT_WEEKS, SMALL_SAMPLER
 
 with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx works the same
     warnings.simplefilter("ignore")
@@ -121,7 +121,7 @@ def test_hdi_columns_is_arviz_nearest():
 def test_draws_are_thinned_for_serving(example_run):
     svc = ModelService.from_target(example_run, dashboard=False, max_draws=100)
     assert svc.forecaster.n_draws == 100
-    assert svc.mmm.idata["posterior"].sizes["draw"] == 200  # tables keep every draw
+    assert svc.mmm.idata["posterior"].sizes["draw"] == SMALL_SAMPLER["draws"]  # tables keep every draw
     out = svc.predict({"new_media_spend": rows(svc, 2)})
     assert len(out["sales_pred_mean"]) == 2
 

@@ -468,6 +468,7 @@ def optimize(
     hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
     max_draws: Annotated[int, typer.Option("--max-draws", help="posterior draws used")] = 1000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    geo: Annotated[str | None, typer.Option("--geo", help="geo models: optimize this geo's budget")] = None,
 ) -> None:
     """Allocate a budget across channels over the next N weeks, with uncertainty."""
     from bayesmmm.decisions import OptimizationError, optimize_budget, run_scenarios
@@ -493,6 +494,7 @@ def optimize(
         "hdi_prob": hdi_prob,
         "max_draws": max_draws,
         "seed": seed,
+        "geo": geo,
     }
     result = optimize_budget(mmm, budget, weeks, **options)
     table = None
@@ -523,7 +525,8 @@ def _print_optimization(result: Any, table: Any) -> None:
     r, up = s["response"], s["uplift_vs_current"]
     lines = [
         "",
-        f"Allocation of {s['budget']:,.0f} over {s['weeks']} weeks (objective {s['objective']}):",
+        f"Allocation of {s['budget']:,.0f} over {s['weeks']} weeks (objective {s['objective']})"
+        + (f" in geo {s['geo']}:" if s.get("geo") else ":"),
         view.to_string(index=False),
         f"Expected response: current {r['current']['mean']:,.1f}, equal split {r['equal_split']['mean']:,.1f}, "
         f"optimized {r['optimized']['mean']:,.1f} [{pct} HDI {r['optimized']['hdi_low']:,.1f}, "

@@ -262,6 +262,7 @@ def optimize_budget(
     hdi_prob: float = 0.9,
     max_draws: int | None = 1000,
     seed: int = 0,
+    geo: str | None = None,
 ) -> OptimizationResult:
     """Allocate a budget across channels to maximize the posterior response.
 
@@ -282,6 +283,8 @@ def optimize_budget(
     hdi_prob : probability of the reported HDIs.
     max_draws : posterior draws used (a seeded subsample when there are more).
     seed : seed of the subsample and of the random starting points.
+    geo : for a geo model, optimize one geo's budget (its current mix is that geo's
+        historical one); default: national (budgets split over geos by historical share).
 
     Returns
     -------
@@ -293,12 +296,19 @@ def optimize_budget(
         raise OptimizationError("a budget is required (it is optional only with target_response)")
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise OptimizationError(f"budget must be a positive number, got {budget}")
+    if not (isinstance(weeks, int | np.integer) and weeks >= 1):
+        raise OptimizationError(f"weeks must be a positive whole number, got {weeks}")
     if not 0 < hdi_prob < 1:
         raise OptimizationError(f"hdi_prob must be in (0, 1), got {hdi_prob}")
     risk = _check_risk(objective, risk)
     channels = list(mmm.channels)
-    engine = FlightResponse(mmm, weeks, max_draws=max_draws, seed=seed)
-    weekly_mix = mmm.data.media.mean(axis=0)
+    try:
+        engine = FlightResponse(mmm, weeks, max_draws=max_draws, seed=seed, geo=geo)
+    except ValueError as exc:
+        raise OptimizationError(str(exc)) from None
+    weekly_mix = mmm.data.media.mean(axis=0) if geo is None else mmm.data.geo_media[:, mmm.geos.index(geo)].mean(axis=0)
+    if not weekly_mix.sum() > 0:
+        raise OptimizationError(f"{geo or 'the data'} has no historical spend: there is no current mix to start from")
     mix = weekly_mix / weekly_mix.sum()
     reduce = _objective(objective, risk)
 
@@ -347,6 +357,7 @@ def optimize_budget(
             "target_roas": target_roas,
             "hdi_prob": hdi_prob,
             "seed": seed,
+            "geo": geo,
         },
     )
 

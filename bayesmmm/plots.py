@@ -23,6 +23,7 @@ __all__ = [
     "plot_rank",
     "plot_response_curves",
     "plot_roas",
+    "plot_roas_geo",
     "plot_scenarios",
 ]
 
@@ -201,6 +202,24 @@ def plot_roas(insights: pd.DataFrame, path: str | Path) -> Path:
     ax2.set_yticks(y, [f"{c}\n({s})" for c, s in zip(t["channel"], t["status"], strict=True)], fontsize=8)
     ax2.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax2.legend(loc="lower right", frameon=False, fontsize=8)
+    return _save(fig, path)
+
+
+def plot_roas_geo(roas_geo: pd.DataFrame, path: str | Path, national: pd.DataFrame | None = None) -> Path:
+    """ROAS per geo and channel with HDIs (``roas_geo.csv``); the national ROAS as a dashed line."""
+    channels = list(dict.fromkeys(roas_geo["channel"]))
+    geos = list(dict.fromkeys(roas_geo["geo"]))
+    fig, axes = _grid(len(channels), ncols=min(len(channels), 4), size=(3.4, 0.9 + 0.22 * len(geos)))
+    y = np.arange(len(geos))[::-1]
+    for i, (ax, ch) in enumerate(zip(axes, channels, strict=False)):
+        t = roas_geo[roas_geo["channel"] == ch].set_index("geo").loc[geos]
+        xerr = _err(t["roas_mean"], t["roas_hdi_low"], t["roas_hdi_high"])
+        ax.errorbar(t["roas_mean"], y, xerr=xerr, fmt="o", ms=3, color=f"C{i}", capsize=2, lw=0.9)
+        if national is not None:
+            ax.axvline(float(national.set_index("channel").loc[ch, "roas_mean"]), color="k", lw=0.8, ls="--")
+        ax.set_yticks(y, geos if i % 4 == 0 else [""] * len(geos), fontsize=7)
+        ax.set_title(ch, loc="left", fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
     return _save(fig, path)
 
 

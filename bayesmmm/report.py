@@ -143,7 +143,9 @@ def _optimization_section(folder: Path) -> str:
     resp, up = summary["response"], summary["uplift_vs_current"]
     pct = f"{summary['hdi_prob']:.0%}"
     lines = [
-        f"<p>Budget <b>{_num(summary['budget'])}</b> over <b>{summary['weeks']}</b> weeks, objective "
+        f"<p>Budget <b>{_num(summary['budget'])}</b> over <b>{summary['weeks']}</b> weeks"
+        + (f" in geo <b>{html.escape(str(summary['geo']))}</b>" if summary.get("geo") else "")
+        + ", objective "
         f"<b>{html.escape(str(summary['objective']))}</b>"
         + (f" (risk {summary['risk']})" if summary.get("risk") is not None else "")
         + f". Expected incremental response: current mix {_interval(**_mlh(resp['current']))}, "
@@ -182,6 +184,28 @@ def _optimization_section(folder: Path) -> str:
             lines.append(_img(folder / name, alt))
     lines.append(f"<p class=note>From {html.escape(str(folder))}, created {summary.get('created_at', '?')}.</p>")
     return "\n".join(lines)
+
+
+def _geo_section(roas_geo: pd.DataFrame, figure: Path, pct: str) -> str:
+    """ROAS by geo: a geo × channel table of ROAS with HDIs, and the forest figure."""
+    channels = list(dict.fromkeys(roas_geo["channel"]))
+    rows = []
+    for geo, t in roas_geo.groupby("geo", sort=False):
+        t = t.set_index("channel")
+        rows.append(
+            [html.escape(str(geo))]
+            + [_interval(t.loc[c, "roas_mean"], t.loc[c, "roas_hdi_low"], t.loc[c, "roas_hdi_high"]) for c in channels]
+        )
+    return "\n".join(
+        [
+            "<h2>By geo</h2>",
+            f"<p>ROAS of each channel in each geo ({pct} HDI); channel effects are partially pooled across geos, "
+            "so a geo with little data is pulled towards the national value (dashed line). "
+            "<code>bayesmmm optimize RUN_DIR --geo NAME</code> optimizes one geo's budget.</p>",
+            _table(["geo", *[html.escape(c) for c in channels]], rows),
+            _img(figure, "ROAS by geo"),
+        ]
+    )
 
 
 def _mlh(d: dict[str, float]) -> dict[str, float]:
@@ -247,6 +271,11 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
         "adstock": plots.plot_adstock_weights(weights, figs / "adstock.png"),
         "rank": plots.plot_rank(mmm.idata, figs / "rank.png"),
     }
+    geo_section = ""
+    if mmm.is_geo and (run_dir / "roas_geo.csv").exists():
+        roas_geo = pd.read_csv(run_dir / "roas_geo.csv")
+        paths["roas_geo"] = plots.plot_roas_geo(roas_geo, figs / "roas_geo.png", ins)
+        geo_section = _geo_section(roas_geo, paths["roas_geo"], pct)
     found = findings(ins)
     write_text(run_dir / "insights.csv", ins.to_csv(index=False))
     write_text(run_dir / "response_curves.csv", curves.to_csv(index=False))
@@ -323,6 +352,7 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
         "dot marks current spend.</p>",
         _img(paths["response_curves"], "response curves"),
         _img(paths["adstock"], "adstock weights"),
+        geo_section,
         "<h2>Budget optimization</h2>",
         _optimization_section(opt_folder)
         if opt_folder

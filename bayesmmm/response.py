@@ -39,6 +39,7 @@ class FlightResponse:
     weeks : flight length in weeks (spend is flat over these weeks).
     max_draws : use at most this many posterior draws (a seeded subsample).
     seed : seed of the subsample.
+    geo : for a geo model, the geo the flight runs in (default: national).
 
     Notes
     -----
@@ -49,13 +50,19 @@ class FlightResponse:
     For a geo model the response is national: each channel's total is split over geos
     in proportion to the geo's share of that channel's historical spend, every geo
     responds with its own (pooled) parameters and scales, and the responses are summed
-    (layout ``(date, draw, geo, channel)``).
+    (layout ``(date, draw, geo, channel)``). With ``geo`` the flight runs in that geo only.
     """
 
-    def __init__(self, mmm: MMM, weeks: int, *, max_draws: int | None = 1000, seed: int = 0) -> None:
+    def __init__(
+        self, mmm: MMM, weeks: int, *, max_draws: int | None = 1000, seed: int = 0, geo: str | None = None
+    ) -> None:
         if int(weeks) != weeks or weeks < 1:
             raise ValueError(f"weeks must be a positive whole number, got {weeks}")
         mmm._require_fitted()
+        if geo is not None and not mmm.is_geo:
+            raise ValueError(f"geo {geo!r} given, but the model is national (no data.geo_column)")
+        if geo is not None and geo not in mmm.geos:
+            raise ValueError(f"unknown geo {geo!r}; the model's geos: {', '.join(mmm.geos)}")
         self.mmm = mmm
         self.weeks = int(weeks)
         self.channels = tuple(mmm.channels)
@@ -65,8 +72,12 @@ class FlightResponse:
         if self.geo:
             per_geo = mmm.geo_media_parameters(draws)
             self._params = [per_geo[n] for n in names]
-            spend = mmm.data.geo_media.sum(axis=0)  # (geo, channel)
-            self._share = spend / spend.sum(axis=0)
+            if geo is None:  # national totals split over geos by their historical spend share
+                spend = mmm.data.geo_media.sum(axis=0)  # (geo, channel)
+                self._share = spend / spend.sum(axis=0)
+            else:  # the whole flight runs in one geo
+                self._share = np.zeros((len(mmm.geos), len(self.channels)))
+                self._share[mmm.geos.index(geo)] = 1.0
             self._target_scale = np.asarray(mmm.scales.target, dtype="float64")  # (geo,)
         else:
             self._params = [np.ascontiguousarray(draws[n]) for n in names]

@@ -205,9 +205,41 @@ def test_geo_run_reports_at_national_level_and_is_not_served(geo_fit, tmp_path):
     result, _, _ = geo_fit
     run_dir = shutil.copytree(result.run_dir, tmp_path / "run")
     page = write_report(run_dir).read_text()
-    assert "Key findings" in page and page.count("data:image/png;base64,") >= 7
+    assert "Key findings" in page and page.count("data:image/png;base64,") >= 8
+    assert "<h2>By geo</h2>" in page and (run_dir / "figures" / "roas_geo.png").exists()
     pytest.importorskip("fastapi")
     from bayesmmm.service import ModelService
 
     with pytest.raises(ConfigError, match="geo model is not supported"):
         ModelService(result.model, "geo", dashboard=False)
+
+
+def test_per_geo_optimizer_is_consistent_with_the_national_one(geo_fit, fitted_example):
+    from bayesmmm.decisions import OptimizationError, optimize_budget
+    from bayesmmm.response import FlightResponse
+
+    mmm = geo_fit[0].model
+    weeks = 8
+    spend = mmm.data.geo_media.sum(axis=0)  # (geo, channel)
+    share = spend / spend.sum(axis=0)
+    totals = mmm.data.media.mean(axis=0) * weeks * np.linspace(0.5, 1.5, len(mmm.channels))
+    national = FlightResponse(mmm, weeks, max_draws=100).per_channel(totals)[0]
+    by_geo = sum(
+        FlightResponse(mmm, weeks, max_draws=100, geo=g).per_channel(totals * share[i])[0]
+        for i, g in enumerate(mmm.geos)
+    )
+    np.testing.assert_allclose(national, by_geo, rtol=1e-10)
+
+    g = mmm.geos[1]
+    budget = float(mmm.data.geo_media[:, 1].sum(axis=1).mean() * weeks)
+    res = optimize_budget(mmm, budget, weeks, geo=g, max_change=0.3, max_draws=200)
+    alloc = res.allocation
+    assert res.summary["geo"] == g
+    assert alloc["optimized_spend"].sum() == pytest.approx(budget, rel=1e-12)
+    mix = mmm.data.geo_media[:, 1].mean(axis=0)
+    np.testing.assert_allclose(alloc["current_spend"], mix / mix.sum() * budget, rtol=1e-12)
+    assert res.summary["response"]["optimized"]["mean"] >= res.summary["response"]["current"]["mean"]
+    with pytest.raises(OptimizationError, match="unknown geo 'atlantis'"):
+        optimize_budget(mmm, budget, weeks, geo="atlantis", max_draws=50)
+    with pytest.raises(OptimizationError, match="model is national"):
+        optimize_budget(fitted_example, 1000.0, weeks, geo=g, max_draws=50)

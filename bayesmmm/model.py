@@ -393,7 +393,9 @@ class MMM:
         return coords
 
     # ------------------------------------------------------------ mean function
-    def components(self, params: Mapping[str, Any], design: Mapping[str, Any]) -> dict[str, Any]:
+    def components(
+        self, params: Mapping[str, Any], design: Mapping[str, Any], reference_media: Any = None
+    ) -> dict[str, Any]:
         """Scaled mean components as PyTensor expressions (pure: no model context).
 
         Parameters
@@ -402,6 +404,10 @@ class MMM:
         design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
             ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
             and controls have a geo axis, ``(date, geo, channel|control)``.
+        reference_media : the scaled TRAINING media, over which the media contributions
+            are centered when ``center_media`` is on (default: ``design["media"]``, i.e.
+            the design is the training data). Forecasts and counterfactuals pass the
+            training media here so that the intercept does not move with their inputs.
 
         Returns
         -------
@@ -450,9 +456,17 @@ class MMM:
             out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
         ad = {p: params[v] for p, v in self.adstock.variable_names.items()}
         sat = {p: params[v] for p, v in self.saturation.variable_names.items()}
-        media = self.adstock.apply(media_x, **ad)
-        out["media"] = self.saturation.apply(media, **sat) * params["beta"]
+        out["media"] = self._media_contributions(media_x, params, ad, sat)
+        if self.model_config.center_media:
+            ref = (
+                out["media"] if reference_media is None else self._media_contributions(reference_media, params, ad, sat)
+            )
+            out["intercept"] = out["intercept"] - pt.sum(pt.mean(ref, axis=0), axis=-1)
         return out
+
+    def _media_contributions(self, media_x: Any, params: Mapping[str, Any], ad: Mapping, sat: Mapping) -> Any:
+        """Scaled media contributions: saturation(adstock(media)) × beta (PyTensor)."""
+        return self.saturation.apply(self.adstock.apply(media_x, **ad), **sat) * params["beta"]
 
     @staticmethod
     def _sum_components(comps: Mapping[str, Any]):
@@ -652,7 +666,10 @@ class MMM:
         }
         core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
         batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
-        comps = self.components(core, design)
+        reference = None
+        if self.model_config.center_media:  # center on the TRAINING media, whatever the design
+            reference = pt.constant(self._design(*self._history_inputs())["media"], dtype="float64")
+        comps = self.components(core, design, reference)
         names = list(COMPONENTS)
         outs = vectorize_graph([comps[k] for k in names], {core[n]: batched[n] for n in dims})
         fn = pytensor.function(
@@ -1020,7 +1037,7 @@ class MMM:
         try:
             mmm = cls(
                 DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
-                ModelConfig.model_validate_json(attrs["bayesmmm_model_config"]),
+                ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
             )
             const = tree["constant_data"]
             if mmm.is_geo:

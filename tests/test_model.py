@@ -204,3 +204,53 @@ def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_fra
     assert fresh.timings["compile_reused"] == 0
     for var in ("beta", "adstock_alpha", "sigma"):
         np.testing.assert_array_equal(reused.idata["posterior"][var], fresh.idata["posterior"][var])
+
+
+# ------------------------------------------------------------- centered media
+def test_centered_media_is_a_reparameterization(fitted_example, mmm_example_frame):
+    """Centered and raw models give identical components once the intercepts are mapped."""
+    from tests.conftest import MMM_EXAMPLE_DATA
+
+    structure = {"adstock": {"name": "geometric", "l_max": 8}, "saturation": "logistic", "trend": "linear"}
+    centered = MMM(MMM_EXAMPLE_DATA, {**structure, "center_media": True})
+    raw = MMM(MMM_EXAMPLE_DATA, {**structure, "center_media": False})
+    for m in (centered, raw):
+        m._set_data(mmm_example_frame)
+    draws = fitted_example._posterior_draws(max_draws=3, seed=0)
+    design = centered._design(*centered._history_inputs())
+    for i in range(3):
+        params = {k: v[i] for k, v in draws.items()}
+        c = {k: v.eval() for k, v in centered.components(params, design).items()}
+        mean_media = c["media"].mean(axis=0).sum()
+        r = {
+            k: v.eval()
+            for k, v in raw.components({**params, "intercept": params["intercept"] - mean_media}, design).items()
+        }
+        for key in ("intercept", "trend", "seasonality", "controls", "media"):
+            np.testing.assert_allclose(c[key], r[key], rtol=1e-12, atol=1e-12)
+
+
+def test_counterfactuals_keep_the_training_intercept(fitted_example):
+    """Centering uses the TRAINING media: zero or doubled spend moves media, never the intercept."""
+    mmm = fitted_example
+    dates, media, controls = mmm._history_inputs()
+    draws = mmm._posterior_draws(max_draws=50)
+    base = mmm._evaluate(dates, media, controls, draws)
+    for factor in (0.0, 2.0):
+        other = mmm._evaluate(dates, media * factor, controls, draws)
+        np.testing.assert_allclose(other["intercept"], base["intercept"], rtol=1e-12)
+    assert not np.allclose(mmm._evaluate(dates, media * 0.0, controls, draws)["media"], base["media"])
+
+
+def test_models_saved_before_centering_load_uncentered(fitted_example, tmp_path):
+    """A posterior.nc whose model config predates ``center_media`` keeps its raw intercept."""
+    import json
+
+    path = fitted_example.save(tmp_path / "posterior.nc")
+    tree = xr.open_datatree(path, engine="netcdf4").load()
+    config = json.loads(tree.attrs["bayesmmm_model_config"])
+    config.pop("center_media")
+    tree.attrs["bayesmmm_model_config"] = json.dumps(config)
+    tree.to_netcdf(tmp_path / "old.nc", engine="netcdf4")
+    assert MMM.load(tmp_path / "old.nc").model_config.center_media is False
+    assert MMM.load(path).model_config.center_media is True

@@ -876,18 +876,7 @@ class MMM:
         n_new = len(dates)
         if include_history:
             hist = self.data
-            if dates[0] <= hist.dates[-1]:
-                raise DataError(
-                    f"new dates start on {dates[0].date()}, not after the training data's last date "
-                    f"{hist.dates[-1].date()}; give only the weeks after it (in Python, include_history=False "
-                    "scores past weeks)"
-                )
-            gap = (dates[0] - hist.dates[-1]).days
-            if gap != 7:
-                raise DataError(
-                    f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
-                    f"after the last training date {hist.dates[-1].date()}"
-                )
+            self._check_continues(dates)
             # only the weeks the adstock carries over reach the new ones (trend and seasonality
             # depend on the date alone): same result as the whole history, less work
             start = max(hist.n_dates - self.carryover_weeks, 0)

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.io import _fsync_dir
+
 __all__ = [
     "MODEL_FILE",
     "ModelVersion",
@@ -111,15 +113,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RegistryError(f"cannot read {path}: {exc}") from None
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Registry:

@@ -182,21 +182,22 @@ class Scales:
 
 
 def _versions() -> dict[str, str]:
-    import arviz
-    import pymc
-    import pytensor
+    """Installed versions of the packages a saved model depends on.
+
+    Read from the package metadata: importing ArviZ only to read its version would add
+    seconds to every fit.
+    """
+    from importlib.metadata import PackageNotFoundError, version
 
     from bayesmmm import __version__
 
-    return {
-        "bayesmmm": __version__,
-        "pymc": pymc.__version__,
-        "pytensor": pytensor.__version__,
-        "arviz": arviz.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "xarray": xr.__version__,
-    }
+    out = {"bayesmmm": __version__}
+    for name in ("pymc", "pytensor", "arviz", "numpy", "pandas", "xarray"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - a dependency installed without metadata
+            out[name] = "unknown"
+    return out
 
 
 class MMM:

@@ -112,6 +112,21 @@ def test_jax_backends_are_reproducible(frame, backend):
     assert not np.array_equal(first.idata["posterior"]["beta"], other.idata["posterior"]["beta"])
 
 
+@pytest.mark.parametrize("chains", [1, 3, 4])
+def test_chain_layouts_on_host_devices(frame, chains):
+    """One chain (unbatched program), chains that do not divide the devices (vmap on one),
+    and more chains than devices where they divide (pmap of vmap): all give one
+    ``chain`` axis of distinct, finite chains."""
+    mmm = MMM(DATA, MODEL)
+    mmm.fit(frame, {**QUICK, "backend": "numpyro", "chains": chains, "draws": 40, "tune": 40})
+    beta = mmm.idata["posterior"]["beta"]
+    assert beta.sizes["chain"] == chains and beta.sizes["draw"] == 40
+    assert mmm.idata["sample_stats"]["n_steps"].shape == (chains, 40)
+    assert np.isfinite(beta).all()
+    flat = beta.values.reshape(chains, -1)
+    assert len({row.tobytes() for row in flat}) == chains  # every chain its own key and start
+
+
 def test_gpu_request_without_gpu_is_a_clear_error(frame):
     jax = pytest.importorskip("jax")
     try:

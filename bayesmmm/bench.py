@@ -47,6 +47,7 @@ __all__ = ["RESULT_COLUMNS", "BenchSuite", "fit_once", "load_suite", "results_ma
 RESULT_COLUMNS = [
     "dataset",
     "backend",
+    "device",
     "seed",
     "cache",
     "status",
@@ -155,6 +156,7 @@ def fit_once(spec: dict[str, Any]) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "compile_s": mmm.timings.get("compile_s"),
         "sample_s": mmm.timings.get("sample_s"),
+        "device": mmm.timings.get("platform", "cpu"),
         "min_ess_bulk": round(ess, 1),
         "min_ess_tail": round(diag["min_ess_tail"], 1),
         "ess_per_s": round(ess / wall, 3),
@@ -288,6 +290,7 @@ def results_markdown(table: Any, suite: BenchSuite | None = None) -> str:
     cols = [
         "dataset",
         "backend",
+        "device",
         "seed",
         "cache",
         "wall_s",

@@ -34,6 +34,9 @@ DrawsOpt = Annotated[int | None, typer.Option("--draws", help="posterior draws p
 TuneOpt = Annotated[int | None, typer.Option("--tune", help="warm-up draws per chain")]
 ChainsOpt = Annotated[int | None, typer.Option("--chains")]
 SeedOpt = Annotated[int | None, typer.Option("--seed")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="cpu | gpu | auto (numpyro and blackjax; sampler.device)")
+]
 
 EXIT_INPUT = 2
 EXIT_DIAGNOSTICS = 3
@@ -103,9 +106,14 @@ def main(
 
 
 def _sampler_overrides(
-    sampler: str | None, draws: int | None, tune: int | None, chains: int | None, seed: int | None
+    sampler: str | None,
+    draws: int | None,
+    tune: int | None,
+    chains: int | None,
+    seed: int | None,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    values = {"backend": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    values = {"backend": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "device": device}
     return {f"sampler.{k}": v for k, v in values.items() if v is not None}
 
 
@@ -117,11 +125,12 @@ def _load_experiment(
     tune: int | None,
     chains: int | None,
     seed: int | None,
+    device: str | None = None,
 ):
     """Read an experiment YAML with the command line's overrides applied before validation."""
     from bayesmmm.config import load_experiment
 
-    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
+    overrides = _sampler_overrides(sampler, draws, tune, chains, seed, device)
     if data is not None:
         overrides["data.path"] = str(data.resolve())
     return load_experiment(experiment, overrides)
@@ -208,11 +217,12 @@ def fit(
     tune: TuneOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Fit an experiment YAML and write a run folder."""
     from bayesmmm.experiment import default_run_dir, run_experiment
 
-    config = _load_experiment(experiment, data, sampler, draws, tune, chains, seed)
+    config = _load_experiment(experiment, data, sampler, draws, tune, chains, seed, device)
     run_dir = out or default_run_dir(config)
     result = run_experiment(config, run_dir, log=typer.echo)
     _print_summary(result)

@@ -590,7 +590,8 @@ class MMM:
             sampler = sampler.model_copy(update=kwargs)
             SamplerConfig.model_validate(sampler.model_dump())
         model = self.build_model(frame)
-        idata, timings = sample(model, sampler, cache_key=self.structure_key())
+        # the post-processing function compiles while XLA compiles the sampler (JAX backends)
+        idata, timings = sample(model, sampler, cache_key=self.structure_key(), prepare=lambda: self._mean_function)
         self.timings = timings
         self.idata = self._complete_idata(idata)
         return self.idata

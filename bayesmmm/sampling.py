@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from bayesmmm.config import SamplerConfig
@@ -104,11 +105,15 @@ def harmonize_stats(stats, backend: str):
     return out
 
 
-def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[Any, dict[str, float]]:
+def sample(
+    model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
+) -> tuple[Any, dict[str, float]]:
     """Run NUTS on a PyMC ``model``.
 
     ``cache_key`` identifies the model's structure (see ``MMM.structure_key``): the
     nutpie and JAX backends then reuse code compiled for an earlier model with the same key.
+    ``prepare``: work the caller needs after sampling anyway; the JAX backends run it
+    while XLA compiles (on another core), the others do not call it.
 
     Returns
     -------
@@ -124,7 +129,7 @@ def sample(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[
     if backend in JAX_BACKENDS:
         from bayesmmm.sampling_jax import sample_jax
 
-        idata, timings = sample_jax(model, config, cache_key)
+        idata, timings = sample_jax(model, config, cache_key, prepare)
         return _harmonized(idata, backend), timings
     start = time.perf_counter()
     if backend == "nutpie":

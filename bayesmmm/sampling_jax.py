@@ -27,6 +27,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -400,13 +401,26 @@ def _build_program(jax, jm: JaxModel, backend: str, config: SamplerConfig, devic
     return _Program(run=run, constrain=constrain, devices=used)
 
 
-def sample_jax(model, config: SamplerConfig, cache_key: str | None = None) -> tuple[Any, dict[str, float]]:
+def _chain_layout(n_dev: int, chains: int) -> Callable:
+    """Chain-major arrays → the program's input layout: ``(device, chain per device, ...)``
+    when devices run several chains each, no chain axis for a single chain, else as is."""
+    if chains == 1:
+        return lambda x: x[0]
+    if 1 < n_dev < chains:
+        return lambda x: x.reshape(n_dev, -1, *x.shape[1:])
+    return lambda x: x
+
+
+def sample_jax(
+    model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
+) -> tuple[Any, dict[str, float]]:
     """Sample ``model`` with the ``blackjax`` or ``numpyro`` backend.
 
     Returns the DataTree (``posterior`` with the model's dims and coords,
     ``sample_stats`` in the common layout) and timings ``compile_s`` (translating the
     model and compiling the sampling program: 0-ish when reused in this process),
-    ``sample_s``, ``total_s``, ``compile_reused``.
+    ``sample_s``, ``total_s``, ``compile_reused``. ``prepare`` (optional) runs while XLA
+    compiles the sampling program: work the caller needs afterwards anyway.
     """
     start = time.perf_counter()
     backend = config.backend
@@ -461,19 +475,31 @@ def sample_jax(model, config: SamplerConfig, cache_key: str | None = None) -> tu
                 while len(_PROGRAMS) > _PROGRAMS_MAX:
                     _PROGRAMS.popitem(last=False)
         data = [jnp.asarray(v, dtype=dtype if np.issubdtype(v.dtype, np.floating) else None) for v in jm.data_values]
-        logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
-        points = initial_points(model, jm, config.chains, config.seed, lambda p: logp_batch(p, data))
-        positions = [jnp.asarray(p, dtype=dtype) for p in points]
         seed = config.seed if config.seed is not None else int(np.random.default_rng().integers(2**31))
-        keys = jax.random.split(jax.random.key(seed), config.chains)
         n_dev = len(program.devices)
+        layout = _chain_layout(n_dev, config.chains)
+
+        def placed(arrays):  # on the program's device, in its chain layout
+            arrays = jax.tree.map(layout, arrays)
+            return jax.device_put(arrays, program.devices[0]) if n_dev == 1 else arrays
+
+        keys = placed(jax.random.split(jax.random.key(seed), config.chains))
         if n_dev == 1:
-            keys, positions, data = jax.device_put((keys, positions, data), program.devices[0])
-            if config.chains == 1:  # unbatched program: drop the chain axis
-                keys, positions = jax.tree.map(lambda x: x[0], (keys, positions))
-        elif n_dev < config.chains:  # (device, chain per device, ...)
-            keys, positions = jax.tree.map(lambda x: x.reshape(n_dev, -1, *x.shape[1:]), (keys, positions))
-        compiled = program.run.lower(keys, positions, data).compile()
+            data = jax.device_put(data, program.devices[0])
+        # traced here (JAX's precision setting is per thread); XLA compiles on a worker
+        # thread (C++, without the GIL, mostly on one core) while this thread draws the
+        # initial points and does the caller's ``prepare`` work
+        lowered = program.run.lower(
+            keys, placed([jnp.zeros((config.chains, *s), dtype) for s in jm.value_shapes]), data
+        )
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesmmm-xla") as pool:
+            compiling = pool.submit(lowered.compile)
+            logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
+            points = initial_points(model, jm, config.chains, config.seed, lambda p: logp_batch(p, data))
+            positions = placed([jnp.asarray(p, dtype=dtype) for p in points])
+            if prepare is not None:
+                prepare()
+            compiled = compiling.result()
         compiled_at = time.perf_counter()
         compile_wall = compiled_at - start
         draws, stats = compiled(keys, positions, data)

@@ -590,11 +590,17 @@ class MMM:
             sampler = sampler.model_copy(update=kwargs)
             SamplerConfig.model_validate(sampler.model_dump())
         model = self.build_model(frame)
-        # the post-processing function compiles while XLA compiles the sampler (JAX backends)
-        idata, timings = sample(model, sampler, cache_key=self.structure_key(), prepare=lambda: self._mean_function)
+        idata, timings = sample(model, sampler, cache_key=self.structure_key(), prepare=self._prepare_post_processing)
         self.timings = timings
         self.idata = self._complete_idata(idata)
         return self.idata
+
+    def _prepare_post_processing(self) -> None:
+        """What :meth:`_complete_idata` needs, done ahead: the JAX backends run this while XLA
+        compiles the sampler (the compile leaves a core idle), saving ~1.5 s of a fit."""
+        import scipy.stats  # noqa: F401  (the log-likelihood's; a second to import)
+
+        self._mean_function  # noqa: B018  (compiled and cached)
 
     def _complete_idata(self, idata):
         """Keep posterior and sample_stats; add observed/constant data, log-likelihood and metadata."""

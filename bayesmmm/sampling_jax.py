@@ -152,7 +152,8 @@ class JaxModel:
     ``logp(position, data)``: joint log-density on the unconstrained space;
     ``position`` is a list of arrays in the order of ``value_names``, ``data`` a list
     in the order of ``data_names``. ``constrain(position)`` returns the constrained
-    free variables, named ``var_names``.
+    free variables, named ``var_names``. ``initial_point``: PyMC's initial point on the
+    unconstrained space, by value name.
     """
 
     logp: Callable
@@ -163,6 +164,7 @@ class JaxModel:
     data_values: list[np.ndarray]
     var_names: list[str]
     key: tuple
+    initial_point: dict[str, np.ndarray]
 
 
 def _jaxify(inputs: list, outputs: list) -> Callable:
@@ -175,7 +177,7 @@ def _jaxify(inputs: list, outputs: list) -> Callable:
     return jax_funcify(fgraph)
 
 
-def jax_model(model) -> JaxModel:
+def jax_model(model, seed: int | None = None) -> JaxModel:
     """Translate ``model``'s log-density to JAX with its ``pm.Data`` as arguments.
 
     Other shared variables (dim lengths) become constants: they fix shapes, and are
@@ -218,7 +220,7 @@ def jax_model(model) -> JaxModel:
     def constrain(position: list) -> list:
         return list(constrain_fn(*position))
 
-    ip = model.initial_point()
+    ip = model.initial_point(random_seed=seed)  # compiles a function: once per fit
     values = [np.asarray(v.get_value()) for v in data_vars]
     shapes = [tuple(np.shape(ip[v.name])) for v in model.value_vars]
     key = (
@@ -237,16 +239,18 @@ def jax_model(model) -> JaxModel:
         data_values=values,
         var_names=[v.name for v in free],
         key=key,
+        initial_point={n: np.asarray(ip[n]) for n in (v.name for v in model.value_vars)},
     )
 
 
-def initial_points(model, jm: JaxModel, chains: int, seed: int | None, logp_batch: Callable) -> list[np.ndarray]:
-    """PyMC's initial point jittered by U(-1, 1) on the unconstrained space, one per chain.
+def initial_points(jm: JaxModel, chains: int, seed: int | None, logp_batch: Callable) -> list[np.ndarray]:
+    """PyMC's initial point (``jm.initial_point``) jittered by U(-1, 1) on the unconstrained
+    space, one per chain.
 
     Seeded by ``seed``; a chain whose jittered start has a non-finite log-density is
     redrawn (up to 10 times).
     """
-    base = model.initial_point(random_seed=seed)
+    base = jm.initial_point
     rng = np.random.default_rng(seed)
     points = [
         np.asarray(base[n], dtype=float) + rng.uniform(-1, 1, size=(chains, *np.shape(base[n]))) for n in jm.value_names
@@ -449,7 +453,7 @@ def sample_jax(
             "(or import bayesmmm's sampler before numpyro) to run chains in parallel."
         )
     with _precision(jax, config.precision):
-        jm = jax_model(model)
+        jm = jax_model(model, config.seed)
         dtype = jnp.float32 if config.precision == "float32" else jnp.float64
         program_key = (
             cache_key or id(model),
@@ -495,7 +499,7 @@ def sample_jax(
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesmmm-xla") as pool:
             compiling = pool.submit(lowered.compile)
             logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
-            points = initial_points(model, jm, config.chains, config.seed, lambda p: logp_batch(p, data))
+            points = initial_points(jm, config.chains, config.seed, lambda p: logp_batch(p, data))
             positions = placed([jnp.asarray(p, dtype=dtype) for p in points])
             if prepare is not None:
                 prepare()

@@ -156,6 +156,40 @@ def test_cli_rejects_an_unknown_sampler(tmp_path):
         load_experiment(path)
 
 
+def test_cli_device_option(tmp_path, frame):
+    """``fit --device`` sets sampler.device: refused for a non-JAX backend before any work,
+    and a clear error (exit 2, nothing written) where JAX finds no GPU."""
+    from typer.testing import CliRunner
+
+    from bayesmmm.cli import app
+
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    (tmp_path / "exp.yaml").write_text(
+        "data: {path: data.csv, date_column: date, target_column: sales, "
+        "channel_columns: [search, social, ctv, tv]}\nmodel: {adstock: {name: geometric, l_max: 4}}\n"
+    )
+    runner = CliRunner()
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["fit", str(tmp_path / "exp.yaml"), "--device", "gpu", "--sampler", "nutpie", "-o", str(out)]
+    )
+    assert result.exit_code == 2 and "needs a JAX backend" in result.output, result.output
+    if not _has_gpu():
+        args = ["fit", str(tmp_path / "exp.yaml"), "--device", "gpu", "--sampler", "numpyro", "--draws", "20"]
+        result = runner.invoke(app, [*args, "--tune", "20", "-o", str(out)])
+        assert result.exit_code == 2 and "finds no GPU" in result.output, result.output
+    assert not out.exists()
+
+
+def _has_gpu() -> bool:
+    from bayesmmm.sampling_jax import configure_jax
+
+    try:
+        return bool(configure_jax().devices("gpu"))
+    except RuntimeError:
+        return False
+
+
 @pytest.mark.slow
 def test_float32_matches_float64(frame):
     z = agreement(fit(frame, "blackjax", precision="float32"), fit(frame, "blackjax"))

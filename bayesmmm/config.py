@@ -189,7 +189,11 @@ class GeoConfig(_Base):
     Channel effects are always partially pooled: ``beta[g, c] = beta[c] ·
     exp(beta_geo_sigma[c] · beta_geo_z[g, c])`` (non-centered, ``beta_geo_z ~ N(0, 1)``,
     ``beta_geo_sigma ~ HalfNormal(beta_sigma)``), so ``beta[c]`` is the median geo's
-    effect in per-geo scaled units. Each geo has its own intercept.
+    effect in per-geo scaled units. Each geo has its own intercept. ``beta_pooling:
+    zerosum`` constrains ``beta_geo_z[·, c]`` to sum to zero over the geos
+    (``ZeroSumNormal``), so ``beta[c]`` is the geometric mean of the geos' effects: with
+    many well-measured geos the national effect and the mean of the deviations otherwise
+    trade off along a ridge that NUTS mixes poorly on.
 
     ``adstock`` / ``saturation``: ``shared`` (one value per channel, the default) or
     ``pooled`` (per geo and channel, the national value moved on the link scale —
@@ -204,6 +208,11 @@ class GeoConfig(_Base):
     saturation: Literal["shared", "pooled"] = "shared"
     trend: Literal["shared", "pooled"] = "shared"
     seasonality: Literal["shared", "pooled"] = "shared"
+    beta_pooling: Literal["noncentered", "zerosum"] = Field(
+        "noncentered",
+        description="geo deviations of the channel effects: independent N(0, 1) z (noncentered) or z summing to "
+        "zero over the geos (zerosum: beta[c] is the geometric mean of the geos' effects)",
+    )
     beta_sigma: float = Field(0.5, gt=0, description="HalfNormal scale of the log-effect spread across geos")
     param_sigma: float = Field(0.3, gt=0, description="HalfNormal scale of pooled transform parameters' spread")
     trend_sigma: float = Field(0.2, gt=0, description="HalfNormal scale of per-geo trend-slope deviations")

@@ -332,10 +332,11 @@ class MMM:
             return {}
         cfg = self.geo_config
         z = Prior(dist="Normal", mu=0.0, sigma=1.0)
-        out = {
-            "beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma)),
-            "beta_geo_z": (("geo", "channel"), z),
-        }
+        out = {"beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))}
+        if cfg.beta_pooling == "zerosum":  # PyMC's zero-sum axis is the last one: (channel, geo)
+            out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
+        else:
+            out["beta_geo_z"] = (("geo", "channel"), z)
         if self.model_config.trend != "none" and cfg.trend == "pooled":
             out["trend_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.trend_sigma))
             out["trend_geo_z"] = (("geo",), z)
@@ -359,7 +360,10 @@ class MMM:
         if not self._pooled:
             return dict(params)
         out = dict(params)
-        out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], params["beta_geo_z"], "log")
+        z = params["beta_geo_z"]
+        if self.geo_config.beta_pooling == "zerosum":
+            z = z.T  # stored (channel, geo)
+        out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
         if "trend_geo_z" in params:
             out["trend_slope"] = pool_parameter(params["trend_slope"], params["trend_geo_sigma"], params["trend_geo_z"])
         if "seasonality_geo_z" in params:

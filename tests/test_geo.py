@@ -108,6 +108,26 @@ def test_one_geo_model_is_the_national_model(panel):
         np.testing.assert_allclose(nm.compile_logp()(point), gm.compile_logp()(geo_point), rtol=1e-12)
 
 
+def test_zerosum_pooling_makes_beta_the_geometric_mean_of_the_geos(panel):
+    """``geo.beta_pooling: zerosum``: beta_geo_z sums to zero over geos in every draw, so the
+    national beta is exactly the geometric mean of the per-geo effects; same outputs
+    pipeline (a real short fit, numpyro)."""
+    frame, _ = panel
+    mmm = MMM(GEO_DATA, {**SMALL_MODEL, "geo": {"beta_pooling": "zerosum"}})
+    mmm.fit(frame, {"backend": "numpyro", "chains": 2, "draws": 60, "tune": 60, "seed": 2, "progressbar": False})
+    post = mmm.idata["posterior"]
+    z = post["beta_geo_z"]
+    assert z.dims[2:] == ("channel", "geo")
+    np.testing.assert_allclose(z.sum("geo"), 0.0, atol=1e-10)
+    draws = {n: post[n].stack(sample=("chain", "draw")).transpose("sample", ...).values for n in mmm._dims()}
+    per_geo = mmm.geo_media_parameters(draws)["beta"]  # (sample, geo, channel)
+    national = post["beta"].stack(sample=("chain", "draw")).transpose("sample", "channel").values
+    np.testing.assert_allclose(np.exp(np.log(per_geo).mean(axis=1)), national, rtol=1e-10)
+    assert np.isfinite(mmm.posterior_components()["media_geo"]).all()
+    # the default stays the independent N(0, 1) deviations (saved models keep their meaning)
+    assert MMM(GEO_DATA, SMALL_MODEL).geo_config.beta_pooling == "noncentered"
+
+
 # --------------------------------------------------------------------- recovery (MCMC)
 @pytest.fixture(scope="module")
 def geo_fit(tmp_path_factory):

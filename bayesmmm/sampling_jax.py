@@ -363,7 +363,9 @@ def _numpyro_chain(logp: Callable, tune: int, draws: int, target_accept: float) 
 class _Program:
     run: Callable  # (keys, positions, data) -> (positions, stats), jitted
     constrain: Callable  # batched constrained draws
+    logp_batch: Callable  # (positions with a chain axis, data) -> log-density per chain
     devices: list
+    compiled: Any = None  # the compiled ``run`` (shapes and devices are fixed by the program's key)
 
 
 _PROGRAMS: OrderedDict[tuple, tuple[_Program, JaxModel]] = OrderedDict()
@@ -402,7 +404,8 @@ def _build_program(jax, jm: JaxModel, backend: str, config: SamplerConfig, devic
     # pmap: one executable replicated over the devices, each running its chains on its own
     run = jax.pmap(per_device, in_axes=(0, 0, None), devices=used) if len(used) > 1 else jax.jit(per_device)
     constrain = jax.jit(jax.vmap(jax.vmap(jm.constrain)))
-    return _Program(run=run, constrain=constrain, devices=used)
+    logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
+    return _Program(run=run, constrain=constrain, logp_batch=logp_batch, devices=used)
 
 
 def _chain_layout(n_dev: int, chains: int) -> Callable:
@@ -490,20 +493,20 @@ def sample_jax(
         keys = placed(jax.random.split(jax.random.key(seed), config.chains))
         if n_dev == 1:
             data = jax.device_put(data, program.devices[0])
-        # traced here (JAX's precision setting is per thread); XLA compiles on a worker
-        # thread (C++, without the GIL, mostly on one core) while this thread draws the
-        # initial points and does the caller's ``prepare`` work
-        lowered = program.run.lower(
-            keys, placed([jnp.zeros((config.chains, *s), dtype) for s in jm.value_shapes]), data
-        )
+        # compiled once per program: traced here (JAX's precision setting is per thread),
+        # XLA compiles on a worker thread (C++, without the GIL, mostly on one core) while
+        # this thread draws the initial points and does the caller's ``prepare`` work
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesmmm-xla") as pool:
-            compiling = pool.submit(lowered.compile)
-            logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
-            points = initial_points(jm, config.chains, config.seed, lambda p: logp_batch(p, data))
+            if program.compiled is None:
+                zeros = placed([jnp.zeros((config.chains, *s), dtype) for s in jm.value_shapes])
+                compiling = pool.submit(program.run.lower(keys, zeros, data).compile)
+            points = initial_points(jm, config.chains, config.seed, lambda p: program.logp_batch(p, data))
             positions = placed([jnp.asarray(p, dtype=dtype) for p in points])
             if prepare is not None:
                 prepare()
-            compiled = compiling.result()
+            if program.compiled is None:
+                program.compiled = compiling.result()
+        compiled = program.compiled
         compiled_at = time.perf_counter()
         compile_wall = compiled_at - start
         draws, stats = compiled(keys, positions, data)

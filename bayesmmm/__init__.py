@@ -15,15 +15,9 @@ Public API
 
 __version__ = "0.1.0"
 
-from bayesmmm.analysis import (
-    contributions_table,
-    diagnostics,
-    fit_metrics,
-    forecast_table,
-    parameter_summary,
-    roas_table,
-)
-from bayesmmm.config import (
+from bayesmmm.components import ADSTOCKS, SATURATIONS, Adstock, Saturation, UnknownNameError
+from bayesmmm.components.priors import Prior
+from bayesmmm.config.experiment import (
     AdstockConfig,
     ConfigError,
     DataConfig,
@@ -35,16 +29,22 @@ from bayesmmm.config import (
     SaturationConfig,
     load_experiment,
 )
-from bayesmmm.data import DataError
-from bayesmmm.decisions import OptimizationError, OptimizationResult, optimize_budget, run_scenarios
-from bayesmmm.experiment import RunResult, run_experiment
-from bayesmmm.insights import channel_insights, decomposition_table, findings
-from bayesmmm.model import MMM, ModelFileError
-from bayesmmm.priors import Prior
-from bayesmmm.report import write_optimization, write_report
-from bayesmmm.response import FlightResponse, adstock_weights, marginal_roas, response_curves
-from bayesmmm.simulate import ScenarioConfig, load_scenario, simulate, write_simulation
-from bayesmmm.transforms import ADSTOCKS, SATURATIONS, Adstock, Saturation, UnknownNameError
+from bayesmmm.data.loading import DataError
+from bayesmmm.decisions.insights import channel_insights, decomposition_table, findings
+from bayesmmm.decisions.optimizer import OptimizationError, OptimizationResult, optimize_budget, run_scenarios
+from bayesmmm.decisions.response import FlightResponse, adstock_weights, marginal_roas, response_curves
+from bayesmmm.evaluation.summaries import (
+    contributions_table,
+    diagnostics,
+    fit_metrics,
+    forecast_table,
+    parameter_summary,
+    roas_table,
+)
+from bayesmmm.model.mmm import MMM, ModelFileError
+from bayesmmm.reporting.report import write_optimization, write_report
+from bayesmmm.workflows.experiment import RunResult, run_experiment
+from bayesmmm.workflows.simulate import ScenarioConfig, load_scenario, simulate, write_simulation
 
 __all__ = [
     "ADSTOCKS",

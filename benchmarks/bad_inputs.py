@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bayesmmm.simulate import builtin_scenario, load_scenario, write_simulation
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, write_simulation
 
 CLI = Path(sys.executable).with_name("bayesmmm")
 SMALL = ["--draws", "100", "--tune", "100", "--chains", "1", "--seed", "1"]

@@ -21,7 +21,7 @@ import time
 CHILD = r"""
 import json, sys, time
 import numpy as np, pymc as pm, pytensor.tensor as pt
-from bayesmmm.transforms import ADSTOCKS, convolve
+from bayesmmm.components import ADSTOCKS, convolve
 T, C, L = 104, 4, 8
 rng = np.random.default_rng(0)
 X = rng.gamma(2, 1, size=(T, C))

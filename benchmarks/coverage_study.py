@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bayesmmm.analysis import hdi
+from bayesmmm.evaluation.summaries import hdi
 from bayesmmm.io import write_text
-from bayesmmm.model import MMM
-from bayesmmm.simulate import builtin_scenario, load_scenario, write_simulation
-from bayesmmm.sweep import run_sweep
+from bayesmmm.model.mmm import MMM
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, write_simulation
+from bayesmmm.workflows.sweep import run_sweep
 
 SCENARIOS = {
     "four_channel": {

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayesmmm.config import ExperimentConfig, SamplerConfig
-from bayesmmm.experiment import run_experiment
-from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+from bayesmmm.config.experiment import ExperimentConfig, SamplerConfig
+from bayesmmm.workflows.experiment import run_experiment
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
 
 def coverage(

@@ -38,8 +38,8 @@ DATASETS = {
 
 def models(names: list[str]):
     from bayesmmm import MMM
-    from bayesmmm.config import load_experiment
-    from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+    from bayesmmm.config.experiment import load_experiment
+    from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
     for name in names:
         scenario, experiment, overrides = DATASETS[name]
@@ -53,7 +53,7 @@ def models(names: list[str]):
 
 
 def jax_us_per_grad(model, precision: str, device: str = "cpu") -> float:
-    from bayesmmm.sampling_jax import _precision, configure_jax, jax_model, resolve_devices
+    from bayesmmm.inference.jax_backends import _precision, configure_jax, jax_model, resolve_devices
 
     jax = configure_jax()
     import jax.numpy as jnp

@@ -42,7 +42,7 @@ def free_port() -> int:
 
 
 def fit_example(out: Path, chains: int, draws: int) -> Path:
-    cmd = [sys.executable, "-c", "from bayesmmm.cli import app; app()", "fit", str(EXAMPLE_CONFIG), "-o", str(out)]
+    cmd = [sys.executable, "-c", "from bayesmmm.cli.main import app; app()", "fit", str(EXAMPLE_CONFIG), "-o", str(out)]
     cmd += ["--chains", str(chains), "--draws", str(draws), "--tune", str(draws)]
     subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
     return out
@@ -50,7 +50,7 @@ def fit_example(out: Path, chains: int, draws: int) -> Path:
 
 def payload(run: Path, weeks: int) -> dict:
     """``weeks`` future weeks after the training data, repeating the last weeks' spend and controls."""
-    from bayesmmm.model import MMM
+    from bayesmmm.model.mmm import MMM
 
     mmm = MMM.load(run / "posterior.nc")
     data = mmm.data
@@ -66,7 +66,7 @@ def payload(run: Path, weeks: int) -> dict:
 
 def start_server(run: Path, port: int, log_path: Path, token: str | None) -> subprocess.Popen:
     env = {**os.environ, "BAYESMMM_API_TOKEN": token or ""}
-    cmd = [sys.executable, "-c", "from bayesmmm.cli import app; app()", "serve", str(run), "--port", str(port)]
+    cmd = [sys.executable, "-c", "from bayesmmm.cli.main import app; app()", "serve", str(run), "--port", str(port)]
     cmd += ["--log-level", "warning"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"), env=env, cwd=ROOT)
 
@@ -189,7 +189,7 @@ def main() -> None:
             for line in metrics.splitlines()
             if line.startswith("bayesmmm_http_requests_total") and 'route="/predict"' in line
         )
-    from bayesmmm.model import MMM
+    from bayesmmm.model.mmm import MMM
 
     mmm = MMM.load(run / "posterior.nc")
     post = mmm.idata["posterior"]

@@ -3,7 +3,7 @@
 For simulated scenarios with known truth: fit the scenario's experiment, optimize a
 budget (the historical weekly average × the horizon), then score the current, equal
 split, optimized and oracle plans with the simulator's true curves
-(:func:`bayesmmm.simulate.true_flight_response`). The oracle maximizes the TRUE response
+(:func:`bayesmmm.workflows.simulate.true_flight_response`). The oracle maximizes the TRUE response
 under the same constraints (each true curve tabulated on a fine grid and splined, then
 the same SLSQP driver). Reported: each plan's true response and the share of the
 achievable gain the model's plan captures, ``(optimized - current) / (oracle - current)``.
@@ -30,9 +30,9 @@ import pandas as pd
 from scipy.interpolate import CubicSpline
 
 from bayesmmm import load_experiment, load_scenario, run_experiment
-from bayesmmm.decisions import maximize_allocation, optimize_budget
+from bayesmmm.decisions.optimizer import maximize_allocation, optimize_budget
 from bayesmmm.io import write_text
-from bayesmmm.simulate import builtin_scenario, true_flight_response, write_simulation
+from bayesmmm.workflows.simulate import builtin_scenario, true_flight_response, write_simulation
 
 
 def oracle(truth: dict, channels: list[str], total: float, lower, upper, current, weeks: int) -> np.ndarray:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayesmmm.bench import cache_env, run_child
-from bayesmmm.config import load_experiment
-from bayesmmm.simulate import builtin_scenario, load_scenario, write_simulation
+from bayesmmm.config.experiment import load_experiment
+from bayesmmm.workflows.bench import cache_env, run_child
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, write_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {

@@ -23,7 +23,7 @@ SMALL_SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 400, "tune": 400, "s
 
 def pytest_configure(config):
     """Register the example's transforms first, so the contract tests cover them too."""
-    from bayesmmm.config import load_plugins
+    from bayesmmm.config.experiment import load_plugins
 
     load_plugins([str(EXAMPLE_TRANSFORMS)])
 
@@ -112,8 +112,8 @@ def four_channel_fit(tmp_path_factory):
     import json
 
     from bayesmmm import MMM, load_experiment, load_scenario, run_experiment
-    from bayesmmm.experiment import RunResult
-    from bayesmmm.simulate import builtin_scenario, write_simulation
+    from bayesmmm.workflows.experiment import RunResult
+    from bayesmmm.workflows.simulate import builtin_scenario, write_simulation
 
     def build(root: Path) -> None:
         data_path, _ = write_simulation(load_scenario(builtin_scenario("four_channel")), root / "data")
@@ -151,7 +151,7 @@ def example_run(mmm_example_frame, tmp_path_factory):
     the xdist workers): treat it as read-only.
     """
     from bayesmmm import run_experiment
-    from bayesmmm.config import ExperimentConfig
+    from bayesmmm.config.experiment import ExperimentConfig
 
     config = ExperimentConfig.model_validate(
         {

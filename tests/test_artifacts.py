@@ -16,9 +16,9 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from bayesmmm.cli import app
+from bayesmmm.cli.main import app
 from bayesmmm.io import PARTIAL_SUFFIX, atomic_path, atomic_run_dir, write_text
-from bayesmmm.model import MMM, ModelFileError
+from bayesmmm.model.mmm import MMM, ModelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -29,7 +29,7 @@ KILL_WHILE_WRITING = textwrap.dedent(
     """
     import os, signal, sys
     import numpy as np, pandas as pd
-    import bayesmmm.experiment as experiment
+    import bayesmmm.workflows.experiment as experiment
     from bayesmmm import ExperimentConfig
 
     n = 52

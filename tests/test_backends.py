@@ -15,9 +15,9 @@ import pytest
 import xarray as xr
 
 from bayesmmm import MMM
-from bayesmmm.config import ConfigError, SamplerConfig
-from bayesmmm.sampling import BACKENDS, SAMPLE_STATS, SamplerError
-from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+from bayesmmm.config.experiment import ConfigError, SamplerConfig
+from bayesmmm.inference.sampling import BACKENDS, SAMPLE_STATS, SamplerError
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
 # find_spec, not import: importing numpyro starts JAX's backend before bayesmmm can ask
 # for one XLA host device per core (chains in parallel)
@@ -148,7 +148,7 @@ def test_jax_only_options_rejected_for_other_backends():
 
 
 def test_cli_rejects_an_unknown_sampler(tmp_path):
-    from bayesmmm.config import load_experiment
+    from bayesmmm.config.experiment import load_experiment
 
     path = tmp_path / "exp.yaml"
     path.write_text("data: {channel_columns: [a]}\nsampler: {backend: stan}\n")
@@ -161,7 +161,7 @@ def test_cli_device_option(tmp_path, frame):
     and a clear error (exit 2, nothing written) where JAX finds no GPU."""
     from typer.testing import CliRunner
 
-    from bayesmmm.cli import app
+    from bayesmmm.cli.main import app
 
     frame.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "exp.yaml").write_text(
@@ -182,7 +182,7 @@ def test_cli_device_option(tmp_path, frame):
 
 
 def _has_gpu() -> bool:
-    from bayesmmm.sampling_jax import configure_jax
+    from bayesmmm.inference.jax_backends import configure_jax
 
     try:
         return bool(configure_jax().devices("gpu"))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayesmmm.bench import RESULT_COLUMNS, load_suite, run_suite
-from bayesmmm.config import ConfigError, load_experiment
-from bayesmmm.simulate import builtin_scenario, load_scenario
+from bayesmmm.config.experiment import ConfigError, load_experiment
+from bayesmmm.workflows.bench import RESULT_COLUMNS, load_suite, run_suite
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "benchmarks" / "suites").glob("*.yaml"))

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bayesmmm.cli import app
-from bayesmmm.simulate import ScenarioConfig, builtin_scenario, load_scenario, simulate
+from bayesmmm.cli.main import app
+from bayesmmm.workflows.simulate import ScenarioConfig, builtin_scenario, load_scenario, simulate
 from tests.test_config import CONTRACT_YAML
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bayesmmm import ConfigError, ExperimentConfig, ModelConfig, Prior, load_experiment
-from bayesmmm.config import set_dotted
+from bayesmmm.config.experiment import set_dotted
 
 ROOT = Path(__file__).resolve().parents[1]
 

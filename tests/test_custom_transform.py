@@ -8,8 +8,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from bayesmmm import ADSTOCKS, SATURATIONS
-from bayesmmm.cli import app
-from bayesmmm.simulate import builtin_scenario
+from bayesmmm.cli.main import app
+from bayesmmm.workflows.simulate import builtin_scenario
 from tests.conftest import EXAMPLE_TRANSFORMS
 
 

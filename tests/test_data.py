@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bayesmmm import DataConfig, DataError
-from bayesmmm.data import frame_to_data, read_csv
+from bayesmmm.data.loading import frame_to_data, read_csv
 
 CFG = DataConfig(channel_columns=["tv", "search"], control_columns=["promo"])
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesmmm.decisions import (
+from bayesmmm.decisions.optimizer import (
     OptimizationError,
     maximize_allocation,
     optimize_budget,
     project_to_budget,
     run_scenarios,
 )
-from bayesmmm.response import FlightResponse, marginal_roas, response_curves
+from bayesmmm.decisions.response import FlightResponse, marginal_roas, response_curves
 
 WEEKS = 12
 
@@ -111,7 +111,7 @@ def test_marginal_roas_is_the_slope_of_the_response_curve(fitted_example):
         )
         assert mroas[i] == pytest.approx(slope, rel=1e-3)
     # at multiplier 1 the curve is the contribution behind roas.csv
-    from bayesmmm.analysis import roas_table
+    from bayesmmm.evaluation.summaries import roas_table
 
     roas = roas_table(mmm).set_index("channel")
     at_one = curves[curves["multiplier"] == 1.0].set_index("channel")
@@ -232,7 +232,7 @@ def test_bad_optimizer_inputs(fitted_example, kwargs, message):
 
 def test_optimized_mix_beats_current_on_the_true_curves(four_channel_fit):
     """The decision's real value: under the simulator's TRUE curves, the optimized plan earns more."""
-    from bayesmmm.simulate import true_flight_response
+    from bayesmmm.workflows.simulate import true_flight_response
 
     result, truth = four_channel_fit
     mmm = result.model
@@ -245,8 +245,8 @@ def test_optimized_mix_beats_current_on_the_true_curves(four_channel_fit):
 
 # ------------------------------------------------------------------- insights
 def test_channel_insights_agree_with_roas_table(fitted_example):
-    from bayesmmm.analysis import roas_table
-    from bayesmmm.insights import channel_insights, findings, saturation_status
+    from bayesmmm.decisions.insights import channel_insights, findings, saturation_status
+    from bayesmmm.evaluation.summaries import roas_table
 
     ins = channel_insights(fitted_example)
     roas = roas_table(fitted_example)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesmmm.config import ConfigError, DataConfig, ExperimentConfig, ModelConfig, SamplerConfig
-from bayesmmm.data import DataError, frame_to_data
-from bayesmmm.model import MMM, link_of
-from bayesmmm.priors import Prior
-from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+from bayesmmm.components.priors import Prior
+from bayesmmm.config.experiment import ConfigError, DataConfig, ExperimentConfig, ModelConfig, SamplerConfig
+from bayesmmm.data.loading import DataError, frame_to_data
+from bayesmmm.model.mmm import MMM, link_of
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
 CHANNELS = ["search", "social", "tv"]
 GEO_DATA = {"channel_columns": CHANNELS, "target_column": "sales", "geo_column": "geo"}
@@ -131,7 +131,7 @@ def test_zerosum_pooling_makes_beta_the_geometric_mean_of_the_geos(panel):
 # --------------------------------------------------------------------- recovery (MCMC)
 @pytest.fixture(scope="module")
 def geo_fit(tmp_path_factory):
-    from bayesmmm.experiment import run_experiment
+    from bayesmmm.workflows.experiment import run_experiment
 
     frame, truth = simulate(geo_scenario(5, seed=11))
     config = ExperimentConfig(
@@ -200,8 +200,8 @@ def test_geo_model_save_load_predict(geo_fit):
 
 
 def test_geo_flight_response_and_optimizer(geo_fit):
-    from bayesmmm.decisions import optimize_budget
-    from bayesmmm.response import FlightResponse, marginal_roas
+    from bayesmmm.decisions.optimizer import optimize_budget
+    from bayesmmm.decisions.response import FlightResponse, marginal_roas
 
     mmm = geo_fit[0].model
     engine = FlightResponse(mmm, weeks=8, max_draws=100)
@@ -219,8 +219,8 @@ def test_geo_flight_response_and_optimizer(geo_fit):
 def test_geo_run_reports_at_national_level_and_is_not_served(geo_fit, tmp_path):
     import shutil
 
-    from bayesmmm.config import ConfigError
-    from bayesmmm.report import write_report
+    from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.reporting.report import write_report
 
     result, _, _ = geo_fit
     run_dir = shutil.copytree(result.run_dir, tmp_path / "run")
@@ -228,15 +228,15 @@ def test_geo_run_reports_at_national_level_and_is_not_served(geo_fit, tmp_path):
     assert "Key findings" in page and page.count("data:image/png;base64,") >= 8
     assert "<h2>By geo</h2>" in page and (run_dir / "figures" / "roas_geo.png").exists()
     pytest.importorskip("fastapi")
-    from bayesmmm.service import ModelService
+    from bayesmmm.serving.app import ModelService
 
     with pytest.raises(ConfigError, match="geo model is not supported"):
         ModelService(result.model, "geo", dashboard=False)
 
 
 def test_per_geo_optimizer_is_consistent_with_the_national_one(geo_fit, fitted_example):
-    from bayesmmm.decisions import OptimizationError, optimize_budget
-    from bayesmmm.response import FlightResponse
+    from bayesmmm.decisions.optimizer import OptimizationError, optimize_budget
+    from bayesmmm.decisions.response import FlightResponse
 
     mmm = geo_fit[0].model
     weeks = 8

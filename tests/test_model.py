@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 from bayesmmm import MMM, ModelFileError, roas_table
-from bayesmmm.analysis import ROAS_COLUMNS, contributions_table, diagnostics, fit_metrics
-from bayesmmm.data import DataError
+from bayesmmm.data.loading import DataError
+from bayesmmm.evaluation.summaries import ROAS_COLUMNS, contributions_table, diagnostics, fit_metrics
 
 
 def test_datatree_layout(fitted_example):
@@ -145,7 +145,7 @@ def test_unfitted_model_errors():
 
 def test_student_t_piecewise_log_likelihood_matches_pymc(tmp_path):
     """Other structure (Student-t, piecewise trend, no controls, no seasonality) on prior draws."""
-    from bayesmmm.simulate import builtin_scenario, load_scenario, simulate
+    from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
     frame, _ = simulate(load_scenario(builtin_scenario("intermittent")))
     mmm = MMM(
@@ -188,7 +188,7 @@ def test_pymc_backend_gives_the_same_layout(mmm_example_frame):
 
 def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_frame):
     """A refit on other data reuses the compiled model and samples exactly what a fresh compile does."""
-    from bayesmmm import sampling
+    from bayesmmm.inference import nutpie_backend
     from tests.conftest import MMM_EXAMPLE_DATA
 
     config = {"trend": "none", "yearly_seasonality": 1}
@@ -198,7 +198,7 @@ def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_fra
     reused = MMM(MMM_EXAMPLE_DATA, config)
     reused.fit(part, **kwargs)
     assert reused.timings["compile_reused"] == 1
-    sampling._COMPILED.clear()
+    nutpie_backend._COMPILED.clear()
     fresh = MMM(MMM_EXAMPLE_DATA, config)
     fresh.fit(part, **kwargs)
     assert fresh.timings["compile_reused"] == 0

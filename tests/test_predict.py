@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from typer.testing import CliRunner
 
-from bayesmmm.cli import app
+from bayesmmm.cli.main import app
 from tests.test_model import future_rows
 
 

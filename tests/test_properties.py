@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from bayesmmm import ADSTOCKS, SATURATIONS, ConfigError, DataConfig, DataError, ExperimentConfig
-from bayesmmm.config import DiagnosticsConfig, ModelConfig, SamplerConfig, format_validation_error
-from bayesmmm.data import frame_to_data
+from bayesmmm.config.experiment import DiagnosticsConfig, ModelConfig, SamplerConfig, format_validation_error
+from bayesmmm.data.loading import frame_to_data
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 spend = arrays(np.float64, st.tuples(st.integers(1, 20), st.just(2)), elements=st.floats(0, 1e3))
@@ -131,7 +131,7 @@ def test_format_validation_error_is_one_line_per_problem():
 @FAST
 @given(content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
 def test_read_csv_any_bytes_loads_or_names_the_problem(content, tmp_path_factory):
-    from bayesmmm.data import read_csv
+    from bayesmmm.data.loading import read_csv
 
     path = tmp_path_factory.mktemp("csv") / "data.csv"
     path.write_bytes(content)

@@ -25,7 +25,9 @@ def assert_tree_close(actual, expected, path: str = "", rtol: float = 1e-9, atol
         for key in expected:
             assert_tree_close(actual[key], expected[key], f"{path}/{key}", rtol, atol)
         return
-    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float), rtol=rtol, atol=atol, err_msg=path)
+    np.testing.assert_allclose(
+        np.asarray(actual, float), np.asarray(expected, float), rtol=rtol, atol=atol, err_msg=path
+    )
 
 
 @pytest.mark.parametrize("name", ["national", "geo"])

@@ -8,8 +8,15 @@ import warnings
 import pytest
 from typer.testing import CliRunner
 
-from bayesmmm.cli import app
-from bayesmmm.registry import MODEL_FILE, PromotionRefused, Registry, RegistryError, compare_versions, resolve_model
+from bayesmmm.cli.main import app
+from bayesmmm.serving.model_registry import (
+    MODEL_FILE,
+    PromotionRefused,
+    Registry,
+    RegistryError,
+    compare_versions,
+    resolve_model,
+)
 from tests.conftest import HOLDOUT_WEEKS
 
 runner = CliRunner()
@@ -167,7 +174,7 @@ def test_serving_from_the_registry(registry, example_run):
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from bayesmmm.service import ModelService, create_app
+    from bayesmmm.serving.app import ModelService, create_app
 
     registry.register(example_run, "example", promote=False)
     current = ModelService.from_target(registry.root, dashboard=False)

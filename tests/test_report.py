@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bayesmmm.cli import app
-from bayesmmm.decisions import ALLOCATION_COLUMNS
+from bayesmmm.cli.main import app
+from bayesmmm.decisions.optimizer import ALLOCATION_COLUMNS
 
 runner = CliRunner()
 

@@ -13,8 +13,8 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from bayesmmm import ExperimentConfig
-from bayesmmm.cli import app
-from bayesmmm.selection import (
+from bayesmmm.cli.main import app
+from bayesmmm.workflows.selection import (
     COMPARISON_COLUMNS,
     bic,
     candidate_configs,
@@ -25,7 +25,7 @@ from bayesmmm.selection import (
     run_selection,
     waic,
 )
-from bayesmmm.simulate import ScenarioConfig, write_simulation
+from bayesmmm.workflows.simulate import ScenarioConfig, write_simulation
 
 
 def fake_tree(seed: int = 0) -> xr.DataTree:

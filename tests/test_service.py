@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx works 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bayesmmm.service import MAX_ROWS, JsonFormatter, ModelService, create_app, hdi_columns
+from bayesmmm.serving.app import MAX_ROWS, JsonFormatter, ModelService, create_app, hdi_columns
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_health(client, service):
 
 
 def test_predict_matches_the_cli_forecast(client, service, mmm_example_frame):
-    from bayesmmm.analysis import forecast_table
+    from bayesmmm.evaluation.summaries import forecast_table
 
     body = {"new_media_spend": rows(service, 4), "hdi_prob": 0.9, "contributions": True, "seed": 3}
     r = client.post("/predict", json=body)
@@ -110,7 +110,7 @@ def test_carryover_history_is_exact(service):
 
 
 def test_hdi_columns_is_arviz_nearest():
-    from bayesmmm.analysis import hdi_bounds
+    from bayesmmm.evaluation.summaries import hdi_bounds
 
     draws = np.random.default_rng(0).gamma(2.0, size=(401, 3))
     lo, hi = hdi_columns(draws, 0.8)
@@ -343,7 +343,7 @@ def test_real_server(service):
 
 
 def test_serve_command_input_errors(example_run, tmp_path):
-    from bayesmmm.cli import app
+    from bayesmmm.cli.main import app
 
     runner = CliRunner()
     bad = runner.invoke(app, ["serve", str(example_run), "--hdi-prob", "1.5"])
@@ -357,7 +357,8 @@ def test_heavy_backends_load_lazily():
     import sys
 
     code = (
-        "import sys, bayesmmm, bayesmmm.cli; print(any(m.split('.')[0] in ('fastapi', 'uvicorn') for m in sys.modules))"
+        "import sys, bayesmmm, bayesmmm.cli.main; "
+        "print(any(m.split('.')[0] in ('fastapi', 'uvicorn') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

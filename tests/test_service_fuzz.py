@@ -19,7 +19,7 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 @pytest.fixture(scope="module")
 def api_schema(fitted_example):
     """The service's OpenAPI spec, served in-process (ASGI) on the session's fitted example model."""
-    from bayesmmm.service import ModelService, create_app
+    from bayesmmm.serving.app import ModelService, create_app
 
     app = create_app(ModelService(fitted_example, "fuzz", dashboard=False), token="")
     return schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bayesmmm import ConfigError, load_scenario, simulate
-from bayesmmm.simulate import ScenarioConfig, builtin_scenario, write_simulation
+from bayesmmm.workflows.simulate import ScenarioConfig, builtin_scenario, write_simulation
 
 
 def numpy_geometric_hill(spend, alpha, l_max, kappa, slope):

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 pytest.importorskip("distributed")
 
-from bayesmmm.cli import app
-from bayesmmm.simulate import builtin_scenario
-from bayesmmm.sweep import load_sweep, plan_sweep
+from bayesmmm.cli.main import app
+from bayesmmm.workflows.simulate import builtin_scenario
+from bayesmmm.workflows.sweep import load_sweep, plan_sweep
 
 BASE = """\
 name: base
@@ -84,7 +84,7 @@ def test_bad_sweep_file(tmp_path):
 
 
 def test_groups_spread_over_workers():
-    from bayesmmm.engine import assign_groups
+    from bayesmmm.workflows.distributed import assign_groups
 
     placement = assign_groups(["a", "a", "b", "b", "c", "d", "d", "d"], ["w1", "w2"])
     load = {"w1": 0, "w2": 0}

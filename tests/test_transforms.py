@@ -14,8 +14,8 @@ import pytest
 from scipy import stats
 
 from bayesmmm import ADSTOCKS, SATURATIONS, Adstock, Prior, Saturation
-from bayesmmm.transforms import UnknownNameError, convolve
-from bayesmmm.transforms.base import Registry
+from bayesmmm.components import UnknownNameError, convolve
+from bayesmmm.components.base import Registry
 
 RNG = np.random.default_rng(0)
 

@@ -1,68 +1,7 @@
-"""Registry-pluggable transforms: adstock (carry-over) and saturation.
+"""Former home of the transforms, kept so plugins written against it keep working.
 
-Add your own in a few lines::
-
-    import pytensor.tensor as pt
-    from bayesmmm.transforms import SATURATIONS, Saturation
-    from bayesmmm.priors import Prior
-
-    def root(x, power):
-        return x ** power
-
-    @SATURATIONS.register("root")
-    class RootSaturation(Saturation):
-        function = staticmethod(root)
-        default_priors = {"power": Prior(dist="Beta", alpha=2, beta=2)}
-
-and use it from YAML as ``saturation: {name: root}`` with ``plugins: [my_module.py]``.
+New code imports from :mod:`bayesmmm.components`.
 """
 
-from bayesmmm.transforms.adstock import (
-    ADSTOCKS,
-    Adstock,
-    GeometricAdstock,
-    WeibullCDFAdstock,
-    WeibullPDFAdstock,
-    convolve,
-    geometric_weights,
-    weibull_cdf_weights,
-    weibull_pdf_weights,
-)
-from bayesmmm.transforms.base import Registry, Transform, UnknownNameError
-from bayesmmm.transforms.saturation import (
-    SATURATIONS,
-    HillSaturation,
-    LogisticSaturation,
-    MichaelisMentenSaturation,
-    Saturation,
-    TanhSaturation,
-    hill,
-    logistic,
-    michaelis_menten,
-    tanh_saturation,
-)
-
-__all__ = [
-    "ADSTOCKS",
-    "SATURATIONS",
-    "Adstock",
-    "GeometricAdstock",
-    "HillSaturation",
-    "LogisticSaturation",
-    "MichaelisMentenSaturation",
-    "Registry",
-    "Saturation",
-    "TanhSaturation",
-    "Transform",
-    "UnknownNameError",
-    "WeibullCDFAdstock",
-    "WeibullPDFAdstock",
-    "convolve",
-    "geometric_weights",
-    "hill",
-    "logistic",
-    "michaelis_menten",
-    "tanh_saturation",
-    "weibull_cdf_weights",
-    "weibull_pdf_weights",
-]
+from bayesmmm.components import *  # noqa: F403
+from bayesmmm.components import __all__  # noqa: F401

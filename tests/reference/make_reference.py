@@ -112,7 +112,9 @@ def outputs(mmm, frame: pd.DataFrame, geo: bool) -> dict:
         out["mroas"] = marginal_roas(mmm).mean(("chain", "draw")).to_numpy().tolist()
         curves = response_curves(mmm, multipliers=np.array([0.0, 0.5, 1.0, 1.5]))
         out["response_curves"] = curves.select_dtypes("number").to_numpy().tolist()
-        res = optimize_budget(mmm, float(frame[["search", "social", "tv"]].to_numpy().sum() / len(frame) * 8), 8, max_change=0.5, seed=0)
+        res = optimize_budget(
+            mmm, float(frame[["search", "social", "tv"]].to_numpy().sum() / len(frame) * 8), 8, max_change=0.5, seed=0
+        )
         out["optimized"] = res.allocation.select_dtypes("number").to_numpy().tolist()
     return out
 

@@ -1,0 +1,584 @@
+"""Command-line interface: ``bayesmmm demo | simulate | fit | predict | select | compare | sweep | bench |
+optimize | report`` here; ``serve | register | models | compare-models | promote`` in
+:mod:`bayesmmm.cli.serve`.
+
+Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
+failed with ``diagnostics.on_fail: fail`` (or a promotion was refused); 4 some runs of a
+sweep failed; 1 an unexpected error (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="bayesmmm",
+    help="Bayesian marketing mix modelling: simulate, fit, diagnose, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_STATE = {"debug": False}
+
+# options shared by the commands that fit
+DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")]
+SamplerOpt = Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro | blackjax")]
+DrawsOpt = Annotated[int | None, typer.Option("--draws", help="posterior draws per chain")]
+TuneOpt = Annotated[int | None, typer.Option("--tune", help="warm-up draws per chain")]
+ChainsOpt = Annotated[int | None, typer.Option("--chains")]
+SeedOpt = Annotated[int | None, typer.Option("--seed")]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="cpu | gpu | auto (numpyro and blackjax; sampler.device)")
+]
+
+EXIT_INPUT = 2
+EXIT_DIAGNOSTICS = 3
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    from bayesmmm.components import UnknownNameError
+    from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.data.loading import DataError
+    from bayesmmm.decisions.optimizer import OptimizationError
+    from bayesmmm.inference.sampling import SamplerError
+    from bayesmmm.model.mmm import ModelFileError
+    from bayesmmm.workflows.distributed import EngineError
+
+    return (
+        ConfigError,
+        DataError,
+        ModelFileError,
+        SamplerError,
+        UnknownNameError,
+        FileExistsError,
+        EngineError,
+        OptimizationError,
+    )
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn known input errors into one clear line and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            _err("interrupted: finished runs are complete; the unfinished one left nothing behind")
+            raise typer.Exit(130) from None
+        except _input_errors() as exc:
+            if _STATE["debug"]:
+                raise
+            _err(f"error: {exc}")
+            raise typer.Exit(EXIT_INPUT) from None
+        except Exception as exc:
+            if _STATE["debug"]:
+                raise
+            _err(f"unexpected error ({type(exc).__name__}): {exc}\nrun again with --debug for the traceback")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    """Bayesian marketing mix modelling."""
+    _STATE["debug"] = debug
+    if not debug:  # warnings as one line each ("warning: ..."), without the source line
+        import warnings
+
+        warnings.formatwarning = lambda message, *_args, **_kwargs: f"warning: {message}\n"
+
+
+def _sampler_overrides(
+    sampler: str | None,
+    draws: int | None,
+    tune: int | None,
+    chains: int | None,
+    seed: int | None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    values = {"backend": sampler, "draws": draws, "tune": tune, "chains": chains, "seed": seed, "device": device}
+    return {f"sampler.{k}": v for k, v in values.items() if v is not None}
+
+
+def _load_experiment(
+    experiment: Path,
+    data: Path | None,
+    sampler: str | None,
+    draws: int | None,
+    tune: int | None,
+    chains: int | None,
+    seed: int | None,
+    device: str | None = None,
+):
+    """Read an experiment YAML with the command line's overrides applied before validation."""
+    from bayesmmm.config.experiment import load_experiment
+
+    overrides = _sampler_overrides(sampler, draws, tune, chains, seed, device)
+    if data is not None:
+        overrides["data.path"] = str(data.resolve())
+    return load_experiment(experiment, overrides)
+
+
+def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
+    import pandas as pd
+
+    roas = result.roas
+    prob = roas.attrs.get("hdi_prob", 0.9)
+    table = pd.DataFrame(
+        {
+            "channel": roas["channel"],
+            "spend": roas["spend"].map("{:,.0f}".format),
+            "contribution": roas["contribution_mean"].map("{:,.1f}".format),
+            "ROAS": roas["roas_mean"].map("{:.4g}".format),
+            f"ROAS {prob:.0%} HDI": [
+                f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(roas.roas_hdi_low, roas.roas_hdi_high, strict=True)
+            ],
+            "share": roas["share_mean"].map("{:.1%}".format),
+        }
+    )
+    footer = []
+    if truth:
+        true = [truth["channels"][ch]["roas"] for ch in roas["channel"]]
+        ok = [lo <= t <= hi for t, lo, hi in zip(true, roas.roas_hdi_low, roas.roas_hdi_high, strict=True)]
+        table["true ROAS"] = [f"{t:.4g}" for t in true]
+        table["covered"] = ["yes" if o else "no" for o in ok]
+        footer.append(f"  the {prob:.0%} HDI covers the true ROAS for {sum(ok)} of {len(ok)} channels")
+    lines = ["", "ROAS (contribution / spend):", table.to_string(index=False), *footer]
+    d = result.diagnostics
+    verdict = "PASSED" if d["passed"] else "FAILED: " + "; ".join(d["problems"])
+    lines.append(
+        f"\nDiagnostics {verdict} (max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+        f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
+    )
+    m = result.metrics
+    t = result.timings
+    lines.append(f"Fit: R² {m['r2']:.3f}, MAPE {m['mape']:.2%}, NRMSE {m['nrmse']:.3f}")
+    lines.append(
+        f"Time: compile {t.get('compile_s', 0):.1f} s, sampling {t.get('sample_s', 0):.1f} s, "
+        f"total {t.get('total_s', 0):.1f} s"
+    )
+    lines.append(f"Run folder: {result.run_dir}")
+    typer.echo("\n".join(lines))
+
+
+def _finish(result: Any, on_fail: str) -> None:
+    if not result.diagnostics["passed"] and on_fail == "fail":
+        _err("error: the diagnostics gate failed (diagnostics.on_fail: fail); see diagnostics.json")
+        raise typer.Exit(EXIT_DIAGNOSTICS)
+
+
+@app.command()
+@handle_errors
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
+) -> None:
+    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json."""
+    from bayesmmm.workflows.simulate import load_scenario, write_simulation
+
+    data_path, truth_path = write_simulation(load_scenario(_scenario_path(scenario)), out)
+    typer.echo(f"wrote {data_path} and {truth_path}")
+
+
+def _scenario_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.exists() or name_or_path.endswith((".yaml", ".yml")):
+        return path
+    from bayesmmm.workflows.simulate import builtin_scenario
+
+    return builtin_scenario(name_or_path)
+
+
+@app.command()
+@handle_errors
+def fit(
+    experiment: Annotated[Path, typer.Argument(help="experiment YAML")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="run folder (default runs/NAME-TIME)")] = None,
+    data: DataOpt = None,
+    sampler: SamplerOpt = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Fit an experiment YAML and write a run folder."""
+    from bayesmmm.workflows.experiment import default_run_dir, run_experiment
+
+    config = _load_experiment(experiment, data, sampler, draws, tune, chains, seed, device)
+    run_dir = out or default_run_dir(config)
+    result = run_experiment(config, run_dir, log=typer.echo)
+    _print_summary(result)
+    _finish(result, config.diagnostics.on_fail)
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder for data/ and run/")] = Path("runs/demo"),
+    sampler: SamplerOpt = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Simulate the four-channel scenario, fit it, compare ROAS with the truth, optimize and report.
+
+    Writes OUT/data (data.csv, truth.json), OUT/run (the run folder, with report.html) and
+    OUT/optimization (12 weeks at the historical average budget, ±50% per channel).
+    """
+    import json
+
+    from bayesmmm.config.experiment import load_experiment
+    from bayesmmm.decisions.optimizer import optimize_budget
+    from bayesmmm.reporting.report import write_optimization, write_report
+    from bayesmmm.workflows.experiment import run_experiment
+    from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, true_flight_response, write_simulation
+
+    scenario = load_scenario(builtin_scenario("four_channel"))
+    data_path, truth_path = write_simulation(scenario, out / "data")
+    typer.echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
+    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
+    overrides["data.path"] = str(data_path.resolve())
+    config = load_experiment(builtin_scenario("four_channel_experiment"), overrides)
+    result = run_experiment(config, out / "run", log=typer.echo)
+    truth = json.loads(truth_path.read_text())
+    _print_summary(result, truth)
+    mmm, weeks = result.model, 12
+    budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
+    opt = optimize_budget(mmm, budget, weeks, max_change=0.5)
+    write_optimization(opt, out / "optimization", run_dir=result.run_dir)
+    _print_optimization(opt, None)
+    spends = opt.allocation.set_index("channel")
+    true = {
+        plan: sum(true_flight_response(truth, spends[col].to_dict(), weeks).values())
+        for plan, col in (("current", "current_spend"), ("optimized", "optimized_spend"))
+    }
+    typer.echo(
+        f"TRUE response of the plans (simulator's curves): current {true['current']:,.1f}, "
+        f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
+    )
+    typer.echo(f"Report: {write_report(result.run_dir)}")
+    _finish(result, config.diagnostics.on_fail)
+
+
+@app.command()
+@handle_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit` (or a posterior.nc)")],
+    data: Annotated[Path, typer.Option("--data", help="CSV of future weeks: date, channel spends, controls")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output CSV")],
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
+    contributions: Annotated[bool, typer.Option("--contributions", help="add per-channel contributions")] = False,
+    seed: SeedOpt = None,
+) -> None:
+    """Forecast future weeks from a fitted run (posterior predictive mean and HDI)."""
+    from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.data.loading import read_csv
+    from bayesmmm.evaluation.summaries import forecast_table
+    from bayesmmm.io import write_text
+    from bayesmmm.model.mmm import MMM
+
+    if not 0 < hdi_prob < 1:
+        raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
+    mmm = MMM.load(run_dir)  # a finished run folder or a posterior.nc
+    table = forecast_table(mmm, read_csv(data), hdi_prob, contributions, seed or 0)
+    write_text(out, table.to_csv(index=False))
+    typer.echo(f"wrote {len(table)} weeks of forecasts to {out}")
+
+
+@app.command()
+@handle_errors
+def select(
+    experiment: Annotated[Path, typer.Argument(help="experiment YAML with a selection: block")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="output folder (default runs/NAME-select-TIME)")
+    ] = None,
+    data: DataOpt = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", help="candidates fitted at once (Dask LocalCluster)")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address")] = None,
+    draws: DrawsOpt = None,
+    tune: TuneOpt = None,
+    chains: ChainsOpt = None,
+    seed: SeedOpt = None,
+) -> None:
+    """Fit every candidate functional form and rank them (LOO, WAIC, BIC, hold-out)."""
+    from bayesmmm.workflows.experiment import default_run_dir
+    from bayesmmm.workflows.selection import run_selection
+
+    config = _load_experiment(experiment, data, None, draws, tune, chains, seed)
+    if config.selection is None:
+        from bayesmmm.config.experiment import ConfigError
+
+        raise ConfigError(
+            f"{experiment} has no 'selection:' block; add e.g. "
+            "selection: {adstock: [geometric, weibull_cdf], saturation: [logistic, hill], criterion: loo}"
+        )
+    out_dir = out or default_run_dir(config, kind="select")
+    table = run_selection(config, out_dir, jobs=jobs, scheduler=scheduler, log=typer.echo)
+    _print_comparison(table, out_dir)
+
+
+@app.command()
+@handle_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="run folders written by `bayesmmm fit`")],
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="folder for comparison.csv and comparison.png")
+    ] = None,
+    criterion: Annotated[str, typer.Option("--criterion", help="loo | waic | bic")] = "loo",
+) -> None:
+    """Rank already-fitted runs by PSIS-LOO (with WAIC, BIC and stacking weights)."""
+    from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.workflows.selection import compare_runs
+
+    if criterion not in ("loo", "waic", "bic"):
+        raise ConfigError(f"--criterion must be loo, waic or bic (hold-out needs `bayesmmm select`), got {criterion!r}")
+    if len(runs) < 2:
+        raise ConfigError("compare needs at least two run folders")
+    table = compare_runs(runs, criterion)
+    if out is not None:
+        from bayesmmm.io import write_text
+        from bayesmmm.reporting.plots import plot_comparison
+
+        write_text(out / "comparison.csv", table.to_csv(index=False))
+        plot_comparison(table, out / "comparison.png")
+    _print_comparison(table, out)
+
+
+def _print_comparison(table: Any, out_dir: Path | None) -> None:
+    from bayesmmm.workflows.selection import COMPARISON_COLUMNS
+
+    shown = ["rank", "candidate", *[c for c in COMPARISON_COLUMNS if c not in ("rank", "adstock", "saturation")]]
+    cols = [c for c in [*shown, "status"] if c in table]
+    typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        typer.echo(f"\nWrote {out_dir / 'comparison.csv'}")
+
+
+@app.command()
+@handle_errors
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="sweep YAML: base experiment + grid/runs")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="output folder (default runs/SWEEPNAME)")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="LocalCluster workers (default: cores // chains)")
+    ] = None,
+) -> None:
+    """Fit every run of a sweep on Dask; writes OUT/results.csv and one run folder per run.
+
+    Exit code 4 when some runs failed (the others still finish).
+    """
+    from bayesmmm.workflows.sweep import run_sweep
+
+    out_dir = out or Path("runs") / sweep_file.stem
+    table = run_sweep(sweep_file, out_dir, scheduler=scheduler, workers=workers, log=typer.echo)
+    cols = [
+        c for c in ["run_id", "overrides", "status", "wall_s", "elpd", "max_rhat", "divergences", "error"] if c in table
+    ]
+    typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=60))
+    failed = int((table["status"] != "ok").sum())
+    typer.echo(f"\n{len(table) - failed} ok, {failed} failed · results: {out_dir / 'results.csv'}")
+    if failed:
+        raise typer.Exit(4)
+
+
+@app.command()
+@handle_errors
+def bench(
+    suite_file: Annotated[Path, typer.Argument(help="benchmark suite YAML (see benchmarks/suites/)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder: results.csv, results.md, results.png")],
+) -> None:
+    """Benchmark data sets × backends × seeds, each fit in its own process (cold and warm caches)."""
+    from bayesmmm.workflows.bench import load_suite, results_markdown, run_suite
+
+    suite = load_suite(suite_file)
+    table = run_suite(suite, out, log=typer.echo)
+    typer.echo("\n" + results_markdown(table))
+    typer.echo(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}")
+
+
+def _parse_bounds(values: list[str] | None) -> dict[str, tuple[float, float]]:
+    from bayesmmm.decisions.optimizer import OptimizationError
+
+    bounds: dict[str, tuple[float, float]] = {}
+    for item in values or []:
+        name, sep, rng = item.partition("=")
+        lo, sep2, hi = rng.partition(":")
+        try:
+            if not (sep and sep2 and name.strip()):
+                raise ValueError
+            bounds[name.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise OptimizationError(f"--bound {item!r} is not CHANNEL=LOW:HIGH (e.g. --bound tv=0:50000)") from None
+    return bounds
+
+
+def _parse_changes(text: str | None) -> list[float] | None:
+    from bayesmmm.decisions.optimizer import OptimizationError
+
+    if text is None:
+        return None
+    try:
+        changes = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise OptimizationError(
+            f"--scenarios {text!r} is not a comma-separated list of fractions like -0.2,0,0.2"
+        ) from None
+    if not changes:
+        raise OptimizationError("--scenarios is empty; give fractions like -0.2,0,0.2")
+    return changes
+
+
+@app.command()
+@handle_errors
+def optimize(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit`")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder: allocation.csv, summary.json, figures")],
+    weeks: Annotated[int, typer.Option("--weeks", help="horizon in weeks (flat weekly pacing)")],
+    budget: Annotated[float | None, typer.Option("--budget", help="total spend over the horizon, all channels")] = None,
+    max_change: Annotated[
+        float | None, typer.Option("--max-change", help="each channel within ± this fraction of its current spend")
+    ] = None,
+    bound: Annotated[
+        list[str] | None, typer.Option("--bound", help="CHANNEL=LOW:HIGH total spend bounds; repeatable")
+    ] = None,
+    fixed: Annotated[list[str] | None, typer.Option("--fixed", help="channel held at its current spend")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="mean | cvar | mean_sd")] = "mean",
+    risk: Annotated[float | None, typer.Option("--risk", help="cvar tail fraction q or mean_sd weight λ")] = None,
+    scenarios: Annotated[
+        str | None, typer.Option("--scenarios", help="budget changes to compare, e.g. -0.2,0,0.2")
+    ] = None,
+    target_response: Annotated[
+        float | None, typer.Option("--target-response", help="least spend reaching this expected response")
+    ] = None,
+    target_roas: Annotated[
+        float | None, typer.Option("--target-roas", help="largest spend (<= budget) at this expected ROAS")
+    ] = None,
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
+    max_draws: Annotated[int, typer.Option("--max-draws", help="posterior draws used")] = 1000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    geo: Annotated[str | None, typer.Option("--geo", help="geo models: optimize this geo's budget")] = None,
+) -> None:
+    """Allocate a budget across channels over the next N weeks, with uncertainty."""
+    from bayesmmm.decisions.optimizer import OptimizationError, optimize_budget, run_scenarios
+    from bayesmmm.model.mmm import MMM
+    from bayesmmm.reporting.report import write_optimization
+
+    if max_draws < 10:
+        raise OptimizationError(f"--max-draws must be at least 10, got {max_draws}")
+    if weeks < 1:
+        raise OptimizationError(f"--weeks must be a positive whole number, got {weeks}")
+    changes = _parse_changes(scenarios)
+    if changes is not None and budget is None:
+        raise OptimizationError("--scenarios scales --budget: give a --budget too")
+    mmm = MMM.load(run_dir)
+    options = {
+        "max_change": max_change,
+        "bounds": _parse_bounds(bound),
+        "fixed": list(fixed or []),
+        "objective": objective,
+        "risk": risk,
+        "target_response": target_response,
+        "target_roas": target_roas,
+        "hdi_prob": hdi_prob,
+        "max_draws": max_draws,
+        "seed": seed,
+        "geo": geo,
+    }
+    result = optimize_budget(mmm, budget, weeks, **options)
+    table = None
+    if changes is not None:
+        table, _ = run_scenarios(mmm, budget, weeks, changes, **options)
+    write_optimization(result, out, scenarios=table, run_dir=run_dir if run_dir.is_dir() else None)
+    _print_optimization(result, table)
+    typer.echo(f"Wrote {out / 'allocation.csv'} and {out / 'summary.json'}")
+
+
+def _print_optimization(result: Any, table: Any) -> None:
+    import pandas as pd
+
+    a = result.allocation
+    s = result.summary
+    pct = f"{s['hdi_prob']:.0%}"
+    view = pd.DataFrame(
+        {
+            "channel": a["channel"],
+            "current": a["current_spend"].map("{:,.0f}".format),
+            "optimized": a["optimized_spend"].map("{:,.0f}".format),
+            "change": a["change_pct"].map(lambda v: f"{v:+.0%}" if pd.notna(v) else "–"),
+            "response now": a["current_response_mean"].map("{:,.1f}".format),
+            "response opt.": a["optimized_response_mean"].map("{:,.1f}".format),
+            "mROAS at opt.": a["optimized_marginal_roas_mean"].map("{:.3g}".format),
+        }
+    )
+    r, up = s["response"], s["uplift_vs_current"]
+    lines = [
+        "",
+        f"Allocation of {s['budget']:,.0f} over {s['weeks']} weeks (objective {s['objective']})"
+        + (f" in geo {s['geo']}:" if s.get("geo") else ":"),
+        view.to_string(index=False),
+        f"Expected response: current {r['current']['mean']:,.1f}, equal split {r['equal_split']['mean']:,.1f}, "
+        f"optimized {r['optimized']['mean']:,.1f} [{pct} HDI {r['optimized']['hdi_low']:,.1f}, "
+        f"{r['optimized']['hdi_high']:,.1f}]",
+        f"Uplift vs current {up['mean']:+,.1f} [{pct} HDI {up['hdi_low']:+,.1f}, {up['hdi_high']:+,.1f}], "
+        f"P(gain) {up['prob_positive']:.0%}; {s['fraction_reallocated']:.0%} of the budget reallocated",
+    ]
+    if "target" in s:
+        lines.append(f"Target {s['target']['mode']}: spend needed {s['target']['spend_needed']:,.0f}")
+    if table is not None:
+        lines.append("\nScenarios:")
+        scen = pd.DataFrame(
+            {
+                "change": table["change"].map("{:+.0%}".format),
+                "budget": table["budget"].map("{:,.0f}".format),
+                "response (current mix)": table["current_response_mean"].map("{:,.1f}".format),
+                "response (optimized)": table["optimized_response_mean"].map("{:,.1f}".format),
+                "ROAS (optimized)": table["optimized_roas"].map("{:.4g}".format),
+            }
+        )
+        lines.append(scen.to_string(index=False))
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+@handle_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit`")],
+    optimization: Annotated[
+        Path | None, typer.Option("--optimization", help="optimization folder (default: the run's latest)")
+    ] = None,
+    hdi_prob: Annotated[float | None, typer.Option("--hdi-prob", help="default: the run's output.hdi_prob")] = None,
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page for stakeholders (figures embedded)."""
+    from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.reporting.report import write_report
+
+    if hdi_prob is not None and not 0 < hdi_prob < 1:
+        raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
+    path = write_report(run_dir, optimization, hdi_prob)
+    typer.echo(f"Wrote {path} (and insights.json, insights.csv, figures/)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

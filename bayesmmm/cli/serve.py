@@ -1,0 +1,220 @@
+"""Serving commands: ``bayesmmm serve | register | models | promote | compare-models``.
+
+Registered onto the main typer app by :mod:`bayesmmm.cli.main`. FastAPI and uvicorn are
+imported only when ``serve`` runs. The registry folder defaults to ``$BAYESMMM_REGISTRY``
+or ``./registry``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bayesmmm.cli.main import _err, app, handle_errors
+
+REGISTRY_ENV = "BAYESMMM_REGISTRY"
+EXIT_REFUSED = 3
+
+RegistryOpt = Annotated[
+    Path | None,
+    typer.Option("--registry", help=f"registry folder (default ${REGISTRY_ENV} or ./registry)"),
+]
+HoldoutOpt = Annotated[
+    Path | None,
+    typer.Option("--holdout", help="CSV of weeks after both training periods, with the target: hold-out error"),
+]
+
+
+def _registry(path: Path | None):
+    from bayesmmm.serving.model_registry import Registry
+
+    return Registry(path or Path(os.environ.get(REGISTRY_ENV) or "registry"))
+
+
+def registry_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Registry errors → one line and exit 2; a refused promotion → exit 3."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bayesmmm.serving.model_registry import PromotionRefused, RegistryError
+
+        try:
+            return fn(*args, **kwargs)
+        except PromotionRefused as exc:
+            _print_comparison(exc.comparison)
+            _err(f"refused: {exc} (use --force to promote anyway)")
+            raise typer.Exit(EXIT_REFUSED) from None
+        except RegistryError as exc:
+            _err(f"error: {exc}")
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@handle_errors
+@registry_errors
+def serve(
+    target: Annotated[Path, typer.Argument(help="run folder, or registry folder (then --model)")],
+    model: Annotated[str | None, typer.Option("--model", help="model name in the registry")] = None,
+    version: Annotated[str, typer.Option("--version", help="current (promoted) | latest | vN")] = "current",
+    host: Annotated[str, typer.Option("--host", help="interface to bind; 0.0.0.0 exposes it to the network")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="probability of the ROAS/contribution HDIs")] = 0.9,
+    dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="render the dashboard at GET /")] = True,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="largest request body accepted")] = 256 * 1024,
+    max_draws: Annotated[
+        int, typer.Option("--max-draws", help="posterior draws per forecast, thinned evenly (0: all)")
+    ] = 1000,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug | info | warning | error")] = "info",
+) -> None:
+    """Serve a fitted model over HTTP: /predict, /optimize, /roas, /contributions, dashboard at /.
+
+    Set BAYESMMM_API_TOKEN to require 'Authorization: Bearer <token>' on every endpoint
+    but /health. Logs are JSON lines on stderr.
+    """
+    import logging
+
+    import uvicorn
+
+    from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.serving.app import TOKEN_ENV, ModelService, configure_logging, create_app
+
+    if not 0 < hdi_prob < 1:
+        raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
+    if max_draws < 0:
+        raise ConfigError(f"--max-draws must be >= 0 (0 uses every draw), got {max_draws}")
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port must be 1-65535, got {port}")
+    configure_logging(log_level)
+    log = logging.getLogger("bayesmmm.serving.app")
+    service = ModelService.from_target(
+        target, name=model, version=version, hdi_prob=hdi_prob, dashboard=dashboard, max_draws=max_draws or None
+    )
+    token = os.environ.get(TOKEN_ENV) or None
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        log.warning(f"listening on {host} without a token: anyone who can reach the port can use the API")
+    application = create_app(service, token=token, max_body_bytes=max_body_bytes)
+    log.info("serving", extra={"url": f"http://{host}:{port}", "model_version": service.model_version})
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False, log_level=log_level)
+
+
+@app.command()
+@handle_errors
+@registry_errors
+def register(
+    run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit`")],
+    name: Annotated[str, typer.Option("--name", help="model name (letters, digits, . _ -)")],
+    registry: RegistryOpt = None,
+    candidate: Annotated[
+        bool, typer.Option("--candidate", help="register without promoting it (check it with `bayesmmm promote`)")
+    ] = False,
+) -> None:
+    """Copy a run folder into the registry as NAME/vN, with metadata (data hash, config, versions, fit)."""
+    reg = _registry(registry)
+    entry = reg.register(run_dir, name, promote=not candidate)
+    status = "registered as a candidate" if candidate else "registered and promoted to current"
+    typer.echo(f"{entry.label} {status}: {entry.path}")
+
+
+@app.command()
+@handle_errors
+@registry_errors
+def models(
+    registry: RegistryOpt = None,
+    name: Annotated[str | None, typer.Option("--name", help="only this model")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the registry's models and versions (* marks the current one)."""
+    reg = _registry(registry)
+    table = reg.table()
+    if name is not None:
+        from bayesmmm.serving.model_registry import check_name
+
+        table = table[table["name"] == check_name(name)]
+    if as_json:
+        typer.echo(json.dumps(table.to_dict(orient="records"), indent=2, default=str))
+        return
+    if table.empty:
+        typer.echo(f"no models in {reg.root}")
+        return
+    shown = table.drop(columns=["source_run"]).copy()
+    shown["current"] = shown["current"].map({True: "*", False: ""})
+    typer.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _print_comparison(comparison: dict[str, Any]) -> None:
+    cur, cand = comparison["current"], comparison["candidate"]
+    lines = [f"{'':24}{cur['version']:>18}{cand['version']:>18}"]
+    for key in ("elpd", "holdout_rmse", "holdout_mape", "holdout_crps", "holdout_coverage", "diagnostics_passed"):
+        if key in cur:
+            lines.append(f"{key:24}{cur[key]!s:>18.8}{cand[key]!s:>18.8}")
+    if comparison["same_data"]:
+        lines.append(f"elpd_diff {comparison['elpd_diff']:.2f} ± {comparison['dse']:.2f} (candidate − current)")
+    else:
+        lines.append("fitted on different data: ELPDs are not comparable")
+    verdict = "candidate can be promoted" if comparison["promote"] else "; ".join(comparison["reasons"])
+    lines.append(f"verdict: {verdict}")
+    typer.echo("\n".join(lines))
+
+
+def _holdout(path: Path | None):
+    if path is None:
+        return None
+    from bayesmmm.data.loading import read_csv
+
+    return read_csv(path)
+
+
+@app.command("compare-models")
+@handle_errors
+@registry_errors
+def compare_models(
+    name: Annotated[str, typer.Argument(help="model name")],
+    candidate: Annotated[str, typer.Argument(help="candidate version, e.g. v3")],
+    against: Annotated[str, typer.Option("--against", help="version to compare with")] = "current",
+    registry: RegistryOpt = None,
+    holdout: HoldoutOpt = None,
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob")] = 0.9,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Compare a candidate version with the current one: ELPD, hold-out error and coverage, diagnostics."""
+    from bayesmmm.serving.model_registry import compare_versions
+
+    reg = _registry(registry)
+    comparison = compare_versions(
+        reg.get(name, against), reg.get(name, candidate), holdout=_holdout(holdout), hdi_prob=hdi_prob
+    )
+    if as_json:
+        typer.echo(json.dumps(comparison, indent=2, default=str))
+    else:
+        _print_comparison(comparison)
+
+
+@app.command()
+@handle_errors
+@registry_errors
+def promote(
+    name: Annotated[str, typer.Argument(help="model name")],
+    version: Annotated[str, typer.Argument(help="version to promote, e.g. v3")],
+    registry: RegistryOpt = None,
+    holdout: HoldoutOpt = None,
+    hdi_prob: Annotated[float, typer.Option("--hdi-prob")] = 0.9,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="allowed relative rise of hold-out RMSE")] = 0.05,
+    force: Annotated[bool, typer.Option("--force", help="promote even if the comparison fails")] = False,
+) -> None:
+    """Make VERSION the current one if it compares well with it (exit 3 when refused)."""
+    reg = _registry(registry)
+    comparison = reg.promote(
+        name, version, holdout=_holdout(holdout), hdi_prob=hdi_prob, tolerance=tolerance, force=force
+    )
+    _print_comparison(comparison)
+    typer.echo(f"{name}/{reg.get(name, 'current').label.split('/')[-1]} is now current")

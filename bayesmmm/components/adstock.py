@@ -1,0 +1,169 @@
+"""Adstock (carry-over) transforms.
+
+Every adstock is a lag-weight function ``w[l] = f(l; params)`` for ``l = 0 .. l_max-1``,
+applied as a finite convolution along the leading ``date`` axis:
+
+.. math:: \\mathrm{adstock}(x)_t = \\sum_{l=0}^{L-1} w_l\\, x_{t-l}, \\qquad x_{t<0} = 0,
+
+with the weights divided by their sum when ``normalize=True`` (the default), so that
+adstock conserves the total spend and the channel coefficient measures total effect.
+
+Tensors are laid out as ``(date, *batch)`` (``(date, channel)`` now, ``(date, geo,
+channel)`` later); parameters broadcast against ``x.shape[1:]``.
+
+Formulation: the convolution is written as ``l_max`` shifted slices added together
+(pure elementwise ops). Measured on this 2-core machine with pytensor 3.3 on a
+4-channel × 104-week MMM compiled by nutpie's numba backend: 27.7 s cold / 11.4 s
+warm cache with shift-and-add, 36.8 s with a stacked (l_max, date, channel) tensor
+reduced by a sum, 63.3 s with an ``einsum`` (dot product); sampling time was the same
+(≈1 s). PyMC's C backend took 78 s cold. See ``benchmarks/compile_adstock.py``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pytensor.tensor as pt
+
+from bayesmmm.components.base import Registry, Transform
+from bayesmmm.components.priors import Prior
+
+__all__ = [
+    "ADSTOCKS",
+    "Adstock",
+    "GeometricAdstock",
+    "WeibullCDFAdstock",
+    "WeibullPDFAdstock",
+    "convolve",
+    "geometric_weights",
+    "weibull_cdf_weights",
+    "weibull_pdf_weights",
+]
+
+
+def convolve(x, weights):
+    """Causal finite convolution along axis 0: ``out[t] = sum_l weights[l] * x[t - l]``.
+
+    Parameters
+    ----------
+    x : tensor, shape (date, *batch)
+    weights : tensor, shape (l_max, *batch_broadcastable)
+        ``l_max`` must be known statically (it is a Python int in every adstock).
+    """
+    x = pt.as_tensor_variable(x)
+    weights = pt.as_tensor_variable(weights)
+    l_max = weights.type.shape[0]
+    if l_max is None:
+        raise ValueError("the number of lags must be static: build weights from pt.arange(l_max) with an int l_max")
+    if l_max == 1:
+        return weights[0] * x
+    zeros = pt.zeros((l_max - 1, *[x.shape[i] for i in range(1, x.ndim)]), dtype=x.dtype)
+    padded = pt.concatenate([zeros, x], axis=0)
+    n = padded.shape[0]
+    out = weights[0] * x
+    for lag in range(1, l_max):
+        out = out + weights[lag] * padded[l_max - 1 - lag : n - lag]
+    return out
+
+
+def lag_tensor(l_max: int, ndim: int):
+    """``pt.arange(l_max)`` as float, shaped ``(l_max, 1, ..., 1)`` with ``ndim`` trailing 1s."""
+    lags = pt.arange(l_max, dtype="float64")
+    return pt.shape_padright(lags, ndim) if ndim else lags
+
+
+def geometric_weights(lags, alpha):
+    """Geometric decay: ``w_l = alpha ** l``, ``0 < alpha < 1``."""
+    return alpha**lags
+
+
+def weibull_cdf_weights(lags, scale, shape):
+    """Weibull survival weights: ``w_l = 1 - F(l) = exp(-(l / scale) ** shape)``.
+
+    ``F`` is the Weibull CDF with ``shape`` k and ``scale`` λ (in weeks); ``w_0 = 1``.
+    Equals ``scipy.stats.weibull_min(c=shape, scale=scale).sf(l)``. Lag 0 is set to 1
+    through a switch: ``0 ** shape`` has a NaN gradient in ``shape`` (``0 · log 0``).
+    """
+    positive = pt.gt(lags, 0)
+    safe = pt.switch(positive, lags, 1.0)
+    return pt.switch(positive, pt.exp(-((safe / scale) ** shape)), 1.0)
+
+
+def weibull_pdf_weights(lags, scale, shape):
+    """Weibull density weights: ``w_l = f(l + 1)``, ``f(t) = k/λ (t/λ)^(k-1) exp(-(t/λ)^k)``.
+
+    Evaluated at ``l + 1`` so that lag 0 is finite for ``shape < 1``; equals
+    ``scipy.stats.weibull_min(c=shape, scale=scale).pdf(l + 1)``. Allows a delayed peak.
+    """
+    t = (lags + 1.0) / scale
+    return (shape / scale) * t ** (shape - 1.0) * pt.exp(-(t**shape))
+
+
+class Adstock(Transform):
+    """Base class of adstocks: ``function`` returns lag weights; this class convolves.
+
+    Settings: ``l_max`` (number of lags, including lag 0) and ``normalize``.
+    """
+
+    prefix: ClassVar[str] = "adstock"
+
+    def __init__(self, priors=None, *, l_max: int = 8, normalize: bool = True, **settings) -> None:
+        if int(l_max) < 1:
+            raise ValueError(f"l_max must be >= 1, got {l_max}")
+        super().__init__(priors, **settings)
+        self.l_max = int(l_max)
+        self.normalize = bool(normalize)
+
+    def weights(self, **params):
+        """Lag weights, shape ``(l_max, *param_shape)``, normalized if configured."""
+        params = {k: pt.as_tensor_variable(v) for k, v in params.items()}
+        ndim = max(v.ndim for v in params.values()) if params else 0
+        lags = lag_tensor(self.l_max, ndim)
+        w = type(self).function(lags, **params, **self.settings)
+        if self.normalize:
+            # a vanishing mass at lag 0 keeps extreme parameters (all weights underflowing
+            # to 0, e.g. a Weibull scale near 0) at their limit, all mass at lag 0, not NaN
+            w = w + pt.eq(lags, 0) * np.finfo("float64").tiny
+            w = w / pt.sum(w, axis=0, keepdims=True)
+        return w
+
+    def apply(self, x, **params):
+        """Adstocked ``x`` (same shape), params broadcasting against ``x.shape[1:]``."""
+        return convolve(x, self.weights(**params))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(l_max={self.l_max}, normalize={self.normalize})"
+
+
+ADSTOCKS: Registry[type[Adstock]] = Registry("adstock", base=Adstock)
+
+
+@ADSTOCKS.register("geometric")
+class GeometricAdstock(Adstock):
+    """Geometric adstock, ``w_l = alpha^l``; ``alpha ~ Beta(1, 3)`` by default."""
+
+    function = staticmethod(geometric_weights)
+    default_priors = {"alpha": Prior(dist="Beta", alpha=1, beta=3)}
+
+
+@ADSTOCKS.register("weibull_cdf")
+class WeibullCDFAdstock(Adstock):
+    """Weibull-CDF (survival) adstock, ``w_l = exp(-(l/scale)^shape)``."""
+
+    function = staticmethod(weibull_cdf_weights)
+    default_priors = {
+        "scale": Prior(dist="Gamma", alpha=2, beta=1),
+        "shape": Prior(dist="Gamma", alpha=2, beta=2),
+    }
+
+
+@ADSTOCKS.register("weibull_pdf")
+class WeibullPDFAdstock(Adstock):
+    """Weibull-PDF adstock, ``w_l ∝ f(l+1; shape, scale)``; can peak after lag 0."""
+
+    function = staticmethod(weibull_pdf_weights)
+    default_priors = {
+        "scale": Prior(dist="Gamma", alpha=2, beta=1),
+        "shape": Prior(dist="Gamma", alpha=2, beta=1),
+    }

@@ -1,0 +1,392 @@
+"""Loading and validating MMM data into named, scaled arrays."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayesmmm.config.experiment import DataConfig
+
+__all__ = ["DataError", "MMMData", "file_hash", "frame_to_data", "panel_to_data", "read_csv", "spend_scale"]
+
+
+def spend_scale(spend: np.ndarray) -> np.ndarray:
+    """Scale of each channel: its mean spend over the weeks with spend > 0 (axis 0).
+
+    Saturation parameters are in units of this scale ("a typical active week"). Using
+    active weeks only keeps the default priors meaningful for intermittent (flighted)
+    channels, whose plain mean is diluted by the weeks off; for always-on channels it
+    is the plain mean. A channel with no spend at all gets 0.
+    """
+    spend = np.asarray(spend, dtype=float)
+    active = spend > 0
+    counts = active.sum(axis=0)
+    totals = np.where(active, spend, 0.0).sum(axis=0)
+    return np.divide(totals, counts, out=np.zeros_like(totals, dtype=float), where=counts > 0)
+
+
+class DataError(ValueError):
+    """The input data cannot be used; the message names the column/row and the fix."""
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read a CSV with a clear error for a missing, empty or unreadable file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist; fix data.path or pass --data")
+    if path.is_dir():
+        raise DataError(f"data path {str(path)!r} is a folder; point data.path or --data at a CSV file")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {str(path)!r} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"data file {str(path)!r} is not a readable CSV ({first}); save it as comma-separated UTF-8 text"
+        ) from None
+    if frame.empty:
+        raise DataError(f"data file {str(path)!r} has a header but no rows")
+    return frame
+
+
+def _missing_column_message(missing: list[str], available: list[str], role: str) -> str:
+    parts = []
+    for col in missing:
+        close = difflib.get_close_matches(col, available, n=1)
+        parts.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (
+        f"{role} column(s) {', '.join(parts)} not found in the data. "
+        f"Available columns: {', '.join(map(str, available))}. Fix the column names under 'data:'."
+    )
+
+
+def _numeric(frame: pd.DataFrame, col: str, role: str, file_rows: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Column ``col`` as finite floats; ``file_rows[i]`` is the 0-based data row of frame row ``i``."""
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = values.isna() & frame[col].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{role} column {col!r} has a non-numeric value {frame[col].iloc[row]!r} at row {file_rows[row] + 2} "
+            f"of the file (date {dates[row].date()}); make the column numeric"
+        )
+    arr = values.to_numpy(dtype=float)
+    if not np.isfinite(arr).all():
+        row = int(np.flatnonzero(~np.isfinite(arr))[0])
+        what = "a missing" if np.isnan(arr[row]) else "an infinite"
+        raise DataError(
+            f"{role} column {col!r} has {what} value at row {file_rows[row] + 2} of the file "
+            f"(date {dates[row].date()}); fill or drop that row"
+        )
+    return arr
+
+
+@dataclass(frozen=True)
+class MMMData:
+    """Validated model inputs in original units, with named dims.
+
+    Attributes
+    ----------
+    dates : DatetimeIndex (date,)
+    target : ndarray (date,)
+    media : ndarray (date, channel) — spend
+    controls : ndarray (date, control)
+    channels, control_names : column names
+    geos : geo names of a geo panel (empty for national data)
+    geo_target, geo_media, geo_controls : the panel, ``(date, geo[, channel|control])``;
+        for a panel ``target`` and ``media`` are the national totals over geos and
+        ``controls`` the mean over geos (the national view used by reports)
+    population : ndarray (geo,) or None
+    """
+
+    dates: pd.DatetimeIndex
+    target: np.ndarray | None
+    media: np.ndarray
+    controls: np.ndarray
+    channels: tuple[str, ...]
+    control_names: tuple[str, ...]
+    geos: tuple[str, ...] = ()
+    geo_target: np.ndarray | None = None
+    geo_media: np.ndarray | None = None
+    geo_controls: np.ndarray | None = None
+    population: np.ndarray | None = None
+
+    @property
+    def n_dates(self) -> int:
+        return len(self.dates)
+
+    @property
+    def is_panel(self) -> bool:
+        """Whether this is a geo panel (arrays with a ``geo`` axis)."""
+        return self.geo_media is not None
+
+    @classmethod
+    def from_panel(
+        cls,
+        dates: pd.DatetimeIndex,
+        geos: tuple[str, ...],
+        target: np.ndarray | None,
+        media: np.ndarray,
+        controls: np.ndarray,
+        channels: tuple[str, ...],
+        control_names: tuple[str, ...],
+        population: np.ndarray | None = None,
+    ) -> MMMData:
+        """A geo panel with its national view (totals over geos; controls averaged)."""
+        return cls(
+            dates=pd.DatetimeIndex(dates),
+            target=None if target is None else target.sum(axis=1),
+            media=media.sum(axis=1),
+            controls=controls.mean(axis=1),
+            channels=tuple(channels),
+            control_names=tuple(control_names),
+            geos=tuple(geos),
+            geo_target=target,
+            geo_media=media,
+            geo_controls=controls,
+            population=population,
+        )
+
+
+def frame_to_data(
+    frame: pd.DataFrame,
+    config: DataConfig,
+    *,
+    require_target: bool = True,
+    min_rows: int = 1,
+    file_rows: np.ndarray | None = None,
+) -> MMMData:
+    """Validate a data frame against the column spec and return :class:`MMMData`.
+
+    Checks, in order, each failing with a one-line :class:`DataError` that names the
+    column or row and the fix: columns present (with close matches), parseable and
+    unique dates, a regular weekly grid (gaps are filled with zero spend when
+    ``config.missing_weeks == "fill_zero"``), enough rows, numeric and finite values,
+    no negative spend (clipped to 0 when ``config.negative_spend == "clip"``). Rows
+    are sorted by date. Row numbers in messages are lines of the CSV file (header = 1);
+    ``file_rows[i]`` is the 0-based data row of frame row ``i`` (default: ``i``).
+
+    With ``config.geo_column`` the frame is a long-format geo panel: see
+    :func:`panel_to_data`.
+    """
+    available = [str(c) for c in frame.columns]
+    if not available or len(frame) == 0:
+        raise DataError("the data has no rows; supply a CSV with a header and one row per week")
+    if config.geo_column is not None:
+        return panel_to_data(frame, config, require_target=require_target, min_rows=min_rows)
+    rows_of = np.arange(len(frame)) if file_rows is None else np.asarray(file_rows)
+    required = {"date": [config.date_column], "channel": config.channel_columns, "control": config.control_columns}
+    if require_target:
+        required["target"] = [config.target_column]
+    for role, cols in required.items():
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise DataError(_missing_column_message(missing, available, role))
+    with warnings.catch_warnings():  # mixed formats are parsed one by one; unparseable ones are reported below
+        warnings.simplefilter("ignore", UserWarning)
+        dates = pd.to_datetime(frame[config.date_column], errors="coerce")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise DataError(
+            f"date column {config.date_column!r} has an unparseable value "
+            f"{frame[config.date_column].iloc[row]!r} at row {rows_of[row] + 2}; use ISO dates like 2024-01-01"
+        )
+    order = np.argsort(dates.to_numpy(), kind="stable")
+    file_order = rows_of[order]
+    frame = frame.iloc[order].reset_index(drop=True)
+    dates = pd.DatetimeIndex(dates.iloc[order].to_numpy())
+    dupes = np.flatnonzero(dates.duplicated())
+    if len(dupes):
+        day = dates[dupes[0]]
+        rows = sorted(int(file_order[i]) + 2 for i in np.flatnonzero(dates == day))
+        raise DataError(
+            f"date {day.date()} appears more than once (rows {', '.join(map(str, rows))}); keep one row per week "
+            "(sum or drop the duplicates)"
+        )
+    fill_at = _check_weekly_grid(dates, config)
+    media = np.column_stack([_numeric(frame, c, "channel", file_order, dates) for c in config.channel_columns])
+    if config.control_columns:
+        controls = np.column_stack([_numeric(frame, c, "control", file_order, dates) for c in config.control_columns])
+    else:
+        controls = np.zeros((len(frame), 0))
+    target = _numeric(frame, config.target_column, "target", file_order, dates) if require_target else None
+    neg = np.argwhere(media < 0)
+    if len(neg) and config.negative_spend == "error":
+        r, c = neg[0]
+        raise DataError(
+            f"channel {config.channel_columns[c]!r} has negative spend {media[r, c]:g} at row {file_order[r] + 2} "
+            f"(date {dates[r].date()}); spend must be >= 0: fix the row, or set data.negative_spend: clip "
+            "to treat negative spend as 0"
+        )
+    if len(neg):
+        cols = sorted({config.channel_columns[c] for c in neg[:, 1]})
+        warnings.warn(
+            f"data.negative_spend: clip set {len(neg)} negative spend value(s) to 0 in {', '.join(cols)}",
+            UserWarning,
+            stacklevel=2,
+        )
+        media = np.clip(media, 0.0, None)
+    if fill_at is not None:
+        dates, media, controls, target = _fill_weeks(dates, media, controls, target)
+    if len(dates) < min_rows:
+        raise DataError(
+            f"the data has {len(dates)} weeks; this model needs at least {min_rows} "
+            "(supply more weeks, or simplify the model: fewer channels, lower yearly_seasonality, trend, l_max)"
+        )
+    return MMMData(
+        dates=dates,
+        target=target,
+        media=media,
+        controls=controls,
+        channels=tuple(config.channel_columns),
+        control_names=tuple(config.control_columns),
+    )
+
+
+def panel_to_data(
+    frame: pd.DataFrame, config: DataConfig, *, require_target: bool = True, min_rows: int = 1
+) -> MMMData:
+    """Validate a long-format geo panel (one row per date and geo) and return :class:`MMMData`.
+
+    Each geo is validated like national data (:func:`frame_to_data`, messages prefixed
+    with the geo); then the panel must be rectangular: every geo has the same weekly
+    dates. Geos keep their order of first appearance. ``config.population_column``, if
+    set, must hold one positive value per geo.
+    """
+    geo_col = config.geo_column
+    available = [str(c) for c in frame.columns]
+    for role, col in (("geo", geo_col), ("population", config.population_column)):
+        if col is not None and col not in frame.columns:
+            raise DataError(_missing_column_message([col], available, role))
+    labels = frame[geo_col]
+    if labels.isna().any():
+        row = int(np.flatnonzero(labels.isna().to_numpy())[0])
+        raise DataError(f"geo column {geo_col!r} is empty at row {row + 2}; give every row its geo")
+    labels = labels.astype(str)
+    geos = tuple(pd.unique(labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dates = pd.to_datetime(frame[config.date_column], errors="coerce")
+    key = pd.DataFrame({"geo": labels.to_numpy(), "date": dates.to_numpy()})
+    dupes = key.duplicated(keep=False).to_numpy() & dates.notna().to_numpy()
+    if dupes.any():
+        first = int(np.flatnonzero(dupes)[0])
+        same = np.flatnonzero((key == key.iloc[first]).all(axis=1).to_numpy())
+        raise DataError(
+            f"geo {key['geo'].iloc[first]!r} has date {key['date'].iloc[first].date()} more than once "
+            f"(rows {', '.join(str(int(r) + 2) for r in same)}); keep one row per date and geo "
+            "(sum or drop the duplicates)"
+        )
+    national = config.model_copy(update={"geo_column": None, "population_column": None})
+    parts: list[MMMData] = []
+    population = []
+    for geo in geos:
+        rows = np.flatnonzero((labels == geo).to_numpy())
+        sub = frame.iloc[rows].reset_index(drop=True)
+        try:
+            part = frame_to_data(sub, national, require_target=require_target, min_rows=min_rows, file_rows=rows)
+        except DataError as exc:
+            raise DataError(f"geo {geo!r}: {exc}") from None
+        if parts and not part.dates.equals(parts[0].dates):
+            ref = parts[0].dates
+            missing, extra = ref.difference(part.dates), part.dates.difference(ref)
+            what = (
+                f"lacks {len(missing)} date(s) of geo {geos[0]!r} (first {missing[0].date()})"
+                if len(missing)
+                else f"has {len(extra)} date(s) geo {geos[0]!r} lacks (first {extra[0].date()})"
+            )
+            raise DataError(
+                f"the geo panel is not rectangular: geo {geo!r} {what}; every geo needs the same weekly dates "
+                "(add the missing rows, or drop the geo)"
+            )
+        parts.append(part)
+        if config.population_column is not None:
+            values = pd.to_numeric(sub[config.population_column], errors="coerce").unique()
+            if len(values) != 1 or not np.isfinite(values[0]) or values[0] <= 0:
+                shown = ", ".join(map(str, sub[config.population_column].unique()[:3]))
+                raise DataError(
+                    f"population column {config.population_column!r} must hold one positive number per geo; "
+                    f"geo {geo!r} has {shown}; fix the column or unset data.population_column"
+                )
+            population.append(float(values[0]))
+    return MMMData.from_panel(
+        dates=parts[0].dates,
+        geos=geos,
+        target=np.stack([p.target for p in parts], axis=1) if require_target else None,
+        media=np.stack([p.media for p in parts], axis=1),
+        controls=np.stack([p.controls for p in parts], axis=1),
+        channels=tuple(config.channel_columns),
+        control_names=tuple(config.control_columns),
+        population=np.asarray(population) if population else None,
+    )
+
+
+def _check_weekly_grid(dates: pd.DatetimeIndex, config: DataConfig) -> np.ndarray | None:
+    """Raise unless consecutive (sorted, unique) dates are 7 days apart; gaps of whole weeks are
+    allowed with ``missing_weeks: fill_zero`` (returns their positions, else None)."""
+    if len(dates) < 2:
+        return None
+    steps = np.diff(dates.values).astype("timedelta64[h]").astype(int)
+    off = np.flatnonzero(steps % (7 * 24) != 0)
+    if not len(off) and np.median(steps) != 7 * 24:  # e.g. four-weekly data: gaps everywhere
+        off = np.flatnonzero(steps != 7 * 24)
+    if len(off):
+        i = int(off[0])
+        step = steps[i] / 24
+        raise DataError(
+            f"dates must be weekly: a step of {step:g} days between {dates[i].date()} and {dates[i + 1].date()} "
+            f"(median step {np.median(steps) / 24:g} days); aggregate the data to one row per week, "
+            "all on the same weekday"
+        )
+    gaps = np.flatnonzero(steps > 7 * 24)
+    if len(gaps) == 0:
+        return None
+    if config.missing_weeks == "error":
+        i = int(gaps[0])
+        n_missing = int(sum(steps[g] // (7 * 24) - 1 for g in gaps))
+        raise DataError(
+            f"dates must be consecutive weeks: a gap of {steps[i] // 24} days between {dates[i].date()} and "
+            f"{dates[i + 1].date()} ({n_missing} missing week(s) in all); add the missing rows, or set "
+            "data.missing_weeks: fill_zero to insert them with zero spend"
+        )
+    return gaps
+
+
+def _fill_weeks(
+    dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray, target: np.ndarray | None
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Insert the missing weeks: zero spend, zero controls, target interpolated linearly."""
+    full = pd.date_range(dates[0], dates[-1], freq="7D")
+    pos = full.get_indexer(dates)
+    n_new = len(full) - len(dates)
+    new_media = np.zeros((len(full), media.shape[1]))
+    new_media[pos] = media
+    new_controls = np.zeros((len(full), controls.shape[1]))
+    new_controls[pos] = controls
+    new_target = None
+    if target is not None:
+        new_target = np.interp(np.arange(len(full)), pos, target)
+    shown = ", ".join(str(d.date()) for d in full.difference(dates)[:5]) + (", ..." if n_new > 5 else "")
+    warnings.warn(
+        f"data.missing_weeks: fill_zero inserted {n_new} missing week(s) with zero spend ({shown})"
+        + ("; their target is interpolated from the weeks around them" if target is not None else ""),
+        UserWarning,
+        stacklevel=3,
+    )
+    return full, new_media, new_controls, new_target

@@ -1,0 +1,332 @@
+"""From a fitted model to reported numbers: contributions, ROAS, fit measures, diagnostics.
+
+Every function takes a fitted :class:`~bayesmmm.model.mmm.MMM` (or its DataTree) and
+returns plain pandas/xarray objects in original units; intervals are highest-density
+intervals (HDI) over the posterior draws.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesmmm.config.experiment import DiagnosticsConfig
+
+if TYPE_CHECKING:
+    from bayesmmm.model.mmm import MMM
+
+__all__ = [
+    "ROAS_COLUMNS",
+    "ROAS_GEO_COLUMNS",
+    "contributions_table",
+    "diagnostics",
+    "fit_metrics",
+    "forecast_table",
+    "geo_contributions_table",
+    "hdi",
+    "hdi_bounds",
+    "parameter_summary",
+    "roas_geo_table",
+    "roas_table",
+]
+
+ROAS_COLUMNS = [
+    "channel",
+    "spend",
+    "contribution_mean",
+    "contribution_hdi_low",
+    "contribution_hdi_high",
+    "roas_mean",
+    "roas_hdi_low",
+    "roas_hdi_high",
+    "share_mean",
+]
+
+
+ROAS_GEO_COLUMNS = [
+    "geo",
+    "channel",
+    "spend",
+    "contribution_mean",
+    "contribution_hdi_low",
+    "contribution_hdi_high",
+    "roas_mean",
+    "roas_hdi_low",
+    "roas_hdi_high",
+]
+
+
+def hdi(da: xr.DataArray, prob: float) -> tuple[xr.DataArray, xr.DataArray]:
+    """Lower and upper HDI bounds over ``(chain, draw)`` (ArviZ's ``hdi``)."""
+    import arviz as az
+
+    bounds = az.hdi(da, prob=prob)
+    return bounds.sel(ci_bound="lower", drop=True), bounds.sel(ci_bound="upper", drop=True)
+
+
+def hdi_bounds(values: np.ndarray, prob: float) -> tuple[float, float]:
+    """HDI of a 1-D array of draws (the same estimator as :func:`hdi`)."""
+    lo, hi = hdi(xr.DataArray(np.asarray(values, dtype=float)[None, :], dims=("chain", "draw")), prob)
+    return float(lo), float(hi)
+
+
+def _mean(da: xr.DataArray) -> xr.DataArray:
+    return da.mean(("chain", "draw"))
+
+
+def roas_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
+    """Per channel: total spend, contribution, ROAS (= contribution / spend) and share.
+
+    ``share`` is the channel's fraction of the total media contribution; ``spend_share``
+    its fraction of total spend. Totals are over the training weeks.
+    """
+    comps = mmm.posterior_components() if components is None else components
+    contribution = comps["media"].sum("date")
+    spend = xr.DataArray(mmm.data.media.sum(axis=0), dims="channel", coords={"channel": list(mmm.channels)})
+    roas = contribution / spend
+    share = contribution / contribution.sum("channel")
+    c_lo, c_hi = hdi(contribution, hdi_prob)
+    r_lo, r_hi = hdi(roas, hdi_prob)
+    s_lo, s_hi = hdi(share, hdi_prob)
+    table = pd.DataFrame(
+        {
+            "channel": list(mmm.channels),
+            "spend": spend.to_numpy(),
+            "contribution_mean": _mean(contribution).to_numpy(),
+            "contribution_hdi_low": c_lo.to_numpy(),
+            "contribution_hdi_high": c_hi.to_numpy(),
+            "roas_mean": _mean(roas).to_numpy(),
+            "roas_hdi_low": r_lo.to_numpy(),
+            "roas_hdi_high": r_hi.to_numpy(),
+            "share_mean": _mean(share).to_numpy(),
+            "share_hdi_low": s_lo.to_numpy(),
+            "share_hdi_high": s_hi.to_numpy(),
+            "spend_share": (spend / spend.sum()).to_numpy(),
+        }
+    )
+    table.attrs["hdi_prob"] = hdi_prob
+    return table
+
+
+def roas_geo_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
+    """Per geo and channel of a geo model: spend, contribution and ROAS with HDIs (training weeks).
+
+    Columns :data:`ROAS_GEO_COLUMNS`; ROAS is NaN where a geo never spent on a channel.
+    The national :func:`roas_table` is the same contributions summed over geos.
+    """
+    if not mmm.is_geo:
+        raise ValueError("roas_geo_table needs a geo model (data.geo_column set); use roas_table")
+    comps = mmm.posterior_components() if components is None else components
+    contribution = comps["media_geo"]  # (chain, draw, geo, channel)
+    spend = xr.DataArray(
+        mmm.data.geo_media.sum(axis=0),
+        dims=("geo", "channel"),
+        coords={"geo": list(mmm.geos), "channel": list(mmm.channels)},
+    )
+    roas = contribution / spend.where(spend > 0)
+    c_lo, c_hi = hdi(contribution, hdi_prob)
+    r_lo, r_hi = hdi(roas.fillna(0.0), hdi_prob)
+    missing = (spend <= 0).to_numpy()
+
+    def flat(da: xr.DataArray, mask: bool = False) -> np.ndarray:
+        arr = da.transpose("geo", "channel").to_numpy().astype(float)
+        return np.where(missing, np.nan, arr).ravel() if mask else arr.ravel()
+
+    n_geos, n_ch = len(mmm.geos), len(mmm.channels)
+    table = pd.DataFrame(
+        {
+            "geo": np.repeat(list(mmm.geos), n_ch),
+            "channel": np.tile(list(mmm.channels), n_geos),
+            "spend": flat(spend),
+            "contribution_mean": flat(_mean(contribution)),
+            "contribution_hdi_low": flat(c_lo),
+            "contribution_hdi_high": flat(c_hi),
+            "roas_mean": flat(_mean(roas.fillna(0.0)), True),
+            "roas_hdi_low": flat(r_lo, True),
+            "roas_hdi_high": flat(r_hi, True),
+        }
+    )
+    table.attrs["hdi_prob"] = hdi_prob
+    return table
+
+
+def geo_contributions_table(mmm: MMM, batch_size: int = 500) -> pd.DataFrame:
+    """Posterior-mean weekly contributions of a geo model by geo: ``date, geo, component, kind, mean``.
+
+    Components as in :func:`contributions_table` (channels, controls, baseline parts and
+    ``mu``). Only means: they are accumulated over batches of draws, so memory does not
+    grow with the number of draws (weekly HDIs per geo would need every draw of every
+    cell; the per-geo totals with HDIs are in :func:`roas_geo_table`).
+    """
+    if not mmm.is_geo:
+        raise ValueError("geo_contributions_table needs a geo model (data.geo_column set)")
+
+    def batch_sum(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: v.sum(axis=0, keepdims=True) for k, v in batch.items()}
+
+    sums = mmm._evaluate(*mmm._history_inputs(), batch_size=batch_size, reduce=batch_sum)
+    n = int(mmm.idata["posterior"].sizes["chain"] * mmm.idata["posterior"].sizes["draw"])
+    means = {k: v.sum(axis=0) / n for k, v in sums.items()}  # (date, geo[, ·])
+    pieces: list[tuple[str, str, np.ndarray]] = []
+    for i, ch in enumerate(mmm.channels):
+        pieces.append((ch, "media", means["media"][..., i]))
+    for i, ctl in enumerate(mmm.controls):
+        pieces.append((ctl, "control", means["controls"][..., i]))
+    for name in ("intercept", "trend", "seasonality"):
+        pieces.append((name, "baseline", means[name]))
+    mu = means["intercept"] + means["trend"] + means["seasonality"]
+    mu = mu + means["controls"].sum(-1) + means["media"].sum(-1)
+    pieces.append(("mu", "total", mu))
+    dates = pd.DatetimeIndex(mmm.data.dates).strftime("%Y-%m-%d")
+    n_dates, n_geos = len(dates), len(mmm.geos)
+    frames = [
+        pd.DataFrame(
+            {
+                "date": np.repeat(dates, n_geos),
+                "geo": np.tile(list(mmm.geos), n_dates),
+                "component": name,
+                "kind": kind,
+                "mean": values.ravel(),
+            }
+        )
+        for name, kind, values in pieces
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def contributions_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
+    """Long table of weekly contributions: ``date, component, kind, mean, hdi_low, hdi_high``.
+
+    Components: each channel (``kind=media``), each control (``kind=control``) and the
+    baseline parts ``intercept``, ``trend``, ``seasonality`` (``kind=baseline``), plus the
+    fitted mean ``mu`` (``kind=total``). For a geo model these are national (sums over
+    geos); see :func:`geo_contributions_table` for the split by geo.
+    """
+    comps = mmm.posterior_components() if components is None else components
+    pieces: list[tuple[str, str, xr.DataArray]] = []
+    for ch in mmm.channels:
+        pieces.append((ch, "media", comps["media"].sel(channel=ch, drop=True)))
+    for ctl in mmm.controls:
+        pieces.append((ctl, "control", comps["controls"].sel(control=ctl, drop=True)))
+    for name in ("intercept", "trend", "seasonality"):
+        pieces.append((name, "baseline", comps[name]))
+    pieces.append(("mu", "total", comps["mu"]))
+    frames = []
+    dates = pd.DatetimeIndex(comps["date"].values)
+    for name, kind, da in pieces:
+        lo, hi = hdi(da, hdi_prob)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": dates.strftime("%Y-%m-%d"),
+                    "component": name,
+                    "kind": kind,
+                    "mean": _mean(da).to_numpy(),
+                    "hdi_low": lo.to_numpy(),
+                    "hdi_high": hi.to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_metrics(mmm: MMM, components: xr.Dataset | None = None) -> dict[str, float]:
+    """R², MAPE and NRMSE of the posterior-mean fit against the observed target.
+
+    ``nrmse`` is RMSE divided by the target's range; ``mape`` skips zero targets.
+    """
+    comps = mmm.posterior_components() if components is None else components
+    pred = _mean(comps["mu"]).to_numpy()
+    y = mmm.data.target
+    resid = y - pred
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    nonzero = y != 0
+    rmse = float(np.sqrt(np.mean(resid**2)))
+    span = float(y.max() - y.min())
+    return {
+        "r2": 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan"),
+        "mape": float(np.mean(np.abs(resid[nonzero] / y[nonzero]))) if nonzero.any() else float("nan"),
+        "nrmse": rmse / span if span > 0 else float("nan"),
+        "rmse": rmse,
+    }
+
+
+def parameter_summary(idata: Any, hdi_prob: float = 0.9) -> pd.DataFrame:
+    """Posterior summary of every free parameter: mean, sd, HDI, R-hat, bulk/tail ESS, MCSE."""
+    import arviz as az
+
+    summary = az.summary(idata, kind="all", ci_prob=hdi_prob, ci_kind="hdi", round_to="none")
+    frame = pd.DataFrame(summary).apply(pd.to_numeric, errors="coerce")
+    frame.index.name = "parameter"
+    return frame
+
+
+def diagnostics(idata: Any, config: DiagnosticsConfig | None = None) -> dict[str, Any]:
+    """Convergence diagnostics and a pass/fail verdict against ``config``'s thresholds."""
+    import arviz as az
+
+    config = config or DiagnosticsConfig()
+
+    def extreme(tree, fn) -> float:
+        values = [float(fn(tree[name].to_numpy())) for name in tree.data_vars]
+        return float(fn(np.array(values))) if values else float("nan")
+
+    post = idata["posterior"]
+    rhat = az.rhat(idata)
+    ess_bulk = az.ess(idata, method="bulk")
+    ess_tail = az.ess(idata, method="tail")
+    stats = idata["sample_stats"]
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    result: dict[str, Any] = {
+        "max_rhat": extreme(rhat, np.nanmax),
+        "min_ess_bulk": extreme(ess_bulk, np.nanmin),
+        "min_ess_tail": extreme(ess_tail, np.nanmin),
+        "divergences": divergences,
+        "chains": int(post.sizes["chain"]),
+        "draws": int(post.sizes["draw"]),
+    }
+    problems = []
+    if not result["max_rhat"] <= config.max_rhat:
+        problems.append(f"max R-hat {result['max_rhat']:.3f} > {config.max_rhat}")
+    if not result["min_ess_bulk"] >= config.min_ess_bulk:
+        problems.append(f"min bulk ESS {result['min_ess_bulk']:.0f} < {config.min_ess_bulk:.0f}")
+    if not result["min_ess_tail"] >= config.min_ess_tail:
+        problems.append(f"min tail ESS {result['min_ess_tail']:.0f} < {config.min_ess_tail:.0f}")
+    if divergences > config.max_divergences:
+        problems.append(f"{divergences} divergences > {config.max_divergences}")
+    result["passed"] = not problems
+    result["problems"] = problems
+    result["thresholds"] = config.model_dump()
+    return result
+
+
+def forecast_table(
+    mmm: MMM, frame: pd.DataFrame, hdi_prob: float = 0.9, contributions: bool = False, seed: int = 0
+) -> pd.DataFrame:
+    """Forecast for future weeks: ``date, sales_pred_mean, sales_pred_hdi_low_90, sales_pred_hdi_high_90``.
+
+    The interval is the HDI of the posterior predictive (observation noise included, seeded);
+    trend and seasonality continue and adstock carries over from the training weeks. With
+    ``contributions``, adds ``<channel>_contribution_mean`` columns.
+    """
+    if not 0 < hdi_prob < 1:
+        raise ValueError(f"hdi_prob must be between 0 and 1, got {hdi_prob}")
+    pred = mmm.predict(frame, noise=True, seed=seed)
+    lo, hi = hdi(pred["y"], hdi_prob)
+    suffix = f"{hdi_prob * 100:g}".replace(".", "_")
+    table = pd.DataFrame(
+        {
+            "date": pd.DatetimeIndex(pred["date"].values).strftime("%Y-%m-%d"),
+            "sales_pred_mean": _mean(pred["y"]).to_numpy(),
+            f"sales_pred_hdi_low_{suffix}": lo.to_numpy(),
+            f"sales_pred_hdi_high_{suffix}": hi.to_numpy(),
+        }
+    )
+    if contributions:
+        media = _mean(pred["media"])
+        for ch in mmm.channels:
+            table[f"{ch}_contribution_mean"] = media.sel(channel=ch).to_numpy()
+    return table

@@ -1,0 +1,1 @@
+"""Reporting: figures (:mod:`bayesmmm.reporting.plots`) and the HTML report (:mod:`bayesmmm.reporting.report`)."""

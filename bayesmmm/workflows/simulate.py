@@ -1,0 +1,457 @@
+"""Synthetic MMM data with known ground truth, built from the registered transforms.
+
+A scenario YAML describes spends, per-channel adstock and saturation (any registered
+name, parameters in the model's units: saturation acts on spend divided by the
+channel's mean spend over weeks with spend, :func:`~bayesmmm.data.loading.spend_scale`),
+channel effects, trend, seasonality, events, controls and noise.
+:func:`simulate` returns the data frame and a truth dict (``truth.json``) with the true
+parameters and each channel's true contribution, ROAS and share.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bayesmmm.components.features import YEAR_DAYS
+from bayesmmm.config.experiment import ConfigError, format_validation_error, yaml_problem
+from bayesmmm.data.loading import spend_scale
+
+__all__ = [
+    "GeoSpec",
+    "ScenarioConfig",
+    "builtin_scenario",
+    "load_scenario",
+    "simulate",
+    "simulate_geo",
+    "true_flight_response",
+    "write_simulation",
+]
+
+BUILTIN_DIR = Path(__file__).parent / "scenarios"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FlightingSpec(_Spec):
+    """On/off flighting: alternating runs of weeks with geometric lengths."""
+
+    mean_on_weeks: float = Field(6.0, ge=1.0)
+    mean_off_weeks: float = Field(4.0, ge=1.0)
+
+
+class SpendSpec(_Spec):
+    """Weekly spend ~ Gamma(shape, scale) [× Uniform(0, 1)] [× on/off flighting]."""
+
+    shape: float = Field(gt=0)
+    scale: float = Field(gt=0)
+    times_uniform: bool = False
+    flighting: FlightingSpec | None = None
+
+
+class TransformSpec(_Spec):
+    """A registered transform with true parameter values (and settings like ``l_max``)."""
+
+    name: str
+    params: dict[str, float]
+    l_max: int | None = Field(None, ge=1)
+    normalize: bool | None = None
+
+
+class ChannelSpec(_Spec):
+    """One channel: spend process, transforms, and ``beta`` (target units per unit of saturation)."""
+
+    spend: SpendSpec
+    adstock: TransformSpec
+    saturation: TransformSpec
+    beta: float = Field(ge=0)
+
+
+class TrendSpec(_Spec):
+    """Trend adding ``total`` over the whole period: linear, sigmoid (S-shaped) or none."""
+
+    kind: Literal["none", "linear", "sigmoid"] = "linear"
+    total: float = 0.0
+
+
+class SeasonalitySpec(_Spec):
+    """``amplitude * sum_k h_k cos(2πk (doy - peak) / 365.25)`` with harmonics ``h``."""
+
+    amplitude: float = 0.0
+    peak_day_of_year: float = Field(330, ge=0, le=366)
+    harmonics: list[float] = [1.0]
+
+
+class EventSpec(_Spec):
+    """A 0/1 event column, 1 on the week containing each date, with an additive effect."""
+
+    name: str
+    dates: list[date]
+    effect: float
+
+
+class ControlSpec(_Spec):
+    """A control column: Bernoulli(p) (``dist: bernoulli``) or Normal(0, 1), with an effect."""
+
+    name: str
+    dist: Literal["bernoulli", "normal"] = "bernoulli"
+    p: float = Field(0.1, ge=0, le=1)
+    effect: float
+
+
+class NoiseSpec(_Spec):
+    dist: Literal["normal", "student_t"] = "normal"
+    sigma: float = Field(ge=0)
+    nu: float = Field(5.0, gt=0)
+
+
+class GeoSpec(_Spec):
+    """A long-format geo panel: ``n`` geos of log-normal population, each a scaled copy of
+    the national scenario (base, trend, seasonality, events, controls, spend and noise ×
+    the geo's size ``population / mean population``) with geo-varying channel effects
+    ``beta × size × exp(beta_sd_log · N(0, 1))`` (one draw per geo and channel)."""
+
+    n: int = Field(ge=1)
+    population_mean: float = Field(1.0e6, gt=0)
+    population_sd_log: float = Field(0.5, ge=0)
+    beta_sd_log: float = Field(0.3, ge=0)
+    column: str = "geo"
+    population_column: str = "population"
+
+
+class ScenarioConfig(_Spec):
+    """A complete scenario; see ``configs/scenario_*.yaml``; ``geos`` makes it a geo panel."""
+
+    name: str = "scenario"
+    seed: int = 0
+    start_date: date
+    n_weeks: int = Field(ge=8)
+    date_column: str = "date"
+    target_column: str = "sales"
+    base: float
+    trend: TrendSpec = TrendSpec()
+    seasonality: SeasonalitySpec = SeasonalitySpec()
+    events: list[EventSpec] = []
+    controls: list[ControlSpec] = []
+    channels: dict[str, ChannelSpec] = Field(min_length=1)
+    noise: NoiseSpec
+    geos: GeoSpec | None = None
+
+    @model_validator(mode="after")
+    def _check_transforms(self) -> ScenarioConfig:
+        for name, ch in self.channels.items():
+            for spec, kind in ((ch.adstock, "adstock"), (ch.saturation, "saturation")):
+                transform = _build(spec, kind)
+                missing = sorted(set(transform.param_names) - set(spec.params))
+                extra = sorted(set(spec.params) - set(transform.param_names))
+                if missing or extra:
+                    raise ValueError(
+                        f"channel {name!r}: {kind} {spec.name!r} takes parameters {list(transform.param_names)}; "
+                        f"missing {missing or 'none'}, unknown {extra or 'none'}"
+                    )
+        return self
+
+
+def _build(spec: TransformSpec, kind: str):
+    from bayesmmm.components import ADSTOCKS, SATURATIONS
+
+    registry = ADSTOCKS if kind == "adstock" else SATURATIONS
+    settings: dict[str, Any] = {}
+    if kind == "adstock":
+        if spec.l_max is not None:
+            settings["l_max"] = spec.l_max
+        if spec.normalize is not None:
+            settings["normalize"] = spec.normalize
+    return registry.get(spec.name)(**settings)
+
+
+def builtin_scenario(name: str) -> Path:
+    """Path of a YAML shipped in ``bayesmmm/scenarios`` (``four_channel``, ``intermittent``...)."""
+    path = BUILTIN_DIR / f"{name}.yaml"
+    if not path.exists():
+        names = sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml") if not p.stem.endswith("_experiment"))
+        raise ConfigError(f"no scenario file or built-in scenario named {name!r}; built-ins: {', '.join(names)}")
+    return path
+
+
+def load_scenario(path: str | Path) -> ScenarioConfig:
+    """Read and validate a scenario YAML."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"scenario file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return ScenarioConfig.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path), ScenarioConfig)) from None
+
+
+def _spend(spec: SpendSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+    x = rng.gamma(spec.shape, spec.scale, size=n)
+    if spec.times_uniform:
+        x = x * rng.uniform(0.0, 1.0, size=n)
+    if spec.flighting is not None:
+        on = np.zeros(n, dtype=bool)
+        t, state = 0, bool(rng.integers(0, 2))
+        while t < n:
+            mean = spec.flighting.mean_on_weeks if state else spec.flighting.mean_off_weeks
+            length = int(rng.geometric(1.0 / mean))
+            on[t : t + length] = state
+            t, state = t + length, not state
+        if not on.any():
+            on[rng.integers(0, n)] = True
+        x = x * on
+    return x
+
+
+def _trend(spec: TrendSpec, n: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)
+    if spec.kind == "linear":
+        return spec.total * t
+    if spec.kind == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-8.0 * (t - 0.5)))
+        return spec.total * (s - s[0]) / (s[-1] - s[0])
+    return np.zeros(n)
+
+
+def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate a data set and its ground truth.
+
+    Returns
+    -------
+    frame : weekly rows with date, target, channel spends, event and control columns.
+    truth : true parameters; per channel the true contribution (total and weekly),
+        spend, ROAS = contribution / spend and share of the media contribution.
+
+    A scenario with ``geos`` gives a long-format panel (see :func:`simulate_geo`).
+    """
+    if scenario.geos is not None:
+        return simulate_geo(scenario)
+    rng = np.random.default_rng(scenario.seed)
+    n = scenario.n_weeks
+    dates = pd.date_range(pd.Timestamp(scenario.start_date), periods=n, freq="7D")
+    frame = pd.DataFrame({scenario.date_column: dates.strftime("%Y-%m-%d")})
+    baseline = np.full(n, scenario.base, dtype=float) + _trend(scenario.trend, n)
+    doy = dates.day_of_year.to_numpy(dtype=float)
+    seasonal = np.zeros(n)
+    for k, h in enumerate(scenario.seasonality.harmonics, start=1):
+        seasonal += h * np.cos(2 * np.pi * k * (doy - scenario.seasonality.peak_day_of_year) / YEAR_DAYS)
+    seasonal *= scenario.seasonality.amplitude
+    extra = np.zeros(n)
+    for ev in scenario.events:
+        col = np.zeros(n)
+        for d in ev.dates:
+            week = np.flatnonzero((dates <= pd.Timestamp(d)) & (pd.Timestamp(d) < dates + pd.Timedelta(days=7)))
+            if len(week) == 0:
+                raise ConfigError(f"event {ev.name!r} date {d} is outside the simulated weeks")
+            col[week] = 1.0
+        frame[ev.name] = col
+        extra += ev.effect * col
+    for ctl in scenario.controls:
+        col = rng.binomial(1, ctl.p, size=n).astype(float) if ctl.dist == "bernoulli" else rng.normal(size=n)
+        frame[ctl.name] = col
+        extra += ctl.effect * col
+    channels: dict[str, Any] = {}
+    media_total = np.zeros(n)
+    for name, ch in scenario.channels.items():
+        spend = _spend(ch.spend, n, rng)
+        scale = float(spend_scale(spend))
+        ad = _build(ch.adstock, "adstock")
+        sat = _build(ch.saturation, "saturation")
+        adstocked = ad.evaluate(spend / scale, **ch.adstock.params)
+        contribution = ch.beta * sat.evaluate(adstocked, **ch.saturation.params)
+        frame[name] = spend
+        media_total += contribution
+        channels[name] = {
+            "adstock": {"name": ch.adstock.name, "l_max": ad.l_max, "normalize": ad.normalize, **ch.adstock.params},
+            "saturation": {"name": ch.saturation.name, **ch.saturation.params},
+            "beta": ch.beta,
+            "spend_scale": scale,
+            "spend": float(spend.sum()),
+            "contribution": float(contribution.sum()),
+            "roas": float(contribution.sum() / spend.sum()),
+            "weekly_contribution": contribution.round(6).tolist(),
+        }
+    if scenario.noise.dist == "student_t":
+        noise = scenario.noise.sigma * rng.standard_t(scenario.noise.nu, size=n)
+    else:
+        noise = rng.normal(0.0, scenario.noise.sigma, size=n)
+    target = baseline + seasonal + extra + media_total + noise
+    frame.insert(1, scenario.target_column, target)
+    total_media = sum(c["contribution"] for c in channels.values())
+    total_spend = sum(c["spend"] for c in channels.values())
+    target_scale = float(np.mean(np.abs(target)))
+    for c in channels.values():
+        c["share"] = c["contribution"] / total_media if total_media > 0 else 0.0
+        c["spend_share"] = c["spend"] / total_spend
+        c["beta_scaled"] = c["beta"] / target_scale
+    truth = {
+        "scenario": scenario.model_dump(mode="json"),
+        "target_scale": target_scale,
+        "media_share_of_target": float(total_media / target.sum()),
+        "channels": channels,
+        "baseline": {
+            "trend": _trend(scenario.trend, n).round(6).tolist(),
+            "seasonality": seasonal.round(6).tolist(),
+        },
+    }
+    return frame, truth
+
+
+def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Simulate a geo panel (``scenario.geos``) and its truth.
+
+    Each geo is the national scenario with every level scaled by the geo's size and its
+    own seed; its channel effects are ``beta × size × multiplier``. Returns the long frame
+    (date, geo, target, channels, controls, population) and a truth dict whose
+    ``channels`` are national totals (contribution and spend summed over geos, ROAS =
+    their ratio) and whose ``geos[geo]["channels"][channel]`` hold each geo's true
+    ``beta``, ``multiplier``, ``spend``, ``contribution`` and ``roas``.
+    """
+    spec = scenario.geos
+    rng = np.random.default_rng([scenario.seed, 7])
+    population = spec.population_mean * np.exp(spec.population_sd_log * rng.standard_normal(spec.n))
+    size = population / population.mean()
+    multipliers = np.exp(spec.beta_sd_log * rng.standard_normal((spec.n, len(scenario.channels))))
+    names = [f"geo_{g:02d}" for g in range(spec.n)]
+    frames, geo_truth = [], {}
+    national: dict[str, dict[str, Any]] = {}
+    for g, geo in enumerate(names):
+        w = float(size[g])
+        sub = scenario.model_copy(
+            update={
+                "geos": None,
+                "seed": scenario.seed + 1000 * (g + 1),
+                "base": scenario.base * w,
+                "trend": scenario.trend.model_copy(update={"total": scenario.trend.total * w}),
+                "seasonality": scenario.seasonality.model_copy(
+                    update={"amplitude": scenario.seasonality.amplitude * w}
+                ),
+                "events": [e.model_copy(update={"effect": e.effect * w}) for e in scenario.events],
+                "controls": [c.model_copy(update={"effect": c.effect * w}) for c in scenario.controls],
+                "channels": {
+                    name: ch.model_copy(
+                        update={
+                            "spend": ch.spend.model_copy(update={"scale": ch.spend.scale * w}),
+                            "beta": ch.beta * w * float(multipliers[g, c]),
+                        }
+                    )
+                    for c, (name, ch) in enumerate(scenario.channels.items())
+                },
+                "noise": scenario.noise.model_copy(update={"sigma": scenario.noise.sigma * w}),
+            }
+        )
+        frame, truth = simulate(sub)
+        frame.insert(1, spec.column, geo)
+        frame[spec.population_column] = float(population[g])
+        frames.append(frame)
+        geo_truth[geo] = {
+            "population": float(population[g]),
+            "size": w,
+            "channels": {
+                name: {
+                    "beta": ch["beta"],
+                    "multiplier": float(multipliers[g, c]),
+                    "spend": ch["spend"],
+                    "contribution": ch["contribution"],
+                    "roas": ch["roas"],
+                }
+                for c, (name, ch) in enumerate(truth["channels"].items())
+            },
+        }
+        for name, ch in truth["channels"].items():
+            agg = national.setdefault(
+                name,
+                {
+                    "adstock": ch["adstock"],
+                    "saturation": ch["saturation"],
+                    "beta": scenario.channels[name].beta,
+                    "spend": 0.0,
+                    "contribution": 0.0,
+                    "weekly_contribution": np.zeros(scenario.n_weeks),
+                },
+            )
+            agg["spend"] += ch["spend"]
+            agg["contribution"] += ch["contribution"]
+            agg["weekly_contribution"] = agg["weekly_contribution"] + np.asarray(ch["weekly_contribution"])
+    panel = pd.concat(frames, ignore_index=True)
+    total_media = sum(c["contribution"] for c in national.values())
+    total_spend = sum(c["spend"] for c in national.values())
+    for c in national.values():
+        c["roas"] = c["contribution"] / c["spend"]
+        c["share"] = c["contribution"] / total_media if total_media > 0 else 0.0
+        c["spend_share"] = c["spend"] / total_spend
+        c["weekly_contribution"] = c["weekly_contribution"].round(6).tolist()
+    target = panel[scenario.target_column].to_numpy()
+    truth = {
+        "scenario": scenario.model_dump(mode="json"),
+        "media_share_of_target": float(total_media / target.sum()),
+        "channels": national,
+        "geos": geo_truth,
+    }
+    return panel, truth
+
+
+def true_flight_response(
+    truth: dict[str, Any], totals: dict[str, float | np.ndarray], weeks: int
+) -> dict[str, float | np.ndarray]:
+    """TRUE incremental response of a flat-paced flight, from the simulator's true curves.
+
+    The same quantity the budget optimizer maximizes (see
+    :class:`~bayesmmm.decisions.response.FlightResponse`): ``totals[channel]`` spread evenly over
+    ``weeks`` weeks from zero adstock, counted until the carry-over has decayed.
+
+    Parameters
+    ----------
+    truth : the simulator's ``truth.json`` content.
+    totals : channel → total spend over the flight; a 1-D array evaluates many
+        flights at once (one compiled evaluation per channel).
+    weeks : flight length in weeks.
+
+    Returns
+    -------
+    dict channel → true response (original units of the target), a float or an array
+    shaped like the input.
+    """
+    out: dict[str, float | np.ndarray] = {}
+    for name, spend in totals.items():
+        ch = truth["channels"][name]
+        ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
+        sat_params = {k: v for k, v in ch["saturation"].items() if k != "name"}
+        ad = _build(
+            TransformSpec(
+                name=ch["adstock"]["name"],
+                l_max=ch["adstock"]["l_max"],
+                normalize=ch["adstock"]["normalize"],
+                params=ad_params,
+            ),
+            "adstock",
+        )
+        sat = _build(TransformSpec(name=ch["saturation"]["name"], params=sat_params), "saturation")
+        spend_arr = np.atleast_1d(np.asarray(spend, dtype=float))
+        flight = np.zeros((weeks + ad.l_max - 1, spend_arr.size))
+        flight[:weeks] = spend_arr / weeks / ch["spend_scale"]
+        response = ch["beta"] * np.sum(sat.evaluate(ad.evaluate(flight, **ad_params), **sat_params), axis=0)
+        out[name] = float(response[0]) if np.ndim(spend) == 0 else response.reshape(np.shape(spend))
+    return out
+
+
+def write_simulation(scenario: ScenarioConfig, out_dir: str | Path) -> tuple[Path, Path]:
+    """Simulate and write ``out_dir/data.csv`` and ``out_dir/truth.json`` atomically."""
+    from bayesmmm.io import write_json, write_text
+
+    out_dir = Path(out_dir)
+    frame, truth = simulate(scenario)
+    data_path = write_text(out_dir / "data.csv", frame.to_csv(index=False))
+    truth_path = write_json(out_dir / "truth.json", truth)
+    return data_path, truth_path

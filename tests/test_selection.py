@@ -14,17 +14,8 @@ from typer.testing import CliRunner
 
 from bayesmmm import ExperimentConfig
 from bayesmmm.cli.main import app
-from bayesmmm.workflows.selection import (
-    COMPARISON_COLUMNS,
-    bic,
-    candidate_configs,
-    crps,
-    holdout_scores,
-    loo,
-    n_parameters,
-    run_selection,
-    waic,
-)
+from bayesmmm.evaluation.criteria import bic, crps, holdout_scores, loo, n_parameters, waic
+from bayesmmm.workflows.selection import COMPARISON_COLUMNS, candidate_configs, run_selection
 from bayesmmm.workflows.simulate import ScenarioConfig, write_simulation
 
 

@@ -43,7 +43,7 @@ EXIT_DIAGNOSTICS = 3
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    from bayesmmm.components import UnknownNameError
+    from bayesmmm.components import PluginError, UnknownNameError
     from bayesmmm.config.experiment import ConfigError
     from bayesmmm.data.loading import DataError
     from bayesmmm.decisions.optimizer import OptimizationError
@@ -57,6 +57,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         ModelFileError,
         SamplerError,
         UnknownNameError,
+        PluginError,
         FileExistsError,
         EngineError,
         OptimizationError,

@@ -1,4 +1,12 @@
-"""Registry-pluggable transforms: adstock (carry-over) and saturation.
+"""Registry-pluggable model components: adstock (carry-over) and saturation transforms, their
+priors, and the plugins that add more.
+
+- :mod:`~bayesmmm.components.base`: :class:`Registry`, :class:`Transform` (binds a pure PyTensor
+  function to priors); :mod:`~bayesmmm.components.adstock`, :mod:`~bayesmmm.components.saturation`:
+  the built-ins; :mod:`~bayesmmm.components.priors`: :class:`Prior`;
+  :mod:`~bayesmmm.components.features`: Fourier and changepoint features;
+  :mod:`~bayesmmm.components.plugins`: loading user code (files, modules, entry points of the
+  group ``bayesmmm.transforms``) and the record a saved model keeps of it.
 
 Add your own in a few lines::
 
@@ -17,6 +25,7 @@ Add your own in a few lines::
 and use it from YAML as ``saturation: {name: root}`` with ``plugins: [my_module.py]``.
 """
 
+from bayesmmm.components import base as _base
 from bayesmmm.components.adstock import (
     ADSTOCKS,
     Adstock,
@@ -28,7 +37,15 @@ from bayesmmm.components.adstock import (
     weibull_cdf_weights,
     weibull_pdf_weights,
 )
-from bayesmmm.components.base import Registry, Transform, UnknownNameError
+from bayesmmm.components.base import Registry, Transform, UnknownNameError, registries
+from bayesmmm.components.plugins import (
+    ENTRY_POINT_GROUP,
+    PluginError,
+    PluginRecord,
+    ensure_plugins,
+    load_entry_points,
+    load_plugins,
+)
 from bayesmmm.components.saturation import (
     SATURATIONS,
     HillSaturation,
@@ -42,14 +59,19 @@ from bayesmmm.components.saturation import (
     tanh_saturation,
 )
 
+_base._before_lookup.append(load_entry_points)
+
 __all__ = [
     "ADSTOCKS",
+    "ENTRY_POINT_GROUP",
     "SATURATIONS",
     "Adstock",
     "GeometricAdstock",
     "HillSaturation",
     "LogisticSaturation",
     "MichaelisMentenSaturation",
+    "PluginError",
+    "PluginRecord",
     "Registry",
     "Saturation",
     "TanhSaturation",
@@ -58,10 +80,14 @@ __all__ = [
     "WeibullCDFAdstock",
     "WeibullPDFAdstock",
     "convolve",
+    "ensure_plugins",
     "geometric_weights",
     "hill",
+    "load_entry_points",
+    "load_plugins",
     "logistic",
     "michaelis_menten",
+    "registries",
     "tanh_saturation",
     "weibull_cdf_weights",
     "weibull_pdf_weights",

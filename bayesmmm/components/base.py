@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from bayesmmm.components.priors import Prior
 
-__all__ = ["Registry", "Transform", "UnknownNameError", "function_signature", "numpy_mode"]
+__all__ = ["Registry", "Transform", "UnknownNameError", "function_signature", "numpy_mode", "registries"]
 
 
 def numpy_mode():
@@ -68,10 +68,10 @@ class Registry(Generic[T]):
 
     Examples
     --------
-    >>> ADSTOCKS = Registry("adstock", base=object)
-    >>> @ADSTOCKS.register("mine")
+    >>> THINGS = Registry("thing", base=object)
+    >>> @THINGS.register("mine")
     ... class Mine: ...
-    >>> ADSTOCKS.get("mine") is Mine
+    >>> THINGS.get("mine") is Mine
     True
     """
 
@@ -79,6 +79,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.base = base
         self._items: dict[str, type] = {}
+        _REGISTRIES[kind] = self
 
     def register(self, name: str, *, overwrite: bool = False) -> Callable[[T], T]:
         """Class decorator registering ``cls`` under ``name``."""
@@ -103,7 +104,13 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> T:
-        """Return the class registered as ``name``; the error lists valid names."""
+        """Return the class registered as ``name``; the error lists valid names.
+
+        A name not registered yet is looked for in the installed packages' entry points
+        (group ``bayesmmm.transforms``) before giving up.
+        """
+        if name not in self._items:
+            _load_entry_points()
         try:
             return self._items[name]  # type: ignore[return-value]
         except KeyError:
@@ -115,10 +122,19 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self) -> list[str]:
-        """Sorted registered names."""
+        """Sorted registered names (installed entry points included)."""
+        _load_entry_points()
         return sorted(self._items)
 
+    def items(self, *, load_entry_points: bool = True) -> dict[str, type]:
+        """Name → class (a copy)."""
+        if load_entry_points:
+            _load_entry_points()
+        return dict(self._items)
+
     def __contains__(self, name: object) -> bool:
+        if name not in self._items:
+            _load_entry_points()
         return name in self._items
 
     def __iter__(self):
@@ -126,6 +142,26 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+#: every registry by kind (``adstock``, ``saturation``, ...), in creation order
+_REGISTRIES: dict[str, Registry] = {}
+
+
+def registries() -> dict[str, Registry]:
+    """Every component registry by kind."""
+    return dict(_REGISTRIES)
+
+
+#: called before a registry answers a name it does not have, or lists its names: loads the
+#: installed packages' entry points (set by :mod:`bayesmmm.components` to
+#: :func:`bayesmmm.components.plugins.load_entry_points`)
+_before_lookup: list[Callable[[], Any]] = []
+
+
+def _load_entry_points() -> None:
+    for hook in _before_lookup:
+        hook()
 
 
 class Transform:

@@ -7,9 +7,6 @@ name of the nearest valid key.
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from bayesmmm.components.plugins import load_plugins
 from bayesmmm.components.priors import Prior
 
 __all__ = [
@@ -359,18 +357,32 @@ class SelectionConfig(_Base):
 class ExperimentConfig(_Base):
     """A whole experiment: data, model, sampler, diagnostics gate, outputs.
 
-    ``plugins`` are Python files (relative to the YAML file) or module names imported
-    before validation, so the transforms they register can be used by name.
+    ``plugins`` are Python files (relative to the YAML file; stored absolute) or module names
+    imported before the rest is validated, wherever the config is validated (a Dask worker
+    too), so the components they register can be used by name.
     """
 
     name: str | None = None
-    plugins: list[str] = []
+    plugins: list[str] = Field(
+        [], description="Python files (relative to this YAML file) or module names that register components"
+    )
     data: DataConfig
     model: ModelConfig = ModelConfig()
     sampler: SamplerConfig = SamplerConfig()
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     output: OutputConfig = OutputConfig()
     selection: SelectionConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_plugins(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("plugins"):
+            plugins = data["plugins"]
+            if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+                raise ValueError("plugins must be a list of file paths or module names")
+            data = {**data, "plugins": absolute_plugins(plugins, Path.cwd())}
+            load_plugins(data["plugins"])
+        return data
 
     @model_validator(mode="after")
     def _geo_options_need_geo_data(self) -> ExperimentConfig:
@@ -387,30 +399,16 @@ def check_geo_options(data: DataConfig, model: ModelConfig) -> None:
         )
 
 
-def load_plugins(plugins: list[str], base_dir: Path | None = None) -> None:
-    """Import plugin files or modules so their registrations take effect."""
+def absolute_plugins(plugins: list[str], base_dir: Path) -> list[str]:
+    """Plugin files made absolute (relative ones resolve against ``base_dir``); module names unchanged."""
+    out = []
     for spec in plugins:
-        path = Path(spec)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        if spec.endswith(".py") or path.exists():
-            if not path.exists():
-                raise ConfigError(f"plugin file {str(path)!r} does not exist; fix the path under 'plugins:'")
-            resolved = str(path.resolve())
-            if any(getattr(m, "__file__", None) == resolved for m in list(sys.modules.values())):
-                continue
-            module_name = f"bayesmmm_plugin_{path.stem}_{abs(hash(resolved)) % 10**8}"
-            spec_obj = importlib.util.spec_from_file_location(module_name, path)
-            if spec_obj is None or spec_obj.loader is None:
-                raise ConfigError(f"cannot import plugin {str(path)!r}")
-            module = importlib.util.module_from_spec(spec_obj)
-            sys.modules[module_name] = module
-            spec_obj.loader.exec_module(module)
+        path = Path(spec).expanduser()
+        if spec.endswith(".py") or (base_dir / path).exists():
+            out.append(str(path if path.is_absolute() else (base_dir / path).resolve()))
         else:
-            try:
-                importlib.import_module(spec)
-            except ImportError as exc:
-                raise ConfigError(f"cannot import plugin module {spec!r}: {exc}") from exc
+            out.append(spec)
+    return out
 
 
 def format_validation_error(exc: ValidationError, source: str, root: type[BaseModel] | None = None) -> str:
@@ -477,7 +475,8 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise ConfigError(f"{path}: expected a mapping with at least a 'data:' block")
     for key, value in (overrides or {}).items():
         set_dotted(raw, key, value)
-    load_plugins(list(raw.get("plugins") or []), path.parent)
+    if isinstance(raw.get("plugins"), list):
+        raw["plugins"] = absolute_plugins([str(p) for p in raw["plugins"]], path.parent.resolve())
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:

@@ -37,6 +37,7 @@ import xarray as xr
 
 from bayesmmm.components.adstock import Adstock
 from bayesmmm.components.features import changepoint_locations, fourier_features, fourier_mode_names, time_index
+from bayesmmm.components.plugins import PluginError, ensure_plugins, records_for
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data, spend_scale
@@ -236,6 +237,8 @@ class MMM:
             raise ConfigError(str(exc)) from None
         self.adstock = self.model_config.adstock.build()
         self.saturation = self.model_config.saturation.build()
+        #: the plugins the components come from (saved with the model, checked on load)
+        self.plugins = records_for(type(c) for c in (self.adstock, self.saturation))
         self.priors = self.model_config.resolved_priors()
         self.data: MMMData | None = None
         self.scales: Scales | None = None
@@ -647,6 +650,7 @@ class MMM:
                 "bayesmmm_model_config": self.model_config.model_dump_json(),
                 "bayesmmm_scales": json.dumps(self.scales.__dict__),
                 "bayesmmm_versions": json.dumps(_versions()),
+                "bayesmmm_plugins": json.dumps([r.to_dict() for r in self.plugins]),
             }
         )
         self.idata = tree
@@ -999,12 +1003,18 @@ class MMM:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> MMM:
+    def load(cls, path: str | Path, *, import_plugins: bool = True) -> MMM:
         """Load a model written by :meth:`save`; it predicts exactly what the original did.
 
         ``path`` is a ``posterior.nc`` or a finished run folder (one holding
         ``metadata.json``, written last); the hidden ``*.partial`` folder of an
         unfinished fit is refused. Only NetCDF is read: nothing is ever unpickled.
+
+        The plugins the model's components come from are recorded in the file; with
+        ``import_plugins`` (default) a plugin not loaded yet is imported from its recorded
+        file (checked against its SHA-256) or module. ``import_plugins=False`` (the service)
+        only checks that the components are registered already. A missing or changed plugin
+        raises :class:`~bayesmmm.components.plugins.PluginError` naming it and the fix.
         """
         from xarray import open_datatree
 
@@ -1036,6 +1046,14 @@ class MMM:
                 f"{path} is a NetCDF file but not a bayesmmm model (no bayesmmm metadata or posterior)"
             )
         try:
+            plugins = json.loads(attrs.get("bayesmmm_plugins", "[]"))
+        except ValueError:
+            raise ModelFileError(f"{path} has a damaged plugin record (bayesmmm_plugins); fit again") from None
+        try:
+            ensure_plugins(plugins, import_code=import_plugins)
+        except PluginError as exc:
+            raise PluginError(f"{path}: {exc}") from None
+        try:
             mmm = cls(
                 DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
                 ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
@@ -1064,12 +1082,23 @@ class MMM:
                 )
             mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
         except (KeyError, ValueError, TypeError) as exc:  # damaged or hand-edited metadata
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = _first_problem(exc)
             raise ModelFileError(
                 f"{path} has bayesmmm metadata that cannot be read ({type(exc).__name__}: {first}); fit again"
             ) from None
         mmm.idata = tree
         return mmm
+
+
+def _first_problem(exc: Exception) -> str:
+    """The first problem of an exception in one line (a pydantic error's first message, with its key)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -107,20 +107,13 @@ def _run_candidate(task: _Task) -> dict[str, Any]:
     from bayesmmm.workflows.experiment import run_experiment
 
     start = time.perf_counter()
-    config = ExperimentConfig.model_validate(task.config)
-    if config.sampler.cores is None:  # on a Dask worker: its share of its own host's cores
-        config.sampler = config.sampler.model_copy(update={"cores": min(worker_cores(), config.sampler.chains)})
-    row: dict[str, Any] = {
-        "candidate": task.name,
-        "adstock": config.model.adstock.name,
-        "saturation": config.model.saturation.name,
-        "l_max": config.model.adstock.l_max,
-        "yearly_seasonality": config.model.yearly_seasonality,
-        "trend": config.model.trend,
-        "likelihood": config.model.likelihood,
-        "run_dir": task.run_dir,
-    }
-    try:
+    model = task.config.get("model") or {}
+    row: dict[str, Any] = {"candidate": task.name, "run_dir": task.run_dir}
+    try:  # validation too: on a Dask worker it imports the plugins, which can fail there
+        config = ExperimentConfig.model_validate(task.config)
+        if config.sampler.cores is None:  # on a Dask worker: its share of its own host's cores
+            config.sampler = config.sampler.model_copy(update={"cores": min(worker_cores(), config.sampler.chains)})
+        model = config.model.model_dump(mode="json")
         frame = read_csv(config.data.path)
         result = run_experiment(config, task.run_dir, frame=frame)
         row.update(_criteria(result.model.idata))
@@ -132,6 +125,17 @@ def _run_candidate(task: _Task) -> dict[str, Any]:
     except Exception as exc:  # one failing candidate never stops the others
         row["status"] = "failed"
         row["error"] = f"{type(exc).__name__}: {exc}"
+    adstock, saturation = model.get("adstock") or {}, model.get("saturation") or {}
+    row.update(
+        {
+            "adstock": adstock.get("name") if isinstance(adstock, dict) else adstock,
+            "saturation": saturation.get("name") if isinstance(saturation, dict) else saturation,
+            "l_max": adstock.get("l_max") if isinstance(adstock, dict) else None,
+            "yearly_seasonality": model.get("yearly_seasonality"),
+            "trend": model.get("trend"),
+            "likelihood": model.get("likelihood"),
+        }
+    )
     row["wall_s"] = round(time.perf_counter() - start, 2)
     return row
 

@@ -20,7 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bayesmmm.components.features import YEAR_DAYS
-from bayesmmm.config.experiment import ConfigError, format_validation_error, yaml_problem
+from bayesmmm.components.plugins import load_plugins
+from bayesmmm.config.experiment import ConfigError, absolute_plugins, format_validation_error, yaml_problem
 from bayesmmm.data.loading import spend_scale
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "write_simulation",
 ]
 
-BUILTIN_DIR = Path(__file__).parent / "scenarios"
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 
 class _Spec(BaseModel):
@@ -131,6 +132,9 @@ class ScenarioConfig(_Spec):
     """A complete scenario; see ``configs/scenario_*.yaml``; ``geos`` makes it a geo panel."""
 
     name: str = "scenario"
+    plugins: list[str] = Field(
+        [], description="Python files (relative to this YAML file) or module names that register components"
+    )
     seed: int = 0
     start_date: date
     n_weeks: int = Field(ge=8)
@@ -144,6 +148,16 @@ class ScenarioConfig(_Spec):
     channels: dict[str, ChannelSpec] = Field(min_length=1)
     noise: NoiseSpec
     geos: GeoSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_plugins(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("plugins"):
+            if not isinstance(data["plugins"], list) or not all(isinstance(p, str) for p in data["plugins"]):
+                raise ValueError("plugins must be a list of file paths or module names")
+            data = {**data, "plugins": absolute_plugins(data["plugins"], Path.cwd())}
+            load_plugins(data["plugins"])
+        return data
 
     @model_validator(mode="after")
     def _check_transforms(self) -> ScenarioConfig:
@@ -189,6 +203,8 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
         raise ConfigError(f"scenario file {str(path)!r} does not exist")
     try:
         raw = yaml.safe_load(path.read_text())
+        if isinstance(raw, dict) and isinstance(raw.get("plugins"), list):
+            raw["plugins"] = absolute_plugins([str(p) for p in raw["plugins"]], path.parent.resolve())
         return ScenarioConfig.model_validate(raw)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None

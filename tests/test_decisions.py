@@ -89,7 +89,7 @@ def test_flight_response_matches_numpy_loop_and_finite_differences(fitted_exampl
     engine = FlightResponse(mmm, WEEKS, max_draws=40, seed=3)
     totals = np.array([0.7, 1.3]) * _budget(mmm) / 2
     response, grad = engine.per_channel(totals)
-    draws = mmm._posterior_draws(max_draws=40, seed=3)
+    draws = mmm.posterior_draws(max_draws=40, seed=3)
     np.testing.assert_allclose(response, _numpy_flight(mmm, totals, WEEKS, draws), rtol=1e-10)
     h = 1e-3 * totals
     for c in range(2):

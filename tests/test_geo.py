@@ -119,7 +119,7 @@ def test_zerosum_pooling_makes_beta_the_geometric_mean_of_the_geos(panel):
     z = post["beta_geo_z"]
     assert z.dims[2:] == ("channel", "geo")
     np.testing.assert_allclose(z.sum("geo"), 0.0, atol=1e-10)
-    draws = {n: post[n].stack(sample=("chain", "draw")).transpose("sample", ...).values for n in mmm._dims()}
+    draws = {n: post[n].stack(sample=("chain", "draw")).transpose("sample", ...).values for n in mmm.variable_dims()}
     per_geo = mmm.geo_media_parameters(draws)["beta"]  # (sample, geo, channel)
     national = post["beta"].stack(sample=("chain", "draw")).transpose("sample", "channel").values
     np.testing.assert_allclose(np.exp(np.log(per_geo).mean(axis=1)), national, rtol=1e-10)

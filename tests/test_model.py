@@ -216,8 +216,8 @@ def test_centered_media_is_a_reparameterization(fitted_example, mmm_example_fram
     raw = MMM(MMM_EXAMPLE_DATA, {**structure, "center_media": False})
     for m in (centered, raw):
         m._set_data(mmm_example_frame)
-    draws = fitted_example._posterior_draws(max_draws=3, seed=0)
-    design = centered._design(*centered._history_inputs())
+    draws = fitted_example.posterior_draws(max_draws=3, seed=0)
+    design = centered.design(*centered.history_inputs())
     for i in range(3):
         params = {k: v[i] for k, v in draws.items()}
         c = {k: v.eval() for k, v in centered.components(params, design).items()}
@@ -233,13 +233,13 @@ def test_centered_media_is_a_reparameterization(fitted_example, mmm_example_fram
 def test_counterfactuals_keep_the_training_intercept(fitted_example):
     """Centering uses the TRAINING media: zero or doubled spend moves media, never the intercept."""
     mmm = fitted_example
-    dates, media, controls = mmm._history_inputs()
-    draws = mmm._posterior_draws(max_draws=50)
-    base = mmm._evaluate(dates, media, controls, draws)
+    dates, media, controls = mmm.history_inputs()
+    draws = mmm.posterior_draws(max_draws=50)
+    base = mmm.evaluate(dates, media, controls, draws)
     for factor in (0.0, 2.0):
-        other = mmm._evaluate(dates, media * factor, controls, draws)
+        other = mmm.evaluate(dates, media * factor, controls, draws)
         np.testing.assert_allclose(other["intercept"], base["intercept"], rtol=1e-12)
-    assert not np.allclose(mmm._evaluate(dates, media * 0.0, controls, draws)["media"], base["media"])
+    assert not np.allclose(mmm.evaluate(dates, media * 0.0, controls, draws)["media"], base["media"])
 
 
 def test_models_saved_before_centering_load_uncentered(fitted_example, tmp_path):

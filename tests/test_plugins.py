@@ -148,7 +148,15 @@ def test_predict_optimize_report_in_fresh_processes(plugin_project, tmp_path):
         }
     )
     future.to_csv(tmp_path / "future.csv", index=False)
-    cli("predict", str(root / "run"), "--data", str(tmp_path / "future.csv"), "-o", str(tmp_path / "pred.csv"), cwd=tmp_path)
+    cli(
+        "predict",
+        str(root / "run"),
+        "--data",
+        str(tmp_path / "future.csv"),
+        "-o",
+        str(tmp_path / "pred.csv"),
+        cwd=tmp_path,
+    )
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert len(pred) == 4 and np.isfinite(pred["sales_pred_mean"]).all()
     opt = cli("optimize", str(root / "run"), "--budget", "20000", "--weeks", "8", cwd=tmp_path)

@@ -99,7 +99,7 @@ def test_carryover_history_is_exact(service):
     short = mmm.predict(new)["mu"].to_numpy().reshape(-1, 5)
     h = mmm.data
     dates = h.dates.append(pd.DatetimeIndex(new["date_week"]))
-    comps = mmm._evaluate(
+    comps = mmm.evaluate(
         dates,
         np.vstack([h.media, new[["x1", "x2"]].to_numpy()]),
         np.vstack([h.controls, new[["event_1", "event_2"]].to_numpy()]),

@@ -240,7 +240,7 @@ class ModelConfig(_Base):
     yearly_seasonality: int = Field(2, ge=0, le=20, description="Fourier order n (2n features)")
     trend: Literal["none", "linear", "piecewise"] = "linear"
     n_changepoints: int = Field(4, ge=1, le=50, description="changepoints of the piecewise trend")
-    likelihood: Literal["normal", "student_t"] = "normal"
+    likelihood: str = Field("normal", description="observation model: a registered likelihood (normal, student_t)")
     center_media: bool = Field(
         True,
         description="intercept = mean level of the fit with the media contributions centered over the training "
@@ -249,12 +249,23 @@ class ModelConfig(_Base):
     priors: dict[str, Prior] = {}
     geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")
 
+    @field_validator("likelihood")
+    @classmethod
+    def _known_likelihood(cls, value: str) -> str:
+        from bayesmmm.components.likelihood import LIKELIHOODS
+
+        LIKELIHOODS.get(value)
+        return value
+
     @field_validator("priors")
     @classmethod
     def _known_priors(cls, value: dict[str, Prior]) -> dict[str, Prior]:
+        from bayesmmm.components.likelihood import LIKELIHOODS
+
+        valid = list(MODEL_PRIORS) + [p for name in LIKELIHOODS.names() for p in LIKELIHOODS.get(name).param_names]
         for key in value:
-            if key not in MODEL_PRIORS:
-                close = difflib.get_close_matches(key, list(MODEL_PRIORS), n=1)
+            if key not in valid:
+                close = difflib.get_close_matches(key, valid, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ValueError(
                     f"unknown model prior {key!r}.{hint} Valid: {', '.join(MODEL_PRIORS)}. "
@@ -338,17 +349,17 @@ class SelectionConfig(_Base):
     l_max: list[int] | None = None
     yearly_seasonality: list[int] | None = None
     trend: list[Literal["none", "linear", "piecewise"]] | None = None
-    likelihood: list[Literal["normal", "student_t"]] | None = None
+    likelihood: list[str] | None = None
     criterion: Literal["loo", "waic", "bic", "holdout"] = "loo"
     holdout_weeks: int = Field(13, ge=0, description="weeks held out at the end; 0 skips the hold-out fits")
     jobs: int = Field(1, ge=1, description="candidates fitted at once (each gets cores // jobs)")
 
-    @field_validator("adstock", "saturation")
+    @field_validator("adstock", "saturation", "likelihood")
     @classmethod
     def _known_transforms(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        from bayesmmm.components import ADSTOCKS, SATURATIONS
+        from bayesmmm.components.base import registries
 
-        registry = ADSTOCKS if info.field_name == "adstock" else SATURATIONS
+        registry = registries()[info.field_name]
         for name in names or []:
             registry.get(name)
         return names

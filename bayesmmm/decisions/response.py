@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmmm.model.predictive import media_contributions
+
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
@@ -58,7 +60,7 @@ class FlightResponse:
     ) -> None:
         if int(weeks) != weeks or weeks < 1:
             raise ValueError(f"weeks must be a positive whole number, got {weeks}")
-        mmm._require_fitted()
+        mmm.require_fitted()
         if geo is not None and not mmm.is_geo:
             raise ValueError(f"geo {geo!r} given, but the model is national (no data.geo_column)")
         if geo is not None and geo not in mmm.geos:
@@ -66,8 +68,9 @@ class FlightResponse:
         self.mmm = mmm
         self.weeks = int(weeks)
         self.channels = tuple(mmm.channels)
-        draws = mmm._posterior_draws(max_draws=max_draws, seed=seed)
+        draws = mmm.posterior_draws(max_draws=max_draws, seed=seed)
         names = ["beta", *mmm.adstock.variable_names.values(), *mmm.saturation.variable_names.values()]
+        self._names = names
         self.geo = mmm.is_geo
         if self.geo:
             per_geo = mmm.geo_media_parameters(draws)
@@ -99,15 +102,13 @@ class FlightResponse:
             return self._geo_function()
         x = pt.matrix("x", dtype="float64")  # (draw, channel): weekly spend / media scale
         mask = pt.vector("mask", dtype="float64")  # (date,)
-        beta = pt.matrix("beta", dtype="float64")
-        ad = {p: pt.matrix(v, dtype="float64") for p, v in mmm.adstock.variable_names.items()}
-        sat = {p: pt.matrix(v, dtype="float64") for p, v in mmm.saturation.variable_names.items()}
+        params = {n: pt.matrix(n, dtype="float64") for n in self._names}
         media = mask[:, None, None] * x[None, :, :]
-        contrib = mmm.saturation.apply(mmm.adstock.apply(media, **ad), **sat) * beta
+        contrib = media_contributions(mmm, media, params)
         total = pt.sum(contrib, axis=0)  # (draw, channel)
         grad = pt.grad(pt.sum(total), x)  # response of (d, c) depends on x[d, c] only
         return pytensor.function(
-            [x, mask, beta, *ad.values(), *sat.values()], [total, grad], mode=numpy_mode(), on_unused_input="ignore"
+            [x, mask, *params.values()], [total, grad], mode=numpy_mode(), on_unused_input="ignore"
         )
 
     def _geo_function(self):
@@ -120,15 +121,13 @@ class FlightResponse:
         x = pt.tensor3("x", dtype="float64")  # (draw, geo, channel): weekly spend / media scale
         mask = pt.vector("mask", dtype="float64")
         scale = pt.vector("target_scale", dtype="float64")  # (geo,)
-        beta = pt.tensor3("beta", dtype="float64")
-        ad = {p: pt.tensor3(v, dtype="float64") for p, v in mmm.adstock.variable_names.items()}
-        sat = {p: pt.tensor3(v, dtype="float64") for p, v in mmm.saturation.variable_names.items()}
+        params = {n: pt.tensor3(n, dtype="float64") for n in self._names}
         media = mask[:, None, None, None] * x[None]
-        contrib = mmm.saturation.apply(mmm.adstock.apply(media, **ad), **sat) * beta
+        contrib = media_contributions(mmm, media, params)
         per_geo = pt.sum(contrib, axis=0) * scale[None, :, None]  # (draw, geo, channel), original units
         grad = pt.grad(pt.sum(per_geo), x)
         fn = pytensor.function(
-            [x, mask, scale, beta, *ad.values(), *sat.values()],
+            [x, mask, scale, *params.values()],
             [pt.sum(per_geo, axis=1), grad],
             mode=numpy_mode(),
             on_unused_input="ignore",
@@ -170,10 +169,10 @@ class FlightResponse:
 def _scaled_media_contribution(mmm: MMM, multiplier: float | np.ndarray) -> np.ndarray:
     """Total training-period contribution per draw and channel with spend × multiplier: (sample, channel)."""
     if mmm.is_geo:  # national: summed over dates and geos, batch by batch
-        comps = mmm._evaluate(*mmm._history_inputs(multiplier), reduce=lambda b: {"media": b["media"].sum(axis=(1, 2))})
+        comps = mmm.evaluate(*mmm.history_inputs(multiplier), reduce=lambda b: {"media": b["media"].sum(axis=(1, 2))})
         return comps["media"]
     data = mmm.data
-    comps = mmm._evaluate(data.dates, data.media * multiplier, data.controls)
+    comps = mmm.evaluate(data.dates, data.media * multiplier, data.controls)
     return comps["media"].sum(axis=1)
 
 
@@ -194,7 +193,7 @@ def marginal_roas(mmm: MMM, step: float = 0.01) -> xr.DataArray:
     down = _scaled_media_contribution(mmm, 1.0 - step)
     spend = mmm.data.media.sum(axis=0)
     mroas = (up - down) / (2.0 * step * spend)
-    return mmm._to_chain_draw(mroas, ("channel",), {"channel": list(mmm.channels)})
+    return mmm.to_chain_draw(mroas, ("channel",), {"channel": list(mmm.channels)})
 
 
 def response_curves(mmm: MMM, multipliers: np.ndarray | None = None, hdi_prob: float = 0.9) -> pd.DataFrame:
@@ -219,7 +218,7 @@ def response_curves(mmm: MMM, multipliers: np.ndarray | None = None, hdi_prob: f
     spend = mmm.data.media.sum(axis=0)
     rows = []
     for m in multipliers:
-        contrib = mmm._to_chain_draw(_scaled_media_contribution(mmm, m), ("channel",), {"channel": list(mmm.channels)})
+        contrib = mmm.to_chain_draw(_scaled_media_contribution(mmm, m), ("channel",), {"channel": list(mmm.channels)})
         lo, hi = hdi(contrib, hdi_prob)
         mean = contrib.mean(("chain", "draw"))
         for i, ch in enumerate(mmm.channels):
@@ -253,7 +252,7 @@ def adstock_weights(mmm: MMM, hdi_prob: float = 0.9, max_draws: int | None = 100
     from bayesmmm.components.base import numpy_mode
     from bayesmmm.evaluation.summaries import hdi
 
-    draws = mmm._posterior_draws(max_draws=max_draws, seed=seed)
+    draws = mmm.posterior_draws(max_draws=max_draws, seed=seed)
     params = {p: draws[v] for p, v in mmm.adstock.variable_names.items()}  # (sample, channel)
     weights = pytensor.function([], mmm.adstock.weights(**params), mode=numpy_mode())()  # (lag, sample, channel)
     da = xr.DataArray(

@@ -167,7 +167,7 @@ def geo_contributions_table(mmm: MMM, batch_size: int = 500) -> pd.DataFrame:
     def batch_sum(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: v.sum(axis=0, keepdims=True) for k, v in batch.items()}
 
-    sums = mmm._evaluate(*mmm._history_inputs(), batch_size=batch_size, reduce=batch_sum)
+    sums = mmm.evaluate(*mmm.history_inputs(), batch_size=batch_size, reduce=batch_sum)
     n = int(mmm.idata["posterior"].sizes["chain"] * mmm.idata["posterior"].sizes["draw"])
     means = {k: v.sum(axis=0) / n for k, v in sums.items()}  # (date, geo[, ·])
     pieces: list[tuple[str, str, np.ndarray]] = []

@@ -25,9 +25,8 @@ the log-density. Reported contributions are the sums over geos.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,16 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.components.adstock import Adstock
-from bayesmmm.components.features import changepoint_locations, fourier_features, fourier_mode_names, time_index
+from bayesmmm.components.features import fourier_features, fourier_mode_names, time_index
+from bayesmmm.components.likelihood import LIKELIHOODS
 from bayesmmm.components.plugins import PluginError, ensure_plugins, records_for
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data, spend_scale
+from bayesmmm.model.predictive import Predictive, mean_components, total
 
 __all__ = ["MMM", "ModelFileError", "Scales", "link_of", "pool_parameter"]
 
-COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
 MODEL_VARIABLES = ("intercept", "beta", "trend_slope", "trend_delta", "gamma_fourier", "gamma_control", "sigma", "nu")
 
 
@@ -182,7 +182,7 @@ class Scales:
         )
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     """Installed versions of the packages a saved model depends on.
 
     Read from the package metadata: importing ArviZ only to read its version would add
@@ -237,13 +237,16 @@ class MMM:
             raise ConfigError(str(exc)) from None
         self.adstock = self.model_config.adstock.build()
         self.saturation = self.model_config.saturation.build()
+        self.likelihood = LIKELIHOODS.get(self.model_config.likelihood)()
         #: the plugins the components come from (saved with the model, checked on load)
-        self.plugins = records_for(type(c) for c in (self.adstock, self.saturation))
-        self.priors = self.model_config.resolved_priors()
+        self.plugins = records_for(type(c) for c in (self.adstock, self.saturation, self.likelihood))
+        self.priors = {**self.likelihood.default_priors, **self.model_config.resolved_priors()}
         self.data: MMMData | None = None
         self.scales: Scales | None = None
         self.idata = None
         self.timings: dict[str, float] = {}
+        #: the predictive core: compiled mean function, decomposition, forecasts, log-likelihood
+        self.predictive = Predictive(self)
 
     # ------------------------------------------------------------------ design
     @property
@@ -278,16 +281,16 @@ class MMM:
         """Whether there are geo deviations to pool (a panel of at least two geos)."""
         return self.is_geo and len(self.geos) > 1
 
-    def _history_inputs(self, multiplier: float | np.ndarray = 1.0) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    def history_inputs(self, multiplier: float | np.ndarray = 1.0) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
         """Training ``dates, media × multiplier, controls`` in the model's layout (with geo for panels)."""
         data = self.data
         if self.is_geo:
             return data.dates, data.geo_media * multiplier, data.geo_controls
         return data.dates, data.media * multiplier, data.controls
 
-    def _design(self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray) -> dict[str, np.ndarray]:
+    def design(self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray) -> dict[str, np.ndarray]:
         """Scaled numeric inputs of the mean function for the given rows."""
-        s = self._require_scales()
+        s = self.require_scales()
         return {
             "media": media / np.asarray(s.media),
             "controls": controls / np.asarray(s.controls)
@@ -297,16 +300,18 @@ class MMM:
             "fourier": fourier_features(dates, self.model_config.yearly_seasonality),
         }
 
-    def _require_fitted(self) -> None:
+    def require_fitted(self) -> None:
+        """Raise ``RuntimeError`` unless the model has a posterior and its data."""
         if self.idata is None or self.data is None:
             raise RuntimeError("the model is not fitted: call fit() or MMM.load() first")
 
-    def _require_scales(self) -> Scales:
+    def require_scales(self) -> Scales:
+        """The training scales; ``RuntimeError`` before the model has data."""
         if self.scales is None:
             raise RuntimeError("the model has no data yet: call fit() (or MMM.load) first")
         return self.scales
 
-    def _dims(self) -> dict[str, tuple[str, ...]]:
+    def variable_dims(self) -> dict[str, tuple[str, ...]]:
         """Dims of every free variable (transform parameters are per channel)."""
         dims = {
             "intercept": ("geo",) if self.is_geo else (),
@@ -321,15 +326,15 @@ class MMM:
             dims["gamma_fourier"] = ("fourier_mode",)
         if self.controls:
             dims["gamma_control"] = ("control",)
-        if self.model_config.likelihood == "student_t":
-            dims["nu"] = ()
+        for name in self.likelihood.param_names:
+            dims[name] = ()
         for transform in (self.adstock, self.saturation):
             for name in transform.variable_names.values():
                 dims[name] = ("channel",)
-        dims.update({name: d for name, (d, _prior) in self._geo_variables().items()})
+        dims.update({name: d for name, (d, _prior) in self.geo_variables().items()})
         return dims
 
-    def _geo_variables(self) -> dict[str, tuple[tuple[str, ...], Prior]]:
+    def geo_variables(self) -> dict[str, tuple[tuple[str, ...], Prior]]:
         """Dims and priors of the geo-deviation variables (empty unless the panel has >= 2 geos)."""
         if not self._pooled:
             return {}
@@ -401,93 +406,6 @@ class MMM:
         return coords
 
     # ------------------------------------------------------------ mean function
-    def components(
-        self, params: Mapping[str, Any], design: Mapping[str, Any], reference_media: Any = None
-    ) -> dict[str, Any]:
-        """Scaled mean components as PyTensor expressions (pure: no model context).
-
-        Parameters
-        ----------
-        params : variable name → tensor (random variables or placeholders).
-        design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
-            ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
-            and controls have a geo axis, ``(date, geo, channel|control)``.
-        reference_media : the scaled TRAINING media, over which the media contributions
-            are centered when ``center_media`` is on (default: ``design["media"]``, i.e.
-            the design is the training data). Forecasts and counterfactuals pass the
-            training media here so that the intercept does not move with their inputs.
-
-        Returns
-        -------
-        dict with ``intercept`` (date,), ``trend`` (date,), ``seasonality`` (date,),
-        ``controls`` (date, control) and ``media`` (date, channel); for a geo panel
-        each has a geo axis after ``date``.
-        """
-        import pytensor.tensor as pt
-
-        t = pt.as_tensor_variable(design["t"])
-        media_x = pt.as_tensor_variable(design["media"])
-        if self.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
-            params = self.geo_parameters(params)
-            zeros = pt.zeros((t.shape[0], media_x.shape[1]), dtype=t.dtype)
-            t_col = t[:, None]
-        else:
-            zeros = pt.zeros_like(t)
-            t_col = t
-        out: dict[str, Any] = {"intercept": zeros + params["intercept"]}
-        trend = zeros
-        if self.model_config.trend != "none":
-            trend = params["trend_slope"] * t_col
-        if self.model_config.trend == "piecewise":
-            cps = changepoint_locations(self.model_config.n_changepoints)
-            hinge = pt.maximum(t[:, None] - cps[None, :], 0.0)
-            piece = pt.sum(hinge * params["trend_delta"], axis=-1)
-            trend = trend + (piece[:, None] if self.is_geo else piece)
-        out["trend"] = trend + zeros if self.is_geo else trend
-        if self.model_config.yearly_seasonality:
-            # elementwise product + sum compiles much faster than a dot in numba
-            fourier = pt.as_tensor_variable(design["fourier"])
-            gamma = params["gamma_fourier"]
-            if self.is_geo:
-                fourier = fourier[:, None, :] if gamma.ndim == 2 else fourier
-                season = pt.sum(fourier * gamma, axis=-1)
-                out["seasonality"] = (season if gamma.ndim == 2 else season[:, None]) + zeros
-            else:
-                out["seasonality"] = pt.sum(fourier * gamma, axis=-1)
-        else:
-            out["seasonality"] = zeros
-        if self.controls:
-            out["controls"] = pt.as_tensor_variable(design["controls"]) * params["gamma_control"]
-        elif self.is_geo:
-            out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
-        else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
-            out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
-        ad = {p: params[v] for p, v in self.adstock.variable_names.items()}
-        sat = {p: params[v] for p, v in self.saturation.variable_names.items()}
-        out["media"] = self._media_contributions(media_x, params, ad, sat)
-        if self.model_config.center_media:
-            ref = (
-                out["media"] if reference_media is None else self._media_contributions(reference_media, params, ad, sat)
-            )
-            out["intercept"] = out["intercept"] - pt.sum(pt.mean(ref, axis=0), axis=-1)
-        return out
-
-    def _media_contributions(self, media_x: Any, params: Mapping[str, Any], ad: Mapping, sat: Mapping) -> Any:
-        """Scaled media contributions: saturation(adstock(media)) × beta (PyTensor)."""
-        return self.saturation.apply(self.adstock.apply(media_x, **ad), **sat) * params["beta"]
-
-    @staticmethod
-    def _sum_components(comps: Mapping[str, Any]):
-        import pytensor.tensor as pt
-
-        return (
-            comps["intercept"]
-            + comps["trend"]
-            + comps["seasonality"]
-            + pt.sum(comps["controls"], axis=-1)
-            + pt.sum(comps["media"], axis=-1)
-        )
-
     # ------------------------------------------------------------------- model
     def build_model(self, frame: pd.DataFrame | None = None):
         """Build the PyMC model on ``frame`` (or the data already set)."""
@@ -497,8 +415,8 @@ class MMM:
             self._set_data(frame)
         if self.data is None:
             raise RuntimeError("build_model needs data: pass a data frame")
-        design = self._design(*self._history_inputs())
-        dims = self._dims()
+        design = self.design(*self.history_inputs())
+        dims = self.variable_dims()
         geo = ("geo",) if self.is_geo else ()
         with pm.Model(coords=self.coords()) as model:
             # Data enter as pm.Data so that a model compiled once serves every data set of
@@ -525,17 +443,16 @@ class MMM:
             for name in MODEL_VARIABLES:
                 if name in dims:
                     params[name] = self.priors[name].create(name, dims=dims[name])
+            for name in self.likelihood.param_names:  # a plugin likelihood's own parameters
+                if name not in params:
+                    params[name] = self.priors[name].create(name, dims=dims[name])
             for transform in (self.adstock, self.saturation):
                 created = transform.create_priors(("channel",))
                 params.update({transform.variable_name(p): rv for p, rv in created.items()})
-            for name, (var_dims, prior) in self._geo_variables().items():
+            for name, (var_dims, prior) in self.geo_variables().items():
                 params[name] = prior.create(name, dims=var_dims)
-            mu = self._sum_components(self.components(params, inputs))
-            y_dims = ("date", *geo)
-            if self.model_config.likelihood == "student_t":
-                pm.StudentT("y", nu=params["nu"], mu=mu, sigma=params["sigma"], observed=y, dims=y_dims)
-            else:
-                pm.Normal("y", mu=mu, sigma=params["sigma"], observed=y, dims=y_dims)
+            mu = total(self.components(params, inputs))
+            self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
         return model
 
     def structure_key(self) -> str:
@@ -543,6 +460,8 @@ class MMM:
         import hashlib
 
         parts = [self.model_config.model_dump_json(), json.dumps([list(self.channels), list(self.controls)])]
+        if self.plugins:  # a plugin's code shapes the graph: an edited plugin must not reuse compiled code
+            parts.append(json.dumps([[r.spec, r.sha256] for r in self.plugins]))
         if self.is_geo:  # the geo count shapes the variables
             parts.append(json.dumps(["geo", len(self.geos)]))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
@@ -551,7 +470,7 @@ class MMM:
         data = frame_to_data(frame, self.data_config, min_rows=self.min_rows)
         self.data = data
         self.scales = Scales.from_data(data, self.data_config.target_column)
-        self.__dict__.pop("_mean_function", None)
+        self.predictive = Predictive(self)
 
     @property
     def carryover_weeks(self) -> int:
@@ -607,7 +526,7 @@ class MMM:
         compiles the sampler (the compile leaves a core idle), saving ~1.5 s of a fit."""
         import scipy.stats  # noqa: F401  (the log-likelihood's; a second to import)
 
-        self._mean_function  # noqa: B018  (compiled and cached)
+        self.predictive.compiled()
 
     def _complete_idata(self, idata):
         """Keep posterior and sample_stats; add observed/constant data, log-likelihood and metadata."""
@@ -649,7 +568,7 @@ class MMM:
                 "bayesmmm_data_config": self.data_config.model_dump_json(),
                 "bayesmmm_model_config": self.model_config.model_dump_json(),
                 "bayesmmm_scales": json.dumps(self.scales.__dict__),
-                "bayesmmm_versions": json.dumps(_versions()),
+                "bayesmmm_versions": json.dumps(package_versions()),
                 "bayesmmm_plugins": json.dumps([r.to_dict() for r in self.plugins]),
             }
         )
@@ -658,44 +577,6 @@ class MMM:
         return tree
 
     # ---------------------------------------------------------- post-processing
-    @cached_property
-    def _mean_function(self):
-        """Compiled ``(design, batched params) → components``, vectorized over a leading draw axis.
-
-        Compiled once per model in :func:`~bayesmmm.components.base.numpy_mode`: the
-        arrays are whole batches of draws, so NumPy does the work and compilation
-        takes milliseconds (the numba backend would add seconds per model).
-        """
-        import pytensor
-        import pytensor.tensor as pt
-        from pytensor.graph.replace import vectorize_graph
-
-        from bayesmmm.components.base import numpy_mode
-
-        dims = self._dims()
-        panel = pt.tensor3 if self.is_geo else pt.matrix
-        design = {
-            "media": panel("media", dtype="float64"),
-            "controls": panel("controls", dtype="float64"),
-            "t": pt.vector("t", dtype="float64"),
-            "fourier": pt.matrix("fourier", dtype="float64"),
-        }
-        core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
-        batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
-        reference = None
-        if self.model_config.center_media:  # center on the TRAINING media, whatever the design
-            reference = pt.constant(self._design(*self._history_inputs())["media"], dtype="float64")
-        comps = self.components(core, design, reference)
-        names = list(COMPONENTS)
-        outs = vectorize_graph([comps[k] for k in names], {core[n]: batched[n] for n in dims})
-        fn = pytensor.function(
-            [*design.values(), *batched.values()],
-            outs,
-            mode=numpy_mode(),
-            on_unused_input="ignore",
-        )
-        return fn, list(dims), names
-
     def geo_media_parameters(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per-geo media parameters of a geo model for each draw: ``beta`` and the transform
         variables, each ``(sample, geo, channel)`` (shared ones broadcast over geos)."""
@@ -705,7 +586,7 @@ class MMM:
 
         from bayesmmm.components.base import numpy_mode
 
-        dims = self._dims()
+        dims = self.variable_dims()
         core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
         batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
         names = ["beta", *self.adstock.variable_names.values(), *self.saturation.variable_names.values()]
@@ -719,146 +600,47 @@ class MMM:
             for n, v in zip(names, values, strict=True)
         }
 
-    def _posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-        """Free variables stacked over (chain, draw) → leading ``sample`` axis."""
-        self._require_fitted()
-        post = self.idata["posterior"].to_dataset()
-        n = post.sizes["chain"] * post.sizes["draw"]
-        idx = np.arange(n)
-        if max_draws is not None and max_draws < n:
-            idx = np.sort(np.random.default_rng(seed).choice(n, size=max_draws, replace=False))
-        out = {}
-        for name in self._dims():
-            arr = post[name].to_numpy()
-            out[name] = arr.reshape(n, *arr.shape[2:])[idx]
-        return out
+    def check_continues(self, dates: pd.DatetimeIndex) -> None:
+        hist = self.data
+        if dates[0] <= hist.dates[-1]:
+            raise DataError(
+                f"new dates start on {dates[0].date()}, not after the training data's last date "
+                f"{hist.dates[-1].date()}; give only the weeks after it (in Python, include_history=False "
+                "scores past weeks)"
+            )
+        gap = (dates[0] - hist.dates[-1]).days
+        if gap != 7:
+            raise DataError(
+                f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
+                f"after the last training date {hist.dates[-1].date()}"
+            )
 
-    def _evaluate(
-        self,
-        dates,
-        media,
-        controls,
-        draws: Mapping[str, np.ndarray] | None = None,
-        batch_size: int = 1000,
-        reduce: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Components in ORIGINAL units for each draw: arrays with a leading ``sample`` axis.
+    # ------------------------------------------------- predictive (one core)
+    def components(
+        self, params: Mapping[str, Any], design: Mapping[str, Any], reference_media: Any = None
+    ) -> dict[str, Any]:
+        """Scaled mean components as PyTensor expressions: :func:`~bayesmmm.model.predictive.mean_components`."""
+        return mean_components(self, params, design, reference_media)
 
-        For a geo panel ``media``/``controls`` are ``(date, geo, ·)`` and every component
-        has a geo axis after ``date``. ``reduce`` maps each batch of draws to smaller
-        arrays (e.g. sums over geos) before the batches are joined, so memory stays
-        bounded by the batch size rather than by the number of draws.
-        """
-        fn, order, names = self._mean_function
-        draws = self._posterior_draws() if draws is None else draws
-        design = self._design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
-        n = len(next(iter(draws.values())))
-        extra = 1 if self.is_geo else 0
-        core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, "controls": 2, "media": 2}
-        core_ndim = {k: v + extra for k, v in core_ndim.items()}
-        scale = np.asarray(self.scales.target, dtype=float)  # scalar, or (geo,)
-        scales = {k: scale[:, None] if scale.ndim and core_ndim[k] == 3 else scale for k in names}
-        chunks: list[dict[str, np.ndarray]] = []
-        for start in range(0, n, batch_size):
-            part = [draws[k][start : start + batch_size] for k in order]
-            outs = fn(design["media"], design["controls"], design["t"], design["fourier"], *part)
-            # a component that no parameter touches (e.g. trend "none") comes back without a draw axis
-            m = len(part[0])
-            batch = {
-                k: np.broadcast_to(o, (m, *o.shape[-core_ndim[k] :])) * scales[k]
-                for k, o in zip(names, outs, strict=True)
-            }
-            chunks.append(batch if reduce is None else reduce(batch))
-        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+    def posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Free variables with a leading ``sample`` axis: :meth:`Predictive.posterior_draws`."""
+        return self.predictive.posterior_draws(max_draws, seed)
 
-    def _sample_dims(self) -> tuple[int, int]:
-        post = self.idata["posterior"]
-        return post.sizes["chain"], post.sizes["draw"]
+    def evaluate(self, dates, media, controls, draws=None, batch_size: int = 1000, reduce=None):
+        """Components in original units per draw: :meth:`Predictive.evaluate`."""
+        return self.predictive.evaluate(dates, media, controls, draws, batch_size, reduce)
 
-    def _to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
-        chains, draws = self._sample_dims()
-        return xr.DataArray(
-            arr.reshape(chains, draws, *arr.shape[1:]),
-            dims=("chain", "draw", *dims),
-            coords={"chain": np.arange(chains), "draw": np.arange(draws), **coords},
-        )
+    def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
+        """``(sample, ...)`` → ``(chain, draw, ...)``: :meth:`Predictive.to_chain_draw`."""
+        return self.predictive.to_chain_draw(arr, dims, coords)
 
     def posterior_components(self) -> xr.Dataset:
-        """Posterior of every mean component over the training dates, original units.
-
-        Variables: ``intercept``, ``trend``, ``seasonality`` (chain, draw, date),
-        ``controls`` (…, date, control), ``media`` (…, date, channel) and ``mu``.
-        For a geo panel these are NATIONAL (sums over geos) and the dataset adds
-        ``mu_geo`` (…, date, geo) and ``media_geo`` (…, geo, channel: each geo's
-        contribution summed over the training weeks); the full (date, geo, channel)
-        posterior is never held, only batches of draws.
-        Computed once per posterior and cached (treat the result as read-only).
-        """
-        self._require_fitted()
-        cached = self.__dict__.get("_components")
-        if cached is not None and cached[0] is self.idata:
-            return cached[1]
-        if self.is_geo:
-            comps = self._evaluate(*self._history_inputs(), reduce=_national_and_geo)
-        else:
-            data = self.data
-            comps = self._evaluate(data.dates, data.media, data.controls)
-        coords = self.coords()
-        date = {"date": coords["date"]}
-        ds = xr.Dataset(
-            {
-                "intercept": self._to_chain_draw(comps["intercept"], ("date",), date),
-                "trend": self._to_chain_draw(comps["trend"], ("date",), date),
-                "seasonality": self._to_chain_draw(comps["seasonality"], ("date",), date),
-                "controls": self._to_chain_draw(
-                    comps["controls"], ("date", "control"), {**date, "control": list(self.controls)}
-                ),
-                "media": self._to_chain_draw(
-                    comps["media"], ("date", "channel"), {**date, "channel": list(self.channels)}
-                ),
-            }
-        )
-        ds["mu"] = (
-            ds["intercept"]
-            + ds["trend"]
-            + ds["seasonality"]
-            + ds["controls"].sum("control")
-            + ds["media"].sum("channel")
-        )
-        if self.is_geo:
-            geo = {"geo": list(self.geos)}
-            ds["mu_geo"] = self._to_chain_draw(comps["mu_geo"], ("date", "geo"), {**date, **geo})
-            ds["media_geo"] = self._to_chain_draw(
-                comps["media_geo"], ("geo", "channel"), {**geo, "channel": list(self.channels)}
-            )
-        self._components = (self.idata, ds)
-        return ds
+        """Posterior of every mean component over the training dates: :meth:`Predictive.posterior_components`."""
+        return self.predictive.posterior_components()
 
     def log_likelihood(self) -> xr.DataArray:
-        """Pointwise log-likelihood of the observed target, original units, (chain, draw, date[, geo])."""
-        from scipy import stats
-
-        comps = self.posterior_components()
-        post = self.idata["posterior"]
-        if self.is_geo:
-            mu = comps["mu_geo"].to_numpy()
-            sigma = post["sigma"].to_numpy()[..., None, None] * np.asarray(self.scales.target)
-            y = self.data.geo_target
-            if self.model_config.likelihood == "student_t":
-                nu = post["nu"].to_numpy()[..., None, None]
-                ll = stats.t.logpdf(y, df=nu, loc=mu, scale=sigma)
-            else:
-                ll = stats.norm.logpdf(y, loc=mu, scale=sigma)
-            return xr.DataArray(ll, dims=("chain", "draw", "date", "geo"), coords=comps["mu_geo"].coords)
-        mu = comps["mu"].to_numpy()
-        sigma = post["sigma"].to_numpy()[..., None] * self.scales.target
-        y = self.data.target
-        if self.model_config.likelihood == "student_t":
-            nu = post["nu"].to_numpy()[..., None]
-            ll = stats.t.logpdf(y, df=nu, loc=mu, scale=sigma)
-        else:
-            ll = stats.norm.logpdf(y, loc=mu, scale=sigma)
-        return xr.DataArray(ll, dims=("chain", "draw", "date"), coords=comps["mu"].coords)
+        """Pointwise log-likelihood, original units: :meth:`Predictive.log_likelihood`."""
+        return self.predictive.log_likelihood()
 
     def predict(
         self,
@@ -884,111 +666,7 @@ class MMM:
         model ``frame`` is a panel with the training geos and these are national totals;
         ``mu_geo`` (…, date, geo) is added.
         """
-        self._require_fitted()
-        if self.is_geo:
-            return self._predict_geo(frame, include_history=include_history, noise=noise, seed=seed)
-        new = frame_to_data(frame, self.data_config, require_target=False)
-        dates, media, controls = new.dates, new.media, new.controls
-        n_new = len(dates)
-        if include_history:
-            hist = self.data
-            self._check_continues(dates)
-            # only the weeks the adstock carries over reach the new ones (trend and seasonality
-            # depend on the date alone): same result as the whole history, less work
-            start = max(hist.n_dates - self.carryover_weeks, 0)
-            dates = hist.dates[start:].append(dates)
-            media = np.vstack([hist.media[start:], media])
-            controls = np.vstack([hist.controls[start:], controls])
-        comps = self._evaluate(dates, media, controls)
-        coords = {"date": pd.DatetimeIndex(dates[-n_new:])}
-        mu = (
-            comps["intercept"]
-            + comps["trend"]
-            + comps["seasonality"]
-            + comps["controls"].sum(-1)
-            + comps["media"].sum(-1)
-        )[:, -n_new:]
-        ds = xr.Dataset(
-            {
-                "mu": self._to_chain_draw(mu, ("date",), coords),
-                "media": self._to_chain_draw(
-                    comps["media"][:, -n_new:], ("date", "channel"), {**coords, "channel": list(self.channels)}
-                ),
-            }
-        )
-        if noise:
-            rng = np.random.default_rng(seed)
-            post = self.idata["posterior"]
-            sigma = post["sigma"].to_numpy().reshape(-1, 1) * self.scales.target
-            eps = rng.standard_normal(mu.shape)
-            if self.model_config.likelihood == "student_t":
-                nu = post["nu"].to_numpy().reshape(-1, 1)
-                eps = rng.standard_t(nu, size=mu.shape)
-            ds["y"] = self._to_chain_draw(mu + sigma * eps, ("date",), coords)
-        return ds
-
-    def _check_continues(self, dates: pd.DatetimeIndex) -> None:
-        hist = self.data
-        if dates[0] <= hist.dates[-1]:
-            raise DataError(
-                f"new dates start on {dates[0].date()}, not after the training data's last date "
-                f"{hist.dates[-1].date()}; give only the weeks after it (in Python, include_history=False "
-                "scores past weeks)"
-            )
-        gap = (dates[0] - hist.dates[-1]).days
-        if gap != 7:
-            raise DataError(
-                f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
-                f"after the last training date {hist.dates[-1].date()}"
-            )
-
-    def _predict_geo(self, frame: pd.DataFrame, *, include_history: bool, noise: bool, seed: int) -> xr.Dataset:
-        """:meth:`predict` for a geo model: national totals plus ``mu_geo``."""
-        new = frame_to_data(frame, self.data_config, require_target=False)
-        if set(new.geos) != set(self.geos):
-            missing = sorted(set(self.geos) - set(new.geos))
-            unknown = sorted(set(new.geos) - set(self.geos))
-            raise DataError(
-                f"the new rows must cover the training geos exactly: missing {missing or 'none'}, "
-                f"unknown {unknown or 'none'}; give one row per date for every training geo"
-            )
-        order = [new.geos.index(g) for g in self.geos]
-        dates, media, controls = new.dates, new.geo_media[:, order], new.geo_controls[:, order]
-        n_new = len(dates)
-        if include_history:
-            self._check_continues(dates)
-            hist = self.data
-            start = max(hist.n_dates - self.carryover_weeks, 0)
-            dates = hist.dates[start:].append(dates)
-            media = np.concatenate([hist.geo_media[start:], media])
-            controls = np.concatenate([hist.geo_controls[start:], controls])
-
-        def last_weeks(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            out = _national_and_geo({k: v[:, -n_new:] for k, v in batch.items()})
-            return {"mu": out["mu"], "media": out["media"], "mu_geo": out["mu_geo"]}
-
-        comps = self._evaluate(dates, media, controls, reduce=last_weeks)
-        coords = {"date": pd.DatetimeIndex(dates[-n_new:])}
-        geo = {"geo": list(self.geos)}
-        ds = xr.Dataset(
-            {
-                "mu": self._to_chain_draw(comps["mu"], ("date",), coords),
-                "media": self._to_chain_draw(
-                    comps["media"], ("date", "channel"), {**coords, "channel": list(self.channels)}
-                ),
-                "mu_geo": self._to_chain_draw(comps["mu_geo"], ("date", "geo"), {**coords, **geo}),
-            }
-        )
-        if noise:
-            rng = np.random.default_rng(seed)
-            post = self.idata["posterior"]
-            sigma = post["sigma"].to_numpy().reshape(-1, 1, 1) * np.asarray(self.scales.target)
-            shape = comps["mu_geo"].shape
-            eps = rng.standard_normal(shape)
-            if self.model_config.likelihood == "student_t":
-                eps = rng.standard_t(post["nu"].to_numpy().reshape(-1, 1, 1), size=shape)
-            ds["y"] = self._to_chain_draw((comps["mu_geo"] + sigma * eps).sum(-1), ("date",), coords)
-        return ds
+        return self.predictive.predict(frame, include_history=include_history, noise=noise, seed=seed)
 
     # --------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
@@ -1099,15 +777,3 @@ def _first_problem(exc: Exception) -> str:
         loc = ".".join(str(p) for p in err["loc"])
         return f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"]
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Reduce a batch of geo components ``(sample, date, geo, ·)`` to national sums plus
-    ``mu_geo`` (sample, date, geo) and ``media_geo`` (sample, geo, channel; summed over dates)."""
-    out = {k: batch[k].sum(axis=2) for k in ("intercept", "trend", "seasonality", "controls", "media")}
-    out["mu"] = out["intercept"] + out["trend"] + out["seasonality"] + out["controls"].sum(-1) + out["media"].sum(-1)
-    out["mu_geo"] = (
-        batch["intercept"] + batch["trend"] + batch["seasonality"] + batch["controls"].sum(-1) + batch["media"].sum(-1)
-    )
-    out["media_geo"] = batch["media"].sum(axis=1)
-    return out

@@ -362,7 +362,7 @@ class Forecaster:
 
     def __init__(self, mmm: MMM, max_draws: int | None = DEFAULT_MAX_DRAWS) -> None:
         self.model = thinned(mmm, max_draws)
-        self.draws = self.model._posterior_draws()
+        self.draws = self.model.posterior_draws()
         post = self.model.idata["posterior"]
         self.n_draws = int(post.sizes["chain"] * post.sizes["draw"])
         self.sigma = post["sigma"].to_numpy().reshape(-1, 1) * mmm.scales.target
@@ -380,7 +380,7 @@ class Forecaster:
         ``mean``, ``hdi_low``, ``hdi_high`` (date,) and ``media`` (date, channel).
         """
         h_dates, h_media, h_controls = self.hist
-        comps = self.model._evaluate(
+        comps = self.model.evaluate(
             h_dates.append(dates), np.vstack([h_media, media]), np.vstack([h_controls, controls]), draws=self.draws
         )
         n_new = len(dates)
@@ -430,7 +430,7 @@ class ModelService:
         from bayesmmm.evaluation.summaries import contributions_table, fit_metrics, roas_table
 
         t0 = time.perf_counter()
-        mmm._require_fitted()
+        mmm.require_fitted()
         if mmm.is_geo:
             from bayesmmm.config.experiment import ConfigError
 

@@ -362,7 +362,7 @@ def _version_metadata(run_dir: Path, name: str) -> dict[str, Any]:
     import yaml
 
     from bayesmmm.data.loading import file_hash
-    from bayesmmm.model.mmm import MMM, _versions
+    from bayesmmm.model.mmm import MMM, package_versions
 
     run_meta = _read_json(run_dir / "metadata.json")
     diag = _read_json(run_dir / "diagnostics.json")
@@ -389,7 +389,7 @@ def _version_metadata(run_dir: Path, name: str) -> dict[str, Any]:
         "config": config,
         "versions": {
             "training": run_meta.get("versions", {}),
-            "registry": {**_versions(), "python": platform.python_version()},
+            "registry": {**package_versions(), "python": platform.python_version()},
         },
         "fit_metrics": diag.get("fit", {}),
         "loo": diag.get("loo", {}),

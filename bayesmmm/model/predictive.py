@@ -1,0 +1,425 @@
+"""The one predictive core: parameters and inputs → the mean, its components and observations.
+
+Everything that needs the model's mean ``mu`` or its observation model calls this module:
+the PyMC graph for fitting (:func:`mean_components`, :func:`total`, the likelihood's
+``observe``), the pointwise log-likelihood, ``predict``, the posterior decomposition,
+response curves and the optimizer (:func:`media_contributions`, :meth:`Predictive.evaluate`)
+and the service (:meth:`Predictive.predict_draws`).
+
+- :func:`mean_components` — the scaled components as PyTensor expressions (pure);
+- :func:`total` — ``mu`` from the components (PyTensor or NumPy);
+- :class:`Predictive` — per fitted model: the mean function compiled once (vectorized over
+  draws, NumPy linker), evaluation in original units, forecasts with observation noise, the
+  posterior decomposition and the pointwise log-likelihood.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesmmm.components.features import changepoint_locations
+from bayesmmm.data.loading import DataError, frame_to_data
+
+if TYPE_CHECKING:
+    from bayesmmm.model.mmm import MMM
+
+__all__ = ["COMPONENTS", "Predictive", "mean_components", "media_contributions", "national_and_geo", "total"]
+
+#: the additive components of the mean, in summation order
+COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
+
+
+def total(comps: Mapping[str, Any]):
+    """``mu``: the sum of the components (PyTensor tensors or NumPy arrays, same layout).
+
+    ``controls`` and ``media`` carry their control / channel axis last; it is summed.
+    """
+    return (
+        comps["intercept"]
+        + comps["trend"]
+        + comps["seasonality"]
+        + comps["controls"].sum(axis=-1)
+        + comps["media"].sum(axis=-1)
+    )
+
+
+def media_contributions(model: MMM, media_x: Any, params: Mapping[str, Any]) -> Any:
+    """Scaled media contributions ``saturation(adstock(media)) × beta`` (PyTensor).
+
+    ``media_x`` is scaled spend with the date axis first; ``params`` maps the model's
+    variable names (``beta``, ``adstock_*``, ``saturation_*``) to tensors broadcasting
+    against ``media_x.shape[1:]``.
+    """
+    ad = {p: params[v] for p, v in model.adstock.variable_names.items()}
+    sat = {p: params[v] for p, v in model.saturation.variable_names.items()}
+    return model.saturation.apply(model.adstock.apply(media_x, **ad), **sat) * params["beta"]
+
+
+def mean_components(
+    model: MMM, params: Mapping[str, Any], design: Mapping[str, Any], reference_media: Any = None
+) -> dict[str, Any]:
+    """Scaled mean components as PyTensor expressions (pure: no model context).
+
+    Parameters
+    ----------
+    model : the model whose structure (transforms, trend, seasonality, geo pooling) applies.
+    params : variable name → tensor (random variables or placeholders).
+    design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
+        ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
+        and controls have a geo axis, ``(date, geo, channel|control)``.
+    reference_media : the scaled TRAINING media, over which the media contributions
+        are centered when ``center_media`` is on (default: ``design["media"]``, i.e.
+        the design is the training data). Forecasts and counterfactuals pass the
+        training media here so that the intercept does not move with their inputs.
+
+    Returns
+    -------
+    dict with ``intercept`` (date,), ``trend`` (date,), ``seasonality`` (date,),
+    ``controls`` (date, control) and ``media`` (date, channel); for a geo panel
+    each has a geo axis after ``date``.
+    """
+    import pytensor.tensor as pt
+
+    config = model.model_config
+    t = pt.as_tensor_variable(design["t"])
+    media_x = pt.as_tensor_variable(design["media"])
+    if model.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
+        params = model.geo_parameters(params)
+        zeros = pt.zeros((t.shape[0], media_x.shape[1]), dtype=t.dtype)
+        t_col = t[:, None]
+    else:
+        zeros = pt.zeros_like(t)
+        t_col = t
+    out: dict[str, Any] = {"intercept": zeros + params["intercept"]}
+    trend = zeros
+    if config.trend != "none":
+        trend = params["trend_slope"] * t_col
+    if config.trend == "piecewise":
+        cps = changepoint_locations(config.n_changepoints)
+        hinge = pt.maximum(t[:, None] - cps[None, :], 0.0)
+        piece = pt.sum(hinge * params["trend_delta"], axis=-1)
+        trend = trend + (piece[:, None] if model.is_geo else piece)
+    out["trend"] = trend + zeros if model.is_geo else trend
+    if config.yearly_seasonality:
+        # elementwise product + sum compiles much faster than a dot in numba
+        fourier = pt.as_tensor_variable(design["fourier"])
+        gamma = params["gamma_fourier"]
+        if model.is_geo:
+            fourier = fourier[:, None, :] if gamma.ndim == 2 else fourier
+            season = pt.sum(fourier * gamma, axis=-1)
+            out["seasonality"] = (season if gamma.ndim == 2 else season[:, None]) + zeros
+        else:
+            out["seasonality"] = pt.sum(fourier * gamma, axis=-1)
+    else:
+        out["seasonality"] = zeros
+    if model.controls:
+        out["controls"] = pt.as_tensor_variable(design["controls"]) * params["gamma_control"]
+    elif model.is_geo:
+        out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
+    else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
+        out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
+    out["media"] = media_contributions(model, media_x, params)
+    if config.center_media:
+        ref = out["media"] if reference_media is None else media_contributions(model, reference_media, params)
+        out["intercept"] = out["intercept"] - pt.sum(pt.mean(ref, axis=0), axis=-1)
+    return out
+
+
+def national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Reduce a batch of geo components ``(sample, date, geo, ·)`` to national sums plus
+    ``mu_geo`` (sample, date, geo) and ``media_geo`` (sample, geo, channel; summed over dates)."""
+    out = {k: batch[k].sum(axis=2) for k in COMPONENTS}
+    out["mu"] = total(out)
+    out["mu_geo"] = total(batch)
+    out["media_geo"] = batch["media"].sum(axis=1)
+    return out
+
+
+class Predictive:
+    """The compiled mean function and observation model of one fitted model.
+
+    Parameters
+    ----------
+    model : the :class:`~bayesmmm.model.mmm.MMM` (with data; fitted for anything that
+        uses the posterior).
+
+    Notes
+    -----
+    The mean function is compiled once, on first use, in
+    :func:`~bayesmmm.components.base.numpy_mode`: the arrays are whole batches of draws,
+    so NumPy does the work and compilation takes milliseconds.
+    """
+
+    def __init__(self, model: MMM) -> None:
+        self.model = model
+        self._compiled: tuple[Callable, list[str], list[str]] | None = None
+        self._components: tuple[Any, xr.Dataset] | None = None
+
+    # ------------------------------------------------------------ compiled mean
+    def compiled(self) -> tuple[Callable, list[str], list[str]]:
+        """``(fn, variable order, component names)``: ``fn(media, controls, t, fourier, *draws)``
+        returns the components for a leading draw axis (compiled once)."""
+        if self._compiled is None:
+            self._compiled = self._compile()
+        return self._compiled
+
+    def _compile(self):
+        import pytensor
+        import pytensor.tensor as pt
+        from pytensor.graph.replace import vectorize_graph
+
+        from bayesmmm.components.base import numpy_mode
+
+        model = self.model
+        dims = model.variable_dims()
+        panel = pt.tensor3 if model.is_geo else pt.matrix
+        design = {
+            "media": panel("media", dtype="float64"),
+            "controls": panel("controls", dtype="float64"),
+            "t": pt.vector("t", dtype="float64"),
+            "fourier": pt.matrix("fourier", dtype="float64"),
+        }
+        core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
+        batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
+        reference = None
+        if model.model_config.center_media:  # center on the TRAINING media, whatever the design
+            reference = pt.constant(model.design(*model.history_inputs())["media"], dtype="float64")
+        comps = mean_components(model, core, design, reference)
+        names = list(COMPONENTS)
+        outs = vectorize_graph([comps[k] for k in names], {core[n]: batched[n] for n in dims})
+        fn = pytensor.function(
+            [*design.values(), *batched.values()],
+            outs,
+            mode=numpy_mode(),
+            on_unused_input="ignore",
+        )
+        return fn, list(dims), names
+
+    # ------------------------------------------------------------------ draws
+    def posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Free variables stacked over (chain, draw) → leading ``sample`` axis (a seeded subsample
+        of ``max_draws`` when given)."""
+        model = self.model
+        model.require_fitted()
+        post = model.idata["posterior"].to_dataset()
+        n = post.sizes["chain"] * post.sizes["draw"]
+        idx = np.arange(n)
+        if max_draws is not None and max_draws < n:
+            idx = np.sort(np.random.default_rng(seed).choice(n, size=max_draws, replace=False))
+        out = {}
+        for name in model.variable_dims():
+            arr = post[name].to_numpy()
+            out[name] = arr.reshape(n, *arr.shape[2:])[idx]
+        return out
+
+    def evaluate(
+        self,
+        dates,
+        media,
+        controls,
+        draws: Mapping[str, np.ndarray] | None = None,
+        batch_size: int = 1000,
+        reduce: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Components in ORIGINAL units for each draw: arrays with a leading ``sample`` axis.
+
+        For a geo panel ``media``/``controls`` are ``(date, geo, ·)`` and every component
+        has a geo axis after ``date``. ``reduce`` maps each batch of draws to smaller
+        arrays (e.g. sums over geos) before the batches are joined, so memory stays
+        bounded by the batch size rather than by the number of draws.
+        """
+        model = self.model
+        fn, order, names = self.compiled()
+        draws = self.posterior_draws() if draws is None else draws
+        design = model.design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
+        n = len(next(iter(draws.values())))
+        extra = 1 if model.is_geo else 0
+        core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, "controls": 2, "media": 2}
+        core_ndim = {k: v + extra for k, v in core_ndim.items()}
+        scale = np.asarray(model.scales.target, dtype=float)  # scalar, or (geo,)
+        scales = {k: scale[:, None] if scale.ndim and core_ndim[k] == 3 else scale for k in names}
+        chunks: list[dict[str, np.ndarray]] = []
+        for start in range(0, n, batch_size):
+            part = [draws[k][start : start + batch_size] for k in order]
+            outs = fn(design["media"], design["controls"], design["t"], design["fourier"], *part)
+            # a component that no parameter touches (e.g. trend "none") comes back without a draw axis
+            m = len(part[0])
+            batch = {
+                k: np.broadcast_to(o, (m, *o.shape[-core_ndim[k] :])) * scales[k]
+                for k, o in zip(names, outs, strict=True)
+            }
+            chunks.append(batch if reduce is None else reduce(batch))
+        return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+
+    def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
+        """An array with a leading ``sample`` axis (all draws, chain-major) as (chain, draw, *dims)."""
+        post = self.model.idata["posterior"]
+        chains, draws = post.sizes["chain"], post.sizes["draw"]
+        return xr.DataArray(
+            arr.reshape(chains, draws, *arr.shape[1:]),
+            dims=("chain", "draw", *dims),
+            coords={"chain": np.arange(chains), "draw": np.arange(draws), **coords},
+        )
+
+    # --------------------------------------------------------- decomposition
+    def posterior_components(self) -> xr.Dataset:
+        """Posterior of every mean component over the training dates, original units.
+
+        Variables: ``intercept``, ``trend``, ``seasonality`` (chain, draw, date),
+        ``controls`` (…, date, control), ``media`` (…, date, channel) and ``mu``.
+        For a geo panel these are NATIONAL (sums over geos) and the dataset adds
+        ``mu_geo`` (…, date, geo) and ``media_geo`` (…, geo, channel: each geo's
+        contribution summed over the training weeks); the full (date, geo, channel)
+        posterior is never held, only batches of draws.
+        Computed once per posterior and cached (treat the result as read-only).
+        """
+        model = self.model
+        model.require_fitted()
+        if self._components is not None and self._components[0] is model.idata:
+            return self._components[1]
+        if model.is_geo:
+            comps = self.evaluate(*model.history_inputs(), reduce=national_and_geo)
+        else:
+            comps = self.evaluate(*model.history_inputs())
+        coords = model.coords()
+        date = {"date": coords["date"]}
+        ds = xr.Dataset(
+            {
+                "intercept": self.to_chain_draw(comps["intercept"], ("date",), date),
+                "trend": self.to_chain_draw(comps["trend"], ("date",), date),
+                "seasonality": self.to_chain_draw(comps["seasonality"], ("date",), date),
+                "controls": self.to_chain_draw(
+                    comps["controls"], ("date", "control"), {**date, "control": list(model.controls)}
+                ),
+                "media": self.to_chain_draw(
+                    comps["media"], ("date", "channel"), {**date, "channel": list(model.channels)}
+                ),
+            }
+        )
+        ds["mu"] = self.to_chain_draw(comps["mu"] if model.is_geo else total(comps), ("date",), date)
+        if model.is_geo:
+            geo = {"geo": list(model.geos)}
+            ds["mu_geo"] = self.to_chain_draw(comps["mu_geo"], ("date", "geo"), {**date, **geo})
+            ds["media_geo"] = self.to_chain_draw(
+                comps["media_geo"], ("geo", "channel"), {**geo, "channel": list(model.channels)}
+            )
+        self._components = (model.idata, ds)
+        return ds
+
+    # ------------------------------------------------------- observation model
+    def observation_params(
+        self, draws: Mapping[str, np.ndarray], shape_tail: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``sigma`` in ORIGINAL units and the likelihood's other parameters, per draw, shaped
+        ``(sample, 1 × shape_tail)`` to broadcast against ``(sample, date[, geo])``."""
+        model = self.model
+        ones = (1,) * shape_tail
+        sigma = np.asarray(draws["sigma"]).reshape(-1, *ones) * np.asarray(model.scales.target, dtype=float)
+        params = {p: np.asarray(draws[p]).reshape(-1, *ones) for p in model.likelihood.param_names}
+        return sigma, params
+
+    def log_likelihood(self) -> xr.DataArray:
+        """Pointwise log-likelihood of the observed target, original units, (chain, draw, date[, geo])."""
+        model = self.model
+        comps = self.posterior_components()
+        key = "mu_geo" if model.is_geo else "mu"
+        mu = comps[key].to_numpy()  # (chain, draw, date[, geo])
+        y = model.data.geo_target if model.is_geo else model.data.target
+        chains, n_draws = mu.shape[:2]
+        sigma, params = self.observation_params(self.posterior_draws(), mu.ndim - 2)
+        sigma = sigma.reshape(chains, n_draws, *sigma.shape[1:])
+        params = {k: v.reshape(chains, n_draws, *v.shape[1:]) for k, v in params.items()}
+        ll = model.likelihood.logpdf(y, mu, sigma, params)
+        return xr.DataArray(ll, dims=comps[key].dims, coords=comps[key].coords)
+
+    # ----------------------------------------------------------------- predict
+    def predict_draws(
+        self,
+        dates: pd.DatetimeIndex,
+        media: np.ndarray,
+        controls: np.ndarray,
+        *,
+        include_history: bool = True,
+        noise: bool = False,
+        seed: int = 0,
+        draws: Mapping[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Draws of the mean (and noisy) target for new rows, NumPy, original units.
+
+        ``media``/``controls`` are in the model's layout (with a geo axis for a panel, geos
+        in the model's order). With ``include_history`` the training weeks whose spend
+        carries over are prepended (the new dates must follow the training dates).
+        ``draws`` (default: every posterior draw) may be a fixed subset reused across calls.
+
+        Returns
+        -------
+        ``mu`` (sample, date), ``media`` (sample, date, channel) and, with ``noise``,
+        ``y`` (sample, date) for the new rows; for a geo model these are national totals
+        and ``mu_geo`` (sample, date, geo) is added.
+        """
+        model = self.model
+        model.require_fitted()
+        n_new = len(dates)
+        draws = self.posterior_draws() if draws is None else draws
+        if include_history:
+            model.check_continues(dates)
+            h_dates, h_media, h_controls = model.history_inputs()
+            start = max(len(h_dates) - model.carryover_weeks, 0)
+            dates = h_dates[start:].append(pd.DatetimeIndex(dates))
+            media = np.concatenate([h_media[start:], media])
+            controls = np.concatenate([h_controls[start:], controls])
+        if model.is_geo:
+
+            def last_weeks(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                out = national_and_geo({k: v[:, -n_new:] for k, v in batch.items()})
+                return {"mu": out["mu"], "media": out["media"], "mu_geo": out["mu_geo"]}
+
+            out = self.evaluate(dates, media, controls, draws=draws, reduce=last_weeks)
+        else:
+            comps = self.evaluate(dates, media, controls, draws=draws)
+            out = {"mu": total(comps)[:, -n_new:], "media": comps["media"][:, -n_new:]}
+        if noise:
+            per_obs = out["mu_geo"] if model.is_geo else out["mu"]
+            sigma, params = self.observation_params(draws, per_obs.ndim - 1)
+            rng = np.random.default_rng(seed)
+            y = per_obs + sigma * model.likelihood.noise(rng, per_obs.shape, params)
+            out["y"] = y.sum(axis=-1) if model.is_geo else y
+        return out
+
+    def predict(self, frame: pd.DataFrame, *, include_history: bool = True, noise: bool = False, seed: int = 0):
+        """:meth:`~bayesmmm.model.mmm.MMM.predict`: :meth:`predict_draws` on a frame, as a Dataset."""
+        model = self.model
+        model.require_fitted()
+        new = frame_to_data(frame, model.data_config, require_target=False)
+        if model.is_geo:
+            if set(new.geos) != set(model.geos):
+                missing = sorted(set(model.geos) - set(new.geos))
+                unknown = sorted(set(new.geos) - set(model.geos))
+                raise DataError(
+                    f"the new rows must cover the training geos exactly: missing {missing or 'none'}, "
+                    f"unknown {unknown or 'none'}; give one row per date for every training geo"
+                )
+            order = [new.geos.index(g) for g in model.geos]
+            media, controls = new.geo_media[:, order], new.geo_controls[:, order]
+        else:
+            media, controls = new.media, new.controls
+        out = self.predict_draws(new.dates, media, controls, include_history=include_history, noise=noise, seed=seed)
+        coords = {"date": pd.DatetimeIndex(new.dates)}
+        ds = xr.Dataset(
+            {
+                "mu": self.to_chain_draw(out["mu"], ("date",), coords),
+                "media": self.to_chain_draw(
+                    out["media"], ("date", "channel"), {**coords, "channel": list(model.channels)}
+                ),
+            }
+        )
+        if model.is_geo:
+            ds["mu_geo"] = self.to_chain_draw(out["mu_geo"], ("date", "geo"), {**coords, "geo": list(model.geos)})
+        if noise:
+            ds["y"] = self.to_chain_draw(out["y"], ("date",), coords)
+        return ds

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,168 +36,18 @@ import xarray as xr
 from bayesmmm.components.adstock import Adstock
 from bayesmmm.components.features import fourier_features, fourier_mode_names, time_index
 from bayesmmm.components.likelihood import LIKELIHOODS
-from bayesmmm.components.plugins import PluginError, ensure_plugins, records_for
+from bayesmmm.components.plugins import records_for
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
-from bayesmmm.data.loading import DataError, MMMData, frame_to_data, spend_scale
+from bayesmmm.data.loading import DataError, MMMData, frame_to_data
+from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
+from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive, mean_components, total
+from bayesmmm.model.scales import Scales
 
 __all__ = ["MMM", "ModelFileError", "Scales", "link_of", "pool_parameter"]
 
 MODEL_VARIABLES = ("intercept", "beta", "trend_slope", "trend_delta", "gamma_fourier", "gamma_control", "sigma", "nu")
-
-
-#: link functions of pooled positive / unit-interval parameters, by prior distribution
-_LOGIT_DISTS = frozenset({"Beta", "Kumaraswamy", "LogitNormal"})
-_LOG_DISTS = frozenset(
-    {"HalfNormal", "HalfCauchy", "HalfStudentT", "Gamma", "InverseGamma", "LogNormal", "Exponential", "Weibull"}
-)
-
-
-def link_of(prior: Prior) -> str:
-    """Scale on which a pooled parameter varies across geos: ``logit``, ``log`` or ``identity``.
-
-    Chosen from the support of the parameter's prior, so pooled values stay in it.
-    """
-    if prior.dist in _LOGIT_DISTS:
-        return "logit"
-    if prior.dist in _LOG_DISTS:
-        return "log"
-    return "identity"
-
-
-def pool_parameter(value, sigma, z, link: str = "identity"):
-    """Per-geo value of a partially pooled parameter (non-centered), PyTensor.
-
-    ``inv_link(link(value) + sigma * z)``: ``value`` is the national (median geo)
-    value with dims ``(...)``, ``sigma`` its spread across geos, ``z ~ N(0, 1)`` with
-    dims ``(geo, ...)``.
-    """
-    import pytensor.tensor as pt
-
-    if link == "logit":
-        return pt.sigmoid(pt.log(value) - pt.log1p(-value) + sigma * z)
-    if link == "log":
-        return value * pt.exp(sigma * z)
-    return value + sigma * z
-
-
-class ModelFileError(ValueError):
-    """A saved model file is missing, corrupt or not a bayesmmm model."""
-
-
-@dataclass(frozen=True)
-class Scales:
-    """Scaling constants fixed at training time (original units = scaled × scale)."""
-
-    target: float | tuple[float, ...]  # (geo,) for a geo panel
-    media: tuple[float, ...] | tuple[tuple[float, ...], ...]  # (channel,) or (geo, channel)
-    controls: tuple[float, ...]
-    start: str
-    span_days: float
-
-    @classmethod
-    def from_data(cls, data: MMMData, target_name: str = "target") -> Scales:
-        """Scales of national data, or per-geo scales of a panel (:meth:`from_panel`)."""
-        if data.is_panel:
-            return cls.from_panel(data, target_name)
-        target = float(np.mean(np.abs(data.target)))
-        if not np.isfinite(target) or target <= 0:
-            raise DataError(
-                f"the target column {target_name!r} is zero in every week; nothing to model: "
-                "check data.target_column and the file"
-            )
-        if np.ptp(data.target) == 0:
-            raise DataError(
-                f"the target column {target_name!r} is constant ({data.target[0]:g} every week); nothing to "
-                "explain: check data.target_column and the file"
-            )
-        media = spend_scale(data.media)
-        for name, value in zip(data.channels, media, strict=True):
-            if value <= 0:
-                raise DataError(f"channel {name!r} has zero spend in every week; drop it from channel_columns")
-        controls = np.abs(data.controls).max(axis=0) if data.controls.shape[1] else np.zeros(0)
-        for name, value, col in zip(data.control_names, controls, data.controls.T, strict=True):
-            if value <= 0 or np.ptp(col) == 0:
-                raise DataError(
-                    f"control {name!r} does not vary ({col[0]:g} every week): it cannot be told apart from the "
-                    "intercept; drop it from control_columns"
-                )
-        span = float((data.dates[-1] - data.dates[0]).days)
-        return cls(
-            target=target,
-            media=tuple(float(v) for v in media),
-            controls=tuple(float(v) for v in controls),
-            start=str(data.dates[0].date()),
-            span_days=span,
-        )
-
-    @classmethod
-    def from_panel(cls, data: MMMData, target_name: str = "target") -> Scales:
-        """Per-geo scales of a geo panel: ``target`` is ``(geo,)``, ``media`` ``(geo, channel)``.
-
-        Without population, a geo's target scale is its mean absolute target and a
-        channel's scale its mean active-week spend in that geo (a geo that never spends on
-        a channel gets the mean of the other geos' scales). With ``population`` the
-        scales are per capita, shared by all geos, times the geo's population: target
-        ``pop_g · mean(|y| / pop)``, media ``pop_g · spend_scale(x / pop)`` over all weeks
-        and geos — so geos with more spend per head are further along the saturation curve.
-        Controls are scaled by their maximum absolute value over the panel.
-        """
-        y, x, z = data.geo_target, data.geo_media, data.geo_controls
-        n_dates, n_geos, n_ch = x.shape
-        for g, geo in enumerate(data.geos):
-            if not np.mean(np.abs(y[:, g])) > 0 or np.ptp(y[:, g]) == 0:
-                raise DataError(
-                    f"geo {geo!r}: the target column {target_name!r} is constant ({y[0, g]:g} every week); "
-                    "nothing to explain: drop the geo or check data.target_column"
-                )
-        if data.population is not None:
-            pop = np.asarray(data.population, dtype=float)
-            target = pop * float(np.mean(np.abs(y) / pop))
-            media = pop[:, None] * spend_scale((x / pop[None, :, None]).reshape(n_dates * n_geos, n_ch))[None, :]
-        else:
-            target = np.mean(np.abs(y), axis=0)
-            media = np.stack([spend_scale(x[:, g, :]) for g in range(n_geos)])  # (geo, channel)
-        for c, name in enumerate(data.channels):
-            col = media[:, c]
-            if not (col > 0).any():
-                raise DataError(f"channel {name!r} has zero spend in every week and geo; drop it from channel_columns")
-            media[col <= 0, c] = col[col > 0].mean()
-        flat = z.reshape(n_dates * n_geos, z.shape[-1])
-        controls = np.abs(flat).max(axis=0) if flat.shape[1] else np.zeros(0)
-        for name, value, col in zip(data.control_names, controls, flat.T, strict=True):
-            if value <= 0 or np.ptp(col) == 0:
-                raise DataError(
-                    f"control {name!r} does not vary ({col[0]:g} in every week and geo): it cannot be told apart "
-                    "from the intercepts; drop it from control_columns"
-                )
-        return cls(
-            target=tuple(float(v) for v in target),
-            media=tuple(tuple(float(v) for v in row) for row in media),
-            controls=tuple(float(v) for v in controls),
-            start=str(data.dates[0].date()),
-            span_days=float((data.dates[-1] - data.dates[0]).days),
-        )
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a saved model depends on.
-
-    Read from the package metadata: importing ArviZ only to read its version would add
-    seconds to every fit.
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    from bayesmmm import __version__
-
-    out = {"bayesmmm": __version__}
-    for name in ("pymc", "pytensor", "arviz", "numpy", "pandas", "xarray"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:  # pragma: no cover - a dependency installed without metadata
-            out[name] = "unknown"
-    return out
 
 
 class MMM:
@@ -277,7 +126,7 @@ class MMM:
         return self.model_config.geo or GeoConfig()
 
     @property
-    def _pooled(self) -> bool:
+    def pooled(self) -> bool:
         """Whether there are geo deviations to pool (a panel of at least two geos)."""
         return self.is_geo and len(self.geos) > 1
 
@@ -335,59 +184,16 @@ class MMM:
         return dims
 
     def geo_variables(self) -> dict[str, tuple[tuple[str, ...], Prior]]:
-        """Dims and priors of the geo-deviation variables (empty unless the panel has >= 2 geos)."""
-        if not self._pooled:
-            return {}
-        cfg = self.geo_config
-        z = Prior(dist="Normal", mu=0.0, sigma=1.0)
-        out = {"beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))}
-        if cfg.beta_pooling == "zerosum":  # PyMC's zero-sum axis is the last one: (channel, geo)
-            out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
-        else:
-            out["beta_geo_z"] = (("geo", "channel"), z)
-        if self.model_config.trend != "none" and cfg.trend == "pooled":
-            out["trend_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.trend_sigma))
-            out["trend_geo_z"] = (("geo",), z)
-        if self.model_config.yearly_seasonality and cfg.seasonality == "pooled":
-            out["seasonality_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.seasonality_sigma))
-            out["seasonality_geo_z"] = (("geo", "fourier_mode"), z)
-        for transform, mode in ((self.adstock, cfg.adstock), (self.saturation, cfg.saturation)):
-            if mode == "pooled":
-                for name in transform.variable_names.values():
-                    out[f"{name}_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.param_sigma))
-                    out[f"{name}_geo_z"] = (("geo", "channel"), z)
-        return out
+        """Dims and priors of the geo-deviation variables: :func:`~bayesmmm.model.geo.geo_variables`."""
+        return geo_variables(self)
 
     def geo_parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Per-geo values of the pooled parameters (PyTensor; pure, core shapes).
+        """Per-geo values of the pooled parameters: :func:`~bayesmmm.model.geo.geo_parameters`."""
+        return geo_parameters(self, params)
 
-        ``beta`` becomes ``(geo, channel)``; pooled transform parameters ``(geo,
-        channel)``, a pooled trend slope ``(geo,)`` and pooled Fourier coefficients
-        ``(geo, fourier_mode)``. Shared parameters are returned unchanged.
-        """
-        if not self._pooled:
-            return dict(params)
-        out = dict(params)
-        z = params["beta_geo_z"]
-        if self.geo_config.beta_pooling == "zerosum":
-            z = z.T  # stored (channel, geo)
-        out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
-        if "trend_geo_z" in params:
-            out["trend_slope"] = pool_parameter(params["trend_slope"], params["trend_geo_sigma"], params["trend_geo_z"])
-        if "seasonality_geo_z" in params:
-            out["gamma_fourier"] = pool_parameter(
-                params["gamma_fourier"], params["seasonality_geo_sigma"], params["seasonality_geo_z"]
-            )
-        for transform in (self.adstock, self.saturation):
-            for p, name in transform.variable_names.items():
-                if f"{name}_geo_z" in params:
-                    out[name] = pool_parameter(
-                        params[name],
-                        params[f"{name}_geo_sigma"],
-                        params[f"{name}_geo_z"],
-                        link_of(transform.priors[p]),
-                    )
-        return out
+    def geo_media_parameters(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-geo media parameters per draw: :func:`~bayesmmm.model.geo.geo_media_parameters`."""
+        return geo_media_parameters(self, draws)
 
     def coords(self, dates: pd.DatetimeIndex | None = None) -> dict[str, Any]:
         """Named coordinates of the model's dims."""
@@ -529,76 +335,8 @@ class MMM:
         self.predictive.compiled()
 
     def _complete_idata(self, idata):
-        """Keep posterior and sample_stats; add observed/constant data, log-likelihood and metadata."""
-        from xarray import DataTree
-
-        data = self.data
-        date = pd.DatetimeIndex(data.dates)
-        if self.is_geo:
-            geo_coords = {"geo": list(self.geos)}
-            constant = xr.Dataset(
-                {
-                    "spend": (("date", "geo", "channel"), data.geo_media),
-                    "control_data": (("date", "geo", "control"), data.geo_controls),
-                },
-                coords={"date": date, "channel": list(self.channels), "control": list(self.controls), **geo_coords},
-            )
-            if data.population is not None:
-                constant["population"] = ("geo", data.population)
-            observed = xr.Dataset({"y": (("date", "geo"), data.geo_target)}, coords={"date": date, **geo_coords})
-        else:
-            constant = xr.Dataset(
-                {
-                    "spend": (("date", "channel"), data.media),
-                    "control_data": (("date", "control"), data.controls),
-                },
-                coords={"date": date, "channel": list(self.channels), "control": list(self.controls)},
-            )
-            observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
-        tree = DataTree.from_dict(
-            {
-                "posterior": idata["posterior"].to_dataset(),
-                "sample_stats": idata["sample_stats"].to_dataset(),
-                "observed_data": observed,
-                "constant_data": constant,
-            }
-        )
-        tree.attrs.update(
-            {
-                "bayesmmm_data_config": self.data_config.model_dump_json(),
-                "bayesmmm_model_config": self.model_config.model_dump_json(),
-                "bayesmmm_scales": json.dumps(self.scales.__dict__),
-                "bayesmmm_versions": json.dumps(package_versions()),
-                "bayesmmm_plugins": json.dumps([r.to_dict() for r in self.plugins]),
-            }
-        )
-        self.idata = tree
-        tree["log_likelihood"] = xr.DataTree(xr.Dataset({"y": self.log_likelihood()}))
-        return tree
-
-    # ---------------------------------------------------------- post-processing
-    def geo_media_parameters(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per-geo media parameters of a geo model for each draw: ``beta`` and the transform
-        variables, each ``(sample, geo, channel)`` (shared ones broadcast over geos)."""
-        import pytensor
-        import pytensor.tensor as pt
-        from pytensor.graph.replace import vectorize_graph
-
-        from bayesmmm.components.base import numpy_mode
-
-        dims = self.variable_dims()
-        core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
-        batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
-        names = ["beta", *self.adstock.variable_names.values(), *self.saturation.variable_names.values()]
-        per_geo = self.geo_parameters(core)
-        outs = vectorize_graph([per_geo[n] for n in names], {core[n]: batched[n] for n in dims})
-        fn = pytensor.function(list(batched.values()), outs, mode=numpy_mode(), on_unused_input="ignore")
-        values = fn(*[np.asarray(draws[n], dtype="float64") for n in dims])
-        shape = (len(values[0]), len(self.geos), len(self.channels))
-        return {
-            n: np.ascontiguousarray(np.broadcast_to(v[:, None, :] if v.ndim == 2 else v, shape))
-            for n, v in zip(names, values, strict=True)
-        }
+        """The model file's tree (:func:`~bayesmmm.model.persistence.to_datatree`)."""
+        return to_datatree(self, idata)
 
     def check_continues(self, dates: pd.DatetimeIndex) -> None:
         hist = self.data
@@ -670,110 +408,15 @@ class MMM:
 
     # --------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
-        """Write the fitted model (posterior, data, config, scales, versions) to NetCDF, atomically."""
-        from bayesmmm.io import atomic_path
-
-        if self.idata is None:
-            raise RuntimeError("nothing to save: fit the model first")
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            self.idata.to_netcdf(tmp, engine="netcdf4")
-        return path
+        """Write the fitted model (posterior, data, config, scales, versions, plugins) to NetCDF, atomically."""
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path, *, import_plugins: bool = True) -> MMM:
         """Load a model written by :meth:`save`; it predicts exactly what the original did.
 
-        ``path`` is a ``posterior.nc`` or a finished run folder (one holding
-        ``metadata.json``, written last); the hidden ``*.partial`` folder of an
-        unfinished fit is refused. Only NetCDF is read: nothing is ever unpickled.
-
-        The plugins the model's components come from are recorded in the file; with
-        ``import_plugins`` (default) a plugin not loaded yet is imported from its recorded
-        file (checked against its SHA-256) or module. ``import_plugins=False`` (the service)
-        only checks that the components are registered already. A missing or changed plugin
-        raises :class:`~bayesmmm.components.plugins.PluginError` naming it and the fix.
+        See :func:`~bayesmmm.model.persistence.load_model`: ``path`` is a ``posterior.nc`` or a
+        finished run folder; the plugins the model was fitted with are imported (or, with
+        ``import_plugins=False``, must be registered already) and checked against their SHA-256.
         """
-        from xarray import open_datatree
-
-        from bayesmmm.io import MARKER, PARTIAL_SUFFIX
-
-        path = Path(path)
-        folder = path if path.is_dir() else path.parent
-        if folder.name.endswith(PARTIAL_SUFFIX):
-            raise ModelFileError(
-                f"{folder} is the temporary folder of a fit that did not finish; fit again (it can be deleted)"
-            )
-        if path.is_dir():
-            if not (path / MARKER).exists():
-                raise ModelFileError(
-                    f"{path} is not a finished run folder (no {MARKER}); pass the folder written by `bayesmmm fit`"
-                )
-            path = path / "posterior.nc"
-        if not path.exists():
-            raise ModelFileError(f"model file {str(path)!r} does not exist")
-        try:
-            with open_datatree(path, engine="netcdf4") as tree:
-                tree = tree.load()
-        except Exception as exc:  # h5py/netCDF raise many types for corrupt files
-            raise ModelFileError(f"{path} is not a readable NetCDF model file ({type(exc).__name__}: {exc})") from None
-        attrs = tree.attrs
-        needed = ["bayesmmm_data_config", "bayesmmm_model_config", "bayesmmm_scales"]
-        if any(k not in attrs for k in needed) or "posterior" not in tree.children:
-            raise ModelFileError(
-                f"{path} is a NetCDF file but not a bayesmmm model (no bayesmmm metadata or posterior)"
-            )
-        try:
-            plugins = json.loads(attrs.get("bayesmmm_plugins", "[]"))
-        except ValueError:
-            raise ModelFileError(f"{path} has a damaged plugin record (bayesmmm_plugins); fit again") from None
-        try:
-            ensure_plugins(plugins, import_code=import_plugins)
-        except PluginError as exc:
-            raise PluginError(f"{path}: {exc}") from None
-        try:
-            mmm = cls(
-                DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
-                ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
-            )
-            const = tree["constant_data"]
-            if mmm.is_geo:
-                n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
-                mmm.data = MMMData.from_panel(
-                    dates=pd.DatetimeIndex(const["date"].values),
-                    geos=tuple(str(g) for g in const["geo"].values),
-                    target=tree["observed_data"]["y"].transpose("date", "geo").to_numpy(),
-                    media=const["spend"].transpose("date", "geo", "channel").to_numpy(),
-                    controls=const["control_data"].to_numpy().reshape(n_dates, n_geos, -1),
-                    channels=mmm.channels,
-                    control_names=mmm.controls,
-                    population=const["population"].to_numpy() if "population" in const else None,
-                )
-            else:
-                mmm.data = MMMData(
-                    dates=pd.DatetimeIndex(const["date"].values),
-                    target=tree["observed_data"]["y"].to_numpy(),
-                    media=const["spend"].to_numpy(),
-                    controls=const["control_data"].to_numpy().reshape(const.sizes["date"], -1),
-                    channels=mmm.channels,
-                    control_names=mmm.controls,
-                )
-            mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
-        except (KeyError, ValueError, TypeError) as exc:  # damaged or hand-edited metadata
-            first = _first_problem(exc)
-            raise ModelFileError(
-                f"{path} has bayesmmm metadata that cannot be read ({type(exc).__name__}: {first}); fit again"
-            ) from None
-        mmm.idata = tree
-        return mmm
-
-
-def _first_problem(exc: Exception) -> str:
-    """The first problem of an exception in one line (a pydantic error's first message, with its key)."""
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError) and exc.errors():
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        return f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"]
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return load_model(cls, path, import_plugins=import_plugins)

@@ -362,7 +362,8 @@ def _version_metadata(run_dir: Path, name: str) -> dict[str, Any]:
     import yaml
 
     from bayesmmm.data.loading import file_hash
-    from bayesmmm.model.mmm import MMM, package_versions
+    from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.persistence import package_versions
 
     run_meta = _read_json(run_dir / "metadata.json")
     diag = _read_json(run_dir / "diagnostics.json")

@@ -1,0 +1,210 @@
+"""Saving and loading fitted models: one NetCDF file (``posterior.nc``), never a pickle.
+
+The file is an ``xarray.DataTree`` with ``posterior``, ``sample_stats``, ``observed_data``,
+``constant_data`` and ``log_likelihood``; its attributes hold the data and model configs
+(JSON), the training scales, package versions and the records of the plugins the model's
+components come from (:mod:`bayesmmm.components.plugins`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import xarray as xr
+
+from bayesmmm.components.plugins import PluginError, ensure_plugins
+from bayesmmm.config.experiment import DataConfig, ModelConfig
+from bayesmmm.data.loading import MMMData
+from bayesmmm.model.scales import Scales
+
+if TYPE_CHECKING:
+    from bayesmmm.model.mmm import MMM
+
+__all__ = ["ModelFileError", "load_model", "package_versions", "save_model", "to_datatree"]
+
+
+class ModelFileError(ValueError):
+    """A saved model file is missing, corrupt or not a bayesmmm model."""
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a saved model depends on.
+
+    Read from the package metadata: importing ArviZ only to read its version would add
+    seconds to every fit.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from bayesmmm import __version__
+
+    out = {"bayesmmm": __version__}
+    for name in ("pymc", "pytensor", "arviz", "numpy", "pandas", "xarray"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover - a dependency installed without metadata
+            out[name] = "unknown"
+    return out
+
+
+def to_datatree(model: MMM, idata: Any):
+    """The model file's tree: posterior and sample_stats of ``idata`` plus observed/constant data,
+    metadata and the log-likelihood; sets ``model.idata``."""
+    from xarray import DataTree
+
+    data = model.data
+    date = pd.DatetimeIndex(data.dates)
+    if model.is_geo:
+        geo_coords = {"geo": list(model.geos)}
+        constant = xr.Dataset(
+            {
+                "spend": (("date", "geo", "channel"), data.geo_media),
+                "control_data": (("date", "geo", "control"), data.geo_controls),
+            },
+            coords={"date": date, "channel": list(model.channels), "control": list(model.controls), **geo_coords},
+        )
+        if data.population is not None:
+            constant["population"] = ("geo", data.population)
+        observed = xr.Dataset({"y": (("date", "geo"), data.geo_target)}, coords={"date": date, **geo_coords})
+    else:
+        constant = xr.Dataset(
+            {
+                "spend": (("date", "channel"), data.media),
+                "control_data": (("date", "control"), data.controls),
+            },
+            coords={"date": date, "channel": list(model.channels), "control": list(model.controls)},
+        )
+        observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
+    tree = DataTree.from_dict(
+        {
+            "posterior": idata["posterior"].to_dataset(),
+            "sample_stats": idata["sample_stats"].to_dataset(),
+            "observed_data": observed,
+            "constant_data": constant,
+        }
+    )
+    tree.attrs.update(
+        {
+            "bayesmmm_data_config": model.data_config.model_dump_json(),
+            "bayesmmm_model_config": model.model_config.model_dump_json(),
+            "bayesmmm_scales": json.dumps(model.scales.__dict__),
+            "bayesmmm_versions": json.dumps(package_versions()),
+            "bayesmmm_plugins": json.dumps([r.to_dict() for r in model.plugins]),
+        }
+    )
+    model.idata = tree
+    tree["log_likelihood"] = xr.DataTree(xr.Dataset({"y": model.log_likelihood()}))
+    return tree
+
+
+# ---------------------------------------------------------- post-processing
+
+
+def save_model(model: MMM, path: str | Path) -> Path:
+    """Write the fitted model (posterior, data, config, scales, versions) to NetCDF, atomically."""
+    from bayesmmm.io import atomic_path
+
+    if model.idata is None:
+        raise RuntimeError("nothing to save: fit the model first")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        model.idata.to_netcdf(tmp, engine="netcdf4")
+    return path
+
+
+def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True) -> MMM:
+    """Load a model written by :meth:`save`; it predicts exactly what the original did.
+
+    ``path`` is a ``posterior.nc`` or a finished run folder (one holding
+    ``metadata.json``, written last); the hidden ``*.partial`` folder of an
+    unfinished fit is refused. Only NetCDF is read: nothing is ever unpickled.
+
+    The plugins the model's components come from are recorded in the file; with
+    ``import_plugins`` (default) a plugin not loaded yet is imported from its recorded
+    file (checked against its SHA-256) or module. ``import_plugins=False`` (the service)
+    only checks that the components are registered already. A missing or changed plugin
+    raises :class:`~bayesmmm.components.plugins.PluginError` naming it and the fix.
+    """
+    from xarray import open_datatree
+
+    from bayesmmm.io import MARKER, PARTIAL_SUFFIX
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    if folder.name.endswith(PARTIAL_SUFFIX):
+        raise ModelFileError(
+            f"{folder} is the temporary folder of a fit that did not finish; fit again (it can be deleted)"
+        )
+    if path.is_dir():
+        if not (path / MARKER).exists():
+            raise ModelFileError(
+                f"{path} is not a finished run folder (no {MARKER}); pass the folder written by `bayesmmm fit`"
+            )
+        path = path / "posterior.nc"
+    if not path.exists():
+        raise ModelFileError(f"model file {str(path)!r} does not exist")
+    try:
+        with open_datatree(path, engine="netcdf4") as tree:
+            tree = tree.load()
+    except Exception as exc:  # h5py/netCDF raise many types for corrupt files
+        raise ModelFileError(f"{path} is not a readable NetCDF model file ({type(exc).__name__}: {exc})") from None
+    attrs = tree.attrs
+    needed = ["bayesmmm_data_config", "bayesmmm_model_config", "bayesmmm_scales"]
+    if any(k not in attrs for k in needed) or "posterior" not in tree.children:
+        raise ModelFileError(f"{path} is a NetCDF file but not a bayesmmm model (no bayesmmm metadata or posterior)")
+    try:
+        plugins = json.loads(attrs.get("bayesmmm_plugins", "[]"))
+    except ValueError:
+        raise ModelFileError(f"{path} has a damaged plugin record (bayesmmm_plugins); fit again") from None
+    try:
+        ensure_plugins(plugins, import_code=import_plugins)
+    except PluginError as exc:
+        raise PluginError(f"{path}: {exc}") from None
+    try:
+        mmm = cls(
+            DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
+            ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
+        )
+        const = tree["constant_data"]
+        if mmm.is_geo:
+            n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
+            mmm.data = MMMData.from_panel(
+                dates=pd.DatetimeIndex(const["date"].values),
+                geos=tuple(str(g) for g in const["geo"].values),
+                target=tree["observed_data"]["y"].transpose("date", "geo").to_numpy(),
+                media=const["spend"].transpose("date", "geo", "channel").to_numpy(),
+                controls=const["control_data"].to_numpy().reshape(n_dates, n_geos, -1),
+                channels=mmm.channels,
+                control_names=mmm.controls,
+                population=const["population"].to_numpy() if "population" in const else None,
+            )
+        else:
+            mmm.data = MMMData(
+                dates=pd.DatetimeIndex(const["date"].values),
+                target=tree["observed_data"]["y"].to_numpy(),
+                media=const["spend"].to_numpy(),
+                controls=const["control_data"].to_numpy().reshape(const.sizes["date"], -1),
+                channels=mmm.channels,
+                control_names=mmm.controls,
+            )
+        mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
+    except (KeyError, ValueError, TypeError) as exc:  # damaged or hand-edited metadata
+        first = _first_problem(exc)
+        raise ModelFileError(
+            f"{path} has bayesmmm metadata that cannot be read ({type(exc).__name__}: {first}); fit again"
+        ) from None
+    mmm.idata = tree
+    return mmm
+
+
+def _first_problem(exc: Exception) -> str:
+    """The first problem of an exception in one line (a pydantic error's first message, with its key)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return f"{loc}: {err['msg'].removeprefix('Value error, ')}" if loc else err["msg"]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

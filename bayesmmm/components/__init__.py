@@ -38,6 +38,7 @@ from bayesmmm.components.adstock import (
     weibull_pdf_weights,
 )
 from bayesmmm.components.base import Registry, Transform, UnknownNameError, registries
+from bayesmmm.components.likelihood import LIKELIHOODS, Likelihood, NormalLikelihood, StudentTLikelihood
 from bayesmmm.components.plugins import (
     ENTRY_POINT_GROUP,
     PluginError,
@@ -58,24 +59,38 @@ from bayesmmm.components.saturation import (
     michaelis_menten,
     tanh_saturation,
 )
+from bayesmmm.components.seasonality import SEASONALITIES, FourierSeasonality, Seasonality
+from bayesmmm.components.trend import TRENDS, LinearTrend, NoTrend, PiecewiseTrend, Trend
 
 _base._before_lookup.append(load_entry_points)
 
 __all__ = [
     "ADSTOCKS",
     "ENTRY_POINT_GROUP",
+    "LIKELIHOODS",
     "SATURATIONS",
+    "SEASONALITIES",
+    "TRENDS",
     "Adstock",
+    "FourierSeasonality",
     "GeometricAdstock",
     "HillSaturation",
+    "Likelihood",
+    "LinearTrend",
     "LogisticSaturation",
     "MichaelisMentenSaturation",
+    "NoTrend",
+    "NormalLikelihood",
+    "PiecewiseTrend",
     "PluginError",
     "PluginRecord",
     "Registry",
     "Saturation",
+    "Seasonality",
+    "StudentTLikelihood",
     "TanhSaturation",
     "Transform",
+    "Trend",
     "UnknownNameError",
     "WeibullCDFAdstock",
     "WeibullPDFAdstock",

@@ -238,8 +238,11 @@ class ModelConfig(_Base):
     adstock: AdstockConfig = AdstockConfig()
     saturation: SaturationConfig = SaturationConfig()
     yearly_seasonality: int = Field(2, ge=0, le=20, description="Fourier order n (2n features)")
-    trend: Literal["none", "linear", "piecewise"] = "linear"
+    trend: str = Field("linear", description="a registered trend: none, linear, piecewise (or a plugin's)")
     n_changepoints: int = Field(4, ge=1, le=50, description="changepoints of the piecewise trend")
+    seasonality: str = Field(
+        "fourier", description="a registered seasonality over yearly_seasonality's order (fourier, or a plugin's)"
+    )
     likelihood: str = Field("normal", description="observation model: a registered likelihood (normal, student_t)")
     center_media: bool = Field(
         True,
@@ -249,20 +252,23 @@ class ModelConfig(_Base):
     priors: dict[str, Prior] = {}
     geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")
 
-    @field_validator("likelihood")
+    @field_validator("likelihood", "trend", "seasonality")
     @classmethod
-    def _known_likelihood(cls, value: str) -> str:
-        from bayesmmm.components.likelihood import LIKELIHOODS
+    def _registered(cls, value: str, info: ValidationInfo) -> str:
+        from bayesmmm.components.base import registries
 
-        LIKELIHOODS.get(value)
+        registries()[info.field_name].get(value)
         return value
 
     @field_validator("priors")
     @classmethod
     def _known_priors(cls, value: dict[str, Prior]) -> dict[str, Prior]:
-        from bayesmmm.components.likelihood import LIKELIHOODS
+        from bayesmmm.components.base import registries
 
-        valid = list(MODEL_PRIORS) + [p for name in LIKELIHOODS.names() for p in LIKELIHOODS.get(name).param_names]
+        valid = list(MODEL_PRIORS)
+        for kind in ("likelihood", "trend", "seasonality"):  # components' own variables
+            registry = registries()[kind]
+            valid += [p for name in registry.names() for p in registry.get(name).default_priors if p not in valid]
         for key in value:
             if key not in valid:
                 close = difflib.get_close_matches(key, valid, n=1)
@@ -286,7 +292,7 @@ class SamplerConfig(_Base):
     chains in parallel); ``float32`` halves memory traffic (GPUs are much faster in it).
     """
 
-    backend: Literal["nutpie", "pymc", "numpyro", "blackjax"] = "nutpie"
+    backend: str = Field("nutpie", description="a registered sampler backend: nutpie, pymc, numpyro, blackjax")
     chains: int = Field(4, ge=1, le=64)
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
@@ -296,6 +302,18 @@ class SamplerConfig(_Base):
     progressbar: bool | None = Field(None, description="default: on when stderr is a terminal")
     device: Literal["cpu", "gpu", "auto"] = Field("auto", description="JAX backends: where to sample")
     precision: Literal["float64", "float32"] = Field("float64", description="JAX backends: float width")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from bayesmmm.inference.base import backend_names
+
+        names = backend_names()
+        if value not in names:
+            close = difflib.get_close_matches(value, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown sampler backend {value!r}.{hint} Valid: {', '.join(names)}")
+        return value
 
     @model_validator(mode="after")
     def _jax_only_options(self) -> SamplerConfig:
@@ -348,13 +366,13 @@ class SelectionConfig(_Base):
     saturation: list[str] | None = None
     l_max: list[int] | None = None
     yearly_seasonality: list[int] | None = None
-    trend: list[Literal["none", "linear", "piecewise"]] | None = None
+    trend: list[str] | None = None
     likelihood: list[str] | None = None
     criterion: Literal["loo", "waic", "bic", "holdout"] = "loo"
     holdout_weeks: int = Field(13, ge=0, description="weeks held out at the end; 0 skips the hold-out fits")
     jobs: int = Field(1, ge=1, description="candidates fitted at once (each gets cores // jobs)")
 
-    @field_validator("adstock", "saturation", "likelihood")
+    @field_validator("adstock", "saturation", "likelihood", "trend")
     @classmethod
     def _known_transforms(cls, names: list[str] | None, info: ValidationInfo) -> list[str] | None:
         from bayesmmm.components.base import registries

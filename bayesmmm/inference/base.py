@@ -14,9 +14,10 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bayesmmm.config.experiment import SamplerConfig
+if TYPE_CHECKING:
+    from bayesmmm.config.experiment import SamplerConfig
 
 __all__ = [
     "BACKENDS",

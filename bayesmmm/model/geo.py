@@ -66,12 +66,12 @@ def geo_variables(model: MMM) -> dict[str, tuple[tuple[str, ...], Prior]]:
         out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
     else:
         out["beta_geo_z"] = (("geo", "channel"), z)
-    if model.model_config.trend != "none" and cfg.trend == "pooled":
+    if model.trend.pooled_variable in model.trend.variables() and cfg.trend == "pooled":
         out["trend_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.trend_sigma))
         out["trend_geo_z"] = (("geo",), z)
-    if model.model_config.yearly_seasonality and cfg.seasonality == "pooled":
+    if model.seasonality.active and cfg.seasonality == "pooled":
         out["seasonality_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.seasonality_sigma))
-        out["seasonality_geo_z"] = (("geo", "fourier_mode"), z)
+        out["seasonality_geo_z"] = (("geo", model.seasonality.feature_dim), z)
     for transform, mode in ((model.adstock, cfg.adstock), (model.saturation, cfg.saturation)):
         if mode == "pooled":
             for name in transform.variable_names.values():
@@ -95,11 +95,11 @@ def geo_parameters(model: MMM, params: Mapping[str, Any]) -> dict[str, Any]:
         z = z.T  # stored (channel, geo)
     out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
     if "trend_geo_z" in params:
-        out["trend_slope"] = pool_parameter(params["trend_slope"], params["trend_geo_sigma"], params["trend_geo_z"])
+        name = model.trend.pooled_variable
+        out[name] = pool_parameter(params[name], params["trend_geo_sigma"], params["trend_geo_z"])
     if "seasonality_geo_z" in params:
-        out["gamma_fourier"] = pool_parameter(
-            params["gamma_fourier"], params["seasonality_geo_sigma"], params["seasonality_geo_z"]
-        )
+        name = model.seasonality.pooled_variable
+        out[name] = pool_parameter(params[name], params["seasonality_geo_sigma"], params["seasonality_geo_z"])
     for transform in (model.adstock, model.saturation):
         for p, name in transform.variable_names.items():
             if f"{name}_geo_z" in params:

@@ -34,10 +34,12 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.components.adstock import Adstock
-from bayesmmm.components.features import fourier_features, fourier_mode_names, time_index
+from bayesmmm.components.features import time_index
 from bayesmmm.components.likelihood import LIKELIHOODS
 from bayesmmm.components.plugins import records_for
 from bayesmmm.components.priors import Prior
+from bayesmmm.components.seasonality import SEASONALITIES
+from bayesmmm.components.trend import TRENDS
 from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
@@ -87,9 +89,17 @@ class MMM:
         self.adstock = self.model_config.adstock.build()
         self.saturation = self.model_config.saturation.build()
         self.likelihood = LIKELIHOODS.get(self.model_config.likelihood)()
+        self.trend = TRENDS.get(self.model_config.trend)(n_changepoints=self.model_config.n_changepoints)
+        self.seasonality = SEASONALITIES.get(self.model_config.seasonality)(order=self.model_config.yearly_seasonality)
+        components = (self.adstock, self.saturation, self.likelihood, self.trend, self.seasonality)
         #: the plugins the components come from (saved with the model, checked on load)
-        self.plugins = records_for(type(c) for c in (self.adstock, self.saturation, self.likelihood))
-        self.priors = {**self.likelihood.default_priors, **self.model_config.resolved_priors()}
+        self.plugins = records_for(type(c) for c in components)
+        self.priors = {
+            **self.likelihood.default_priors,
+            **self.trend.default_priors,
+            **self.seasonality.default_priors,
+            **self.model_config.resolved_priors(),
+        }
         self.data: MMMData | None = None
         self.scales: Scales | None = None
         self.idata = None
@@ -108,7 +118,7 @@ class MMM:
 
     @property
     def fourier_modes(self) -> list[str]:
-        return fourier_mode_names(self.model_config.yearly_seasonality)
+        return self.seasonality.feature_names()
 
     @property
     def is_geo(self) -> bool:
@@ -146,7 +156,7 @@ class MMM:
             if controls.shape[-1]
             else np.zeros((*controls.shape[:-1], 0)),
             "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
-            "fourier": fourier_features(dates, self.model_config.yearly_seasonality),
+            "fourier": self.seasonality.features(dates),
         }
 
     def require_fitted(self) -> None:
@@ -167,12 +177,8 @@ class MMM:
             "beta": ("channel",),
             "sigma": (),
         }
-        if self.model_config.trend != "none":
-            dims["trend_slope"] = ()
-        if self.model_config.trend == "piecewise":
-            dims["trend_delta"] = ("changepoint",)
-        if self.model_config.yearly_seasonality:
-            dims["gamma_fourier"] = ("fourier_mode",)
+        dims.update(self.trend.variables())
+        dims.update(self.seasonality.variables())
         if self.controls:
             dims["gamma_control"] = ("control",)
         for name in self.likelihood.param_names:
@@ -205,10 +211,8 @@ class MMM:
             coords["date"] = pd.DatetimeIndex(dates)
         if self.controls:
             coords["control"] = list(self.controls)
-        if self.model_config.yearly_seasonality:
-            coords["fourier_mode"] = self.fourier_modes
-        if self.model_config.trend == "piecewise":
-            coords["changepoint"] = [f"cp_{i}" for i in range(self.model_config.n_changepoints)]
+        coords.update(self.seasonality.coords())
+        coords.update(self.trend.coords())
         return coords
 
     # ------------------------------------------------------------ mean function
@@ -237,8 +241,8 @@ class MMM:
                 else design["controls"]
             )
             inputs["fourier"] = (
-                pm.Data("fourier_data", design["fourier"], dims=("date", "fourier_mode"))
-                if self.model_config.yearly_seasonality
+                pm.Data("fourier_data", design["fourier"], dims=("date", self.seasonality.feature_dim))
+                if self.seasonality.active
                 else design["fourier"]
             )
             if self.is_geo:
@@ -249,7 +253,8 @@ class MMM:
             for name in MODEL_VARIABLES:
                 if name in dims:
                     params[name] = self.priors[name].create(name, dims=dims[name])
-            for name in self.likelihood.param_names:  # a plugin likelihood's own parameters
+            own = [*self.trend.variables(), *self.seasonality.variables(), *self.likelihood.param_names]
+            for name in own:  # a plugin component's own variables
                 if name not in params:
                     params[name] = self.priors[name].create(name, dims=dims[name])
             for transform in (self.adstock, self.saturation):
@@ -293,8 +298,7 @@ class MMM:
     def min_rows(self) -> int:
         """Fewest weeks the model accepts: more rows than mean parameters, and at least l_max."""
         n_params = 2 + len(self.channels) * (1 + len(self.adstock.param_names) + len(self.saturation.param_names))
-        n_params += 2 * self.model_config.yearly_seasonality + len(self.controls)
-        n_params += {"none": 0, "linear": 1, "piecewise": 1 + self.model_config.n_changepoints}[self.model_config.trend]
+        n_params += self.seasonality.n_parameters() + len(self.controls) + self.trend.n_parameters()
         return max(n_params + 1, self.adstock.l_max)
 
     # --------------------------------------------------------------------- fit

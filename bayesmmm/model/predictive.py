@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmmm.components.features import changepoint_locations
 from bayesmmm.data.loading import DataError, frame_to_data
 
 if TYPE_CHECKING:
@@ -91,30 +90,14 @@ def mean_components(
     if model.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
         params = model.geo_parameters(params)
         zeros = pt.zeros((t.shape[0], media_x.shape[1]), dtype=t.dtype)
-        t_col = t[:, None]
     else:
         zeros = pt.zeros_like(t)
-        t_col = t
     out: dict[str, Any] = {"intercept": zeros + params["intercept"]}
-    trend = zeros
-    if config.trend != "none":
-        trend = params["trend_slope"] * t_col
-    if config.trend == "piecewise":
-        cps = changepoint_locations(config.n_changepoints)
-        hinge = pt.maximum(t[:, None] - cps[None, :], 0.0)
-        piece = pt.sum(hinge * params["trend_delta"], axis=-1)
-        trend = trend + (piece[:, None] if model.is_geo else piece)
+    trend = model.trend.apply(t, params, model.is_geo)
     out["trend"] = trend + zeros if model.is_geo else trend
-    if config.yearly_seasonality:
-        # elementwise product + sum compiles much faster than a dot in numba
-        fourier = pt.as_tensor_variable(design["fourier"])
-        gamma = params["gamma_fourier"]
-        if model.is_geo:
-            fourier = fourier[:, None, :] if gamma.ndim == 2 else fourier
-            season = pt.sum(fourier * gamma, axis=-1)
-            out["seasonality"] = (season if gamma.ndim == 2 else season[:, None]) + zeros
-        else:
-            out["seasonality"] = pt.sum(fourier * gamma, axis=-1)
+    if model.seasonality.active:
+        season = model.seasonality.apply(pt.as_tensor_variable(design["fourier"]), params, model.is_geo)
+        out["seasonality"] = season + zeros if model.is_geo else season
     else:
         out["seasonality"] = zeros
     if model.controls:

@@ -1,0 +1,93 @@
+"""Seasonality: registered components over features computed from the dates.
+
+A seasonality turns dates into a feature matrix (:meth:`Seasonality.features`, NumPy: the
+same for any date in training and forecasts), declares its coefficient variable(s) and
+their dims, and combines features and coefficients (:meth:`Seasonality.apply`, PyTensor).
+``pooled_variable`` is what ``model.geo.seasonality: pooled`` lets vary across geos
+(it then arrives with a leading geo axis). The built-in ``fourier`` uses the model's
+``yearly_seasonality`` order; order 0 means no seasonality.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from bayesmmm.components.base import Registry
+from bayesmmm.components.features import fourier_features, fourier_mode_names
+from bayesmmm.components.priors import Prior
+
+__all__ = ["SEASONALITIES", "FourierSeasonality", "Seasonality"]
+
+
+class Seasonality:
+    """Base class of seasonalities.
+
+    Parameters
+    ----------
+    order : the model's ``yearly_seasonality`` (0: none).
+    """
+
+    name: ClassVar[str] = ""
+    default_priors: ClassVar[Mapping[str, Prior]] = {}
+    pooled_variable: ClassVar[str] = "gamma_fourier"
+    feature_dim: ClassVar[str] = "fourier_mode"
+
+    def __init__(self, order: int = 2) -> None:
+        self.order = order
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to fit."""
+        return len(self.feature_names()) > 0
+
+    def feature_names(self) -> list[str]:
+        """Coordinates of the feature axis."""
+        raise NotImplementedError
+
+    def features(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """``(date, feature)`` matrix."""
+        raise NotImplementedError
+
+    def variables(self) -> dict[str, tuple[str, ...]]:
+        """Variable name → dims."""
+        return {self.pooled_variable: (self.feature_dim,)} if self.active else {}
+
+    def coords(self) -> dict[str, list[str]]:
+        return {self.feature_dim: self.feature_names()} if self.active else {}
+
+    def n_parameters(self) -> int:
+        return len(self.feature_names())
+
+    def apply(self, features: Any, params: Mapping[str, Any], geo: bool) -> Any:
+        """Seasonal effect (scaled target units), PyTensor: ``(date,)``, or ``(date, geo)`` / ``(date, 1)``
+        for a geo panel (per-geo coefficients are ``(geo, feature)``)."""
+        import pytensor.tensor as pt
+
+        gamma = params[self.pooled_variable]
+        if geo:
+            per_geo = gamma.ndim == 2
+            season = pt.sum((features[:, None, :] if per_geo else features) * gamma, axis=-1)
+            return season if per_geo else season[:, None]
+        # elementwise product + sum compiles much faster than a dot in numba
+        return pt.sum(features * gamma, axis=-1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(order={self.order})"
+
+
+SEASONALITIES: Registry[type[Seasonality]] = Registry("seasonality", base=Seasonality)
+
+
+@SEASONALITIES.register("fourier")
+class FourierSeasonality(Seasonality):
+    """Yearly Fourier terms: ``Σ_k γ_sin,k sin(2πk d / 365.25) + γ_cos,k cos(2πk d / 365.25)``."""
+
+    def feature_names(self) -> list[str]:
+        return fourier_mode_names(self.order)
+
+    def features(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        return fourier_features(dates, self.order)

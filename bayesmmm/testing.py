@@ -66,24 +66,21 @@ class _Context:
         from bayesmmm.components import ADSTOCKS, SATURATIONS, Adstock, Saturation
 
         base, registry = {"adstock": (Adstock, ADSTOCKS), "saturation": (Saturation, SATURATIONS)}[kind]
-        if isinstance(obj, type) and issubclass(obj, base):
-            cls = obj
-            self.label = f"{kind} {getattr(cls, 'name', '') or '(unnamed)'!r} ({cls.__module__}.{cls.__qualname__})"
+        cls = obj if isinstance(obj, type) else type(obj)
+        if not issubclass(cls, base):
+            raise TypeError(f"check_{kind} needs a {base.__name__} subclass or instance, got {obj!r}")
+        self.kind = kind
+        self.cls = cls
+        self.registry = registry
+        self.label = f"{kind} {getattr(cls, 'name', '') or '(unnamed)'!r} ({cls.__module__}.{cls.__qualname__})"
+        if obj is cls:
             try:
                 obj = cls(l_max=l_max) if kind == "adstock" else cls()
             except Exception as exc:
                 raise AssertionError(
                     f"{self.label} fails 'defaults': {cls.__name__}() raised {type(exc).__name__}: {exc}"
                 ) from exc
-        elif isinstance(obj, base):
-            cls = type(obj)
-        else:
-            raise TypeError(f"check_{kind} needs a {base.__name__} subclass or instance, got {obj!r}")
-        self.kind = kind
-        self.cls = cls
         self.transform = obj
-        self.registry = registry
-        self.label = f"{kind} {getattr(cls, 'name', '') or '(unnamed)'!r} ({cls.__module__}.{cls.__qualname__})"
         self.seed = seed
         self.n_draws = int(n_draws)
         if self.n_draws < 1:
@@ -240,12 +237,16 @@ def _compare(name: str, got: np.ndarray, expected: np.ndarray, rtol: float, wher
 
 
 def _check_gradients(ctx: _Context, grads: list[np.ndarray], where: Callable[[tuple], str]) -> None:
+    """``grads``: d sum(output) / d x (one value per input), then per parameter (one per draw)."""
     names = ["x", *ctx.transform.param_names]
     for name, g in zip(names, grads, strict=True):
-        bad = ~np.isfinite(np.asarray(g))
+        g = np.asarray(g)
+        bad = ~np.isfinite(g)
         if bad.any():
             i = _first_bad(bad)
-            raise AssertionError(f"d output / d {name} is {np.asarray(g)[i]:.6g} {where(i)}")
+            if name == "x":
+                raise AssertionError(f"d output / d x is {g[i]:.6g} {where(i)}")
+            raise AssertionError(f"d sum(output) / d {name} is {g[i]:.6g} at {ctx.at(i[-1])}")
 
 
 def _run(ctx: _Context, checks: list[tuple[str, Callable[[], None]]]) -> None:

@@ -11,6 +11,10 @@ Public API
 - Decisions: :func:`channel_insights` (ROAS, marginal ROAS, saturation status),
   :func:`findings`, :func:`response_curves`, :func:`marginal_roas`, :func:`optimize_budget`,
   :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`.
+
+Not imported here: :mod:`bayesmmm.testing` (``from bayesmmm.testing import check_saturation``),
+the contract checks to run on your own transforms in your test suite (:func:`check_adstock`,
+:func:`check_saturation`, :func:`check_registered_components`).
 """
 
 __version__ = "0.1.0"

@@ -1,13 +1,14 @@
 """Shared contract tests: every registered transform joins them automatically.
 
-References are independent: closed forms, scipy.stats, and a plain NumPy loop for the
-convolution.
+The contract itself is the public kit, :mod:`bayesmmm.testing` (shapes, monotonicity,
+normalization, priors, NumPy vs PyTensor, finite gradients), run here on every registered
+transform. The references below are independent of it: closed forms, scipy.stats, and a
+plain NumPy loop for the convolution.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import pytest
@@ -15,7 +16,8 @@ from scipy import stats
 
 from bayesmmm import ADSTOCKS, SATURATIONS, Adstock, Prior, Saturation
 from bayesmmm.components import UnknownNameError, convolve
-from bayesmmm.components.base import Registry
+from bayesmmm.components.base import Registry, numpy_mode
+from bayesmmm.testing import check_adstock, check_saturation
 
 RNG = np.random.default_rng(0)
 
@@ -34,12 +36,8 @@ SATURATION_REFERENCES = {
 
 
 def prior_draws(transform, n_channels: int, seed: int) -> dict[str, np.ndarray]:
-    """One value per channel for each parameter, drawn from the transform's default priors."""
-    out = {}
-    for i, (name, prior) in enumerate(transform.priors.items()):
-        dist = getattr(pm, prior.dist).dist(**prior.params, size=n_channels)
-        out[name] = np.asarray(pm.draw(dist, random_seed=seed + i), dtype=float)
-    return out
+    """One value per channel for each parameter, drawn from the transform's priors."""
+    return transform.sample_prior(n_channels, seed=seed)
 
 
 def numpy_convolve(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -81,14 +79,26 @@ def test_adstock_weights_match_reference(name):
 
 
 @pytest.mark.parametrize("name", ADSTOCKS.names())
-def test_adstock_conserves_mass_and_maps_zero_to_zero(name):
-    adstock = ADSTOCKS.get(name)(l_max=5)
-    params = prior_draws(adstock, 2, seed=3)
-    impulse = np.zeros((12, 2))
-    impulse[0] = 1.0
-    out = adstock.evaluate(impulse, **params)
-    np.testing.assert_allclose(out.sum(axis=0), 1.0, rtol=1e-10)  # whole impulse carried within 12 weeks
-    np.testing.assert_array_equal(adstock.evaluate(np.zeros((7, 2)), **params), 0.0)
+def test_adstock_contract(name):
+    """Shapes, non-negative weights summing to 1, conservation of the total, 0 -> 0, NumPy vs
+    PyTensor, finite gradients at prior draws; against scipy where there is a reference."""
+    check_adstock(ADSTOCKS.get(name), reference=WEIGHT_REFERENCES.get(name), seed=3)
+    check_adstock(ADSTOCKS.get(name)(l_max=5, normalize=False), seed=4, n_draws=20)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: where every Weibull-PDF weight underflows to 0 (small scale, large shape; 0.6% of the "
+    "default prior) the weights are finite but their gradient is NaN; found by bayesmmm.testing with more draws",
+)
+def test_weibull_pdf_gradients_finite_where_weights_underflow():
+    adstock = ADSTOCKS.get("weibull_pdf")(l_max=8)
+    scale, shape = pt.vector("scale"), pt.vector("shape")
+    x = RNG.gamma(2.0, 1.0, size=(20, 2))
+    total = pt.sum(adstock.apply(x, scale=scale, shape=shape))
+    fn = pytensor.function([scale, shape], pytensor.grad(total, [scale, shape]), mode=numpy_mode())
+    for g in fn(np.array([0.168222, 0.0374136]), np.array([3.6245, 2.74312])):
+        assert np.all(np.isfinite(g))
 
 
 def test_geometric_closed_form():
@@ -113,41 +123,39 @@ def test_adstock_broadcasts_over_a_geo_axis():
 
 @pytest.mark.parametrize("name", SATURATIONS.names())
 def test_saturation_contract(name):
+    """Shapes, 0 -> 0, non-decreasing, within [0, 1], NumPy vs PyTensor, finite gradients at
+    prior draws and zero spend; against a closed form where there is a reference."""
+    check_saturation(SATURATIONS.get(name), reference=SATURATION_REFERENCES.get(name), seed=4)
+
+
+@pytest.mark.parametrize("name", SATURATIONS.names())
+def test_saturation_matches_reference(name):
+    if name not in SATURATION_REFERENCES:
+        pytest.skip(f"no independent reference for the user-registered saturation {name!r}")
     saturation = SATURATIONS.get(name)()
     params = prior_draws(saturation, 3, seed=4)
     x = np.linspace(0.0, 10.0, 200)[:, None] * np.ones((1, 3))
     y = saturation.evaluate(x, **params)
     np.testing.assert_array_equal(y[0], 0.0)
-    assert np.all(np.diff(y, axis=0) >= -1e-12), "saturation must be non-decreasing"
-    assert np.all(y <= 1.0 + 1e-12) and np.all(y >= 0.0)
-    if name in SATURATION_REFERENCES:
-        np.testing.assert_allclose(y, SATURATION_REFERENCES[name](x, **params), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(y, SATURATION_REFERENCES[name](x, **params), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", SATURATIONS.names())
-def test_saturation_gradients_finite_at_zero_spend(name):
+@pytest.mark.parametrize("name", sorted(SATURATION_REFERENCES))
+def test_saturation_gradients_match_finite_differences(name):
+    """Finite is not enough: the gradient NUTS follows must be the closed form's."""
     saturation = SATURATIONS.get(name)()
     params = {p: pt.vector(p) for p in saturation.param_names}
-    x = np.array([[0.0, 0.5], [0.0, 2.0]])
+    x = np.array([[0.3, 0.5], [1.0, 2.0]])
     total = pt.sum(saturation.apply(x, **params))
-    grads = pytensor.grad(total, list(params.values()))
-    fn = pytensor.function(list(params.values()), grads)
-    values = [np.full(2, 0.7) for _ in params]
-    for g in fn(*values):
-        assert np.all(np.isfinite(g))
-
-
-@pytest.mark.parametrize("name", ADSTOCKS.names())
-def test_adstock_gradients_finite(name):
-    """NUTS needs finite gradients everywhere, including lag 0 and zero spend."""
-    adstock = ADSTOCKS.get(name)(l_max=6)
-    params = {p: pt.vector(p) for p in adstock.param_names}
-    x = np.array([[0.0, 1.0], [2.0, 0.0], [0.5, 0.5], [0.0, 0.0]])
-    total = pt.sum(adstock.apply(x, **params))
-    fn = pytensor.function(list(params.values()), pytensor.grad(total, list(params.values())))
-    values = prior_draws(adstock, 2, seed=5)
-    for g in fn(*[values[p] for p in adstock.param_names]):
-        assert np.all(np.isfinite(g))
+    fn = pytensor.function(list(params.values()), pytensor.grad(total, list(params.values())), mode=numpy_mode())
+    values = prior_draws(saturation, 2, seed=6)
+    for k, (p, g) in enumerate(zip(saturation.param_names, fn(*values.values()), strict=True)):
+        h = 1e-6 * values[p]
+        up, down = dict(values), dict(values)
+        up[p], down[p] = values[p] + h, values[p] - h
+        ref = SATURATION_REFERENCES[name]
+        numeric = (ref(x, **up).sum(axis=0) - ref(x, **down).sum(axis=0)) / (2 * h)
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, err_msg=f"{name}: d/d{p} (parameter {k})")
 
 
 def test_convolve_needs_static_lags():

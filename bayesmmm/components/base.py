@@ -246,3 +246,151 @@ class Transform:
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())
         return f"{type(self).__name__}({settings})"
+
+    def sample_prior(self, n: int, seed: int | None = 0) -> dict[str, Any]:
+        """Draw ``n`` values of every parameter from this instance's priors.
+
+        Parameters
+        ----------
+        n : int
+            Number of draws.
+        seed : int or None, default 0
+            Random seed (``None``: fresh entropy).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Parameter name → array of shape ``(n, *batch)``, where ``batch`` is the shape
+            of the prior's own parameters (``()`` for scalars, ``(channel,)`` for a prior
+            with one value per channel).
+
+        Examples
+        --------
+        >>> from bayesmmm import ADSTOCKS
+        >>> ADSTOCKS.get("geometric")().sample_prior(500)["alpha"].shape
+        (500,)
+        """
+        import numpy as np
+        import pymc as pm
+
+        from bayesmmm.components.priors import _distribution
+
+        if int(n) < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        rvs = []
+        for p in self.param_names:
+            prior = self.priors[p]
+            batch = np.broadcast_shapes(*(np.shape(v) for v in prior.params.values()))
+            rvs.append(_distribution(prior.dist).dist(**prior.params, size=(int(n), *batch)))
+        values = pm.draw(rvs, random_seed=seed, mode=numpy_mode()) if rvs else []
+        return {p: np.asarray(v, dtype="float64") for p, v in zip(self.param_names, values, strict=True)}
+
+    def sample_curve(self, n: int = 200, x: Any = None, seed: int | None = 0) -> tuple[Any, Any]:
+        """The transform's curve at ``n`` prior draws, to see what the priors imply.
+
+        For a saturation the curve is its response over ``x`` (in units of the channel's
+        mean spend; default 0 to 4). For an adstock (a transform with ``weights``) it is
+        the lag weights over lags ``0 .. l_max-1``, normalized if the adstock is.
+
+        Parameters
+        ----------
+        n : int, default 200
+            Number of prior draws.
+        x : array-like, optional
+            Inputs of a saturation's curve. An adstock's curve is over its lags: set
+            ``l_max`` on the instance instead.
+        seed : int or None, default 0
+            Random seed of the prior draws.
+
+        Returns
+        -------
+        grid : numpy.ndarray, shape (m,)
+            ``x``, or the lags.
+        curves : numpy.ndarray, shape (n, *batch, m)
+            One curve per draw (``batch`` as in :meth:`sample_prior`).
+        """
+        import numpy as np
+        import pytensor
+
+        draws = self.sample_prior(n, seed=seed)
+        shape, flat = flatten_draws(draws, n)
+        columns = int(np.prod(shape))
+        weights = getattr(self, "weights", None)
+        if callable(weights):
+            if x is not None:
+                raise ValueError(f"{self.prefix} {self.name!r}: the curve is over lags 0..l_max-1; set l_max, not x")
+            grid = np.arange(self.l_max, dtype="float64")  # type: ignore[attr-defined]
+            values = np.asarray(pytensor.function([], weights(**flat), mode=numpy_mode())())
+            values = np.broadcast_to(values.reshape(len(grid), -1), (len(grid), columns))
+        else:
+            grid = np.linspace(0.0, 4.0, 81) if x is None else np.asarray(x, dtype="float64").reshape(-1)
+            values = np.asarray(self.evaluate(grid[:, None] * np.ones((1, columns)), **flat))
+        return grid, np.moveaxis(values.reshape(len(grid), *shape), 0, -1)
+
+    def plot_curve(self, ax: Any = None, n: int = 200, x: Any = None, seed: int | None = 0, n_lines: int = 5):
+        """Plot the prior's curve: median, 50% and 90% bands, and a few single draws.
+
+        A saturation's response over ``x`` or an adstock's weights over lags (see
+        :meth:`sample_curve`). With a prior of one value per channel, one band per channel.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Axes to draw on; a new figure if omitted.
+        n, x, seed
+            As in :meth:`sample_curve`.
+        n_lines : int, default 5
+            Number of single prior draws drawn as thin lines.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
+        import numpy as np
+
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(6, 4))
+        grid, curves = self.sample_curve(n=n, x=x, seed=seed)
+        curves = curves.reshape(curves.shape[0], -1, curves.shape[-1])  # (draw, batch, point)
+        for b in range(curves.shape[1]):
+            c = curves[:, b]
+            label = f"[{b}] " if curves.shape[1] > 1 else ""
+            (median,) = ax.plot(grid, np.median(c, axis=0), lw=2, label=f"{label}median")
+            colour = median.get_color()
+            ax.fill_between(grid, *np.quantile(c, [0.05, 0.95], axis=0), color=colour, alpha=0.15, label=f"{label}90%")
+            ax.fill_between(grid, *np.quantile(c, [0.25, 0.75], axis=0), color=colour, alpha=0.3, label=f"{label}50%")
+            for row in c[: max(int(n_lines), 0)]:
+                ax.plot(grid, row, color=colour, lw=0.6, alpha=0.6)
+        is_adstock = callable(getattr(self, "weights", None))
+        ax.set_xlabel("lag (weeks)" if is_adstock else "x (multiples of mean spend)")
+        ax.set_ylabel("weight" if is_adstock else "response (share of beta)")
+        ax.set_title(f"{self.prefix} {self.name!r}: {len(curves)} prior draws")
+        ax.legend(loc="best", fontsize="small")
+        return ax
+
+
+def flatten_draws(draws: Mapping[str, Any], n: int) -> tuple[tuple[int, ...], dict[str, Any]]:
+    """Broadcast :meth:`Transform.sample_prior` draws to one shape and flatten them.
+
+    Each array has shape ``(n, *batch_p)``; the ``batch_p`` broadcast together (aligned on
+    the right, like the priors' parameters) to ``batch``.
+
+    Returns
+    -------
+    shape : tuple of int
+        ``(n, *batch)``.
+    flat : dict of str to numpy.ndarray
+        Parameter → 1-D array of ``n * prod(batch)`` values, draw-major.
+    """
+    import numpy as np
+
+    n = int(n)
+    batch = np.broadcast_shapes(*(np.shape(v)[1:] for v in draws.values())) if draws else ()
+    flat = {}
+    for p, v in draws.items():
+        v = np.asarray(v)
+        v = v.reshape(n, *(1,) * (len(batch) - (v.ndim - 1)), *v.shape[1:])
+        flat[p] = np.broadcast_to(v, (n, *batch)).reshape(-1)
+    return (n, *batch), flat

@@ -159,8 +159,10 @@ def test_predict_optimize_report_in_fresh_processes(plugin_project, tmp_path):
     )
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert len(pred) == 4 and np.isfinite(pred["sales_pred_mean"]).all()
-    opt = cli("optimize", str(root / "run"), "--budget", "20000", "--weeks", "8", cwd=tmp_path)
+    opt = cli("optimize", str(root / "run"), "--budget", "20000", "--weeks", "8", "-o", "opt", cwd=tmp_path)
     assert "search" in opt.stdout and "tv" in opt.stdout
+    allocation = pd.read_csv(tmp_path / "opt" / "allocation.csv")
+    assert allocation["optimized_spend"].sum() == pytest.approx(20000, rel=1e-6)
     cli("report", str(root / "run"), cwd=tmp_path)
     assert (root / "run" / "report.html").stat().st_size > 10_000
 
@@ -258,7 +260,9 @@ def test_an_installed_packages_entry_point_registers_transforms_everywhere(plugi
     )
     cli("fit", str(exp), "-o", str(tmp_path / "run"), cwd=tmp_path, env=env)
     cli("report", str(tmp_path / "run"), cwd=tmp_path, env=env)
-    opt = cli("optimize", str(tmp_path / "run"), "--budget", "20000", "--weeks", "4", cwd=tmp_path, env=env)
+    opt = cli(
+        "optimize", str(tmp_path / "run"), "--budget", "20000", "--weeks", "4", "-o", "opt", cwd=tmp_path, env=env
+    )
     assert "search" in opt.stdout
     without = cli("report", str(tmp_path / "run"), cwd=tmp_path, check=False)
     assert without.returncode == 2 and "acme" in without.stderr and "install" in without.stderr

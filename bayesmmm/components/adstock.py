@@ -21,7 +21,8 @@ reduced by a sum, 63.3 s with an ``einsum`` (dot product); sampling time was the
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import pytensor.tensor as pt
@@ -38,6 +39,7 @@ __all__ = [
     "convolve",
     "geometric_weights",
     "weibull_cdf_weights",
+    "weibull_pdf_log_weights",
     "weibull_pdf_weights",
 ]
 
@@ -100,6 +102,12 @@ def weibull_pdf_weights(lags, scale, shape):
     return (shape / scale) * t ** (shape - 1.0) * pt.exp(-(t**shape))
 
 
+def weibull_pdf_log_weights(lags, scale, shape):
+    """``log`` of :func:`weibull_pdf_weights`: finite where the weights themselves underflow."""
+    t = (lags + 1.0) / scale
+    return pt.log(shape / scale) + (shape - 1.0) * pt.log(t) - t**shape
+
+
 class Adstock(Transform):
     """Base class of adstocks: ``function`` returns lag weights; this class convolves.
 
@@ -107,6 +115,9 @@ class Adstock(Transform):
     """
 
     prefix: ClassVar[str] = "adstock"
+    #: optional: the log of ``function`` (same signature); normalized weights are then a softmax,
+    #: which keeps values AND gradients finite where every weight underflows
+    log_function: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, priors=None, *, l_max: int = 8, normalize: bool = True, **settings) -> None:
         if int(l_max) < 1:
@@ -120,6 +131,11 @@ class Adstock(Transform):
         params = {k: pt.as_tensor_variable(v) for k, v in params.items()}
         ndim = max(v.ndim for v in params.values()) if params else 0
         lags = lag_tensor(self.l_max, ndim)
+        log_function = type(self).log_function
+        if self.normalize and log_function is not None:
+            log_w = log_function(lags, **params, **self.settings)
+            w = pt.exp(log_w - pt.max(log_w, axis=0, keepdims=True))
+            return w / pt.sum(w, axis=0, keepdims=True)
         w = type(self).function(lags, **params, **self.settings)
         if self.normalize:
             # a vanishing mass at lag 0 keeps extreme parameters (all weights underflowing
@@ -163,6 +179,7 @@ class WeibullPDFAdstock(Adstock):
     """Weibull-PDF adstock, ``w_l ∝ f(l+1; shape, scale)``; can peak after lag 0."""
 
     function = staticmethod(weibull_pdf_weights)
+    log_function = staticmethod(weibull_pdf_log_weights)
     default_priors = {
         "scale": Prior(dist="Gamma", alpha=2, beta=1),
         "shape": Prior(dist="Gamma", alpha=2, beta=1),

@@ -176,12 +176,14 @@ def test_a_changed_or_missing_plugin_is_one_clear_line(plugin_project, tmp_path)
     original = plugin.read_text()
     try:
         plugin.write_text(original + "\n# edited\n")
-        out = cli("predict", str(run), "--data", str(plugin_project / "data" / "data.csv"), cwd=tmp_path, check=False)
+        args = ("predict", str(run), "--data", str(plugin_project / "data" / "data.csv"), "-o", "p.csv")
+        out = cli(*args, cwd=tmp_path, check=False)
         assert out.returncode == 2
         assert "changed since the model was fitted" in out.stderr and str(plugin.resolve()) in out.stderr
         assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
         plugin.unlink()
-        out = cli("predict", str(run), "--data", str(plugin_project / "data" / "data.csv"), cwd=tmp_path, check=False)
+        args = ("predict", str(run), "--data", str(plugin_project / "data" / "data.csv"), "-o", "p.csv")
+        out = cli(*args, cwd=tmp_path, check=False)
         assert out.returncode == 2 and "which is missing" in out.stderr and "power_geometric" in out.stderr
     finally:
         plugin.write_text(original)

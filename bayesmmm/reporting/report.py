@@ -353,6 +353,7 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
         _img(paths["response_curves"], "response curves"),
         _img(paths["adstock"], "adstock weights"),
         geo_section,
+        _identifiability_section(diag),
         "<h2>Budget optimization</h2>",
         _optimization_section(opt_folder)
         if opt_folder
@@ -371,6 +372,55 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
     return write_text(run_dir / "report.html", page)
+
+
+def _identifiability_section(diag: dict[str, Any]) -> str:
+    """Lift tests against the model and the prior-vs-posterior ROAS check (``diagnostics.json``)."""
+    parts = []
+    tests = diag.get("calibration", {}).get("lift_tests", [])
+    if tests:
+        rows = [
+            [
+                html.escape(str(t["channel"]) + (f" ({t['geo']})" if t.get("geo") else "")),
+                html.escape(t["window"] or "steady state"),
+                f"{t['x']:,.0f} → {t['x'] + t['delta_x']:,.0f}",
+                f"{t['delta_y']:+,.1f} ± {t['sigma']:,.1f}",
+                _interval(t["model_lift_mean"], *t["model_lift_hdi"]),
+                f"{t['z']:+.1f}",
+            ]
+            for t in tests
+        ]
+        parts += [
+            "<h2>Calibration with lift tests</h2>",
+            "<p>Each lift test is a term of the likelihood. |z| above 2 means the model and the test disagree.</p>",
+            _table(["channel", "weeks", "weekly spend", "measured lift", "model lift", "z"], rows),
+        ]
+    ident = diag.get("identifiability")
+    if ident:
+        rows = []
+        for ch, e in ident["channels"].items():
+            log_c = e["log_contraction"]
+            rows.append(
+                [
+                    html.escape(ch),
+                    f"{e['roas_prior_mean']:.4g} ± {e['roas_prior_sd']:.3g}",
+                    f"{e['roas_posterior_mean']:.4g} ± {e['roas_posterior_sd']:.3g}",
+                    f"{e['contraction']:.2f}",
+                    "–" if log_c is None else f"{log_c:.2f}",
+                    f"{e['shift']:+.2f}",
+                    "<b>prior-driven</b>" if e["prior_driven"] else "data-driven",
+                ]
+            )
+        advice = [e["advice"] for e in ident["channels"].values() if e.get("advice")]
+        parts += [
+            "<h2>Identifiability: did the data decide each ROAS?</h2>",
+            f"<p>ROAS prior (mean ± sd) against its posterior; contraction is the share of the prior's variance the "
+            f"data removed (log-contraction: of the log-ROAS variance); a channel is prior-driven below "
+            f"{ident['threshold']:g} log-contraction.</p>",
+            _table(["channel", "prior", "posterior", "contraction", "log-contraction", "shift", "verdict"], rows),
+            "<ul class=findings>" + "".join(f"<li>{html.escape(a)}</li>" for a in advice) + "</ul>" if advice else "",
+        ]
+    return "\n".join(parts)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

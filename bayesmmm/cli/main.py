@@ -193,7 +193,7 @@ def _calibration_lines(d: dict[str, Any]) -> list[str]:
     if ident:
         parts = []
         for ch, e in ident["channels"].items():
-            value = e["log_contraction"] if e["log_contraction"] is not None else e["contraction"]
+            value = e.get("log_contraction") if e.get("log_contraction") is not None else e["contraction"]
             parts.append(f"{ch} {value:.2f}" + (" PRIOR-DRIVEN" if e["prior_driven"] else ""))
         lines.append(
             f"Identifiability (share of the prior's log-ROAS variance the data removed; prior-driven below "

@@ -399,7 +399,7 @@ def _identifiability_section(diag: dict[str, Any]) -> str:
     if ident:
         rows = []
         for ch, e in ident["channels"].items():
-            log_c = e["log_contraction"]
+            log_c = e.get("log_contraction")
             rows.append(
                 [
                     html.escape(ch),

@@ -339,3 +339,56 @@ def test_four_channel_calibrated_config_validates():
     config = load_experiment(root / "configs" / "four_channel_calibrated.yaml")
     assert config.calibration.lift_tests.path.name == "lift_tests.csv"
     assert config.data.path.parent == config.calibration.lift_tests.path.parent
+
+
+def _registered_pairs() -> list[tuple[str, str]]:
+    from bayesmmm.components import ADSTOCKS, SATURATIONS
+
+    return [(a, "logistic") for a in ADSTOCKS.names()] + [
+        ("geometric", s) for s in SATURATIONS.names() if s != "logistic"
+    ]
+
+
+@pytest.mark.parametrize(("adstock", "saturation"), _registered_pairs())
+def test_steady_state_lift_for_every_registered_transform(sim, adstock, saturation):
+    """Every registered adstock and saturation (the example plugin's included): the steady-state
+    lift is ``beta · [sat((x+Δx)/s) − sat(x/s)] · s_y`` (a normalized adstock's steady state of a
+    constant spend is the spend), with ``sat`` evaluated by the component on NumPy input."""
+    from bayesmmm.components import SATURATIONS
+
+    tests = pd.DataFrame([{"channel": "b", "x": 2500.0, "delta_x": 1250.0, "delta_y": 5.0, "sigma": 1.0}])
+    model = {**MODEL, "adstock": {"name": adstock, "l_max": L_MAX}, "saturation": saturation}
+    mmm = MMM(DATA, model, lift_tests=tests)
+    mmm.build_model(sim[0])
+    draws = prior_draws(mmm, 3, seed=4)
+    got = lift_draws(mmm, draws)[:, 0]
+    sat = SATURATIONS.get(saturation)()
+    s_c = np.asarray(mmm.scales.media)[1]
+    for i in range(3):
+        params = {p: draws[v][i, 1] for p, v in mmm.saturation.variable_names.items()}
+        levels = np.array([2500.0, 3750.0]) / s_c
+        y = sat.evaluate(levels, **params)
+        assert got[i] == pytest.approx(draws["beta"][i, 1] * (y[1] - y[0]) * mmm.scales.target, rel=1e-8)
+
+
+def test_steady_state_of_an_unnormalized_adstock_is_the_weights_sum(sim):
+    tests = pd.DataFrame([{"channel": "a", "x": 1200.0, "delta_x": -1200.0, "delta_y": -5.0, "sigma": 1.0}])
+    model = {**MODEL, "adstock": {"name": "geometric", "l_max": L_MAX, "normalize": False}}
+    mmm = MMM(DATA, model, lift_tests=tests)
+    mmm.build_model(sim[0])
+    draws = prior_draws(mmm, 3, seed=5)
+    alpha, lam, beta = draws["adstock_alpha"][:, 0], draws["saturation_lam"][:, 0], draws["beta"][:, 0]
+    level = 1200.0 / np.asarray(mmm.scales.media)[0] * (1 - alpha**L_MAX) / (1 - alpha)
+    np.testing.assert_allclose(lift_draws(mmm, draws)[:, 0], -beta * np.tanh(lam * level / 2) * mmm.scales.target)
+
+
+def test_compiled_calibrated_model_serves_new_measurements(calibrated, sim, pinned_tests):
+    """Same tests' structure, new measurements: nutpie reuses the compiled model with the new
+    ``pm.Data`` (no stale constants) and the fit follows the new measurement."""
+    moved = pinned_tests.copy()
+    moved.loc[0, "delta_y"] *= 0.8
+    moved.loc[0, "sigma"] *= 0.8
+    mmm = MMM(DATA, MODEL, lift_tests=moved)
+    mmm.fit(sim[0], SAMPLER)
+    assert mmm.structure_key() == calibrated.structure_key() and mmm.timings["compile_reused"] == 1
+    assert abs(lift_draws(mmm)[:, 0].mean() - moved.loc[0, "delta_y"]) < 2 * moved.loc[0, "sigma"]

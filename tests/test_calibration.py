@@ -7,6 +7,7 @@ fixed seeds (2 chains × 200 draws).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import pytest
 
 from bayesmmm import MMM
 from bayesmmm.data.loading import DataError
-from bayesmmm.evaluation.identifiability import identifiability, prior_draws
-from bayesmmm.model.calibration import check_lift_tests, lift_draws, model_lift  # noqa: F401
+from bayesmmm.evaluation.identifiability import expected_test_lift, identifiability, prior_draws
+from bayesmmm.model.calibration import lift_draws
 from bayesmmm.workflows.simulate import ScenarioConfig, write_simulation
 
 SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 200, "tune": 300, "seed": 3, "progressbar": False}
@@ -269,6 +270,13 @@ def test_geo_lift_uses_the_geos_parameters_and_scales():
         beta, lam = per_geo["beta"][:, g, c], per_geo["saturation_lam"][:, g, c]
         ref = beta * (np.tanh(lam * (x + dx) / s_c[g, c] / 2) - np.tanh(lam * x / s_c[g, c] / 2)) * s_y[g]
         np.testing.assert_allclose(got[:, i], ref, rtol=1e-9)
+    # a real (small) fit of the calibrated panel; the identifiability check works per national channel
+    backend = "numpyro" if importlib.util.find_spec("numpyro") else "nutpie"  # numpyro compiles this faster
+    mmm.fit(panel, {**SAMPLER, "backend": backend, "draws": 100, "tune": 200})
+    ident = identifiability(mmm, n_prior=300)
+    assert set(ident["channels"]) == {"a", "b"}
+    test = expected_test_lift(mmm, "a")
+    assert test["x"] == pytest.approx(panel.groupby("date")["a"].sum().iloc[-4 - (L_MAX - 1) : -(L_MAX - 1)].mean())
     bad = tests.assign(geo=["south", "west"])
     with pytest.raises(DataError, match=r"row 3 \(b\): unknown geo 'west'"):
         MMM({**DATA, "geo_column": "geo"}, MODEL, bad).build_model(panel)

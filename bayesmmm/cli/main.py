@@ -194,7 +194,7 @@ def _calibration_lines(d: dict[str, Any]) -> list[str]:
         parts = []
         for ch, e in ident["channels"].items():
             value = e.get("log_contraction") if e.get("log_contraction") is not None else e["contraction"]
-            parts.append(f"{ch} {value:.2f}" + (" PRIOR-DRIVEN" if e["prior_driven"] else ""))
+            parts.append(f"{ch} {value:.3f}" + (" PRIOR-DRIVEN" if e["prior_driven"] else ""))
         lines.append(
             f"Identifiability (share of the prior's log-ROAS variance the data removed; prior-driven below "
             f"{ident['threshold']:g}): " + ", ".join(parts)

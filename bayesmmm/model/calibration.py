@@ -191,10 +191,11 @@ def lift_key(tests: pd.DataFrame | None) -> str | None:
 class LiftDesign:
     """The numeric inputs of :func:`model_lift` for one model's data (NumPy).
 
-    ``base``/``treat`` (date, test): the tested channel's SCALED spend without and with the
-    change; ``weights`` (date, test): the weeks the lift is averaged over (each column sums
-    to 1); ``channel``/``geo`` (test,): indices; ``delta_y``/``sigma`` (test,): the
-    measurements in SCALED target units; ``target_scale`` (test,): ``s_y`` of each test's geo.
+    ``base``/``treat`` (week, test): the tested channel's SCALED spend without and with the
+    change over the weeks the lift needs (:func:`_rows_needed`); ``weights`` (week, test): the
+    weeks the lift is averaged over (each column sums to 1); ``channel``/``geo`` (test,):
+    indices; ``delta_y``/``sigma`` (test,): the measurements in SCALED target units;
+    ``target_scale`` (test,): ``s_y`` of each test's geo.
     """
 
     base: np.ndarray
@@ -264,17 +265,36 @@ def lift_design(model: MMM, tests: pd.DataFrame | None = None) -> LiftDesign:
             base[window, i], treat[window, i] = row.x / s, (row.x + row.delta_x) / s
             weights[window, i] = 1.0 / window.sum()
         ch_idx[i], geo_idx[i] = c, g
+    rows = _rows_needed(weights, tests["start"].notna().to_numpy(), model.carryover_weeks)
+    steady = tests["start"].isna().to_numpy()
+    weights[:, steady] = 0.0
+    weights[rows.stop - 1, steady] = 1.0  # a constant series is steady from `carryover_weeks` rows on
     sy = s_y[geo_idx] if len(s_y) > 1 else np.full(k, s_y[0])
     return LiftDesign(
-        base=base,
-        treat=treat,
-        weights=weights,
+        base=base[rows],
+        treat=treat[rows],
+        weights=weights[rows],
         channel=ch_idx,
         geo=geo_idx,
         delta_y=tests["delta_y"].to_numpy(float) / sy,
         sigma=tests["sigma"].to_numpy(float) / sy,
         target_scale=sy,
     )
+
+
+def _rows_needed(weights: np.ndarray, dated: np.ndarray, carry: int) -> slice:
+    """The weeks the lift needs: the dated tests' weeks and ``carry`` weeks before them, and at
+    least ``carry + 1`` weeks (a steady state). The weeks before carry nothing into the
+    tests' weeks (a lag-window adstock: ``carry = l_max − 1``), so cutting them changes no
+    number and saves gradient work; an adstock of unbounded carry-over keeps every week."""
+    n = weights.shape[0]
+    carry = min(carry, n - 1)
+    used = np.flatnonzero(weights[:, dated].sum(axis=1)) if dated.any() else np.array([n - 1])
+    lo, hi = max(used[0] - carry, 0), used[-1]
+    if hi - lo < carry:
+        lo = max(hi - carry, 0)
+        hi = max(hi, lo + carry)
+    return slice(lo, hi + 1)
 
 
 def model_lift(model: MMM, params: Mapping[str, Any], base, treat, weights, channel, geo):

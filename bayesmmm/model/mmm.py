@@ -62,6 +62,9 @@ class MMM:
         Column roles (date, target, channels, controls). ``path`` is ignored here.
     model_config : ModelConfig or dict, optional
         Structure and priors; defaults to :class:`ModelConfig()`.
+    lift_tests : DataFrame or path of a CSV, optional
+        Lift tests calibrating the model: each is a term of the likelihood
+        (:mod:`bayesmmm.model.calibration`).
 
     Examples
     --------

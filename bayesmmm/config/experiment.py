@@ -405,13 +405,7 @@ class ExperimentConfig(_Base):
     @model_validator(mode="before")
     @classmethod
     def _load_plugins(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("plugins"):
-            plugins = data["plugins"]
-            if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-                raise ValueError("plugins must be a list of file paths or module names")
-            data = {**data, "plugins": absolute_plugins(plugins, Path.cwd())}
-            load_plugins(data["plugins"])
-        return data
+        return with_plugins_loaded(data)
 
     @model_validator(mode="after")
     def _geo_options_need_geo_data(self) -> ExperimentConfig:
@@ -426,6 +420,21 @@ def check_geo_options(data: DataConfig, model: ModelConfig) -> None:
             "model.geo applies to geo panels only: set data.geo_column (the column naming each row's geo) "
             "or remove model.geo"
         )
+
+
+def with_plugins_loaded(data: Any) -> Any:
+    """A config mapping's ``plugins`` made absolute (against the working folder) and imported.
+
+    Called before validating a config that names components, so a plugin's names are
+    registered wherever the config is validated (a Dask worker too).
+    """
+    if isinstance(data, dict) and data.get("plugins"):
+        plugins = data["plugins"]
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise ValueError("plugins must be a list of file paths or module names")
+        data = {**data, "plugins": absolute_plugins(plugins, Path.cwd())}
+        load_plugins(data["plugins"])
+    return data
 
 
 def absolute_plugins(plugins: list[str], base_dir: Path) -> list[str]:

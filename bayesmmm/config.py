@@ -71,9 +71,17 @@ class DataConfig(_Base):
     ``missing_weeks: fill_zero`` inserts the weeks missing from the weekly grid with zero
     spend and zero controls, their target interpolated linearly from the weeks around them
     (default ``error``). Both warn with what they changed.
+
+    ``dataset`` names a data set bundled with bayesmmm (:func:`bayesmmm.datasets.list_datasets`)
+    instead of ``path``; set one of the two (a ``--data`` CSV replaces either).
     """
 
     path: Path | None = None
+    dataset: str | None = Field(
+        None,
+        description="a data set bundled with bayesmmm, instead of path (see bayesmmm.datasets.list_datasets())",
+        json_schema_extra={"examples": ["meridian_national_media", "pymc_marketing_example"]},
+    )
     date_column: str = "date"
     target_column: str = "sales"
     channel_columns: list[str] = Field(min_length=1)
@@ -89,8 +97,28 @@ class DataConfig(_Base):
         None, description="geo panels: per-geo population (constant within a geo) used for per-capita scaling"
     )
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str | None) -> str | None:
+        from bayesmmm.datasets import DATASETS, unknown_dataset_message
+
+        if name is not None and name not in DATASETS:
+            raise ValueError(unknown_dataset_message(name))
+        return name
+
+    @property
+    def source_path(self) -> Path | None:
+        """The CSV to read: ``path``, or the bundled ``dataset``'s file, or ``None`` when neither is set."""
+        if self.dataset is not None:
+            from bayesmmm.datasets import dataset_path
+
+            return dataset_path(self.dataset)
+        return self.path
+
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataConfig:
+        if self.path is not None and self.dataset is not None:
+            raise ValueError("both path and dataset are set: keep one (dataset names a bundled data set)")
         cols = [self.date_column, self.target_column, *self.channel_columns, *self.control_columns]
         cols += [c for c in (self.geo_column, self.population_column) if c is not None]
         dupes = sorted({c for c in cols if cols.count(c) > 1})
@@ -475,7 +503,10 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with at least a 'data:' block")
-    for key, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    if "data.path" in overrides and "data.dataset" not in overrides and isinstance(raw.get("data"), dict):
+        raw["data"].pop("dataset", None)  # a CSV given for this run (--data) replaces the bundled data set
+    for key, value in overrides.items():
         set_dotted(raw, key, value)
     load_plugins(list(raw.get("plugins") or []), path.parent)
     try:

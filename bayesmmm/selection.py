@@ -223,7 +223,7 @@ def _run_candidate(task: _Task) -> dict[str, Any]:
         "run_dir": task.run_dir,
     }
     try:
-        frame = read_csv(config.data.path)
+        frame = read_csv(config.data.source_path)
         result = run_experiment(config, task.run_dir, frame=frame)
         row.update(_criteria(result.model.idata))
         row["divergences"] = result.diagnostics["divergences"]

@@ -126,7 +126,8 @@ def plan_sweep(sweep: SweepConfig, base: dict[str, Any], out_dir: str | Path) ->
             config = ExperimentConfig.model_validate(raw)
             resolved = config.model_dump(mode="json")
             error = None
-            digest_src = json.dumps(resolved, sort_keys=True) + _data_hash(resolved["data"]["path"])
+            source = config.data.source_path
+            digest_src = json.dumps(resolved, sort_keys=True) + _data_hash(str(source) if source else None)
         except ValidationError as exc:
             resolved = None
             error = format_validation_error(exc, "run").replace("\n", "; ")

@@ -33,11 +33,13 @@ __all__ = [
     "DiagnosticsConfig",
     "ExperimentConfig",
     "GeoConfig",
+    "MlflowConfig",
     "ModelConfig",
     "OutputConfig",
     "SamplerConfig",
     "SaturationConfig",
     "SelectionConfig",
+    "TrackingConfig",
     "load_experiment",
     "load_plugins",
 ]
@@ -384,8 +386,28 @@ class SelectionConfig(_Base):
         return names
 
 
+class MlflowConfig(_Base):
+    """Log a fit to MLflow (``pip install 'bayesmmm[tracking]'``); see :mod:`bayesmmm.tracking`."""
+
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (file:///path/mlruns, sqlite:///mlflow.db, http://host:5000); "
+        "default: MLflow's own (MLFLOW_TRACKING_URI, else ./mlruns)",
+    )
+    experiment: str | None = Field(None, description="MLflow experiment name; default: the experiment's name")
+    run_name: str | None = Field(None, description="MLflow run name; default: the run folder's name")
+    tags: dict[str, str] = Field({}, description="extra tags on the MLflow run")
+    log_model: bool = Field(True, description="log the fitted model (model/ with posterior.nc) as artifacts")
+
+
+class TrackingConfig(_Base):
+    """Experiment tracking: where each fit is recorded besides its run folder."""
+
+    mlflow: MlflowConfig | None = None
+
+
 class ExperimentConfig(_Base):
-    """A whole experiment: data, model, sampler, diagnostics gate, outputs.
+    """A whole experiment: data, model, sampler, diagnostics gate, outputs, tracking.
 
     ``plugins`` are Python files (relative to the YAML file) or module names imported
     before validation, so the transforms they register can be used by name.
@@ -399,6 +421,7 @@ class ExperimentConfig(_Base):
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     output: OutputConfig = OutputConfig()
     selection: SelectionConfig | None = None
+    tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
     def _geo_options_need_geo_data(self) -> ExperimentConfig:

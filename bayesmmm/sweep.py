@@ -40,6 +40,7 @@ from bayesmmm.config import (
     set_dotted,
     yaml_problem,
 )
+from bayesmmm.progress import is_quiet
 
 __all__ = ["SweepConfig", "SweepRun", "load_sweep", "plan_sweep", "run_sweep"]
 
@@ -260,6 +261,8 @@ def run_sweep(
                     log(f"\n  run {todo[i].run_id} failed: {row.get('error')}")
 
             def on_progress(done: int, failed: int, running: int) -> None:
+                if is_quiet():
+                    return
                 bar = "#" * int(30 * done / len(todo))
                 end = "" if sys.stderr.isatty() else "\n"
                 msg = f"[{bar:<30}] done {done - failed} · failed {failed} · running/queued {running}"
@@ -267,6 +270,6 @@ def run_sweep(
 
             groups = [_structure(r.config) for r in todo]
             map_tasks(_execute, tasks, client, on_result=on_result, on_progress=on_progress, groups=groups)
-            if sys.stderr.isatty():
+            if sys.stderr.isatty() and not is_quiet():
                 print(file=sys.stderr)
     return _write_results(results_path, runs, rows)

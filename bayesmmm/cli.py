@@ -41,6 +41,12 @@ SeedOpt = Annotated[int | None, typer.Option("--seed")]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cpu | gpu | auto (numpyro and blackjax; sampler.device)")
 ]
+MlflowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow", help="track the fit in MLflow at this URI, e.g. sqlite:///mlflow.db (tracking.mlflow.tracking_uri)"
+    ),
+]
 
 EXIT_INPUT = 2
 EXIT_DIAGNOSTICS = 3
@@ -53,6 +59,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from bayesmmm.engine import EngineError
     from bayesmmm.model import ModelFileError
     from bayesmmm.sampling import SamplerError
+    from bayesmmm.tracking import TrackingError
     from bayesmmm.transforms import UnknownNameError
 
     return (
@@ -64,6 +71,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         FileExistsError,
         EngineError,
         OptimizationError,
+        TrackingError,
     )
 
 
@@ -220,6 +228,26 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
     _echo("\n".join(lines))
 
 
+def _start_tracking(config: Any, uri: str | None) -> Any:
+    """The MLflow settings when tracking is on (YAML or --mlflow), its store opened before any fitting."""
+    if uri is None and config.tracking.mlflow is None:
+        return None
+    from bayesmmm.tracking import mlflow_config, start_tracking
+
+    settings = mlflow_config(config, uri)
+    start_tracking(settings, config)
+    return settings
+
+
+def _track(result: Any, settings: Any, config: Any) -> None:
+    if settings is None:
+        return
+    from bayesmmm.tracking import log_run
+
+    run_id = log_run(result.run_dir, settings, config)
+    _echo(f"MLflow run {run_id} (experiment {settings.experiment or config.name or 'bayesmmm'})")
+
+
 def _finish(result: Any, on_fail: str) -> None:
     if not result.diagnostics["passed"] and on_fail == "fail":
         _err("error: the diagnostics gate failed (diagnostics.on_fail: fail); see diagnostics.json")
@@ -260,14 +288,17 @@ def fit(
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
-    """Fit an experiment YAML and write a run folder."""
+    """Fit an experiment YAML and write a run folder (and track it in MLflow, with --mlflow or tracking:)."""
     from bayesmmm.experiment import default_run_dir, run_experiment
 
     config = _load_experiment(experiment, data, sampler, draws, tune, chains, seed, device)
+    tracking = _start_tracking(config, mlflow)
     run_dir = out or default_run_dir(config)
     result = run_experiment(config, run_dir, log=_echo)
     _print_summary(result)
+    _track(result, tracking, config)
     _finish(result, config.diagnostics.on_fail)
 
 
@@ -280,6 +311,7 @@ def demo(
     tune: TuneOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Simulate the four-channel scenario, fit it, compare ROAS with the truth, optimize and report.
 
@@ -300,6 +332,7 @@ def demo(
     overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
     overrides["data.path"] = str(data_path.resolve())
     config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
+    tracking = _start_tracking(config, mlflow)
     result = run_experiment(config, out / "run", log=_echo)
     truth = json.loads(truth_path.read_text())
     _print_summary(result, truth)
@@ -318,6 +351,7 @@ def demo(
         f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
     )
     _echo(f"Report: {write_report(result.run_dir)}")
+    _track(result, tracking, config)  # after the report, so the logged run folder holds it
     _finish(result, config.diagnostics.on_fail)
 
 

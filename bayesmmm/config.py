@@ -10,6 +10,7 @@ import difflib
 import importlib
 import importlib.util
 import sys
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -396,6 +397,11 @@ class MlflowConfig(_Base):
     )
     experiment: str | None = Field(None, description="MLflow experiment name; default: the experiment's name")
     run_name: str | None = Field(None, description="MLflow run name; default: the run folder's name")
+    artifact_location: str | None = Field(
+        None,
+        description="artifact root of a new MLflow experiment; default: beside a sqlite:/// store's file "
+        "(mlartifacts/), else MLflow's default",
+    )
     tags: dict[str, str] = Field({}, description="extra tags on the MLflow run")
     log_model: bool = Field(True, description="log the fitted model (model/ with posterior.nc) as artifacts")
 
@@ -501,6 +507,9 @@ def _valid_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
     for part in loc:
         field = model.model_fields.get(str(part))
         ann = getattr(field, "annotation", None)
+        models = [a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) == 1:  # an optional block (``GeoConfig | None``)
+            ann = models[0]
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:

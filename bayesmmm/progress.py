@@ -19,7 +19,7 @@ _STATE = {"verbosity": DEFAULT}
 _SAVED_LEVELS: dict[str, int] = {}  # the loggers' levels before -q / -v changed them
 
 # the libraries whose log messages -q silences and -v / -vv turn up
-_LIBRARY_LOGGERS = ("pymc", "pytensor", "jax", "numpyro", "nutpie", "distributed")
+_LIBRARY_LOGGERS = ("pymc", "pytensor", "jax", "numpyro", "nutpie", "distributed", "mlflow")
 
 
 def set_verbosity(level: int) -> None:

@@ -107,3 +107,17 @@ def test_shipped_configs_read_only_files_inside_the_repository():
             installed = Path(dataset_path(list_datasets()[0])).parents[1]  # the installed package's datasets/
             assert source.resolve().is_relative_to(ROOT) or source.resolve().is_relative_to(installed), path.name
     assert checked == len(DATASETS)  # every bundled data set has its shipped experiment
+
+
+def test_bundled_data_example_fits(tmp_path, capsys):
+    """examples/bundled_data.py end to end (tiny sampler; the session's example structure, so no recompile)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bundled_data", ROOT / "examples" / "bundled_data.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(tmp_path / "run", draws=60, tune=100, chains=2)
+    assert set(result.roas["channel"]) == {"x1", "x2"} and (tmp_path / "run" / "metadata.json").exists()
+    meta = yaml.safe_load((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["dataset"] == "pymc_marketing_example" and meta["data_path"] == str(dataset_path(meta["dataset"]))
+    assert "179 weeks" in capsys.readouterr().out

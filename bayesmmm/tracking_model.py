@@ -22,12 +22,12 @@ class BayesMMMModel(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context) -> None:
-        from bayesmmm.model import MMM
+        from bayesmmm import MMM  # the top-level API: stable across package layouts
 
         self.mmm = MMM.load(context.artifacts["posterior"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from bayesmmm.analysis import forecast_table
+        from bayesmmm import forecast_table
 
         p = {"hdi_prob": 0.9, "contributions": False, "seed": 0, **(params or {})}
         return forecast_table(self.mmm, model_input, float(p["hdi_prob"]), bool(p["contributions"]), int(p["seed"]))

@@ -115,9 +115,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 
 def test_report_escapes_names_from_the_data(mmm_example_frame, tmp_path):
     """A channel (and experiment) name holding markup is shown as text in report.html, never run."""
-    from bayesmmm import run_experiment
-    from bayesmmm.config import ExperimentConfig
-    from bayesmmm.report import write_report
+    from bayesmmm import ExperimentConfig, run_experiment, write_report
     from tests.conftest import MMM_EXAMPLE_DATA
 
     frame = mmm_example_frame.rename(columns={"x1": HOSTILE})

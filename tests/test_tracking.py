@@ -79,9 +79,8 @@ def test_fit_is_tracked_in_a_local_sqlite_store(tracked):
 
 
 def test_logged_model_predicts_like_bayesmmm_and_registers(tracked, tmp_path):
-    from bayesmmm.analysis import forecast_table
+    from bayesmmm import MMM, forecast_table
     from bayesmmm.datasets import load_dataset
-    from bayesmmm.model import MMM
     from tests.test_model import future_rows
 
     run_dir, uri, run_id = tracked

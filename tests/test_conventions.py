@@ -108,7 +108,8 @@ def test_shipped_experiments_point_at_the_schema_and_satisfy_it(path):
     [
         ("data: {channel_columns: [a]}\nsamplr: {draws: 10}", "samplr"),
         ("data: {channel_columns: [a], targt_column: y}", "targt_column"),
-        ("data: {channel_columns: [a]}\nsampler: {backend: stan}", "stan"),
+        ("data: {channel_columns: [a]}\ndiagnostics: {on_fail: explode}", "explode"),
+        ("data: {channel_columns: [a]}\nsampler: {chains: 0}", "minimum"),
         ("data: {channel_columns: [a]}\nmodel: {priors: {beta: {dist: HalfNormal, sigma: wide}}}", "wide"),
         ("data: {channel_columns: [a]}\ntracking: {mlflow: {uri: x}}", "uri"),
     ],

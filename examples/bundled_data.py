@@ -45,7 +45,7 @@ def main(
     print(result.roas[["channel", "roas_mean", "roas_hdi_low", "roas_hdi_high"]].to_string(index=False))
     if mlflow is not None:
         from bayesmmm.config.experiment import MlflowConfig
-        from bayesmmm.tracking import log_run
+        from bayesmmm.workflows.tracking import log_run
 
         print(f"MLflow run {log_run(result.run_dir, MlflowConfig(tracking_uri=mlflow), config)}")
     return result

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 import bayesmmm
 from bayesmmm.cli.main import app
+from bayesmmm.config.schema import SCHEMA_FILE, experiment_json_schema, schema_text
 from bayesmmm.progress import progress, set_verbosity
-from bayesmmm.schema import SCHEMA_FILE, experiment_json_schema, schema_text
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED_SCHEMA = ROOT / "configs" / SCHEMA_FILE

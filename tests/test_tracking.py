@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bayesmmm import ConfigError, load_experiment
 from bayesmmm.cli.main import app
 from bayesmmm.config.experiment import ExperimentConfig, MlflowConfig
-from bayesmmm.tracking import TrackingError, flatten_params, log_run
+from bayesmmm.workflows.tracking import TrackingError, flatten_params, log_run
 
 runner = CliRunner()
 # MLflow's SQLAlchemy store uses an option SQLAlchemy 2.1 deprecates (MLflow's business, not ours)

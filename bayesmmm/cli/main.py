@@ -60,7 +60,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from bayesmmm.inference.sampling import SamplerError
     from bayesmmm.model.mmm import ModelFileError
     from bayesmmm.workflows.distributed import EngineError
-    from bayesmmm.tracking import TrackingError
+    from bayesmmm.workflows.tracking import TrackingError
 
     return (
         ConfigError,
@@ -233,7 +233,7 @@ def _start_tracking(config: Any, uri: str | None) -> Any:
     """The MLflow settings when tracking is on (YAML or --mlflow), its store opened before any fitting."""
     if uri is None and config.tracking.mlflow is None:
         return None
-    from bayesmmm.tracking import mlflow_config, start_tracking
+    from bayesmmm.workflows.tracking import mlflow_config, start_tracking
 
     settings = mlflow_config(config, uri)
     start_tracking(settings, config)
@@ -243,7 +243,7 @@ def _start_tracking(config: Any, uri: str | None) -> Any:
 def _track(result: Any, settings: Any, config: Any) -> None:
     if settings is None:
         return
-    from bayesmmm.tracking import log_run
+    from bayesmmm.workflows.tracking import log_run
 
     run_id = log_run(result.run_dir, settings, config)
     _echo(f"MLflow run {run_id} (experiment {settings.experiment or config.name or 'bayesmmm'})")
@@ -668,7 +668,7 @@ def schema(
     A copy is configs/experiment.schema.json; start a YAML file with
     `# yaml-language-server: $schema=PATH/experiment.schema.json` to use it.
     """
-    from bayesmmm.schema import schema_text
+    from bayesmmm.config.schema import schema_text
 
     if out is None:
         typer.echo(schema_text(), nl=False)

@@ -415,7 +415,7 @@ class SelectionConfig(_Base):
 
 
 class MlflowConfig(_Base):
-    """Log a fit to MLflow (``pip install 'bayesmmm[tracking]'``); see :mod:`bayesmmm.tracking`."""
+    """Log a fit to MLflow (``pip install 'bayesmmm[tracking]'``); see :mod:`bayesmmm.workflows.tracking`."""
 
     tracking_uri: str | None = Field(
         None,

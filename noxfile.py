@@ -52,7 +52,7 @@ def bench_peers(session: nox.Session) -> None:
 
     This session's own virtualenv holds PyMC-Marketing (and its sampler backends); our
     fits run in the interpreter that runs nox (the project's dev environment, where
-    bayesmmm[jax] is installed). Extra arguments go to the script, e.g.
+    bayesmmm and its JAX backends are installed). Extra arguments go to the script, e.g.
     ``nox -s bench_peers -- --datasets four_channel --reps 1``.
     """
     import sys

@@ -9,7 +9,7 @@ design's SLA): p99 < 500 ms at 16 clients.
 
     python benchmarks/load_service.py --run runs/demo/run [--clients 16 --requests 2000]
 
-Without ``--run`` it first fits the PyMC-Marketing example (../shared/data) with
+Without ``--run`` it first fits the PyMC-Marketing example (bundled data set) with
 ``--chains`` × ``--draws`` into a temporary folder.
 """
 

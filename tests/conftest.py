@@ -1,4 +1,4 @@
-"""Shared fixtures: data paths and small, seeded fits reused across tests."""
+"""Shared fixtures: bundled data sets and small, seeded fits reused across tests."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_TRANSFORMS = ROOT / "examples" / "custom_transform.py"
-SHARED = ROOT.parent / "shared" / "data"
-MMM_EXAMPLE = SHARED / "pymc-marketing" / "mmm_example.csv"
 
 # Small but real MCMC: enough draws for stable means and 90% intervals.
 SMALL_SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 400, "tune": 400, "seed": 11, "progressbar": False}
@@ -64,15 +62,12 @@ def build_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     return folder
 
 
-def require_shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data set {path} is absent (CI has ../shared/data beside the checkout)")
-    return path
-
-
 @pytest.fixture(scope="session")
 def mmm_example_frame() -> pd.DataFrame:
-    return pd.read_csv(require_shared(MMM_EXAMPLE))
+    """PyMC-Marketing's example data set, bundled as ``bayesmmm.datasets`` ``pymc_marketing_example``."""
+    from bayesmmm.datasets import load_dataset
+
+    return load_dataset("pymc_marketing_example")
 
 
 MMM_EXAMPLE_DATA = {

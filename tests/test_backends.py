@@ -19,10 +19,10 @@ from bayesmmm.config.experiment import ConfigError, SamplerConfig
 from bayesmmm.inference.sampling import BACKENDS, SAMPLE_STATS, SamplerError
 from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
+# JAX, NumPyro and BlackJAX are core dependencies: a missing one fails these tests rather than skipping them.
 # find_spec, not import: importing numpyro starts JAX's backend before bayesmmm can ask
 # for one XLA host device per core (chains in parallel)
-if not all(importlib.util.find_spec(m) for m in ("jax", "blackjax", "numpyro")):
-    pytest.skip("the JAX extra is not installed", allow_module_level=True)
+assert all(importlib.util.find_spec(m) for m in ("jax", "blackjax", "numpyro")), "reinstall bayesmmm (JAX is core)"
 
 DATA = {
     "channel_columns": ["search", "social", "ctv", "tv"],

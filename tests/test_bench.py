@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -52,7 +51,6 @@ def test_bad_suite_is_a_clear_error(tmp_path):
         load_suite(path)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("numpyro") is None, reason="the JAX extra is not installed")
 def test_tiny_suite_runs_cold_and_warm(tmp_path):
     """Real fits in fresh processes: one row per cache state, every column, the device recorded."""
     path = tmp_path / "tiny.yaml"

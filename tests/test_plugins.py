@@ -268,3 +268,31 @@ def test_an_installed_packages_entry_point_registers_transforms_everywhere(plugi
     assert "search" in opt.stdout
     without = cli("report", str(tmp_path / "run"), cwd=tmp_path, check=False)
     assert without.returncode == 2 and "acme" in without.stderr and "install" in without.stderr
+
+
+def test_a_component_defined_in_a_script_is_recorded_and_named_on_load(plugin_project, tmp_path):
+    """Classes registered by the running script (``__main__``) cannot be re-imported: the model
+    records them as such, and loading it elsewhere says to register them first."""
+    script = tmp_path / "notebook.py"
+    script.write_text(
+        PLUGIN.replace('"power_geometric"', '"nb_power_geometric"').replace('"exponential"', '"nb_exponential"')
+        + textwrap.dedent(
+            """
+            import json
+            from bayesmmm import MMM
+            mmm = MMM({"channel_columns": ["search", "tv"]},
+                      {"adstock": {"name": "nb_power_geometric", "l_max": 4}, "saturation": "nb_exponential"})
+            print(json.dumps([r.to_dict() for r in mmm.plugins]))
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=300)
+    (record,) = json.loads(out.stdout.strip().splitlines()[-1])
+    assert record["kind"] == "script" and record["registers"] == {
+        "adstock": ["nb_power_geometric"],
+        "saturation": ["nb_exponential"],
+    }
+    from bayesmmm.components import PluginError, ensure_plugins
+
+    with pytest.raises(PluginError, match="defined in a script or notebook"):
+        ensure_plugins([record])

@@ -27,11 +27,9 @@ def test_pymc_marketing_example_adstock_alphas(fitted_example):
 @pytest.mark.slow
 def test_pymc_marketing_example_contributions_covered(fitted_example):
     """Documented truth: contribution = beta * logistic(adstock(x), lam) with betas 3000/2000 in y units."""
-    import pandas as pd
+    from bayesmmm.datasets import load_dataset
 
-    from tests.conftest import MMM_EXAMPLE
-
-    frame = pd.read_csv(MMM_EXAMPLE)
+    frame = load_dataset("pymc_marketing_example")
     truth = {}
     for ch, alpha, lam, beta in [("x1", 0.4, 4.0, 3000.0), ("x2", 0.2, 3.0, 2000.0)]:
         x = frame[ch].to_numpy()

@@ -108,3 +108,31 @@ def test_optimize_and_report_refuse_what_is_not_a_run(optimized, tmp_path):
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
     res = runner.invoke(app, ["report", str(run_dir), "--optimization", str(tmp_path / "notes")])
     assert res.exit_code == 2 and "not an optimization folder" in res.output
+
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_report_escapes_names_from_the_data(mmm_example_frame, tmp_path):
+    """A channel (and experiment) name holding markup is shown as text in report.html, never run."""
+    from bayesmmm import ExperimentConfig, run_experiment, write_report
+    from tests.conftest import MMM_EXAMPLE_DATA
+
+    frame = mmm_example_frame.rename(columns={"x1": HOSTILE})
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "<script>alert(2)</script>",
+            "data": {**MMM_EXAMPLE_DATA, "channel_columns": [HOSTILE, "x2"]},
+            # the structure of the session's example fits, so the compiled sampler is reused
+            "model": {"adstock": {"name": "geometric", "l_max": 8}, "saturation": "logistic", "trend": "linear"},
+            "sampler": {"chains": 2, "draws": 60, "tune": 100, "seed": 4, "progressbar": False},
+            "output": {"figures": False},
+        }
+    )
+    run = run_experiment(config, tmp_path / "run", frame=frame).run_dir
+    page = write_report(run).read_text()
+    assert HOSTILE not in page and "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # shown, escaped, in the tables and the meta line
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") >= 3
+    assert "Marketing mix report: &lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert page.count("<img ") == page.count("data:image/png;base64,")  # every real <img> is one of our figures

@@ -1,6 +1,10 @@
 """Command-line interface: ``bayesmmm demo | simulate | fit | predict | select | compare | sweep | bench |
-optimize | report`` here; ``serve | register | models | compare-models | promote`` in
+optimize | report | schema | datasets`` here; ``serve | register | models | compare-models | promote`` in
 :mod:`bayesmmm.cli.serve`.
+
+Global options: ``--version``; ``-q/--quiet`` (errors and warnings only: no progress messages, bars
+or summary tables; commands whose output is the result, like ``schema``, still print it);
+``-v/--verbose`` (``-vv``: log messages of bayesmmm and its libraries at INFO / DEBUG); ``--debug``.
 
 Exit codes: 0 success; 2 bad input (config, data, files); 3 the diagnostics gate
 failed with ``diagnostics.on_fail: fail`` (or a promotion was refused); 4 some runs of a
@@ -37,6 +41,12 @@ SeedOpt = Annotated[int | None, typer.Option("--seed")]
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="cpu | gpu | auto (numpyro and blackjax; sampler.device)")
 ]
+MlflowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow", help="track the fit in MLflow at this URI, e.g. sqlite:///mlflow.db (tracking.mlflow.tracking_uri)"
+    ),
+]
 
 EXIT_INPUT = 2
 EXIT_DIAGNOSTICS = 3
@@ -50,6 +60,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     from bayesmmm.inference.sampling import SamplerError
     from bayesmmm.model.mmm import ModelFileError
     from bayesmmm.workflows.distributed import EngineError
+    from bayesmmm.workflows.tracking import TrackingError
 
     return (
         ConfigError,
@@ -61,11 +72,28 @@ def _input_errors() -> tuple[type[BaseException], ...]:
         FileExistsError,
         EngineError,
         OptimizationError,
+        TrackingError,
     )
 
 
 def _err(msg: str) -> None:
     typer.echo(msg, err=True)
+
+
+def _echo(msg: str = "") -> None:
+    """Print a progress message or result to stdout, unless -q was given (errors use :func:`_err`)."""
+    from bayesmmm.progress import is_quiet
+
+    if not is_quiet():
+        typer.echo(msg)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from bayesmmm import __version__
+
+        typer.echo(f"bayesmmm {__version__}")
+        raise typer.Exit()
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -97,9 +125,24 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="print errors and warnings only (no progress, no tables)")
+    ] = False,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="log messages of bayesmmm and its libraries (-vv: debug)")
+    ] = 0,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     """Bayesian marketing mix modelling."""
+    from bayesmmm.progress import set_verbosity
+
     _STATE["debug"] = debug
+    set_verbosity(0 if quiet and verbose else -1 if quiet else verbose)
+    if quiet and verbose:
+        _err("error: give -q/--quiet or -v/--verbose, not both")
+        raise typer.Exit(EXIT_INPUT)
     if not debug:  # warnings as one line each ("warning: ..."), without the source line
         import warnings
 
@@ -134,7 +177,14 @@ def _load_experiment(
     overrides = _sampler_overrides(sampler, draws, tune, chains, seed, device)
     if data is not None:
         overrides["data.path"] = str(data.resolve())
-    return load_experiment(experiment, overrides)
+    return load_experiment(experiment, _quiet_sampler(overrides))
+
+
+def _quiet_sampler(overrides: dict[str, Any]) -> dict[str, Any]:
+    """With -q, the sampler's own progress bar is off too."""
+    from bayesmmm.progress import is_quiet
+
+    return {**overrides, "sampler.progressbar": False} if is_quiet() else overrides
 
 
 def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
@@ -177,7 +227,27 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
         f"total {t.get('total_s', 0):.1f} s"
     )
     lines.append(f"Run folder: {result.run_dir}")
-    typer.echo("\n".join(lines))
+    _echo("\n".join(lines))
+
+
+def _start_tracking(config: Any, uri: str | None) -> Any:
+    """The MLflow settings when tracking is on (YAML or --mlflow), its store opened before any fitting."""
+    if uri is None and config.tracking.mlflow is None:
+        return None
+    from bayesmmm.workflows.tracking import mlflow_config, start_tracking
+
+    settings = mlflow_config(config, uri)
+    start_tracking(settings, config)
+    return settings
+
+
+def _track(result: Any, settings: Any, config: Any) -> None:
+    if settings is None:
+        return
+    from bayesmmm.workflows.tracking import log_run
+
+    run_id = log_run(result.run_dir, settings, config)
+    _echo(f"MLflow run {run_id} (experiment {settings.experiment or config.name or 'bayesmmm'})")
 
 
 def _calibration_lines(d: dict[str, Any]) -> list[str]:
@@ -219,7 +289,7 @@ def simulate(
     from bayesmmm.workflows.simulate import load_scenario, write_simulation
 
     data_path, truth_path = write_simulation(load_scenario(_scenario_path(scenario)), out)
-    typer.echo(f"wrote {data_path} and {truth_path}")
+    _echo(f"wrote {data_path} and {truth_path}")
 
 
 def _scenario_path(name_or_path: str) -> Path:
@@ -243,14 +313,17 @@ def fit(
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
     device: DeviceOpt = None,
+    mlflow: MlflowOpt = None,
 ) -> None:
-    """Fit an experiment YAML and write a run folder."""
+    """Fit an experiment YAML and write a run folder (and track it in MLflow, with --mlflow or tracking:)."""
     from bayesmmm.workflows.experiment import default_run_dir, run_experiment
 
     config = _load_experiment(experiment, data, sampler, draws, tune, chains, seed, device)
+    tracking = _start_tracking(config, mlflow)
     run_dir = out or default_run_dir(config)
-    result = run_experiment(config, run_dir, log=typer.echo)
+    result = run_experiment(config, run_dir, log=_echo)
     _print_summary(result)
+    _track(result, tracking, config)
     _finish(result, config.diagnostics.on_fail)
 
 
@@ -263,6 +336,7 @@ def demo(
     tune: TuneOpt = None,
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
+    mlflow: MlflowOpt = None,
     calibrate: Annotated[
         bool, typer.Option("--calibrate/--no-calibrate", help="also fit with the simulated lift tests and compare")
     ] = True,
@@ -284,16 +358,17 @@ def demo(
 
     scenario = load_scenario(builtin_scenario("four_channel"))
     data_path, truth_path = write_simulation(scenario, out / "data")
-    typer.echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
+    _echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
     overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
     overrides["data.path"] = str(data_path.resolve())
-    config = load_experiment(builtin_scenario("four_channel_experiment"), overrides)
-    result = run_experiment(config, out / "run", log=typer.echo)
+    config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
+    tracking = _start_tracking(config, mlflow)
+    result = run_experiment(config, out / "run", log=_echo)
     truth = json.loads(truth_path.read_text())
     _print_summary(result, truth)
     mmm, weeks = result.model, 12
     budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
-    opt = optimize_budget(mmm, budget, weeks, max_change=0.5)
+    opt = optimize_budget(mmm, budget, weeks, max_change=0.5, progressbar=True)
     write_optimization(opt, out / "optimization", run_dir=result.run_dir)
     _print_optimization(opt, None)
     spends = opt.allocation.set_index("channel")
@@ -301,22 +376,23 @@ def demo(
         plan: sum(true_flight_response(truth, spends[col].to_dict(), weeks).values())
         for plan, col in (("current", "current_spend"), ("optimized", "optimized_spend"))
     }
-    typer.echo(
+    _echo(
         f"TRUE response of the plans (simulator's curves): current {true['current']:,.1f}, "
         f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
     )
-    typer.echo(f"Report: {write_report(result.run_dir)}")
+    _echo(f"Report: {write_report(result.run_dir)}")
+    _track(result, tracking, config)  # after the report, so the logged run folder holds it
     lift_path = data_path.parent / "lift_tests.csv"
     if calibrate and lift_path.exists():
-        typer.echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
+        _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
+        calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
         cal_config = load_experiment(
-            builtin_scenario("four_channel_experiment"),
-            {**overrides, "name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())},
+            builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
         )
-        calibrated = run_experiment(cal_config, out / "run_calibrated", log=typer.echo)
+        calibrated = run_experiment(cal_config, out / "run_calibrated", log=_echo)
         _print_summary(calibrated, truth)
         _print_calibration_comparison(result.roas, calibrated.roas, truth)
-        typer.echo(f"Report: {write_report(calibrated.run_dir)}")
+        _echo(f"Report: {write_report(calibrated.run_dir)}")
     _finish(result, config.diagnostics.on_fail)
 
 
@@ -338,10 +414,10 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
             "calibrated": [f"{r:.4g} ({e:+.0%})" for r, e in zip(calibrated["roas_mean"], err_c, strict=True)],
         }
     )
-    typer.echo("\nROAS against the truth (posterior mean, relative error):")
-    typer.echo(table.to_string(index=False))
+    _echo("\nROAS against the truth (posterior mean, relative error):")
+    _echo(table.to_string(index=False))
     med_u, med_c = np.median(np.abs(err_u)), np.median(np.abs(err_c))
-    typer.echo(f"  median absolute error: uncalibrated {med_u:.0%}, calibrated {med_c:.0%}")
+    _echo(f"  median absolute error: uncalibrated {med_u:.0%}, calibrated {med_c:.0%}")
 
 
 @app.command()
@@ -366,7 +442,7 @@ def predict(
     mmm = MMM.load(run_dir)  # a finished run folder or a posterior.nc
     table = forecast_table(mmm, read_csv(data), hdi_prob, contributions, seed or 0)
     write_text(out, table.to_csv(index=False))
-    typer.echo(f"wrote {len(table)} weeks of forecasts to {out}")
+    _echo(f"wrote {len(table)} weeks of forecasts to {out}")
 
 
 @app.command()
@@ -397,7 +473,7 @@ def select(
             "selection: {adstock: [geometric, weibull_cdf], saturation: [logistic, hill], criterion: loo}"
         )
     out_dir = out or default_run_dir(config, kind="select")
-    table = run_selection(config, out_dir, jobs=jobs, scheduler=scheduler, log=typer.echo)
+    table = run_selection(config, out_dir, jobs=jobs, scheduler=scheduler, log=_echo)
     _print_comparison(table, out_dir)
 
 
@@ -433,9 +509,9 @@ def _print_comparison(table: Any, out_dir: Path | None) -> None:
 
     shown = ["rank", "candidate", *[c for c in COMPARISON_COLUMNS if c not in ("rank", "adstock", "saturation")]]
     cols = [c for c in [*shown, "status"] if c in table]
-    typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    _echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if out_dir is not None:
-        typer.echo(f"\nWrote {out_dir / 'comparison.csv'}")
+        _echo(f"\nWrote {out_dir / 'comparison.csv'}")
 
 
 @app.command()
@@ -457,13 +533,13 @@ def sweep(
     from bayesmmm.workflows.sweep import run_sweep
 
     out_dir = out or Path("runs") / sweep_file.stem
-    table = run_sweep(sweep_file, out_dir, scheduler=scheduler, workers=workers, log=typer.echo)
+    table = run_sweep(sweep_file, out_dir, scheduler=scheduler, workers=workers, log=_echo)
     cols = [
         c for c in ["run_id", "overrides", "status", "wall_s", "elpd", "max_rhat", "divergences", "error"] if c in table
     ]
-    typer.echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=60))
+    _echo("\n" + table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", max_colwidth=60))
     failed = int((table["status"] != "ok").sum())
-    typer.echo(f"\n{len(table) - failed} ok, {failed} failed · results: {out_dir / 'results.csv'}")
+    _echo(f"\n{len(table) - failed} ok, {failed} failed · results: {out_dir / 'results.csv'}")
     if failed:
         raise typer.Exit(4)
 
@@ -478,9 +554,9 @@ def bench(
     from bayesmmm.workflows.bench import load_suite, results_markdown, run_suite
 
     suite = load_suite(suite_file)
-    table = run_suite(suite, out, log=typer.echo)
-    typer.echo("\n" + results_markdown(table))
-    typer.echo(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}")
+    table = run_suite(suite, out, log=_echo)
+    _echo("\n" + results_markdown(table))
+    _echo(f"Wrote {out / 'results.csv'}, {out / 'results.md'} and {out / 'results.png'}")
 
 
 def _parse_bounds(values: list[str] | None) -> dict[str, tuple[float, float]]:
@@ -570,6 +646,7 @@ def optimize(
         "max_draws": max_draws,
         "seed": seed,
         "geo": geo,
+        "progressbar": True,  # on a terminal, unless -q
     }
     result = optimize_budget(mmm, budget, weeks, **options)
     table = None
@@ -577,7 +654,7 @@ def optimize(
         table, _ = run_scenarios(mmm, budget, weeks, changes, **options)
     write_optimization(result, out, scenarios=table, run_dir=run_dir if run_dir.is_dir() else None)
     _print_optimization(result, table)
-    typer.echo(f"Wrote {out / 'allocation.csv'} and {out / 'summary.json'}")
+    _echo(f"Wrote {out / 'allocation.csv'} and {out / 'summary.json'}")
 
 
 def _print_optimization(result: Any, table: Any) -> None:
@@ -623,7 +700,7 @@ def _print_optimization(result: Any, table: Any) -> None:
             }
         )
         lines.append(scen.to_string(index=False))
-    typer.echo("\n".join(lines))
+    _echo("\n".join(lines))
 
 
 @app.command()
@@ -642,7 +719,40 @@ def report(
     if hdi_prob is not None and not 0 < hdi_prob < 1:
         raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
     path = write_report(run_dir, optimization, hdi_prob)
-    typer.echo(f"Wrote {path} (and insights.json, insights.csv, figures/)")
+    _echo(f"Wrote {path} (and insights.json, insights.csv, figures/)")
+
+
+@app.command()
+@handle_errors
+def schema(
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="write the schema to this file")] = None,
+) -> None:
+    """Print the JSON Schema of the experiment YAML (editor completion and checks).
+
+    A copy is configs/experiment.schema.json; start a YAML file with
+    `# yaml-language-server: $schema=PATH/experiment.schema.json` to use it.
+    """
+    from bayesmmm.config.schema import schema_text
+
+    if out is None:
+        typer.echo(schema_text(), nl=False)
+    else:
+        from bayesmmm.io import write_text
+
+        write_text(out, schema_text())
+        _echo(f"wrote {out}")
+
+
+@app.command()
+@handle_errors
+def datasets() -> None:
+    """List the public data sets bundled with bayesmmm (use one with `data: {dataset: NAME}`)."""
+    from bayesmmm.datasets import DATASETS
+
+    width = max(map(len, DATASETS))
+    for name in sorted(DATASETS):
+        info = DATASETS[name]
+        typer.echo(f"{name:<{width}}  {info.source} ({info.licence}): {info.description}")
 
 
 if __name__ == "__main__":  # pragma: no cover

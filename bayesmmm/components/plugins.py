@@ -47,8 +47,10 @@ class PluginRecord:
     """What a plugin is and what it registered.
 
     ``kind`` is ``file`` (``spec`` an absolute path, ``sha256`` of its bytes), ``module``
-    (``spec`` a module name) or ``entry_point`` (``spec`` the entry point's name, ``module``
-    its module). ``registers`` maps a registry kind (``adstock``, ``saturation``, ...) to names.
+    (``spec`` a module name), ``entry_point`` (``spec`` the entry point's name, ``module``
+    its module) or ``script`` (classes defined in ``__main__``: a script or notebook, which
+    cannot be re-imported; they must be registered before the model is loaded).
+    ``registers`` maps a registry kind (``adstock``, ``saturation``, ...) to names.
     """
 
     kind: str
@@ -72,7 +74,7 @@ class PluginRecord:
 
     def describe(self) -> str:
         names = ", ".join(f"{kind} {name!r}" for kind, items in self.registers.items() for name in items)
-        what = {"file": "plugin file", "module": "plugin module", "entry_point": "entry point"}.get(self.kind, "plugin")
+        what = {"file": "plugin file", "module": "plugin module", "entry_point": "entry point"}.get(self.kind, "code")
         return f"{what} {self.spec!r}" + (f" (registers {names})" if names else "")
 
 
@@ -209,7 +211,9 @@ def records_for(classes: Iterable[type]) -> list[PluginRecord]:
             (r for m, r in _LOADED.items() if module == m or module.startswith(m + ".")),
             None,
         )
-        if record is None:
+        if record is None and module in ("__main__", "__mp_main__"):  # a script's or notebook's own class
+            record = PluginRecord("script", module, module, None, _registered_by(module))
+        elif record is None:
             record = PluginRecord("module", module, module, None, _registered_by(module))
         out[record.module] = record
     return list(out.values())
@@ -253,6 +257,11 @@ def ensure_plugins(records: Iterable[PluginRecord | dict[str, Any]], *, import_c
             record = PluginRecord.from_dict(record)
         if _satisfied(record):
             continue
+        if record.kind == "script":
+            raise PluginError(
+                f"the model uses {record.describe()}, defined in a script or notebook rather than a plugin: run the "
+                "code that registers it before loading the model, or move it into a plugin file and fit again"
+            )
         if record.kind == "entry_point" or not import_code:
             load_entry_points()
             if _satisfied(record):

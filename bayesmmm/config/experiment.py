@@ -7,6 +7,7 @@ name of the nearest valid key.
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,11 +32,13 @@ __all__ = [
     "DiagnosticsConfig",
     "ExperimentConfig",
     "GeoConfig",
+    "MlflowConfig",
     "ModelConfig",
     "OutputConfig",
     "SamplerConfig",
     "SaturationConfig",
     "SelectionConfig",
+    "TrackingConfig",
     "load_experiment",
     "load_plugins",
 ]
@@ -69,9 +72,17 @@ class DataConfig(_Base):
     ``missing_weeks: fill_zero`` inserts the weeks missing from the weekly grid with zero
     spend and zero controls, their target interpolated linearly from the weeks around them
     (default ``error``). Both warn with what they changed.
+
+    ``dataset`` names a data set bundled with bayesmmm (:func:`bayesmmm.datasets.list_datasets`)
+    instead of ``path``; set one of the two (a ``--data`` CSV replaces either).
     """
 
     path: Path | None = None
+    dataset: str | None = Field(
+        None,
+        description="a data set bundled with bayesmmm, instead of path (see bayesmmm.datasets.list_datasets())",
+        json_schema_extra={"examples": ["meridian_national_media", "pymc_marketing_example"]},
+    )
     date_column: str = "date"
     target_column: str = "sales"
     channel_columns: list[str] = Field(min_length=1)
@@ -87,8 +98,28 @@ class DataConfig(_Base):
         None, description="geo panels: per-geo population (constant within a geo) used for per-capita scaling"
     )
 
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str | None) -> str | None:
+        from bayesmmm.datasets import DATASETS, unknown_dataset_message
+
+        if name is not None and name not in DATASETS:
+            raise ValueError(unknown_dataset_message(name))
+        return name
+
+    @property
+    def source_path(self) -> Path | None:
+        """The CSV to read: ``path``, or the bundled ``dataset``'s file, or ``None`` when neither is set."""
+        if self.dataset is not None:
+            from bayesmmm.datasets import dataset_path
+
+            return dataset_path(self.dataset)
+        return self.path
+
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataConfig:
+        if self.path is not None and self.dataset is not None:
+            raise ValueError("both path and dataset are set: keep one (dataset names a bundled data set)")
         cols = [self.date_column, self.target_column, *self.channel_columns, *self.control_columns]
         cols += [c for c in (self.geo_column, self.population_column) if c is not None]
         dupes = sorted({c for c in cols if cols.count(c) > 1})
@@ -400,8 +431,33 @@ class SelectionConfig(_Base):
         return names
 
 
+class MlflowConfig(_Base):
+    """Log a fit to MLflow (``pip install 'bayesmmm[tracking]'``); see :mod:`bayesmmm.workflows.tracking`."""
+
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI (file:///path/mlruns, sqlite:///mlflow.db, http://host:5000); "
+        "default: MLflow's own (MLFLOW_TRACKING_URI, else ./mlruns)",
+    )
+    experiment: str | None = Field(None, description="MLflow experiment name; default: the experiment's name")
+    run_name: str | None = Field(None, description="MLflow run name; default: the run folder's name")
+    artifact_location: str | None = Field(
+        None,
+        description="artifact root of a new MLflow experiment; default: beside a sqlite:/// store's file "
+        "(mlartifacts/), else MLflow's default",
+    )
+    tags: dict[str, str] = Field({}, description="extra tags on the MLflow run")
+    log_model: bool = Field(True, description="log the fitted model (model/ with posterior.nc) as artifacts")
+
+
+class TrackingConfig(_Base):
+    """Experiment tracking: where each fit is recorded besides its run folder."""
+
+    mlflow: MlflowConfig | None = None
+
+
 class ExperimentConfig(_Base):
-    """A whole experiment: data, model, sampler, diagnostics gate, outputs.
+    """A whole experiment: data, model, sampler, diagnostics gate, outputs, tracking.
 
     ``plugins`` are Python files (relative to the YAML file; stored absolute) or module names
     imported before the rest is validated, wherever the config is validated (a Dask worker
@@ -418,18 +474,13 @@ class ExperimentConfig(_Base):
     diagnostics: DiagnosticsConfig = DiagnosticsConfig()
     output: OutputConfig = OutputConfig()
     selection: SelectionConfig | None = None
+    tracking: TrackingConfig = TrackingConfig()
     calibration: CalibrationConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _load_plugins(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("plugins"):
-            plugins = data["plugins"]
-            if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-                raise ValueError("plugins must be a list of file paths or module names")
-            data = {**data, "plugins": absolute_plugins(plugins, Path.cwd())}
-            load_plugins(data["plugins"])
-        return data
+        return with_plugins_loaded(data)
 
     @model_validator(mode="after")
     def _geo_options_need_geo_data(self) -> ExperimentConfig:
@@ -444,6 +495,21 @@ def check_geo_options(data: DataConfig, model: ModelConfig) -> None:
             "model.geo applies to geo panels only: set data.geo_column (the column naming each row's geo) "
             "or remove model.geo"
         )
+
+
+def with_plugins_loaded(data: Any) -> Any:
+    """A config mapping's ``plugins`` made absolute (against the working folder) and imported.
+
+    Called before validating a config that names components, so a plugin's names are
+    registered wherever the config is validated (a Dask worker too).
+    """
+    if isinstance(data, dict) and data.get("plugins"):
+        plugins = data["plugins"]
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise ValueError("plugins must be a list of file paths or module names")
+        data = {**data, "plugins": absolute_plugins(plugins, Path.cwd())}
+        load_plugins(data["plugins"])
+    return data
 
 
 def absolute_plugins(plugins: list[str], base_dir: Path) -> list[str]:
@@ -495,6 +561,9 @@ def _valid_keys(loc: tuple, root: type[BaseModel]) -> list[str]:
     for part in loc:
         field = model.model_fields.get(str(part))
         ann = getattr(field, "annotation", None)
+        models = [a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) == 1:  # an optional block (``GeoConfig | None``)
+            ann = models[0]
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:
@@ -520,7 +589,10 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with at least a 'data:' block")
-    for key, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    if "data.path" in overrides and "data.dataset" not in overrides and isinstance(raw.get("data"), dict):
+        raw["data"].pop("dataset", None)  # a CSV given for this run (--data) replaces the bundled data set
+    for key, value in overrides.items():
         set_dotted(raw, key, value)
     if isinstance(raw.get("plugins"), list):
         raw["plugins"] = absolute_plugins([str(p) for p in raw["plugins"]], path.parent.resolve())

@@ -127,12 +127,13 @@ def maximize_allocation(
     *,
     n_random_starts: int = 3,
     seed: int = 0,
+    progressbar: bool = False,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Maximize ``fun(s)`` (value, gradient) over ``sum(s) = total, lower <= s <= upper``.
 
     SLSQP works in budget fractions, from the current mix, the equal split and
     ``n_random_starts`` seeded random feasible points; the best feasible end point wins.
-    Deterministic for fixed inputs.
+    Deterministic for fixed inputs. ``progressbar`` shows the starts on a terminal.
     """
     from scipy.optimize import minimize
 
@@ -150,7 +151,12 @@ def maximize_allocation(
     constraint = {"type": "eq", "fun": lambda u: u.sum() - 1.0, "jac": lambda u: np.ones_like(u)}
     best: tuple[float, np.ndarray] | None = None
     status = {"success": False, "message": "", "starts": 0, "iterations": 0}
-    for start in _starts(current, lower, upper, total, n_random_starts, seed):
+    starts = list(_starts(current, lower, upper, total, n_random_starts, seed))
+    if progressbar:
+        from bayesmmm.progress import progress
+
+        starts = progress(starts, desc="optimizing", unit="start")
+    for start in starts:
         res = minimize(
             scaled,
             start / total,
@@ -263,6 +269,7 @@ def optimize_budget(
     max_draws: int | None = 1000,
     seed: int = 0,
     geo: str | None = None,
+    progressbar: bool = False,
 ) -> OptimizationResult:
     """Allocate a budget across channels to maximize the posterior response.
 
@@ -285,6 +292,7 @@ def optimize_budget(
     seed : seed of the subsample and of the random starting points.
     geo : for a geo model, optimize one geo's budget (its current mix is that geo's
         historical one); default: national (budgets split over geos by historical share).
+    progressbar : show the optimizer's starting points on a terminal (never with ``-q``).
 
     Returns
     -------
@@ -331,7 +339,7 @@ def optimize_budget(
         total, solve_info = float(budget), {}
     current = mix * total
     lower, upper = _bounds(channels, current, total, max_change, bounds, fixed)
-    optimized, status = maximize_allocation(fun, total, lower, upper, current, seed=seed)
+    optimized, status = maximize_allocation(fun, total, lower, upper, current, seed=seed, progressbar=progressbar)
     equal = project_to_budget(np.full(len(channels), total / len(channels)), lower, upper, total)
     return _result(
         engine,
@@ -485,6 +493,8 @@ def run_scenarios(
 ) -> tuple[pd.DataFrame, list[OptimizationResult]]:
     """Optimize several budgets ``budget * (1 + change)`` with the same options.
 
+    ``progressbar=True`` among the options shows one bar over the scenarios (on a terminal, unless ``-q``).
+
     Returns
     -------
     table : one row per scenario: ``change, budget, current_response_mean,
@@ -492,11 +502,15 @@ def run_scenarios(
         mixes, fraction reallocated, and ``<channel>_spend`` columns.
     results : the full result of each scenario.
     """
+    from bayesmmm.progress import progress
+
     rows, results = [], []
     for change in changes:
         if not change > -1:
             raise OptimizationError(f"scenario change {change} would leave no budget; use values > -1")
-        result = optimize_budget(mmm, budget * (1 + change), weeks, **kwargs)
+    shown = progress(changes, desc="scenarios", unit="budget") if kwargs.get("progressbar") else changes
+    for change in shown:
+        result = optimize_budget(mmm, budget * (1 + change), weeks, **{**kwargs, "progressbar": False})
         s = result.summary
         row = {
             "change": float(change),

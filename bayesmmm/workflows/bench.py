@@ -141,7 +141,7 @@ def fit_once(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("data_path"):
         overrides["data.path"] = spec["data_path"]
     config = load_experiment(spec["experiment"], overrides)
-    frame = read_csv(config.data.path)
+    frame = read_csv(config.data.source_path)
     mmm = MMM(config.data, config.model)
     start = time.perf_counter()
     mmm.fit(frame, config.sampler)

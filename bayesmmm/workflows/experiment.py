@@ -66,9 +66,10 @@ def run_experiment(
 
     Parameters
     ----------
-    config : the experiment; ``config.data.path`` is read unless ``frame`` is given.
+    config : the experiment; ``config.data.path`` (or the bundled ``data.dataset``) is read unless
+        ``frame`` is given.
     run_dir : folder to create (replaced only if it is an earlier run folder).
-    frame : data to use instead of reading ``config.data.path``.
+    frame : data to use instead of reading the experiment's data.
     log : progress messages.
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
@@ -80,10 +81,11 @@ def run_experiment(
     t0 = time.perf_counter()
     check_run_dir(run_dir)  # refuse a foreign -o before any work
     if frame is None:
-        if config.data.path is None:
-            raise ConfigError("no data: set data.path in the experiment or pass --data")
-        frame = read_csv(config.data.path)
-        data_hash = file_hash(config.data.path)
+        source = config.data.source_path
+        if source is None:
+            raise ConfigError("no data: set data.path or data.dataset in the experiment, or pass --data")
+        frame = read_csv(source)
+        data_hash = file_hash(source)
     else:
         data_hash = _frame_hash(frame)
     lift = config.calibration.lift_tests if config.calibration is not None else None
@@ -129,7 +131,8 @@ def run_experiment(
             {
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "name": config.name,
-                "data_path": str(config.data.path) if config.data.path else None,
+                "data_path": str(config.data.source_path) if config.data.source_path else None,
+                **({"dataset": config.data.dataset} if config.data.dataset else {}),
                 "data_sha256": data_hash,
                 "n_dates": int(mmm.data.n_dates),
                 "channels": list(mmm.channels),

@@ -114,7 +114,7 @@ def _run_candidate(task: _Task) -> dict[str, Any]:
         if config.sampler.cores is None:  # on a Dask worker: its share of its own host's cores
             config.sampler = config.sampler.model_copy(update={"cores": min(worker_cores(), config.sampler.chains)})
         model = config.model.model_dump(mode="json")
-        frame = read_csv(config.data.path)
+        frame = read_csv(config.data.source_path)
         result = run_experiment(config, task.run_dir, frame=frame)
         row.update(_criteria(result.model.idata))
         row["divergences"] = result.diagnostics["divergences"]
@@ -242,17 +242,26 @@ def run_selection(
         )
         tasks.append(task)
     log(f"Selecting among {len(tasks)} candidates ({jobs} at a time), criterion {sel.criterion}")
-    if jobs == 1 and scheduler is None:
-        rows = []
-        for task in tasks:
-            rows.append(_run_candidate(task))
-            log(_describe(rows[-1]))
-    else:
-        from bayesmmm.workflows.distributed import dask_client, map_tasks
+    from bayesmmm.progress import progress
 
-        with dask_client(scheduler, None if scheduler else jobs) as client:
-            rows = map_tasks(_run_candidate, tasks, client, on_result=lambda _i, row: log(_describe(row)))
-        rows = [{**r, "candidate": r.get("candidate", t.name)} for r, t in zip(rows, tasks, strict=True)]
+    bar = progress(total=len(tasks), desc="candidates", unit="fit")  # on a terminal, unless -q
+
+    def done(row: dict[str, Any]) -> None:
+        bar.update()
+        log(_describe(row))
+
+    with bar:
+        if jobs == 1 and scheduler is None:
+            rows = []
+            for task in tasks:
+                rows.append(_run_candidate(task))
+                done(rows[-1])
+        else:
+            from bayesmmm.workflows.distributed import dask_client, map_tasks
+
+            with dask_client(scheduler, None if scheduler else jobs) as client:
+                rows = map_tasks(_run_candidate, tasks, client, on_result=lambda _i, row: done(row))
+            rows = [{**r, "candidate": r.get("candidate", t.name)} for r, t in zip(rows, tasks, strict=True)]
     table = _rank(rows, sel.criterion)
     write_text(out_dir / "comparison.csv", table.to_csv(index=False))
     ok = table[table["status"] == "ok"]

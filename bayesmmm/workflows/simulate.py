@@ -20,8 +20,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bayesmmm.components.features import YEAR_DAYS
-from bayesmmm.components.plugins import load_plugins
-from bayesmmm.config.experiment import ConfigError, absolute_plugins, format_validation_error, yaml_problem
+from bayesmmm.config.experiment import (
+    ConfigError,
+    absolute_plugins,
+    format_validation_error,
+    with_plugins_loaded,
+    yaml_problem,
+)
 from bayesmmm.data.loading import spend_scale
 
 __all__ = [
@@ -180,12 +185,7 @@ class ScenarioConfig(_Spec):
     @model_validator(mode="before")
     @classmethod
     def _load_plugins(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("plugins"):
-            if not isinstance(data["plugins"], list) or not all(isinstance(p, str) for p in data["plugins"]):
-                raise ValueError("plugins must be a list of file paths or module names")
-            data = {**data, "plugins": absolute_plugins(data["plugins"], Path.cwd())}
-            load_plugins(data["plugins"])
-        return data
+        return with_plugins_loaded(data)
 
     @model_validator(mode="after")
     def _check_transforms(self) -> ScenarioConfig:

@@ -40,6 +40,7 @@ from bayesmmm.config.experiment import (
     set_dotted,
     yaml_problem,
 )
+from bayesmmm.progress import is_quiet
 
 __all__ = ["SweepConfig", "SweepRun", "load_sweep", "plan_sweep", "run_sweep"]
 
@@ -126,7 +127,8 @@ def plan_sweep(sweep: SweepConfig, base: dict[str, Any], out_dir: str | Path) ->
             config = ExperimentConfig.model_validate(raw)
             resolved = config.model_dump(mode="json")
             error = None
-            digest_src = json.dumps(resolved, sort_keys=True) + _data_hash(resolved["data"]["path"])
+            source = config.data.source_path
+            digest_src = json.dumps(resolved, sort_keys=True) + _data_hash(str(source) if source else None)
         except ValidationError as exc:
             resolved = None
             error = format_validation_error(exc, "run").replace("\n", "; ")
@@ -259,6 +261,8 @@ def run_sweep(
                     log(f"\n  run {todo[i].run_id} failed: {row.get('error')}")
 
             def on_progress(done: int, failed: int, running: int) -> None:
+                if is_quiet():
+                    return
                 bar = "#" * int(30 * done / len(todo))
                 end = "" if sys.stderr.isatty() else "\n"
                 msg = f"[{bar:<30}] done {done - failed} · failed {failed} · running/queued {running}"
@@ -266,6 +270,6 @@ def run_sweep(
 
             groups = [_structure(r.config) for r in todo]
             map_tasks(_execute, tasks, client, on_result=on_result, on_progress=on_progress, groups=groups)
-            if sys.stderr.isatty():
+            if sys.stderr.isatty() and not is_quiet():
                 print(file=sys.stderr)
     return _write_results(results_path, runs, rows)

@@ -209,7 +209,7 @@ def test_identifiability_flags_prior_driven_channels_and_tests_contract_them(unc
     test = flagged["expected_test"]
     assert test["weeks"] == 4 and test["plus"]["mean"] > 0 > test["minus"]["mean"]
     assert test["plus"]["hdi"][0] <= test["plus"]["mean"] <= test["plus"]["hdi"][1]
-    assert "run a lift test" in flagged["advice"]
+    assert "run a lift test" in flagged["advice"] and f"{max(flagged['log_contraction'], 0):.1%}" in flagged["advice"]
     # the check's own numbers: sd and contraction from the prior and posterior ROAS draws
     c = before["channels"]["a"]
     assert c["contraction"] == pytest.approx(1 - c["roas_posterior_sd"] ** 2 / c["roas_prior_sd"] ** 2)

@@ -189,9 +189,16 @@ def identifiability(
             test = expected_test_lift(mmm, name, hdi_prob=hdi_prob)
             entry["expected_test"] = test
             plus, minus = test["plus"], test["minus"]
+            tested = mmm.lift_tests is not None and name in set(mmm.lift_tests["channel"])
+            what = (
+                "its lift test pins only part of the curve: run another at a different spend level (a go-dark "
+                "test pins the level)"
+                if tested
+                else "run a lift test"
+            )
             entry["advice"] = (
-                f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.0%} of the prior's "
-                f"log-variance); run a lift test. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
+                f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.1%} of the prior's "
+                f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
                 f"{test['weeks']} weeks should move the target by {plus['mean']:+,.1f} / {minus['mean']:+,.1f} "
                 f"a week (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
                 f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"

@@ -400,3 +400,36 @@ def test_compiled_calibrated_model_serves_new_measurements(calibrated, sim, pinn
     mmm.fit(sim[0], SAMPLER)
     assert mmm.structure_key() == calibrated.structure_key() and mmm.timings["compile_reused"] == 1
     assert abs(lift_draws(mmm)[:, 0].mean() - moved.loc[0, "delta_y"]) < 2 * moved.loc[0, "sigma"]
+
+
+def test_expected_test_lift_is_the_predictive_cores_counterfactual(uncalibrated):
+    """The advice's ±50% lift equals the full mean function (Predictive.evaluate) on the
+    counterfactual spend, averaged over the test's weeks."""
+    mmm = uncalibrated
+    test = expected_test_lift(mmm, "b")
+    dates, media, controls = mmm.history_inputs()
+    start, end = (pd.Timestamp(d) for d in test["window"].split(".."))
+    window = (dates >= start) & (dates <= end)
+    mu = {}
+    for factor in (1.0, 1.5):
+        m = media.copy()
+        m[window, 1] = test["x"] * factor
+        comps = mmm.evaluate(dates, m, controls)
+        mu[factor] = (comps["intercept"] + comps["media"].sum(axis=-1) + comps["trend"])[:, window].mean(axis=1)
+    lift = mu[1.5] - mu[1.0]
+    assert test["plus"]["mean"] == pytest.approx(lift.mean(), rel=1e-9)
+    assert test["plus"]["delta_x"] == pytest.approx(0.5 * test["x"])
+
+
+def test_gate_fails_on_prior_driven_channels_when_asked(uncalibrated):
+    from bayesmmm.config.experiment import DiagnosticsConfig
+    from bayesmmm.evaluation.identifiability import add_calibration_diagnostics
+
+    for fail, passed in ((False, True), (True, False)):
+        diag = {"passed": True, "problems": []}
+        add_calibration_diagnostics(uncalibrated, diag, DiagnosticsConfig(fail_on_prior_driven=fail))
+        assert diag["passed"] is passed and "calibration" not in diag
+        assert bool(diag["problems"]) is fail and diag["identifiability"]["prior_driven"]
+    diag = {"passed": True, "problems": []}
+    add_calibration_diagnostics(uncalibrated, diag, DiagnosticsConfig(identifiability=False))
+    assert "identifiability" not in diag

@@ -285,11 +285,13 @@ def simulate(
     scenario: Annotated[str, typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
 ) -> None:
-    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json."""
+    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json (and OUT/lift_tests.csv if it asks for tests)."""
     from bayesmmm.workflows.simulate import load_scenario, write_simulation
 
-    data_path, truth_path = write_simulation(load_scenario(_scenario_path(scenario)), out)
-    _echo(f"wrote {data_path} and {truth_path}")
+    config = load_scenario(_scenario_path(scenario))
+    data_path, truth_path = write_simulation(config, out)
+    lift = f" and {data_path.parent / 'lift_tests.csv'}" if config.lift_tests is not None else ""
+    _echo(f"wrote {data_path}, {truth_path}{lift}")
 
 
 def _scenario_path(name_or_path: str) -> Path:

@@ -218,6 +218,7 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
         f"\nDiagnostics {verdict} (max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
         f"min tail ESS {d['min_ess_tail']:.0f}, divergences {d['divergences']})"
     )
+    lines.extend(_calibration_lines(d))
     m = result.metrics
     t = result.timings
     lines.append(f"Fit: R² {m['r2']:.3f}, MAPE {m['mape']:.2%}, NRMSE {m['nrmse']:.3f}")
@@ -249,6 +250,29 @@ def _track(result: Any, settings: Any, config: Any) -> None:
     _echo(f"MLflow run {run_id} (experiment {settings.experiment or config.name or 'bayesmmm'})")
 
 
+def _calibration_lines(d: dict[str, Any]) -> list[str]:
+    """The summary's lines on lift tests and identifiability (diagnostics.json)."""
+    lines = []
+    for t in d.get("calibration", {}).get("lift_tests", []):
+        lo, hi = t["model_lift_hdi"]
+        lines.append(
+            f"Lift test {t['channel']}{' ' + t['geo'] if t.get('geo') else ''}: measured {t['delta_y']:+,.1f} "
+            f"± {t['sigma']:,.1f}, model {t['model_lift_mean']:+,.1f} [{lo:+,.1f}, {hi:+,.1f}] (z {t['z']:+.1f})"
+        )
+    ident = d.get("identifiability")
+    if ident:
+        parts = []
+        for ch, e in ident["channels"].items():
+            value = e.get("log_contraction") if e.get("log_contraction") is not None else e["contraction"]
+            parts.append(f"{ch} {value:.3f}" + (" PRIOR-DRIVEN" if e["prior_driven"] else ""))
+        lines.append(
+            f"Identifiability (share of the prior's log-ROAS variance the data removed; prior-driven below "
+            f"{ident['threshold']:g}): " + ", ".join(parts)
+        )
+        lines.extend(f"  {e['advice']}" for e in ident["channels"].values() if e.get("advice"))
+    return lines
+
+
 def _finish(result: Any, on_fail: str) -> None:
     if not result.diagnostics["passed"] and on_fail == "fail":
         _err("error: the diagnostics gate failed (diagnostics.on_fail: fail); see diagnostics.json")
@@ -261,11 +285,13 @@ def simulate(
     scenario: Annotated[str, typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
 ) -> None:
-    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json."""
+    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json (and OUT/lift_tests.csv if it asks for tests)."""
     from bayesmmm.workflows.simulate import load_scenario, write_simulation
 
-    data_path, truth_path = write_simulation(load_scenario(_scenario_path(scenario)), out)
-    _echo(f"wrote {data_path} and {truth_path}")
+    config = load_scenario(_scenario_path(scenario))
+    data_path, truth_path = write_simulation(config, out)
+    lift = f" and {data_path.parent / 'lift_tests.csv'}" if config.lift_tests is not None else ""
+    _echo(f"wrote {data_path}, {truth_path}{lift}")
 
 
 def _scenario_path(name_or_path: str) -> Path:
@@ -313,11 +339,16 @@ def demo(
     chains: ChainsOpt = None,
     seed: SeedOpt = None,
     mlflow: MlflowOpt = None,
+    calibrate: Annotated[
+        bool, typer.Option("--calibrate/--no-calibrate", help="also fit with the simulated lift tests and compare")
+    ] = True,
 ) -> None:
     """Simulate the four-channel scenario, fit it, compare ROAS with the truth, optimize and report.
 
-    Writes OUT/data (data.csv, truth.json), OUT/run (the run folder, with report.html) and
-    OUT/optimization (12 weeks at the historical average budget, ±50% per channel).
+    Writes OUT/data (data.csv, truth.json, lift_tests.csv), OUT/run (the run folder, with
+    report.html) and OUT/optimization (12 weeks at the historical average budget, ±50% per
+    channel). With ``--calibrate`` (default) it fits again with the simulated lift tests
+    (every channel but tv) into OUT/run_calibrated and prints both fits' ROAS next to the truth.
     """
     import json
 
@@ -353,7 +384,42 @@ def demo(
     )
     _echo(f"Report: {write_report(result.run_dir)}")
     _track(result, tracking, config)  # after the report, so the logged run folder holds it
+    lift_path = data_path.parent / "lift_tests.csv"
+    if calibrate and lift_path.exists():
+        _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
+        calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
+        cal_config = load_experiment(
+            builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
+        )
+        calibrated = run_experiment(cal_config, out / "run_calibrated", log=_echo)
+        _print_summary(calibrated, truth)
+        _print_calibration_comparison(result.roas, calibrated.roas, truth)
+        _echo(f"Report: {write_report(calibrated.run_dir)}")
     _finish(result, config.diagnostics.on_fail)
+
+
+def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dict[str, Any]) -> None:
+    """ROAS of both fits next to the truth, with each one's relative error."""
+    import numpy as np
+    import pandas as pd
+
+    tested = {t["channel"] for t in truth.get("lift_tests", [])}
+    true = np.array([truth["channels"][ch]["roas"] for ch in uncalibrated["channel"]])
+    err_u = uncalibrated["roas_mean"].to_numpy() / true - 1
+    err_c = calibrated["roas_mean"].to_numpy() / true - 1
+    table = pd.DataFrame(
+        {
+            "channel": uncalibrated["channel"],
+            "lift test": ["yes" if ch in tested else "no" for ch in uncalibrated["channel"]],
+            "true ROAS": [f"{t:.4g}" for t in true],
+            "uncalibrated": [f"{r:.4g} ({e:+.0%})" for r, e in zip(uncalibrated["roas_mean"], err_u, strict=True)],
+            "calibrated": [f"{r:.4g} ({e:+.0%})" for r, e in zip(calibrated["roas_mean"], err_c, strict=True)],
+        }
+    )
+    _echo("\nROAS against the truth (posterior mean, relative error):")
+    _echo(table.to_string(index=False))
+    med_u, med_c = np.median(np.abs(err_u)), np.median(np.abs(err_c))
+    _echo(f"  median absolute error: uncalibrated {med_u:.0%}, calibrated {med_c:.0%}")
 
 
 @app.command()

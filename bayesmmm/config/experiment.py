@@ -380,6 +380,23 @@ class DiagnosticsConfig(_Base):
     min_ess_tail: float = Field(400, ge=0)
     max_divergences: int = Field(0, ge=0)
     on_fail: Literal["warn", "fail"] = "warn"
+    identifiability: bool = Field(True, description="compare each channel's ROAS posterior with its prior")
+    prior_driven_contraction: float = Field(
+        0.9, ge=0, lt=1, description="flag a channel whose posterior removed less of its prior's log-ROAS variance"
+    )
+    fail_on_prior_driven: bool = Field(False, description="a prior-driven channel fails the gate")
+
+
+class LiftTestsConfig(_Base):
+    """A lift-test CSV (contract: :mod:`bayesmmm.model.calibration`); relative to the YAML's folder."""
+
+    path: Path
+
+
+class CalibrationConfig(_Base):
+    """Experiments the model is calibrated to: each lift test is a term of the likelihood."""
+
+    lift_tests: LiftTestsConfig | None = None
 
 
 class OutputConfig(_Base):
@@ -458,6 +475,7 @@ class ExperimentConfig(_Base):
     output: OutputConfig = OutputConfig()
     selection: SelectionConfig | None = None
     tracking: TrackingConfig = TrackingConfig()
+    calibration: CalibrationConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -584,6 +602,9 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
         raise ConfigError(format_validation_error(exc, str(path))) from None
     if config.data.path is not None and not config.data.path.is_absolute():
         config.data.path = (path.parent / config.data.path).resolve()
+    lift = config.calibration.lift_tests if config.calibration is not None else None
+    if lift is not None and not lift.path.is_absolute():
+        lift.path = (path.parent / lift.path).resolve()
     return config
 
 

@@ -42,6 +42,7 @@ from bayesmmm.components.seasonality import SEASONALITIES
 from bayesmmm.components.trend import TRENDS
 from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
+from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_key, read_lift_tests
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive, mean_components, total
@@ -61,6 +62,9 @@ class MMM:
         Column roles (date, target, channels, controls). ``path`` is ignored here.
     model_config : ModelConfig or dict, optional
         Structure and priors; defaults to :class:`ModelConfig()`.
+    lift_tests : DataFrame or path of a CSV, optional
+        Lift tests calibrating the model: each is a term of the likelihood
+        (:mod:`bayesmmm.model.calibration`).
 
     Examples
     --------
@@ -73,6 +77,7 @@ class MMM:
         self,
         data_config: DataConfig | Mapping[str, Any],
         model_config: ModelConfig | Mapping[str, Any] | None = None,
+        lift_tests: pd.DataFrame | str | Path | None = None,
     ) -> None:
         self.data_config = (
             data_config if isinstance(data_config, DataConfig) else DataConfig.model_validate(dict(data_config))
@@ -100,12 +105,31 @@ class MMM:
             **self.seasonality.default_priors,
             **self.model_config.resolved_priors(),
         }
+        #: lift tests entering the likelihood (:mod:`bayesmmm.model.calibration`), or None
+        self.lift_tests: pd.DataFrame | None = None
+        if lift_tests is not None:
+            self.set_lift_tests(lift_tests)
         self.data: MMMData | None = None
         self.scales: Scales | None = None
         self.idata = None
         self.timings: dict[str, float] = {}
         #: the predictive core: compiled mean function, decomposition, forecasts, log-likelihood
         self.predictive = Predictive(self)
+
+    def set_lift_tests(self, tests: pd.DataFrame | str | Path | None) -> None:
+        """Calibrate with lift tests (a CSV path or a frame in the contract of
+        :mod:`bayesmmm.model.calibration`; ``None`` removes them); used by the next fit."""
+        if tests is None:
+            self.lift_tests = None
+            return
+        tests = read_lift_tests(tests) if isinstance(tests, str | Path) else check_lift_tests(tests)
+        unknown = sorted(set(tests["channel"]) - set(self.channels))
+        if unknown:
+            raise DataError(
+                f"{tests.attrs['source']}: unknown channel {unknown[0]!r} in the lift tests; "
+                f"channels: {', '.join(self.channels)}"
+            )
+        self.lift_tests = tests
 
     # ------------------------------------------------------------------ design
     @property
@@ -264,6 +288,8 @@ class MMM:
                 params[name] = prior.create(name, dims=var_dims)
             mu = total(self.components(params, inputs))
             self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
+            if self.lift_tests is not None:
+                add_lift_likelihood(self, params)
         return model
 
     def structure_key(self) -> str:
@@ -275,6 +301,8 @@ class MMM:
             parts.append(json.dumps([[r.spec, r.sha256] for r in self.plugins]))
         if self.is_geo:  # the geo count shapes the variables
             parts.append(json.dumps(["geo", len(self.geos)]))
+        if self.lift_tests is not None:  # which tests (channel, geo, dated) shapes the lift term
+            parts.append(json.dumps(["lift", lift_key(self.lift_tests)]))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def _set_data(self, frame: pd.DataFrame) -> None:

@@ -2,7 +2,8 @@
 
 The file is an ``xarray.DataTree`` with ``posterior``, ``sample_stats``, ``observed_data``,
 ``constant_data`` and ``log_likelihood``; its attributes hold the data and model configs
-(JSON), the training scales, package versions and the records of the plugins the model's
+(JSON), the training scales, package versions, the lift tests of a calibrated model
+(``bayesmmm_calibration``, JSON; absent otherwise) and the records of the plugins the model's
 components come from (:mod:`bayesmmm.components.plugins`).
 """
 
@@ -94,6 +95,10 @@ def to_datatree(model: MMM, idata: Any):
             "bayesmmm_plugins": json.dumps([r.to_dict() for r in model.plugins]),
         }
     )
+    if model.lift_tests is not None:  # the calibration the posterior was fitted with
+        from bayesmmm.model.calibration import lift_tests_to_json
+
+        tree.attrs["bayesmmm_calibration"] = lift_tests_to_json(model.lift_tests)
     model.idata = tree
     tree["log_likelihood"] = xr.DataTree(xr.Dataset({"y": model.log_likelihood()}))
     return tree
@@ -190,6 +195,10 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
                 control_names=mmm.controls,
             )
         mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
+        if "bayesmmm_calibration" in attrs:  # absent in uncalibrated and older files
+            from bayesmmm.model.calibration import lift_tests_from_json
+
+            mmm.lift_tests = lift_tests_from_json(attrs["bayesmmm_calibration"])
     except (KeyError, ValueError, TypeError) as exc:  # damaged or hand-edited metadata
         first = _first_problem(exc)
         raise ModelFileError(

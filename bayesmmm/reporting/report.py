@@ -267,12 +267,52 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
         "decomposition": deco.to_dict("records"),
         "figures": {name: _data_uri(path) for name, path in paths.items()},
         "geo": geo,
+        "calibration": _calibration_context(diag),
         "optimization": _optimization_context(opt_folder) if opt_folder else None,
         "version": str((meta.get("versions") or {}).get("bayesmmm", "")),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     page = _environment().get_template(TEMPLATE).render(context)
     return write_text(run_dir / "report.html", page)
+
+
+def _calibration_context(diag: dict[str, Any]) -> dict[str, Any] | None:
+    """Lift tests against the model and the prior-vs-posterior ROAS check (``diagnostics.json``), as table rows."""
+    tests = diag.get("calibration", {}).get("lift_tests", [])
+    ident = diag.get("identifiability")
+    if not tests and not ident:
+        return None
+    rows = [
+        [
+            str(t["channel"]) + (f" ({t['geo']})" if t.get("geo") else ""),
+            t["window"] or "steady state",
+            f"{_num(t['x'])} → {_num(t['x'] + t['delta_x'])}",
+            f"{t['delta_y']:+,.1f} ± {t['sigma']:,.1f}",
+            f"{t['model_lift_mean']:+,.1f} [{t['model_lift_hdi'][0]:+,.1f}, {t['model_lift_hdi'][1]:+,.1f}]",
+            f"{t['z']:+.1f}",
+        ]
+        for t in tests
+    ]
+    channels = []
+    for ch, e in (ident or {}).get("channels", {}).items():
+        log_c = e.get("log_contraction")
+        channels.append(
+            [
+                ch,
+                f"{e['roas_prior_mean']:.4g} ± {e['roas_prior_sd']:.3g}",
+                f"{e['roas_posterior_mean']:.4g} ± {e['roas_posterior_sd']:.3g}",
+                f"{e['contraction']:.2f}",
+                "–" if log_c is None else f"{log_c:.3f}",
+                f"{e['shift']:+.2f}",
+                "prior-driven" if e["prior_driven"] else "data-driven",
+            ]
+        )
+    return {
+        "lift_tests": rows,
+        "identifiability": channels,
+        "threshold": (ident or {}).get("threshold"),
+        "advice": [e["advice"] for e in (ident or {}).get("channels", {}).values() if e.get("advice")],
+    }
 
 
 def _read_json(path: Path) -> dict[str, Any]:

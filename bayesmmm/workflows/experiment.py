@@ -20,6 +20,7 @@ import pandas as pd
 from bayesmmm.config.experiment import ConfigError, ExperimentConfig
 from bayesmmm.data.loading import file_hash, read_csv
 from bayesmmm.evaluation.criteria import loo_summary
+from bayesmmm.evaluation.identifiability import add_calibration_diagnostics
 from bayesmmm.evaluation.summaries import (
     contributions_table,
     diagnostics,
@@ -73,8 +74,8 @@ def run_experiment(
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
     ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
-    ``fit.png``. A geo model's ``roas.csv`` and ``contributions.csv`` are national (sums over
-    geos); it adds ``roas_geo.csv`` (per geo and channel, with HDIs) and
+    ``fit.png`` (and ``lift_tests.csv`` for a calibrated model). A geo model's ``roas.csv`` and
+    ``contributions.csv`` are national (sums over geos); it adds ``roas_geo.csv`` (per geo and channel, with HDIs) and
     ``contributions_geo.csv`` (posterior-mean weekly contributions by geo).
     """
     t0 = time.perf_counter()
@@ -87,7 +88,8 @@ def run_experiment(
         data_hash = file_hash(source)
     else:
         data_hash = _frame_hash(frame)
-    mmm = MMM(config.data, config.model)
+    lift = config.calibration.lift_tests if config.calibration is not None else None
+    mmm = MMM(config.data, config.model, lift_tests=lift.path if lift is not None else None)
     rows = "rows (date × geo)" if mmm.is_geo else "weeks"
     log(
         f"Fitting {len(mmm.channels)} channels × {len(frame)} {rows}: adstock={mmm.adstock.name}, "
@@ -103,6 +105,7 @@ def run_experiment(
     diag = diagnostics(mmm.idata, config.diagnostics)
     diag["fit"] = metrics
     diag["loo"] = loo_summary(mmm.idata)
+    add_calibration_diagnostics(mmm, diag, config.diagnostics, hdi_prob)
     timings = {**mmm.timings, "postprocess_s": 0.0, "total_s": 0.0}
     with atomic_run_dir(run_dir) as tmp:
         mmm.save(tmp / "posterior.nc")
@@ -111,6 +114,8 @@ def run_experiment(
         write_json(tmp / "diagnostics.json", diag)
         contributions_table(mmm, hdi_prob, comps).to_csv(tmp / "contributions.csv", index=False)
         roas.to_csv(tmp / "roas.csv", index=False)
+        if mmm.lift_tests is not None:
+            write_text(tmp / "lift_tests.csv", mmm.lift_tests.to_csv(index=False))
         if mmm.is_geo:
             roas_geo_table(mmm, hdi_prob, comps).to_csv(tmp / "roas_geo.csv", index=False)
             geo_contributions_table(mmm).to_csv(tmp / "contributions_geo.csv", index=False)

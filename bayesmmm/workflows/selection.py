@@ -156,12 +156,24 @@ def _holdout(config: ExperimentConfig, frame: pd.DataFrame, weeks: int, prob: fl
     dates = pd.to_datetime(frame[config.data.date_column])
     cutoff = data.dates[-weeks]
     train, test = frame[dates < cutoff], frame[dates >= cutoff]
-    mmm = MMM(config.data, config.model)
+    mmm = MMM(config.data, config.model, lift_tests=_training_lift_tests(config, cutoff))
     mmm.fit(train, config.sampler.model_copy(update={"progressbar": False}))
     pred = mmm.predict(test, noise=True, seed=config.sampler.seed or 0)
     observed = frame_to_data(test, config.data).target
     draws = pred["y"].to_numpy().reshape(-1, len(observed))
     return holdout_scores(draws, observed, prob)
+
+
+def _training_lift_tests(config: ExperimentConfig, cutoff: pd.Timestamp) -> pd.DataFrame | None:
+    """The calibration's lift tests a hold-out fit can use: steady-state ones and those ending before ``cutoff``."""
+    lift = config.calibration.lift_tests if config.calibration is not None else None
+    if lift is None:
+        return None
+    from bayesmmm.model.calibration import read_lift_tests
+
+    tests = read_lift_tests(lift.path)
+    tests = tests[tests["end"].isna() | (tests["end"] < cutoff)]
+    return tests if len(tests) else None
 
 
 def _rank(rows: list[dict[str, Any]], criterion: str) -> pd.DataFrame:

@@ -31,11 +31,13 @@ from bayesmmm.data.loading import spend_scale
 
 __all__ = [
     "GeoSpec",
+    "LiftTestSpec",
     "ScenarioConfig",
     "builtin_scenario",
     "load_scenario",
     "simulate",
     "simulate_geo",
+    "simulate_lift_tests",
     "true_flight_response",
     "write_simulation",
 ]
@@ -133,6 +135,31 @@ class GeoSpec(_Spec):
     population_column: str = "population"
 
 
+class LiftTestSpec(_Spec):
+    """Lift tests generated from the TRUE curves (``DIR/lift_tests.csv``, the calibration contract).
+
+    One test per channel in ``channels`` (default: all): weekly spend ``x`` changed by
+    ``change · x`` (``-1`` goes dark, ``-0.5`` pulls back by half); the measured lift is the
+    true lift plus Normal noise of standard deviation ``noise · |true lift|`` (also the
+    reported ``sigma``). With ``weeks`` the tests are dated, ``weeks`` long and staggered
+    from the end of the data (the last channel's test ends on the last week, the one before
+    ends ``weeks`` earlier...), ``x`` the actual mean spend over the test's weeks, and the
+    true lift the counterfactual over those weeks, carry-over from earlier weeks included;
+    without ``weeks`` they are steady state at the channel's mean weekly spend.
+    """
+
+    channels: list[str] | None = None
+    change: float = Field(-1.0, ge=-1.0, description="spend change as a fraction of x (-1: go dark)")
+    noise: float = Field(0.1, gt=0, description="standard error as a fraction of the true lift")
+    weeks: int | None = Field(None, ge=1, description="dated tests of this many weeks (default: steady state)")
+
+    @model_validator(mode="after")
+    def _changes_spend(self) -> LiftTestSpec:
+        if self.change == 0:
+            raise ValueError("lift_tests.change = 0 changes no spend; use e.g. -1 (go dark) or 0.5")
+        return self
+
+
 class ScenarioConfig(_Spec):
     """A complete scenario; see ``configs/scenario_*.yaml``; ``geos`` makes it a geo panel."""
 
@@ -153,6 +180,7 @@ class ScenarioConfig(_Spec):
     channels: dict[str, ChannelSpec] = Field(min_length=1)
     noise: NoiseSpec
     geos: GeoSpec | None = None
+    lift_tests: LiftTestSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +199,19 @@ class ScenarioConfig(_Spec):
                         f"channel {name!r}: {kind} {spec.name!r} takes parameters {list(transform.param_names)}; "
                         f"missing {missing or 'none'}, unknown {extra or 'none'}"
                     )
+        if self.lift_tests is not None:
+            unknown = sorted(set(self.lift_tests.channels or []) - set(self.channels))
+            if unknown:
+                raise ValueError(
+                    f"lift_tests.channels: unknown channel {unknown[0]!r}; channels: {list(self.channels)}"
+                )
+            if self.geos is not None:
+                raise ValueError("lift_tests are simulated for national scenarios only; drop lift_tests or geos")
+            if (
+                self.lift_tests.weeks is not None
+                and self.lift_tests.weeks * len(self.lift_tests.channels or self.channels) > self.n_weeks
+            ):
+                raise ValueError("lift_tests.weeks × the number of tested channels exceeds n_weeks; test fewer weeks")
         return self
 
 
@@ -462,12 +503,82 @@ def true_flight_response(
     return out
 
 
+def _true_contribution(ch: dict[str, Any], spend: np.ndarray) -> np.ndarray:
+    """The TRUE weekly contribution of a channel (truth.json entry) for spend series (date, n)."""
+    ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
+    sat_params = {k: v for k, v in ch["saturation"].items() if k != "name"}
+    ad = _build(
+        TransformSpec(
+            name=ch["adstock"]["name"],
+            l_max=ch["adstock"]["l_max"],
+            normalize=ch["adstock"]["normalize"],
+            params=ad_params,
+        ),
+        "adstock",
+    )
+    sat = _build(TransformSpec(name=ch["saturation"]["name"], params=sat_params), "saturation")
+    return ch["beta"] * sat.evaluate(ad.evaluate(spend / ch["spend_scale"], **ad_params), **sat_params)
+
+
+def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: dict[str, Any]) -> pd.DataFrame:
+    """Lift tests of ``scenario.lift_tests`` from the TRUE curves (:class:`LiftTestSpec`).
+
+    Returns the CSV's rows (``channel, x, delta_x, delta_y, sigma[, start, end]``) plus
+    ``true_lift``, the noiseless lift (dropped from the CSV, kept in ``truth.json``).
+    """
+    spec = scenario.lift_tests
+    rng = np.random.default_rng([scenario.seed, 1616])  # its own stream: the data do not change
+    names = spec.channels or list(scenario.channels)
+    dates = pd.DatetimeIndex(pd.to_datetime(frame[scenario.date_column]))
+    n = len(dates)
+    rows = []
+    for k, name in enumerate(names):
+        ch = truth["channels"][name]
+        spend = frame[name].to_numpy(dtype=float)
+        if spec.weeks is None:  # steady state: a constant spend long enough to fill the adstock
+            x = float(spend.mean())
+            base = np.full((max(ch["adstock"]["l_max"], n), 1), x)
+            treat = base * (1.0 + spec.change)
+            true = float((_true_contribution(ch, treat) - _true_contribution(ch, base))[-1, 0])
+            window = {}
+        else:
+            end = n - 1 - (len(names) - 1 - k) * spec.weeks
+            start = end - spec.weeks + 1
+            x = float(spend[start : end + 1].mean())
+            base, treat = spend.copy(), spend.copy()
+            base[start : end + 1], treat[start : end + 1] = x, x * (1.0 + spec.change)
+            diff = _true_contribution(ch, treat[:, None]) - _true_contribution(ch, base[:, None])
+            true = float(diff[start : end + 1, 0].mean())
+            window = {"start": str(dates[start].date()), "end": str(dates[end].date())}
+        sigma = spec.noise * abs(true) if true != 0 else spec.noise
+        rows.append(
+            {
+                "channel": name,
+                "x": x,
+                "delta_x": spec.change * x,
+                "delta_y": true + sigma * float(rng.normal()),
+                "sigma": sigma,
+                **window,
+                "true_lift": true,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def write_simulation(scenario: ScenarioConfig, out_dir: str | Path) -> tuple[Path, Path]:
-    """Simulate and write ``out_dir/data.csv`` and ``out_dir/truth.json`` atomically."""
+    """Simulate and write ``out_dir/data.csv`` and ``out_dir/truth.json`` atomically.
+
+    A scenario with ``lift_tests`` also writes ``out_dir/lift_tests.csv`` (and the true,
+    noiseless lifts under ``lift_tests`` in ``truth.json``).
+    """
     from bayesmmm.io import write_json, write_text
 
     out_dir = Path(out_dir)
     frame, truth = simulate(scenario)
     data_path = write_text(out_dir / "data.csv", frame.to_csv(index=False))
+    if scenario.lift_tests is not None:
+        tests = simulate_lift_tests(scenario, frame, truth)
+        truth["lift_tests"] = tests.to_dict(orient="records")
+        write_text(out_dir / "lift_tests.csv", tests.drop(columns="true_lift").to_csv(index=False))
     truth_path = write_json(out_dir / "truth.json", truth)
     return data_path, truth_path

@@ -5,7 +5,8 @@ One MLflow run per fit, holding
 - **params**: the resolved experiment, flattened to dotted keys (``model.adstock.l_max``;
   lists as JSON), the ``tracking`` block left out (its URI may carry credentials);
 - **metrics**: the diagnostics (``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``,
-  ``divergences``, ``diagnostics_passed``), the fit (``fit.r2``, ``fit.mape``, ``fit.nrmse``),
+  ``divergences``, ``diagnostics_passed``), each channel's identifiability
+  (``identifiability.CHANNEL.contraction``, ``.log_contraction``), the fit (``fit.r2``, ``fit.mape``, ``fit.nrmse``),
   PSIS-LOO (``loo.elpd``, ``loo.se``, ``loo.p_loo``, ...), the timings (``time.sample_s``, ...) and
   each channel's ROAS (``roas.<channel>`` with its HDI);
 - **tags**: bayesmmm's version, the run folder, the data's SHA-256 (and bundled data set);
@@ -98,6 +99,10 @@ def _metrics(run_dir: Path) -> dict[str, float]:
         for key, value in (diag.get(group) or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 metrics[f"{group}.{key}"] = float(value)
+    for channel, entry in ((diag.get("identifiability") or {}).get("channels") or {}).items():
+        for key in ("contraction", "log_contraction"):
+            if isinstance(entry.get(key), int | float):
+                metrics[f"identifiability.{_metric_key(str(channel))}.{key}"] = float(entry[key])
     for key, value in (meta.get("timings") or {}).items():
         if isinstance(value, int | float):
             metrics[f"time.{key}"] = float(value)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -42,7 +41,6 @@ __all__ = [
     "check_hosts",
     "check_token",
     "host_allowed",
-    "lower_thread_priority",
     "strict_json",
 ]
 
@@ -128,21 +126,6 @@ class RequestTimeout(Exception):
         self.pool = pool
 
 
-def lower_thread_priority(nice: int) -> None:
-    """Raise the calling thread's nice value by ``nice`` (Linux: per thread; elsewhere a no-op).
-
-    Long model work (optimizations, reloads) then gives way to forecasts and the event loop
-    when the cores are busy, instead of sharing them equally.
-    """
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + nice, 19))
-    except OSError:
-        pass
-
-
 class WorkPool:
     """A few threads for one kind of model work, with admission control and a timeout.
 
@@ -153,17 +136,12 @@ class WorkPool:
     work, not the answered work, is what is bounded.
     """
 
-    def __init__(self, name: str, workers: int, queue: int, timeout_s: float, nice: int = 0) -> None:
+    def __init__(self, name: str, workers: int, queue: int, timeout_s: float) -> None:
         self.name = name
         self.workers = workers
         self.capacity = workers + queue
         self.timeout_s = timeout_s
-        self.executor = ThreadPoolExecutor(
-            max_workers=workers,
-            thread_name_prefix=f"bayesmmm-{name}",
-            initializer=lower_thread_priority,
-            initargs=(nice,),
-        )
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bayesmmm-{name}")
         self._lock = threading.Lock()
         self.pending = 0
         self._mean_s = 0.05  # moving average of a job's run time, for Retry-After

@@ -92,6 +92,13 @@ def serve(
     optimize_queue: Annotated[
         int, typer.Option("--optimize-queue", help="optimizations waiting beyond the running one (then 429)")
     ] = 2,
+    optimize_process: Annotated[
+        bool,
+        typer.Option(
+            "--optimize-process/--optimize-thread",
+            help="run optimizations in a worker process (off this process's GIL) or in a thread",
+        ),
+    ] = True,
     watch_interval: Annotated[
         float,
         typer.Option("--watch-interval", help="seconds between checks for a promoted version (0: SIGHUP only)"),
@@ -135,7 +142,10 @@ def serve(
         else:
             hosts = check_hosts(None)
         limits = ServeLimits(
-            request_timeout_s=request_timeout, predict_queue=predict_queue, optimize_queue=optimize_queue
+            request_timeout_s=request_timeout,
+            predict_queue=predict_queue,
+            optimize_queue=optimize_queue,
+            optimize_processes=optimize_process,
         )
     except ValueError as exc:
         message = str(exc)

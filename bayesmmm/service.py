@@ -342,6 +342,38 @@ def hdi_columns(draws: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]
     return s[idx, cols], s[idx + inc, cols]
 
 
+def _plan(result: Any) -> dict[str, Any]:
+    """An optimizer result as plain JSON-able values (what crosses the process boundary)."""
+    numbers = result.allocation.select_dtypes("number").to_numpy(dtype=float)
+    return {
+        "allocation": _records(result.allocation),
+        "summary": _jsonable(result.summary),
+        "finite": bool(np.isfinite(numbers).all()),
+    }
+
+
+_WORKER_MODELS: dict[tuple, MMM] = {}  # in an optimizer process: the models it loaded (the last two)
+
+
+def optimize_in_worker(posterior: str, key: tuple, kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Run :func:`~bayesmmm.decisions.optimize_budget` in an optimizer process (``kwargs`` None: only load).
+
+    An optimization is seconds of mostly Python work; in its own process it never holds the
+    serving process's GIL, so forecasts and ``/health`` keep their latency while it runs.
+    """
+    from bayesmmm.decisions import optimize_budget
+
+    mmm = _WORKER_MODELS.get(key)
+    if mmm is None:
+        mmm = MMM.load(posterior)
+        while len(_WORKER_MODELS) >= 2:
+            _WORKER_MODELS.pop(next(iter(_WORKER_MODELS)))
+        _WORKER_MODELS[key] = mmm
+    if kwargs is None:
+        return None
+    return _plan(optimize_budget(mmm, **kwargs))
+
+
 class Forecaster:
     """Posterior-predictive forecasts of the weeks after the training data, for serving.
 
@@ -413,6 +445,7 @@ class ModelService:
     registry_root, name : where the model came from, to list and compare versions.
     table_cache : ROAS and contribution tables kept per other ``hdi_prob`` (least recently
         used dropped first; the start-up tables are always kept).
+    posterior_path : the file ``mmm`` was loaded from (an optimizer process loads it too).
     """
 
     def __init__(
@@ -427,6 +460,7 @@ class ModelService:
         registry_root: Path | None = None,
         name: str | None = None,
         table_cache: int = 8,
+        posterior_path: Path | None = None,
     ) -> None:
         from bayesmmm.analysis import contributions_table, fit_metrics, roas_table
 
@@ -445,6 +479,7 @@ class ModelService:
         self.diagnostics = diagnostics
         self.registry_root = registry_root
         self.name = name
+        self.posterior_path = Path(posterior_path) if posterior_path is not None else None
         # a compiled PyTensor function keeps its buffers between calls: one prediction at a time
         self._predict_lock = threading.Lock()
         self._optimize_lock = threading.BoundedSemaphore(1)
@@ -507,6 +542,7 @@ class ModelService:
             registry_root=entry.path.parent.parent if entry is not None else None,
             name=entry.name if entry is not None else None,
             table_cache=table_cache,
+            posterior_path=posterior,
         )
 
     # --------------------------------------------------------------- predict
@@ -561,10 +597,8 @@ class ModelService:
         return out
 
     # -------------------------------------------------------------- optimize
-    def optimize(self, req: OptimizeRequest) -> dict[str, Any]:
-        """Serve ``POST /optimize`` (one optimization at a time; others wait)."""
-        from bayesmmm.decisions import optimize_budget
-
+    def optimize_kwargs(self, req: OptimizeRequest) -> dict[str, Any]:
+        """Check ``req`` against this model and return :func:`~bayesmmm.decisions.optimize_budget`'s arguments."""
         unknown = [c for c in [*(req.bounds or {}), *req.fixed] if c not in self.mmm.channels]
         if unknown:
             raise ServiceInputError(
@@ -584,33 +618,44 @@ class ModelService:
                     f"{field}: {value:.4g} is more than {RANGE_FACTOR:g} × the largest weekly total spend of the "
                     f"training data over {req.weeks} weeks ({cap:.4g}); the model says nothing about that range"
                 )
+        return {
+            "budget": req.budget,
+            "weeks": req.weeks,
+            "max_change": req.max_change,
+            "bounds": req.bounds,
+            "fixed": tuple(req.fixed),
+            "objective": req.objective,
+            "risk": req.risk,
+            "target_response": req.target_response,
+            "target_roas": req.target_roas,
+            "hdi_prob": req.hdi_prob,
+            "max_draws": req.max_draws,
+            "seed": req.seed,
+        }
+
+    def optimize(self, req: OptimizeRequest) -> dict[str, Any]:
+        """Serve ``POST /optimize`` in this process (one optimization at a time; others wait)."""
+        from bayesmmm.decisions import optimize_budget
+
+        kwargs = self.optimize_kwargs(req)
         with self._optimize_lock:
-            result = optimize_budget(
-                self.mmm,
-                req.budget,
-                req.weeks,
-                max_change=req.max_change,
-                bounds=req.bounds,
-                fixed=tuple(req.fixed),
-                objective=req.objective,
-                risk=req.risk,
-                target_response=req.target_response,
-                target_roas=req.target_roas,
-                hdi_prob=req.hdi_prob,
-                max_draws=req.max_draws,
-                seed=req.seed,
-            )
-        numbers = result.allocation.select_dtypes("number").to_numpy(dtype=float)
-        if not np.isfinite(numbers).all():
+            result = optimize_budget(self.mmm, **kwargs)
+        return self.optimize_answer(_plan(result))
+
+    def optimize_answer(self, plan: dict[str, Any]) -> dict[str, Any]:
+        if not plan["finite"]:
             raise ServiceInputError(
                 "the optimized plan is not finite for these inputs (they overflow the model's arithmetic); "
                 "send a budget on the scale of the training data"
             )
-        return {
-            "model_version": self.model_version,
-            "allocation": _records(result.allocation),
-            "summary": _jsonable(result.summary),
-        }
+        return {"model_version": self.model_version, "allocation": plan["allocation"], "summary": plan["summary"]}
+
+    def optimize_job(self) -> tuple[str, tuple] | None:
+        """What an optimizer process needs to load this model: (posterior path, cache key); None if not from a file."""
+        if self.posterior_path is None:
+            return None
+        st = self.posterior_path.stat()
+        return str(self.posterior_path), (str(self.posterior_path), st.st_mtime_ns, st.st_size)
 
     # ---------------------------------------------------------------- tables
     def cached_table(self, kind: Literal["roas", "contributions"], hdi_prob: float | None) -> pd.DataFrame | None:
@@ -824,10 +869,19 @@ class Runtime:
         self.predict = WorkPool("predict", lim.predict_workers, lim.predict_queue, lim.request_timeout_s)
         # no per-thread nice for the long work: a niced thread descheduled while it holds the GIL stalls the
         # forecasts and the event loop too (measured: /predict p50 333 ms niced vs 204 ms not, same load)
-        self.optimize = WorkPool("optimize", lim.optimize_workers, lim.optimize_queue, lim.request_timeout_s)
+        self.optimize = WorkPool(
+            "optimize", lim.optimize_workers, lim.optimize_queue, lim.request_timeout_s,
+            processes=lim.optimize_processes,
+        )  # fmt: skip
         self.tables = WorkPool("tables", 1, lim.tables_queue, lim.request_timeout_s)
         self.metrics.track_pools([self.predict, self.optimize, self.tables])
         self.compare_cache = BoundedCache(lim.compare_cache)
+
+    def warm(self, service: ModelService) -> None:
+        """Start the optimizer process and load ``service``'s model there now, not on the first /optimize."""
+        job = service.optimize_job()
+        if self.optimize.processes and job is not None:
+            self.optimize.submit_background(optimize_in_worker, job[0], job[1], None)
 
 
 @functools.cache
@@ -1055,7 +1109,11 @@ def create_app(
                 f"of {limits.max_optimize_cells}; lower weeks or max_draws (e.g. max_draws "
                 f"{max(limits.max_optimize_cells // body.weeks, 10)})"
             )
-        return await runtime.optimize.run(service.optimize, body)
+        job = service.optimize_job()
+        if runtime.optimize.processes and job is not None:  # in the optimizer process: not on this GIL
+            kwargs = service.optimize_kwargs(body)
+            return service.optimize_answer(await runtime.optimize.run(optimize_in_worker, job[0], job[1], kwargs))
+        return await runtime.optimize.run(service.optimize, body, local=True)
 
     def _prob(value: float | None) -> float | None:
         if value is not None and not 0 < value < 1:
@@ -1216,6 +1274,7 @@ class ServingApp:
         self.service = load()
         self.runtime = Runtime(self.service.model_version, limits)
         self.app = create_app(self.service, runtime=self.runtime, **app_kwargs)
+        self.runtime.warm(self.service)
         self._reload_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -1282,6 +1341,7 @@ class ServingApp:
                 t0 = time.perf_counter()
                 service = self._load()
                 app = create_app(service, runtime=self.runtime, **self._app_kwargs)
+                self.runtime.warm(service)
             except Exception:
                 self.runtime.metrics.reloads.labels("failed").inc()
                 log.exception(

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -22,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,9 @@ class ServeLimits:
     request_timeout_s : longest a client waits for model work (queue + run), then ``504``.
     max_predict_cells : largest ``weeks × draws`` of one forecast.
     max_optimize_cells : largest ``weeks × max_draws`` of one optimization.
+    optimize_processes : run optimizations in worker processes (spawned, each loads the
+        model once), so that their seconds of Python never hold the serving process's GIL;
+        False: threads of the serving process.
     table_cache, compare_cache : tables (per ``hdi_prob``) and comparisons kept in memory.
     """
 
@@ -91,6 +95,7 @@ class ServeLimits:
     max_optimize_cells: int = 104 * 1000  # two years on 1000 draws: ~1 s of CPU (520 weeks: 20 s)
     table_cache: int = 8
     compare_cache: int = 16
+    optimize_processes: bool = True
 
     def __post_init__(self) -> None:
         for key in ("predict_workers", "optimize_workers", "max_predict_cells", "max_optimize_cells"):
@@ -127,55 +132,83 @@ class RequestTimeout(Exception):
 
 
 class WorkPool:
-    """A few threads for one kind of model work, with admission control and a timeout.
+    """A few threads (or processes) for one kind of model work, with admission control and a timeout.
 
     At most ``workers + queue`` jobs are admitted (running or waiting); one more raises
     :class:`Overloaded` at once instead of parking a thread. A caller waits at most
     ``timeout_s``; a job that has not started by then is dropped, one that runs finishes
     (Python threads cannot be stopped) and keeps its slot until it does, so the admitted
-    work, not the answered work, is what is bounded.
+    work, not the answered work, is what is bounded. With ``processes`` the jobs run in
+    spawned worker processes (functions and arguments must pickle); a pool whose worker
+    died is replaced.
     """
 
-    def __init__(self, name: str, workers: int, queue: int, timeout_s: float) -> None:
+    def __init__(self, name: str, workers: int, queue: int, timeout_s: float, processes: bool = False) -> None:
         self.name = name
         self.workers = workers
         self.capacity = workers + queue
         self.timeout_s = timeout_s
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bayesmmm-{name}")
+        self.processes = processes
         self._lock = threading.Lock()
         self.pending = 0
-        self._mean_s = 0.05  # moving average of a job's run time, for Retry-After
+        self._mean_s = 0.05  # moving average of a job's time from submission to result, for Retry-After
+        self.executor = self._new_executor()
+        self._threads: ThreadPoolExecutor | None = None
+
+    def _new_executor(self) -> Executor:
+        if self.processes:
+            import multiprocessing
+
+            # spawn, not fork: the serving process has threads (fork would copy their locks mid-use)
+            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"bayesmmm-{self.name}")
 
     def retry_after(self) -> int:
         return max(1, math.ceil(self._mean_s * self.pending / self.workers))
 
-    def _done(self, _future: Any) -> None:
-        with self._lock:
-            self.pending -= 1
+    def _submit(self, fn: Callable[..., Any], *args: Any, local: bool = False) -> Future:
+        if local and self.processes:  # a job that cannot cross to a process (e.g. a model not from a file)
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"bayesmmm-{self.name}")
+            return self._threads.submit(fn, *args)
+        try:
+            return self.executor.submit(fn, *args)
+        except BrokenExecutor:  # a worker process died (e.g. killed for memory): start a new pool
+            self.executor = self._new_executor()
+            return self.executor.submit(fn, *args)
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit_background(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` outside admission control (warm-up work); errors are ignored."""
+        with contextlib.suppress(Exception):
+            self._submit(fn, *args)
+
+    async def run(self, fn: Callable[..., Any], *args: Any, local: bool = False) -> Any:
+        """Run ``fn(*args)`` in the pool (``local``: in a thread of this process even for a process pool)."""
         with self._lock:
             if self.pending >= self.capacity:
                 raise Overloaded(self.name, self.pending, self.retry_after())
             self.pending += 1
+        t0 = time.perf_counter()
 
-        def job() -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*args)
-            finally:
+        def done(_future: Future) -> None:
+            with self._lock:
+                self.pending -= 1
                 self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - t0)
 
         try:
-            future = self.executor.submit(job)
+            future = self._submit(fn, *args, local=local)
         except BaseException:
-            self._done(None)
+            with self._lock:
+                self.pending -= 1
             raise
-        future.add_done_callback(self._done)
+        future.add_done_callback(done)
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_s)
         except TimeoutError:
             raise RequestTimeout(self.name, self.timeout_s) from None
+        except BrokenExecutor:
+            self.executor = self._new_executor()  # the next request gets a fresh worker
+            raise
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -189,6 +189,7 @@ def run_mixed(
     headers: dict,
     promote: list[str] | None,
     seed: int = 0,
+    optimize_share: float = 0.1,
 ) -> dict:
     """``clients`` threads of 90% /predict, 10% /optimize for ``duration`` s; a /health prober; a promote midway."""
     lock = threading.Lock()
@@ -207,7 +208,7 @@ def run_mixed(
         with httpx.Client(base_url=url, timeout=60, headers=hdrs, limits=limits) as http:
             time.sleep(rng.uniform(0, think))  # spread the starts
             while time.perf_counter() < deadline:
-                kind = "optimize" if rng.random() < 0.1 else "predict"
+                kind = "optimize" if rng.random() < optimize_share else "predict"
                 t = time.perf_counter()
                 try:
                     r = http.post(f"/{kind}", json=bodies[kind])
@@ -351,6 +352,7 @@ def main_mixed(args: argparse.Namespace, run: Path, tmp: Path) -> dict:
         runs = []
         for n, keep_alive in enumerate((True, False)):
             promote = [*CLI, "promote", "example", f"v{n + 2}", "--force", "--registry", str(registry.root)]
+            promote = promote if args.promote else None
             r = run_mixed(
                 url, bodies, clients=args.clients[0], duration=args.duration, think=args.think,
                 keep_alive=keep_alive, headers=headers, promote=promote, seed=n,
@@ -369,6 +371,7 @@ def main_mixed(args: argparse.Namespace, run: Path, tmp: Path) -> dict:
             "draws": int(post.sizes["chain"] * post.sizes["draw"]),
             "weeks": args.weeks,
             "think_s": args.think,
+            "promote_midway": args.promote,
             "startup_s": round(startup, 1),
             "cpus": os.cpu_count(),
             "loadavg_before": loadavg,
@@ -385,6 +388,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=None, help="concurrent clients (32 mixed, 16)")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds per mixed run (bounded)")
     parser.add_argument("--think", type=float, default=2.0, help="mean think time of a mixed-traffic client (s)")
+    parser.add_argument(
+        "--promote", action=argparse.BooleanOptionalAction, default=True, help="promote + reload midway (mixed)"
+    )
     parser.add_argument("--requests", type=int, default=2000, help="requests per run")
     parser.add_argument("--weeks", type=int, default=13, help="future weeks per request")
     parser.add_argument("--chains", type=int, default=4, help="chains of the example fit (without --run)")

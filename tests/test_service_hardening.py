@@ -132,8 +132,11 @@ def test_dashboard_template_escapes_model_text(service):
 def test_health_never_waits_on_optimize_and_overflow_is_429(service, monkeypatch):
     import httpx
 
+    from bayesmmm.service import ServeLimits
+
     monkeypatch.setattr("bayesmmm.decisions.optimize_budget", slow_optimizer(0.5))
-    app = create_app(service, token="")
+    # optimizer threads in this process (a stub cannot be patched into an optimizer process)
+    app = create_app(service, token="", limits=ServeLimits(optimize_processes=False))
     body = {"budget": 5.0, "weeks": 4, "max_draws": 100}
     statuses: list[int] = []
     retry_after: list[str] = []
@@ -172,7 +175,8 @@ def test_per_request_timeout(service, monkeypatch):
     from bayesmmm.service import ServeLimits
 
     monkeypatch.setattr("bayesmmm.decisions.optimize_budget", slow_optimizer(1.0))
-    c = TestClient(create_app(service, token="", limits=ServeLimits(request_timeout_s=0.2)), base_url=LOCAL)
+    limits = ServeLimits(request_timeout_s=0.2, optimize_processes=False)
+    c = TestClient(create_app(service, token="", limits=limits), base_url=LOCAL)
     r = c.post("/optimize", json={"budget": 5.0, "weeks": 4, "max_draws": 100})
     assert r.status_code == 504 and "0.2 s" in r.json()["message"] and len(r.headers["x-request-id"]) == 16
 
@@ -190,6 +194,26 @@ def test_work_caps_size_horizon_draws(service):
     r = c.post("/optimize", json={"budget": 5.0, "weeks": 520, "max_draws": 4000})
     assert r.status_code == 422 and "weeks × max_draws" in r.json()["message"], r.text
     assert time.perf_counter() - t0 < 2
+
+
+def test_optimizer_process_gives_the_same_plan_and_keeps_health_fast(service):
+    """/optimize in the optimizer process: the same plan as in this process; /health answers meanwhile."""
+    import httpx
+
+    from bayesmmm.service import OptimizeRequest
+
+    body = {"budget": 5.0, "weeks": 8, "max_draws": 200, "max_change": 0.5}
+    expected = service.optimize(OptimizeRequest(**body))
+    app = create_app(service, token="")
+    assert app.state.runtime.optimize.processes
+    with running(app) as url, httpx.Client(base_url=url, timeout=120) as http:
+        r = http.post("/optimize", json=body)  # spawns the process, loads the model there
+        assert r.status_code == 200, r.text
+        assert r.json() == json.loads(json.dumps(expected))
+        bad = http.post("/optimize", json={**body, "fixed": ["tv"]})
+        assert bad.status_code == 422 and "unknown channel" in bad.json()["message"]
+        infeasible = http.post("/optimize", json={"weeks": 8})  # the optimizer's own error, from the process
+        assert infeasible.status_code == 422 and "budget" in infeasible.json()["message"], infeasible.text
 
 
 def test_table_cache_is_bounded(service):

@@ -187,7 +187,7 @@ def serve(
     try:
         uvicorn.run(serving, host=host, port=port, log_config=None, access_log=False, log_level=log_level.lower())
     finally:
-        serving.stop_watching()
+        serving.close()  # the watcher thread and the optimizer process
 
 
 @app.command()

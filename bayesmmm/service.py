@@ -877,6 +877,10 @@ class Runtime:
         self.metrics.track_pools([self.predict, self.optimize, self.tables])
         self.compare_cache = BoundedCache(lim.compare_cache)
 
+    def shutdown(self) -> None:
+        for pool in (self.predict, self.optimize, self.tables):
+            pool.shutdown()
+
     def warm(self, service: ModelService) -> None:
         """Start the optimizer process and load ``service``'s model there now, not on the first /optimize."""
         job = service.optimize_job()
@@ -1388,6 +1392,11 @@ class ServingApp:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+
+    def close(self) -> None:
+        """Stop the watcher and the work pools (the optimizer process included)."""
+        self.stop_watching()
+        self.runtime.shutdown()
 
     def request_reload(self) -> None:
         """Ask the watcher thread to reload now (what SIGHUP does)."""

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -131,6 +132,18 @@ class RequestTimeout(Exception):
         self.pool = pool
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker-process initializer: exit when the serving process is gone (killed, or exited without shutdown)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="bayesmmm-parent-watch", daemon=True).start()
+
+
 class WorkPool:
     """A few threads (or processes) for one kind of model work, with admission control and a timeout.
 
@@ -159,8 +172,14 @@ class WorkPool:
         if self.processes:
             import multiprocessing
 
-            # spawn, not fork: the serving process has threads (fork would copy their locks mid-use)
-            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            # spawn, not fork: the serving process has threads (fork would copy their locks mid-use); the
+            # workers exit by themselves when the serving process dies, whatever killed it
+            return ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"bayesmmm-{self.name}")
 
     def retry_after(self) -> int:
@@ -211,7 +230,14 @@ class WorkPool:
             raise
 
     def shutdown(self) -> None:
+        """Stop taking work; worker processes are terminated (a running optimization is abandoned)."""
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
         self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 class BoundedCache:

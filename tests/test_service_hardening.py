@@ -346,3 +346,29 @@ def test_docs_load_nothing_from_a_cdn(client):
     for asset in ("docs/swagger-ui-bundle.js", "docs/swagger-ui.css", "static/docs.js"):
         assert f'"{asset}"' in page.text, asset
         assert client.get(f"/{asset}").status_code == 200, asset
+
+
+def test_optimizer_process_exits_with_the_server(tmp_path):
+    """A server killed outright (no shutdown, no atexit) leaves no optimizer process behind."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from bayesmmm.serving import WorkPool\n"
+        "pool = WorkPool('optimize', 1, 0, 30.0, processes=True)\n"
+        "print(pool.executor.submit(os.getpid).result(timeout=120), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, check=True)
+    worker = int(out.stdout.strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(worker, 9)
+    pytest.fail(f"the optimizer process {worker} outlived the server")

@@ -166,7 +166,8 @@ def test_health_never_waits_on_optimize_and_overflow_is_429(service, monkeypatch
             worst = max(worst, time.perf_counter() - t0)
         for t in threads:
             t.join()
-    assert worst < 0.25, f"/health took {worst:.2f} s while /optimize calls were queued"
+    # old code: ~1.5 s here (four 0.5 s optimizations ahead of it for a thread); 0.5 s leaves room for a busy CI box
+    assert worst < 0.5, f"/health took {worst:.2f} s while /optimize calls were queued"
     assert statuses.count(429) >= 30 and set(statuses) <= {200, 429}, statuses
     assert all(v.isdigit() and int(v) >= 1 for v in retry_after)
 

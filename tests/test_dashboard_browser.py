@@ -40,8 +40,10 @@ def url(example_run):
     from bayesmmm.service import ModelService, create_app
 
     service = ModelService.from_target(example_run)
-    with running(create_app(service, token=TOKEN)) as base:
+    app = create_app(service, token=TOKEN)
+    with running(app) as base:
         yield base
+    app.state.runtime.shutdown()  # the optimizer process the budget form started
 
 
 def open_page(browser, url: str, path: str):

@@ -334,7 +334,7 @@ def test_service_reloads_on_promote_without_dropping_requests(registry, example_
     finally:
         stop.set()
         worker.join()
-        serving.stop_watching()
+        serving.close()
     assert statuses and set(statuses) == {200}, statuses
     assert c.get("/models").json()["serving"] == "example/v2"
 
@@ -362,5 +362,5 @@ def test_sighup_reloads(registry, example_run):
             assert time.monotonic() < deadline, "SIGHUP did not reload"
             time.sleep(0.1)
     finally:
-        serving.stop_watching()
+        serving.close()
         signal.signal(signal.SIGHUP, previous)

@@ -32,7 +32,9 @@ def service(example_run):
 
 @pytest.fixture(scope="module")
 def client(service):
-    return TestClient(create_app(service, token=""), base_url=LOCAL)
+    app = create_app(service, token="")
+    yield TestClient(app, base_url=LOCAL)
+    app.state.runtime.shutdown()  # the optimizer process /optimize started
 
 
 def rows(service, n=3, start=0):

@@ -36,6 +36,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
 
 # 0.0.0.0 only inside the container, where the port is reached through Docker's mapping;
-# set BAYESMMM_API_TOKEN to require a bearer token on everything but /health
+# set BAYESMMM_API_TOKEN to require a bearer token on everything but /health and the docs, and
+# BAYESMMM_ALLOWED_HOSTS to the names a proxy forwards (default: localhost, 127.0.0.1, ::1).
+# A `promote` in the mounted registry is picked up by the running server; `docker kill -s HUP`
+# reloads at once. Optimizations run in a spawned worker process (one more copy of the model).
 ENTRYPOINT ["bayesmmm", "serve", "--host", "0.0.0.0", "--port", "8000"]
 CMD ["/registry"]

@@ -180,7 +180,7 @@ def test_serving_from_the_registry(registry, example_run):
     current = ModelService.from_target(registry.root, dashboard=False)
     assert current.model_version == "example/v1"
     pinned = ModelService.from_target(registry.root, name="example", version="latest", dashboard=False)
-    c = TestClient(create_app(pinned, token=""))
+    c = TestClient(create_app(pinned, token=""), base_url="http://localhost")
     assert c.get("/health").json() == {"status": "ok", "model_version": "example/v2"}
     versions = c.get("/models").json()
     assert versions["serving"] == "example/v2" and [v["version"] for v in versions["versions"]] == ["v1", "v2"]
@@ -190,3 +190,184 @@ def test_serving_from_the_registry(registry, example_run):
     assert r.status_code == 422 and "invalid version" in r.json()["message"]
     with pytest.raises(RegistryError, match="invalid model name"):
         ModelService.from_target(registry.root, name="../registry", dashboard=False)
+
+
+# ------------------------------------------------------- issue 18: registry safety
+def test_folders_and_files_follow_the_umask(tmp_path, example_run):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        v1 = Registry(tmp_path / "reg").register(example_run, "example")
+    finally:
+        os.umask(old)
+    for path in (v1.path, v1.path.parent, v1.path.parent.parent):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o755, path
+    for f in v1.path.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+
+
+def test_links_out_are_refused_at_every_level(registry, example_run, tmp_path):
+    import shutil
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy2(example_run / "posterior.nc", outside / "posterior.nc")
+    v2 = registry.register(example_run, "example")
+    (v2.path / "posterior.nc").unlink()
+    (v2.path / "posterior.nc").symlink_to(outside / "posterior.nc")
+    with pytest.raises(RegistryError, match="outside the registry"):
+        registry.get("example", "v2")
+    with pytest.raises(RegistryError, match="outside the registry"):
+        resolve_model(registry.root, "example", "v2")
+    # the link-out version is left out of the listing; v1 stays usable
+    assert list(registry.table()["version"]) == ["v1"]
+    assert registry.get("example", "v1").version == 1
+    # model.json linked out is refused too
+    v3 = registry.register(example_run, "example", promote=False)
+    (outside / MODEL_FILE).write_text((v3.path / MODEL_FILE).read_text())
+    (v3.path / MODEL_FILE).unlink()
+    (v3.path / MODEL_FILE).symlink_to(outside / MODEL_FILE)
+    with pytest.raises(RegistryError, match="outside the registry"):
+        registry.get("example", "v3")
+
+
+def test_one_bad_version_does_not_hide_the_good_ones(registry, example_run):
+    v2 = registry.register(example_run, "example", promote=False)
+    (v2.path / MODEL_FILE).write_text("{not json")
+    assert list(registry.table()["version"]) == ["v1"]
+    assert registry.names() == ["example"] and registry.get("example").version == 1
+    with pytest.raises(RegistryError, match="v2"):
+        registry.get("example", "v2")
+    listing = runner.invoke(app, ["models", "--registry", str(registry.root)])
+    assert listing.exit_code == 0 and "example" in listing.output, listing.output
+
+
+def test_current_json_updates_are_serialized(registry, monkeypatch):
+    import threading
+    import time
+
+    import bayesmmm.serving.model_registry as reg_module
+
+    real = reg_module._read_json
+
+    def slow_read(path):  # widens the read-modify-write window of current.json
+        out = real(path)
+        time.sleep(0.02)
+        return out
+
+    monkeypatch.setattr(reg_module, "_read_json", slow_read)
+    threads = [threading.Thread(target=registry._set_current, args=("example", 1, f"t{i}")) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    history = json.loads((registry.root / "example" / "current.json").read_text())["history"]
+    assert len(history) == 9, [h["reason"] for h in history]  # registered + 8, none lost
+
+
+def test_models_endpoint_hides_absolute_paths(registry, example_run, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from bayesmmm.serving.app import ModelService, create_app
+
+    svc = ModelService.from_target(registry.root, dashboard=False)
+    c = TestClient(create_app(svc, token=""), base_url="http://localhost")
+    text = c.get("/models").text
+    assert str(tmp_path) not in text and str(example_run.resolve()) not in text
+    assert "source_run" not in text
+
+
+def test_models_compare_is_cached(registry, example_run, monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    import bayesmmm.serving.model_registry as reg_module
+    from bayesmmm.serving.app import ModelService, create_app
+
+    calls = []
+    real = reg_module.compare_versions
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reg_module, "compare_versions", counting)
+    registry.register(example_run, "example", promote=False)
+    svc = ModelService.from_target(registry.root, dashboard=False)
+    c = TestClient(create_app(svc, token=""), base_url="http://localhost")
+    first = c.get("/models/compare", params={"candidate": "v2"})
+    second = c.get("/models/compare", params={"candidate": "v2"})
+    assert first.status_code == second.status_code == 200 and first.json() == second.json()
+    assert len(calls) == 1
+
+
+def test_service_reloads_on_promote_without_dropping_requests(registry, example_run):
+    import threading
+    import time
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from bayesmmm.serving.app import ServingApp
+
+    serving = ServingApp.from_target(registry.root, dashboard=False, token="", watch_interval=0.2)
+    c = TestClient(serving, base_url="http://localhost")
+    assert c.get("/health").json()["model_version"] == "example/v1"
+    registry.register(example_run, "example", promote=False)
+    stop = threading.Event()
+    statuses: list[int] = []
+    body = {"budget": 5.0, "weeks": 4, "max_draws": 50}
+
+    def traffic():
+        while not stop.is_set():
+            statuses.append(c.get("/roas").status_code)
+            statuses.append(c.post("/optimize", json=body).status_code)
+
+    serving.start_watching()
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    try:
+        registry.promote("example", "v2", force=True)
+        deadline = time.monotonic() + 120
+        while c.get("/health").json()["model_version"] != "example/v2":
+            assert time.monotonic() < deadline, "the promoted version was not picked up"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join()
+        serving.close()
+    assert statuses and set(statuses) == {200}, statuses
+    assert c.get("/models").json()["serving"] == "example/v2"
+
+
+def test_sighup_reloads(registry, example_run):
+    import os
+    import signal
+    import time
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from bayesmmm.serving.app import ServingApp
+
+    serving = ServingApp.from_target(registry.root, dashboard=False, token="", watch_interval=3600)
+    c = TestClient(serving, base_url="http://localhost")
+    registry.register(example_run, "example")  # promoted, but the watcher is slow: SIGHUP picks it up
+    previous = serving.install_sighup()
+    serving.start_watching()
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while c.get("/health").json()["model_version"] != "example/v2":
+            assert time.monotonic() < deadline, "SIGHUP did not reload"
+            time.sleep(0.1)
+    finally:
+        serving.close()
+        signal.signal(signal.SIGHUP, previous)

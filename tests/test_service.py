@@ -22,6 +22,8 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx works 
 
 from bayesmmm.serving.app import MAX_ROWS, JsonFormatter, ModelService, create_app, hdi_columns
 
+LOCAL = "http://localhost"  # the service answers only to localhost names by default (Host header check)
+
 
 @pytest.fixture(scope="module")
 def service(example_run):
@@ -30,7 +32,9 @@ def service(example_run):
 
 @pytest.fixture(scope="module")
 def client(service):
-    return TestClient(create_app(service, token=""))
+    app = create_app(service, token="")
+    yield TestClient(app, base_url=LOCAL)
+    app.state.runtime.shutdown()  # the optimizer process /optimize started
 
 
 def rows(service, n=3, start=0):
@@ -246,35 +250,41 @@ def test_dashboard_and_docs(client, service):
 
 def test_metrics(service):
     app = create_app(service, token="")
-    c = TestClient(app)
+    c = TestClient(app, base_url=LOCAL)
     c.get("/health")
     c.post("/predict", json={"new_media_spend": rows(service, 1)})
     c.post("/predict", json={"new_media_spend": []})
     text = c.get("/metrics").text
-    assert f'bayesmmm_model_info{{model_version="{service.model_version}"}} 1' in text
-    assert 'bayesmmm_http_requests_total{method="POST",route="/predict",status="200"} 1' in text
-    assert 'bayesmmm_http_requests_total{method="POST",route="/predict",status="422"} 1' in text
-    assert 'bayesmmm_http_request_duration_seconds_bucket{method="POST",route="/predict",le="+Inf"} 2' in text
-    assert 'bayesmmm_http_request_duration_seconds_count{method="GET",route="/health"} 1' in text
+    # prometheus_client's text format (values as floats)
+    assert f'bayesmmm_model_info{{model_version="{service.model_version}"}} 1.0' in text
+    assert 'bayesmmm_http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    assert 'bayesmmm_http_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
+    assert 'bayesmmm_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/predict"} 2.0' in text
+    assert 'bayesmmm_http_request_duration_seconds_count{method="GET",route="/health"} 1.0' in text
+    assert 'bayesmmm_work_pending{pool="predict"} 0.0' in text
     assert "# TYPE bayesmmm_http_request_duration_seconds histogram" in text
     buckets = [
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith('bayesmmm_http_request_duration_seconds_bucket{method="POST",route="/predict"')
+        if line.startswith("bayesmmm_http_request_duration_seconds_bucket{")
+        and line.split("}")[0].endswith('method="POST",route="/predict"')
     ]
     assert buckets == sorted(buckets)  # cumulative
 
 
 def test_bearer_token(service):
-    c = TestClient(create_app(service, token="s3cret-token"))
+    c = TestClient(create_app(service, token="s3cret-token"), base_url=LOCAL)
     assert c.get("/health").status_code == 200
     body = {"new_media_spend": rows(service, 1)}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-token"}):
         r = c.post("/predict", json=body, headers=headers)
         assert r.status_code == 401 and "bearer token" in r.json()["message"]
         assert r.headers["www-authenticate"].startswith("Bearer")
-    for path in ("/", "/metrics", "/roas", "/docs", "/openapi.json"):
+    for path in ("/", "/metrics", "/roas", "/contributions", "/nope"):
         assert c.get(path).status_code == 401, path
+    # the docs page, its assets and the spec stay open, so that /docs can load and "Authorize"
+    for path in ("/docs", "/openapi.json", "/static/dashboard.js", "/docs/swagger-ui.css"):
+        assert c.get(path).status_code == 200, path
     ok = {"Authorization": "Bearer s3cret-token"}
     assert c.post("/predict", json=body, headers=ok).status_code == 200
     assert c.get("/metrics", headers=ok).status_code == 200
@@ -282,7 +292,7 @@ def test_bearer_token(service):
 
 def test_token_from_environment(service, monkeypatch):
     monkeypatch.setenv("BAYESMMM_API_TOKEN", "from-env")
-    c = TestClient(create_app(service))
+    c = TestClient(create_app(service), base_url=LOCAL)
     assert c.get("/roas").status_code == 401
     assert c.get("/roas", headers={"Authorization": "Bearer from-env"}).status_code == 200
 

@@ -21,7 +21,8 @@ def api_schema(fitted_example):
     """The service's OpenAPI spec, served in-process (ASGI) on the session's fitted example model."""
     from bayesmmm.serving.app import ModelService, create_app
 
-    app = create_app(ModelService(fitted_example, "fuzz", dashboard=False), token="")
+    # schemathesis' in-process transport sends Host: testserver (the server answers only to the hosts it is told)
+    app = create_app(ModelService(fitted_example, "fuzz", dashboard=False), token="", allowed_hosts=["testserver"])
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

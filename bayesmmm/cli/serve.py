@@ -68,43 +68,126 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option("--port")] = 8000,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Host header the server answers to (repeat; *.example.com, * for any); "
+            "default $BAYESMMM_ALLOWED_HOSTS (comma-separated) or localhost, 127.0.0.1, ::1",
+        ),
+    ] = None,
     hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="probability of the ROAS/contribution HDIs")] = 0.9,
     dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="render the dashboard at GET /")] = True,
+    docs: Annotated[bool, typer.Option("--docs/--no-docs", help="Swagger UI at /docs (/openapi.json stays)")] = True,
     max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="largest request body accepted")] = 256 * 1024,
     max_draws: Annotated[
         int, typer.Option("--max-draws", help="posterior draws per forecast, thinned evenly (0: all)")
     ] = 1000,
+    request_timeout: Annotated[
+        float, typer.Option("--request-timeout", help="seconds a request may wait for model work (then 504)")
+    ] = 30.0,
+    predict_queue: Annotated[
+        int, typer.Option("--predict-queue", help="forecasts waiting beyond the running one (then 429)")
+    ] = 32,
+    optimize_queue: Annotated[
+        int, typer.Option("--optimize-queue", help="optimizations waiting beyond the running one (then 429)")
+    ] = 2,
+    optimize_process: Annotated[
+        bool,
+        typer.Option(
+            "--optimize-process/--optimize-thread",
+            help="run optimizations in a worker process (off this process's GIL) or in a thread",
+        ),
+    ] = True,
+    watch_interval: Annotated[
+        float,
+        typer.Option("--watch-interval", help="seconds between checks for a promoted version (0: SIGHUP only)"),
+    ] = 2.0,
     log_level: Annotated[str, typer.Option("--log-level", help="debug | info | warning | error")] = "info",
 ) -> None:
     """Serve a fitted model over HTTP: /predict, /optimize, /roas, /contributions, dashboard at /.
 
     Set BAYESMMM_API_TOKEN to require 'Authorization: Bearer <token>' on every endpoint
-    but /health. Logs are JSON lines on stderr.
+    but /health and the docs. Serving a registry's current version, the server picks up a
+    promoted version by itself (checked every --watch-interval seconds) or on SIGHUP,
+    without dropping requests. Logs are JSON lines on stderr.
     """
     import logging
 
     import uvicorn
 
     from bayesmmm.config.experiment import ConfigError
-    from bayesmmm.serving.app import TOKEN_ENV, ModelService, configure_logging, create_app
+    from bayesmmm.serving.app import HOSTS_ENV, TOKEN_ENV, ServingApp, configure_logging
+    from bayesmmm.serving.middleware import ServeLimits, check_hosts, check_token
 
+    # every option is checked before the model loads: a bad one fails in a second, with exit code 2
     if not 0 < hdi_prob < 1:
         raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
     if max_draws < 0:
         raise ConfigError(f"--max-draws must be >= 0 (0 uses every draw), got {max_draws}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be 1-65535, got {port}")
+    if max_body_bytes < 1:
+        raise ConfigError(f"--max-body-bytes must be a number of bytes >= 1, got {max_body_bytes}")
+    if watch_interval < 0:
+        raise ConfigError(f"--watch-interval must be >= 0 seconds (0: no file watch), got {watch_interval}")
+    if log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise ConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
+    try:
+        token = check_token(os.environ.get(TOKEN_ENV), TOKEN_ENV)
+        if allowed_host:
+            hosts = check_hosts(allowed_host, "--allowed-host")
+        elif os.environ.get(HOSTS_ENV):
+            hosts = check_hosts([h for h in os.environ[HOSTS_ENV].split(",") if h.strip()], HOSTS_ENV)
+        else:
+            hosts = check_hosts(None)
+        limits = ServeLimits(
+            request_timeout_s=request_timeout,
+            predict_queue=predict_queue,
+            optimize_queue=optimize_queue,
+            optimize_processes=optimize_process,
+        )
+    except ValueError as exc:
+        message = str(exc)
+        for field, option in (
+            ("request_timeout_s", "--request-timeout"),
+            ("predict_queue", "--predict-queue"),
+            ("optimize_queue", "--optimize-queue"),
+        ):
+            message = message.replace(field, option)
+        raise ConfigError(message) from None
     configure_logging(log_level)
     log = logging.getLogger("bayesmmm.serving.app")
-    service = ModelService.from_target(
-        target, name=model, version=version, hdi_prob=hdi_prob, dashboard=dashboard, max_draws=max_draws or None
-    )
-    token = os.environ.get(TOKEN_ENV) or None
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         log.warning(f"listening on {host} without a token: anyone who can reach the port can use the API")
-    application = create_app(service, token=token, max_body_bytes=max_body_bytes)
-    log.info("serving", extra={"url": f"http://{host}:{port}", "model_version": service.model_version})
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False, log_level=log_level)
+    serving = ServingApp.from_target(
+        target,
+        name=model,
+        version=version,
+        hdi_prob=hdi_prob,
+        dashboard=dashboard,
+        max_draws=max_draws or None,
+        watch_interval=watch_interval,
+        limits=limits,
+        token=token or "",
+        max_body_bytes=max_body_bytes,
+        allowed_hosts=list(hosts),
+        docs=docs,
+    )
+    serving.install_sighup()  # uvicorn handles SIGINT/SIGTERM only; SIGHUP reloads
+    serving.start_watching()
+    log.info(
+        "serving",
+        extra={
+            "url": f"http://{host}:{port}",
+            "model_version": serving.model_version,
+            "watch_interval_s": watch_interval or None,
+        },
+    )
+    try:
+        uvicorn.run(serving, host=host, port=port, log_config=None, access_log=False, log_level=log_level.lower())
+    finally:
+        serving.close()  # the watcher thread and the optimizer process
 
 
 @app.command()

@@ -2,13 +2,16 @@
 
 Everything is rendered once when the service starts (figures as base64-embedded PNGs),
 so serving the page costs nothing; the budget form calls ``POST /optimize`` from the
-browser. The page loads no external resources.
+browser. The page is an autoescaped Jinja2 template (``bayesmmm/templates``); its style
+sheet and script are files served from ``/static`` (``bayesmmm/static``), so the page
+runs under a CSP without inline scripts, and the script writes the server's answers with
+``textContent`` only. The page loads nothing from other sites.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +24,39 @@ if TYPE_CHECKING:
 
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["dashboard_figures", "render_dashboard"]
+__all__ = ["STATIC_FILES", "dashboard_figures", "render_dashboard", "static_file", "template"]
+
+PACKAGE = Path(__file__).resolve().parent
+# the files served under /static: a fixed list (never a path from the request)
+STATIC_FILES = {
+    "dashboard.css": "text/css; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "docs.js": "text/javascript; charset=utf-8",
+}
+
+
+@functools.cache
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PACKAGE / "templates"),
+        autoescape=True,  # every {{ value }} is HTML-escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=False,
+    )
+
+
+def template(name: str) -> Any:
+    """A Jinja2 template of ``bayesmmm/templates`` (autoescaped)."""
+    return _environment().get_template(name)
+
+
+@functools.cache
+def static_file(name: str) -> tuple[bytes, str]:
+    """Content and media type of one of :data:`STATIC_FILES`; KeyError for any other name."""
+    media_type = STATIC_FILES[name]
+    return (PACKAGE / "static" / name).read_bytes(), media_type
 
 
 def _png(draw: Callable[[Path], Any]) -> str:
@@ -69,93 +104,22 @@ def _fmt(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _roas_rows(roas: pd.DataFrame) -> str:
-    rows = []
-    for r in roas.itertuples(index=False):
-        rows.append(
-            "<tr>"
-            f"<td>{html.escape(str(r.channel))}</td>"
-            f"<td class=num>{_fmt(r.spend)}</td>"
-            f"<td class=num>{_fmt(r.contribution_mean)} "
-            f"<span class=hdi>[{_fmt(r.contribution_hdi_low)}, {_fmt(r.contribution_hdi_high)}]</span></td>"
-            f"<td class=num><b>{_fmt(r.roas_mean)}</b> "
-            f"<span class=hdi>[{_fmt(r.roas_hdi_low)}, {_fmt(r.roas_hdi_high)}]</span></td>"
-            f"<td class=num>{r.share_mean:.1%}</td>"
-            f"<td class=num>{r.spend_share:.1%}</td>"
-            "</tr>"
-        )
-    return "\n".join(rows)
-
-
-def _figure(figures: dict[str, str], name: str, title: str, caption: str) -> str:
-    if name in figures:
-        body = f'<img alt="{html.escape(title)}" src="data:image/png;base64,{figures[name]}">'
-    else:
-        body = f"<p class=error>figure unavailable: {html.escape(figures.get(f'{name}_error', 'not rendered'))}</p>"
-    return f"<section><h2>{html.escape(title)}</h2><p class=caption>{html.escape(caption)}</p>{body}</section>"
-
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f5f6f8;color:#1d2433}
-header{background:#1d2433;color:#fff;padding:18px 32px}
-header h1{margin:0;font-size:22px}
-header p{margin:6px 0 0;color:#c9cfdb;font-size:14px}
-main{max-width:1180px;margin:0 auto;padding:18px 32px 40px}
-section{background:#fff;border-radius:8px;padding:16px 20px;margin:16px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-h2{font-size:17px;margin:0 0 6px}
-.caption{color:#5b6475;font-size:13px;margin:0 0 10px}
-.cards{display:flex;gap:12px;flex-wrap:wrap}
-.card{background:#fff;border-radius:8px;padding:10px 16px;box-shadow:0 1px 3px rgba(0,0,0,.08);min-width:120px}
-.card b{display:block;font-size:20px}
-.card span{color:#5b6475;font-size:12px}
-table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{padding:6px 10px;border-bottom:1px solid #e3e6ec;text-align:left}
-th{background:#f0f2f5;font-weight:600}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.hdi{color:#7a8293;font-size:12px}
-img{max-width:100%;height:auto;display:block}
-form{display:flex;gap:14px;flex-wrap:wrap;align-items:flex-end;margin-bottom:12px}
-label{display:flex;flex-direction:column;font-size:13px;color:#3c4557;gap:4px}
-input,select{padding:6px 8px;border:1px solid #c5cad4;border-radius:5px;font-size:14px;width:150px}
-select{width:auto;min-width:150px}
-button{padding:8px 16px;background:#2f6fed;color:#fff;border:0;border-radius:5px;font-size:14px;cursor:pointer}
-button:disabled{background:#9db6ee}
-.error{color:#b3261e}
-#opt-summary{font-size:14px;margin:8px 0}
-footer{color:#5b6475;font-size:13px;text-align:center;padding:10px}
-footer a{color:#2f6fed}
-"""
-
-SCRIPT = """
-const fmt = v => (v === null || v === undefined || Number.isNaN(v)) ? '–'
-  : Math.abs(v) >= 1000 ? v.toLocaleString(undefined, {maximumFractionDigits: 0})
-  : Number(v).toPrecision(3);
-const pct = v => (v === null || v === undefined || Number.isNaN(v)) ? '–' : (100 * v).toFixed(1) + '%';
-document.getElementById('opt-form').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const f = ev.target, out = document.getElementById('opt-result'), info = document.getElementById('opt-summary');
-  const body = {budget: Number(f.budget.value), weeks: Number(f.weeks.value), objective: f.objective.value};
-  if (f.max_change.value !== '') body.max_change = Number(f.max_change.value) / 100;
-  f.querySelector('button').disabled = true; info.textContent = 'optimizing…'; info.className = ''; out.innerHTML = '';
-  try {
-    const res = await fetch('optimize', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                         body: JSON.stringify(body)});
-    const data = await res.json();
-    if (!res.ok) { info.textContent = data.message || JSON.stringify(data); info.className = 'error'; return; }
-    const s = data.summary, up = s.uplift_vs_current;
-    info.innerHTML = `Expected response <b>${fmt(s.response.optimized.mean)}</b> vs ${fmt(s.response.current.mean)}
-      with the current mix: uplift ${fmt(up.mean)} (${pct(s.uplift_vs_current_pct)}),
-      probability of a gain ${pct(up.prob_positive)}; ${pct(s.fraction_reallocated)} of the budget moves.`;
-    const rows = data.allocation.map(r => `<tr><td>${r.channel}</td><td class=num>${fmt(r.current_spend)}</td>
-      <td class=num><b>${fmt(r.optimized_spend)}</b></td><td class=num>${pct(r.change_pct)}</td>
-      <td class=num>${fmt(r.current_response_mean)}</td><td class=num>${fmt(r.optimized_response_mean)}</td></tr>`);
-    out.innerHTML = `<table><tr><th>channel</th><th class=num>current spend</th><th class=num>optimized spend</th>
-      <th class=num>change</th><th class=num>response now</th><th class=num>response optimized</th></tr>
-      ${rows.join('')}</table>`;
-  } catch (err) { info.textContent = 'request failed: ' + err; info.className = 'error'; }
-  finally { f.querySelector('button').disabled = false; }
-});
-"""
+def _roas_rows(roas: pd.DataFrame) -> list[dict[str, str]]:
+    return [
+        {
+            "channel": str(r.channel),
+            "spend": _fmt(r.spend),
+            "contribution": _fmt(r.contribution_mean),
+            "contribution_low": _fmt(r.contribution_hdi_low),
+            "contribution_high": _fmt(r.contribution_hdi_high),
+            "roas": _fmt(r.roas_mean),
+            "roas_low": _fmt(r.roas_hdi_low),
+            "roas_high": _fmt(r.roas_hdi_high),
+            "share": f"{r.share_mean:.1%}",
+            "spend_share": f"{r.spend_share:.1%}",
+        }
+        for r in roas.itertuples(index=False)
+    ]
 
 
 def render_dashboard(
@@ -165,8 +129,9 @@ def render_dashboard(
     metrics: dict[str, float],
     figures: dict[str, str],
     diagnostics: dict[str, Any] | None = None,
+    max_weeks: int = 104,
 ) -> str:
-    """The dashboard as one self-contained HTML page."""
+    """The dashboard as one HTML page (template ``dashboard.html``; every value escaped)."""
     prob = roas.attrs.get("hdi_prob", 0.9)
     dates = mmm.data.dates
     weekly = float(mmm.data.media.sum(axis=1).mean())
@@ -181,11 +146,7 @@ def render_dashboard(
     ]
     if diagnostics is not None and "passed" in diagnostics:
         cards.append(("passed" if diagnostics["passed"] else "check", "convergence diagnostics"))
-    cards_html = "".join(
-        f"<div class=card><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>" for v, k in cards
-    )
-    target = html.escape(mmm.data_config.target_column)
-    title = html.escape(model_version)
+    target = mmm.data_config.target_column
     captions = {
         "fit": (
             "Fit",
@@ -201,41 +162,26 @@ def render_dashboard(
             "current spend.",
         ),
     }
-    figures_html = "\n".join(_figure(figures, name, *text) for name, text in captions.items())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>bayesmmm · {title}</title><style>{CSS}</style></head>
-<body>
-<header><h1>Marketing mix model · {title}</h1>
-<p>Target <b>{target}</b> · {dates[0].date()} to {dates[-1].date()} ·
-channels: {html.escape(", ".join(mmm.channels))} · intervals are {prob:.0%} highest-density intervals</p></header>
-<main>
-<div class=cards>{cards_html}</div>
-<section><h2>Return on ad spend</h2>
-<p class=caption>Contribution and ROAS (contribution ÷ spend) over the training weeks, posterior mean
-[{prob:.0%} HDI]; share = share of the media contribution vs share of spend.</p>
-<table><tr><th>channel</th><th class=num>spend</th><th class=num>contribution</th><th class=num>ROAS</th>
-<th class=num>share of contribution</th><th class=num>share of spend</th></tr>
-{_roas_rows(roas)}
-</table></section>
-<section><h2>Try a budget</h2>
-<p class=caption>Allocates a total budget over the next weeks across channels to maximize the expected
-{target}; the current mix is the historical one scaled to the same budget.</p>
-<form id="opt-form">
-<label>total budget<input name="budget" type="number" min="0" step="any"
-  value="{weekly * default_weeks:.4g}" required></label>
-<label>weeks<input name="weeks" type="number" min="1" max="104" step="1" value="{default_weeks}" required></label>
-<label>objective<select name="objective"><option value="mean">expected response</option>
-<option value="cvar">risk-averse (CVaR 10%)</option><option value="mean_sd">mean − sd</option></select></label>
-<label>max change per channel (%)<input name="max_change" type="number" min="0" step="any"
-  placeholder="no limit"></label>
-<button type="submit">Optimize</button>
-</form>
-<div id="opt-summary"></div><div id="opt-result"></div></section>
-{figures_html}
-</main>
-<footer>API: <a href="docs">docs</a> · <a href="roas">/roas</a> · <a href="contributions">/contributions</a> ·
-<a href="metrics">/metrics</a> · <a href="health">/health</a></footer>
-<script>{SCRIPT}</script>
-</body></html>
-"""
+    figure_list = [
+        {
+            "title": title,
+            "caption": caption,
+            "png": figures.get(name, ""),
+            "error": figures.get(f"{name}_error", "not rendered"),
+        }
+        for name, (title, caption) in captions.items()
+    ]
+    return template("dashboard.html").render(
+        model_version=model_version,
+        target=target,
+        first_date=str(dates[0].date()),
+        last_date=str(dates[-1].date()),
+        channels=[str(c) for c in mmm.channels],
+        prob_pct=f"{prob:.0%}",
+        cards=cards,
+        roas_rows=_roas_rows(roas),
+        default_budget=f"{weekly * default_weeks:.4g}",
+        default_weeks=default_weeks,
+        max_weeks=max_weeks,
+        figures=figure_list,
+    )

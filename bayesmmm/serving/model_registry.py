@@ -16,16 +16,25 @@ promotes the new version unless it is registered as a candidate, and
 error and coverage) before :meth:`Registry.promote` moves the pointer.
 
 Model names are plain identifiers (letters, digits, ``._-``); a name or version can
-never resolve to a path outside the registry (no separators, no ``..``, no symlinks out).
+never resolve to a path outside the registry (no separators, no ``..``, no symlinks out,
+checked for the model folder, the version folder and the files read from it). A version
+that is unreadable or links out is left out of listings (and named when asked for), so
+it never hides the model's other versions. Folders and files are written with the
+process umask's permissions (a registry written by one user can be served by another);
+``current.json`` is read, changed and replaced under an exclusive lock on the model's
+folder (``flock``), so concurrent promotions never lose a history entry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +61,21 @@ REQUIRED_RUN_FILES = ("posterior.nc", "metadata.json", "diagnostics.json", "conf
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 VERSION_RE = re.compile(r"^v([1-9][0-9]{0,8})$")
 SELECTORS = ("current", "latest")
+
+log = logging.getLogger("bayesmmm.serving.model_registry")
+
+
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class RegistryError(ValueError):
@@ -125,6 +149,8 @@ class Registry:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        # (name, number) -> why that version is unusable (unreadable model.json, a link out, ...)
+        self.problems: dict[tuple[str, int], str] = {}
 
     # ------------------------------------------------------------------ lookup
     def _inside(self, path: Path) -> Path:
@@ -160,8 +186,25 @@ class Registry:
         for child in folder.iterdir():
             match = VERSION_RE.fullmatch(child.name)
             if match and child.is_dir() and (child / MODEL_FILE).exists():
-                path = self._inside(child)
-                found.append(ModelVersion(name, int(match.group(1)), path, _read_json(path / MODEL_FILE)))
+                number = int(match.group(1))
+                try:
+                    path = self._inside(child)
+                    for f in (MODEL_FILE, *REQUIRED_RUN_FILES):  # every file a server reads: no link out
+                        if (path / f).exists() or (path / f).is_symlink():
+                            self._inside(path / f)
+                    metadata = _read_json(path / MODEL_FILE)
+                    if not isinstance(metadata, dict):
+                        raise RegistryError(f"{path / MODEL_FILE} does not hold a JSON object")
+                except RegistryError as exc:  # one bad version must not hide the others
+                    if self.problems.get((name, number)) != str(exc):
+                        log.warning(
+                            "skipping an unusable registry version",
+                            extra={"version": f"{name}/v{number}", "reason": str(exc)},
+                        )
+                    self.problems[(name, number)] = str(exc)
+                    continue
+                self.problems.pop((name, number), None)
+                found.append(ModelVersion(name, number, path, metadata))
         return sorted(found, key=lambda v: v.version)
 
     def current_version(self, name: str) -> int | None:
@@ -169,7 +212,7 @@ class Registry:
         pointer = self.model_dir(name) / CURRENT_FILE
         if not pointer.exists():
             return None
-        return parse_version(_read_json(pointer).get("version", ""))
+        return parse_version(_read_json(self._inside(pointer)).get("version", ""))
 
     def get(self, name: str, version: str | int = "current") -> ModelVersion:
         """A version of ``name``: ``"current"`` (promoted; the latest if none was), ``"latest"`` or ``vN``."""
@@ -188,6 +231,8 @@ class Registry:
         for v in versions:
             if v.version == number:
                 return v
+        if (name, number) in self.problems:
+            raise RegistryError(f"{name}/v{number} cannot be used: {self.problems[(name, number)]}")
         have = ", ".join(f"v{v.version}" for v in versions)
         raise RegistryError(f"model {name!r} has no version v{number} (versions: {have})")
 
@@ -247,15 +292,19 @@ class Registry:
         folder = self.model_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".register-", suffix=".partial", dir=folder))
+        mask = _umask()
         try:
+            os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700: another uid (a container) could not read it
             for item in sorted(run_dir.iterdir()):
                 # regular, visible files only: never follow a link out of the run folder
                 if item.is_file() and not item.is_symlink() and not item.name.startswith("."):
                     shutil.copy2(item, tmp / item.name)
+                    os.chmod(tmp / item.name, 0o666 & ~mask)  # the registry's own permissions, not the run's
             number = self._next_number(name)
             while True:
                 metadata.update(version=f"v{number}", created_at=datetime.now(UTC).isoformat(timespec="seconds"))
                 write_json(tmp / MODEL_FILE, metadata)
+                os.chmod(tmp / MODEL_FILE, 0o666 & ~mask)
                 _fsync_dir(tmp)
                 target = folder / f"v{number}"
                 try:
@@ -279,16 +328,27 @@ class Registry:
         numbers = [int(m.group(1)) for c in folder.iterdir() if (m := VERSION_RE.fullmatch(c.name))]
         return max(numbers, default=0) + 1
 
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """An exclusive ``flock`` on the model's folder (other processes and threads wait)."""
+        fd = os.open(self.model_dir(name), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def _set_current(self, name: str, number: int, reason: str, comparison: dict[str, Any] | None = None) -> None:
         from bayesmmm.io import write_json
 
         pointer = self.model_dir(name) / CURRENT_FILE
-        history = _read_json(pointer).get("history", []) if pointer.exists() else []
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        entry = {"version": f"v{number}", "promoted_at": now, "reason": reason}
-        if comparison is not None:
-            entry["comparison"] = comparison
-        write_json(pointer, {"version": f"v{number}", "promoted_at": now, "history": [*history, entry]})
+        with self._locked(name):  # read-modify-write: a concurrent promotion must not lose this entry
+            history = _read_json(self._inside(pointer)).get("history", []) if pointer.exists() else []
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            entry = {"version": f"v{number}", "promoted_at": now, "reason": reason}
+            if comparison is not None:
+                entry["comparison"] = comparison
+            write_json(pointer, {"version": f"v{number}", "promoted_at": now, "history": [*history, entry]})
 
     def promote(
         self,

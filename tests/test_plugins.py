@@ -296,3 +296,47 @@ def test_a_component_defined_in_a_script_is_recorded_and_named_on_load(plugin_pr
 
     with pytest.raises(PluginError, match="defined in a script or notebook"):
         ensure_plugins([record])
+
+
+def test_serve_predict_with_the_plugin_given_on_the_command_line(plugin_project, tmp_path):
+    """`bayesmmm serve RUN --plugin FILE` answers /predict; without --plugin it refuses to start and
+    says how (the service never imports code from a model folder on its own)."""
+    import socket
+    import time
+
+    import httpx
+
+    run, plugin = plugin_project / "run", plugin_project / "lib" / "my_curves.py"
+    refused = cli("serve", str(run), "--no-dashboard", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "--plugin" in refused.stderr and "power_geometric" in refused.stderr
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = "import sys; from bayesmmm.cli import app; sys.exit(app())"
+    args = ["serve", str(run), "--plugin", str(plugin), "--port", str(port), "--no-dashboard", "--log-level", "warning"]
+    env = {**os.environ, "BAYESMMM_API_TOKEN": ""}
+    server = subprocess.Popen([sys.executable, "-c", code, *args], cwd=tmp_path, env=env, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()[-2000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become healthy"
+            time.sleep(0.5)
+        last = pd.Timestamp(pd.read_csv(plugin_project / "data" / "data.csv")["date"].iloc[-1])
+        rows = [
+            {"date": str((last + pd.Timedelta(days=7 * (i + 1))).date()), "search": 900.0, "tv": 1500.0}
+            for i in range(3)
+        ]
+        answer = httpx.post(f"{url}/predict", json={"new_media_spend": rows}, headers={"Host": "localhost"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["sales_pred_mean"]) == 3 and all(np.isfinite(answer.json()["sales_pred_mean"]))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

@@ -104,6 +104,14 @@ def serve(
         typer.Option("--watch-interval", help="seconds between checks for a promoted version (0: SIGHUP only)"),
     ] = 2.0,
     log_level: Annotated[str, typer.Option("--log-level", help="debug | info | warning | error")] = "info",
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            help="plugin file or module the model's components come from (repeat); the service never imports "
+            "code from a model folder on its own",
+        ),
+    ] = None,
 ) -> None:
     """Serve a fitted model over HTTP: /predict, /optimize, /roas, /contributions, dashboard at /.
 
@@ -160,8 +168,12 @@ def serve(
     log = logging.getLogger("bayesmmm.serving.app")
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
         log.warning(f"listening on {host} without a token: anyone who can reach the port can use the API")
+    from bayesmmm.components.plugins import load_plugins
+
+    plugins = tuple(r.spec if r.kind == "file" else r.module for r in load_plugins(plugin or []))
     serving = ServingApp.from_target(
         target,
+        plugins=plugins,
         name=model,
         version=version,
         hdi_prob=hdi_prob,

@@ -355,17 +355,23 @@ def _plan(result: Any) -> dict[str, Any]:
 _WORKER_MODELS: dict[tuple, MMM] = {}  # in an optimizer process: the models it loaded (the last two)
 
 
-def optimize_in_worker(posterior: str, key: tuple, kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
+def optimize_in_worker(
+    posterior: str, key: tuple, kwargs: dict[str, Any] | None, plugins: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """Run :func:`~bayesmmm.decisions.optimizer.optimize_budget` in an optimizer process (``kwargs`` None: only load).
 
     An optimization is seconds of mostly Python work; in its own process it never holds the
     serving process's GIL, so forecasts and ``/health`` keep their latency while it runs.
+    ``plugins``: the files or modules the service was started with (``serve --plugin``),
+    imported here too; nothing is imported from the model folder.
     """
+    from bayesmmm.components.plugins import load_plugins
     from bayesmmm.decisions.optimizer import optimize_budget
 
     mmm = _WORKER_MODELS.get(key)
     if mmm is None:
-        mmm = MMM.load(posterior)
+        load_plugins(plugins)
+        mmm = MMM.load(posterior, import_plugins=False)
         while len(_WORKER_MODELS) >= 2:
             _WORKER_MODELS.pop(next(iter(_WORKER_MODELS)))
         _WORKER_MODELS[key] = mmm
@@ -377,12 +383,10 @@ def optimize_in_worker(posterior: str, key: tuple, kwargs: dict[str, Any] | None
 class Forecaster:
     """Posterior-predictive forecasts of the weeks after the training data, for serving.
 
-    The same computation as :meth:`MMM.predict` with ``noise=True`` followed by
-    :func:`~bayesmmm.evaluation.summaries.forecast_table` (same draws, noise and HDI estimator), minus
-    the xarray/pandas bookkeeping, which costs more than the arithmetic at serving sizes:
-    the model's compiled mean function (vectorized over draws) is evaluated on the
-    carry-over weeks of the training data followed by the new weeks, with the posterior
-    draws extracted once.
+    A thin caller of the predictive core (:meth:`~bayesmmm.model.predictive.Predictive.predict_draws`,
+    the computation behind :meth:`MMM.predict` with ``noise=True``) with the posterior draws
+    extracted once and no xarray/pandas bookkeeping, which costs more than the arithmetic at
+    serving sizes; the HDI estimator is :func:`~bayesmmm.evaluation.summaries.forecast_table`'s.
 
     Parameters
     ----------
@@ -395,39 +399,19 @@ class Forecaster:
         self.draws = self.model.posterior_draws()
         post = self.model.idata["posterior"]
         self.n_draws = int(post.sizes["chain"] * post.sizes["draw"])
-        self.sigma = post["sigma"].to_numpy().reshape(-1, 1) * mmm.scales.target
-        self.nu = post["nu"].to_numpy().reshape(-1, 1) if mmm.model_config.likelihood == "student_t" else None
-        hist = mmm.data
-        start = max(hist.n_dates - mmm.carryover_weeks, 0)
-        self.hist = (hist.dates[start:], hist.media[start:], hist.controls[start:])
 
     def forecast(
         self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray, hdi_prob: float, seed: int = 0
     ) -> dict[str, np.ndarray]:
         """Mean and HDI of the target (with observation noise) and mean channel contributions per new week.
 
-        ``dates`` must continue the training weeks (the caller checks). Returns arrays
-        ``mean``, ``hdi_low``, ``hdi_high`` (date,) and ``media`` (date, channel).
+        ``dates`` must continue the training weeks (checked). Returns arrays ``mean``,
+        ``hdi_low``, ``hdi_high`` (date,) and ``media`` (date, channel).
         """
-        h_dates, h_media, h_controls = self.hist
-        comps = self.model.evaluate(
-            h_dates.append(dates), np.vstack([h_media, media]), np.vstack([h_controls, controls]), draws=self.draws
-        )
-        n_new = len(dates)
-        mu = (
-            comps["intercept"]
-            + comps["trend"]
-            + comps["seasonality"]
-            + comps["controls"].sum(-1)
-            + comps["media"].sum(-1)
-        )[:, -n_new:]
-        rng = np.random.default_rng(seed)
-        eps = rng.standard_normal(mu.shape)  # drawn even for Student-t: the same stream as MMM.predict
-        if self.nu is not None:
-            eps = rng.standard_t(self.nu, size=mu.shape)
-        y = mu + self.sigma * eps
+        out = self.model.predictive.predict_draws(dates, media, controls, noise=True, seed=seed, draws=self.draws)
+        y = out["y"]
         low, high = hdi_columns(y, hdi_prob)
-        return {"mean": y.mean(axis=0), "hdi_low": low, "hdi_high": high, "media": comps["media"][:, -n_new:].mean(0)}
+        return {"mean": y.mean(axis=0), "hdi_low": low, "hdi_high": high, "media": out["media"].mean(0)}
 
 
 class ModelService:
@@ -480,6 +464,8 @@ class ModelService:
         self.registry_root = registry_root
         self.name = name
         self.posterior_path = Path(posterior_path) if posterior_path is not None else None
+        #: plugin files or modules an optimizer process imports before loading the model (serve --plugin)
+        self.plugins: tuple[str, ...] = ()
         # a compiled PyTensor function keeps its buffers between calls: one prediction at a time
         self._predict_lock = threading.Lock()
         self._optimize_lock = threading.BoundedSemaphore(1)
@@ -519,10 +505,19 @@ class ModelService:
         dashboard: bool = True,
         max_draws: int | None = DEFAULT_MAX_DRAWS,
         table_cache: int = 8,
+        plugins: tuple[str, ...] = (),
     ) -> "ModelService":
-        """Load a run folder, a registry version or a registry's current model (see :func:`resolve_model`)."""
+        """Load a run folder, a registry version or a registry's current model (see :func:`resolve_model`).
+
+        The service imports no code from a model folder: the plugins a model needs must be
+        registered already (``plugins``, imported here: ``serve --plugin``; or an installed
+        package's entry point), else :class:`~bayesmmm.components.plugins.PluginError` says so.
+        """
+        from bayesmmm.components.plugins import load_plugins
         from bayesmmm.serving.model_registry import resolve_model
 
+        plugins = tuple(str(p) for p in plugins)
+        load_plugins(plugins)
         posterior, label, entry = resolve_model(target, name, version)
         diagnostics = None
         diag_path = posterior.parent / "diagnostics.json"
@@ -531,8 +526,8 @@ class ModelService:
                 diagnostics = json.loads(diag_path.read_text())
             except ValueError:
                 diagnostics = None
-        mmm = MMM.load(posterior)
-        return cls(
+        mmm = MMM.load(posterior, import_plugins=False)
+        service = cls(
             mmm,
             label,
             hdi_prob=hdi_prob,
@@ -544,6 +539,8 @@ class ModelService:
             table_cache=table_cache,
             posterior_path=posterior,
         )
+        service.plugins = plugins
+        return service
 
     # --------------------------------------------------------------- predict
     def _inputs(self, rows: list[dict[str, Any]]) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
@@ -598,7 +595,7 @@ class ModelService:
 
     # -------------------------------------------------------------- optimize
     def optimize_kwargs(self, req: OptimizeRequest) -> dict[str, Any]:
-        """Check ``req`` against this model and return :func:`~bayesmmm.decisions.optimizer.optimize_budget`'s arguments."""
+        """Check ``req`` against this model; the arguments of :func:`~bayesmmm.decisions.optimizer.optimize_budget`."""
         unknown = [c for c in [*(req.bounds or {}), *req.fixed] if c not in self.mmm.channels]
         if unknown:
             raise ServiceInputError(
@@ -650,12 +647,13 @@ class ModelService:
             )
         return {"model_version": self.model_version, "allocation": plan["allocation"], "summary": plan["summary"]}
 
-    def optimize_job(self) -> tuple[str, tuple] | None:
-        """What an optimizer process needs to load this model: (posterior path, cache key); None if not from a file."""
+    def optimize_job(self) -> tuple[str, tuple, tuple[str, ...]] | None:
+        """What an optimizer process needs to load this model: (posterior path, cache key, plugins to
+        import); None if not from a file."""
         if self.posterior_path is None:
             return None
         st = self.posterior_path.stat()
-        return str(self.posterior_path), (str(self.posterior_path), st.st_mtime_ns, st.st_size)
+        return str(self.posterior_path), (str(self.posterior_path), st.st_mtime_ns, st.st_size), self.plugins
 
     # ---------------------------------------------------------------- tables
     def cached_table(self, kind: Literal["roas", "contributions"], hdi_prob: float | None) -> pd.DataFrame | None:
@@ -885,7 +883,7 @@ class Runtime:
         """Start the optimizer process and load ``service``'s model there now, not on the first /optimize."""
         job = service.optimize_job()
         if self.optimize.processes and job is not None:
-            self.optimize.submit_background(optimize_in_worker, job[0], job[1], None)
+            self.optimize.submit_background(optimize_in_worker, job[0], job[1], None, job[2])
 
 
 @functools.cache
@@ -1116,7 +1114,8 @@ def create_app(
         job = service.optimize_job()
         if runtime.optimize.processes and job is not None:  # in the optimizer process: not on this GIL
             kwargs = service.optimize_kwargs(body)
-            return service.optimize_answer(await runtime.optimize.run(optimize_in_worker, job[0], job[1], kwargs))
+            answer = await runtime.optimize.run(optimize_in_worker, job[0], job[1], kwargs, job[2])
+            return service.optimize_answer(answer)
         return await runtime.optimize.run(service.optimize, body, local=True)
 
     def _prob(value: float | None) -> float | None:
@@ -1180,7 +1179,7 @@ def create_app(
             key = (a.label, a.metadata.get("posterior_sha256"), b.label, b.metadata.get("posterior_sha256"))
             hit = runtime.compare_cache.get(key)
             if hit is None:
-                hit = _jsonable(registry_module.compare_versions(a, b))
+                hit = _jsonable(registry_module.compare_versions(a, b, import_plugins=False))
                 runtime.compare_cache[key] = hit
             return hit
 
@@ -1296,6 +1295,7 @@ class ServingApp:
         max_draws: int | None = DEFAULT_MAX_DRAWS,
         watch_interval: float = 2.0,
         limits: ServeLimits | None = None,
+        plugins: tuple[str, ...] = (),
         **app_kwargs: Any,
     ) -> "ServingApp":
         """Serve ``target`` like :meth:`ModelService.from_target`; watch the registry for ``current``/``latest``."""
@@ -1304,7 +1304,7 @@ class ServingApp:
         def load() -> ModelService:
             return ModelService.from_target(
                 target, name=name, version=version, hdi_prob=hdi_prob, dashboard=dashboard, max_draws=max_draws,
-                table_cache=table_cache,
+                table_cache=table_cache, plugins=plugins,
             )  # fmt: skip
 
         first = load()

@@ -493,8 +493,12 @@ def compare_versions(
     holdout: pd.DataFrame | None = None,
     hdi_prob: float = 0.9,
     tolerance: float = 0.05,
+    import_plugins: bool = True,
 ) -> dict[str, Any]:
     """Compare a candidate with the current version before promoting it.
+
+    ``import_plugins=False`` (the service) loads the models without importing plugin code
+    (see :meth:`~bayesmmm.model.mmm.MMM.load`).
 
     Checks, each adding a reason when it fails:
 
@@ -516,7 +520,10 @@ def compare_versions(
 
     if not 0 < hdi_prob < 1:
         raise RegistryError(f"hdi_prob must be between 0 and 1, got {hdi_prob}")
-    models = {"current": MMM.load(current.posterior), "candidate": MMM.load(candidate.posterior)}
+    models = {
+        "current": MMM.load(current.posterior, import_plugins=import_plugins),
+        "candidate": MMM.load(candidate.posterior, import_plugins=import_plugins),
+    }
     entries = {"current": current, "candidate": candidate}
     loos = {k: loo(m.idata) for k, m in models.items()}
     out: dict[str, Any] = {}

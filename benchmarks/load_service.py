@@ -329,9 +329,9 @@ def markdown_mixed(result: dict) -> str:
 
 def main_mixed(args: argparse.Namespace, run: Path, tmp: Path) -> dict:
     from bayesmmm.model.mmm import MMM
-    from bayesmmm.serving.model_registry import Registry
+    from bayesmmm.serving.model_registry import ModelRegistry
 
-    registry = Registry(tmp / "registry")
+    registry = ModelRegistry(tmp / "registry")
     for i in range(3):
         registry.register(run, "example", promote=i == 0)  # v1 current; v2, v3 candidates
     mmm = MMM.load(run / "posterior.nc")

@@ -104,3 +104,13 @@ def test_the_cycle_finder_finds_a_cycle():
 )
 def test_import_paths_plugins_and_users_rely_on(old, name):
     assert getattr(importlib.import_module(old), name) is not None
+
+
+def test_no_module_imports_another_modules_private_names():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bayesmmm"):
+                offenders += [f"{path.relative_to(PACKAGE.parent)}: {a.name}" for a in node.names if a.name[0] == "_"]
+    allowed = {"__version__", "__all__"}
+    assert [o for o in offenders if o.split(": ")[1] not in allowed] == []

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from bayesmmm.cli.main import app
 from bayesmmm.serving.model_registry import (
     MODEL_FILE,
+    ModelRegistry,
     PromotionRefused,
-    Registry,
     RegistryError,
     compare_versions,
     resolve_model,
@@ -24,7 +24,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def registry(tmp_path, example_run):
-    reg = Registry(tmp_path / "registry")
+    reg = ModelRegistry(tmp_path / "registry")
     reg.register(example_run, "example")
     return reg
 
@@ -157,7 +157,7 @@ def test_cli_register_models_compare_promote(tmp_path, example_run, mmm_example_
 
 
 def test_cli_promote_refused_exits_3(tmp_path, example_run):
-    reg = Registry(tmp_path / "reg")
+    reg = ModelRegistry(tmp_path / "reg")
     reg.register(example_run, "sales")
     v2 = reg.register(example_run, "sales", promote=False)
     meta = json.loads((v2.path / MODEL_FILE).read_text())
@@ -199,7 +199,7 @@ def test_folders_and_files_follow_the_umask(tmp_path, example_run):
 
     old = os.umask(0o022)
     try:
-        v1 = Registry(tmp_path / "reg").register(example_run, "example")
+        v1 = ModelRegistry(tmp_path / "reg").register(example_run, "example")
     finally:
         os.umask(old)
     for path in (v1.path, v1.path.parent, v1.path.parent.parent):

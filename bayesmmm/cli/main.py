@@ -76,12 +76,12 @@ def _input_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _err(msg: str) -> None:
+def echo_error(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
 def _echo(msg: str = "") -> None:
-    """Print a progress message or result to stdout, unless -q was given (errors use :func:`_err`)."""
+    """Print a progress message or result to stdout, unless -q was given (errors use :func:`echo_error`)."""
     from bayesmmm.progress import is_quiet
 
     if not is_quiet():
@@ -106,17 +106,17 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except typer.Exit:
             raise
         except KeyboardInterrupt:
-            _err("interrupted: finished runs are complete; the unfinished one left nothing behind")
+            echo_error("interrupted: finished runs are complete; the unfinished one left nothing behind")
             raise typer.Exit(130) from None
         except _input_errors() as exc:
             if _STATE["debug"]:
                 raise
-            _err(f"error: {exc}")
+            echo_error(f"error: {exc}")
             raise typer.Exit(EXIT_INPUT) from None
         except Exception as exc:
             if _STATE["debug"]:
                 raise
-            _err(f"unexpected error ({type(exc).__name__}): {exc}\nrun again with --debug for the traceback")
+            echo_error(f"unexpected error ({type(exc).__name__}): {exc}\nrun again with --debug for the traceback")
             raise typer.Exit(1) from None
 
     return wrapper
@@ -141,7 +141,7 @@ def main(
     _STATE["debug"] = debug
     set_verbosity(0 if quiet and verbose else -1 if quiet else verbose)
     if quiet and verbose:
-        _err("error: give -q/--quiet or -v/--verbose, not both")
+        echo_error("error: give -q/--quiet or -v/--verbose, not both")
         raise typer.Exit(EXIT_INPUT)
     if not debug:  # warnings as one line each ("warning: ..."), without the source line
         import warnings
@@ -275,7 +275,7 @@ def _calibration_lines(d: dict[str, Any]) -> list[str]:
 
 def _finish(result: Any, on_fail: str) -> None:
     if not result.diagnostics["passed"] and on_fail == "fail":
-        _err("error: the diagnostics gate failed (diagnostics.on_fail: fail); see diagnostics.json")
+        echo_error("error: the diagnostics gate failed (diagnostics.on_fail: fail); see diagnostics.json")
         raise typer.Exit(EXIT_DIAGNOSTICS)
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bayesmmm.cli.main import _err, app, handle_errors
+from bayesmmm.cli.main import app, echo_error, handle_errors
 
 REGISTRY_ENV = "BAYESMMM_REGISTRY"
 EXIT_REFUSED = 3
@@ -32,13 +32,13 @@ HoldoutOpt = Annotated[
 
 
 def _registry(path: Path | None):
-    from bayesmmm.serving.model_registry import Registry
+    from bayesmmm.serving.model_registry import ModelRegistry
 
-    return Registry(path or Path(os.environ.get(REGISTRY_ENV) or "registry"))
+    return ModelRegistry(path or Path(os.environ.get(REGISTRY_ENV) or "registry"))
 
 
 def registry_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Registry errors → one line and exit 2; a refused promotion → exit 3."""
+    """ModelRegistry errors → one line and exit 2; a refused promotion → exit 3."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -48,10 +48,10 @@ def registry_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except PromotionRefused as exc:
             _print_comparison(exc.comparison)
-            _err(f"refused: {exc} (use --force to promote anyway)")
+            echo_error(f"refused: {exc} (use --force to promote anyway)")
             raise typer.Exit(EXIT_REFUSED) from None
         except RegistryError as exc:
-            _err(f"error: {exc}")
+            echo_error(f"error: {exc}")
             raise typer.Exit(2) from None
 
     return wrapper

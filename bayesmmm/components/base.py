@@ -273,15 +273,13 @@ class Transform:
         import numpy as np
         import pymc as pm
 
-        from bayesmmm.components.priors import _distribution
-
         if int(n) < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         rvs = []
         for p in self.param_names:
             prior = self.priors[p]
             batch = np.broadcast_shapes(*(np.shape(v) for v in prior.params.values()))
-            rvs.append(_distribution(prior.dist).dist(**prior.params, size=(int(n), *batch)))
+            rvs.append(prior.distribution(size=(int(n), *batch)))
         values = pm.draw(rvs, random_seed=seed, mode=numpy_mode()) if rvs else []
         return {p: np.asarray(v, dtype="float64") for p, v in zip(self.param_names, values, strict=True)}
 

@@ -131,6 +131,10 @@ class Prior(BaseModel):
             return self
         return self.model_copy(update={"dims": tuple(dims) if dims else None})
 
+    def distribution(self, size: Any = None):
+        """An unnamed PyMC variable of this prior (``pm.<Dist>.dist(..., size=size)``), e.g. for ``pm.draw``."""
+        return _distribution(self.dist).dist(**self.params, size=size)
+
     def create(self, name: str, dims: Sequence[str] | None = None):
         """Create the random variable ``name`` in the current PyMC model context.
 

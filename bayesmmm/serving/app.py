@@ -1164,7 +1164,7 @@ def create_app(
     if service.registry_root is not None:  # the registry routes exist only when serving from a registry
         from bayesmmm.serving import model_registry as registry_module
 
-        registry = registry_module.Registry(service.registry_root)
+        registry = registry_module.ModelRegistry(service.registry_root)
 
         @app.get("/models", tags=["registry"], dependencies=protected)
         def models() -> dict[str, Any]:
@@ -1310,9 +1310,9 @@ class ServingApp:
         first = load()
         watch = None
         if first.registry_root is not None and version in ("current", "latest") and watch_interval:
-            from bayesmmm.serving.model_registry import Registry
+            from bayesmmm.serving.model_registry import ModelRegistry
 
-            registry, model_name = Registry(first.registry_root), first.name
+            registry, model_name = ModelRegistry(first.registry_root), first.name
 
             def watch() -> str:
                 return registry.get(model_name, version).label

@@ -13,7 +13,7 @@ and renamed into place, so a reader never sees a half-registered version. Versio
 never overwritten. ``current`` is the version a server serves by default: registering
 promotes the new version unless it is registered as a candidate, and
 :func:`compare_versions` checks a candidate against the current one (ELPD, hold-out
-error and coverage) before :meth:`Registry.promote` moves the pointer.
+error and coverage) before :meth:`ModelRegistry.promote` moves the pointer.
 
 Model names are plain identifiers (letters, digits, ``._-``); a name or version can
 never resolve to a path outside the registry (no separators, no ``..``, no symlinks out,
@@ -43,13 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesmmm.io import _fsync_dir
+from bayesmmm.io import fsync_dir
 
 __all__ = [
     "MODEL_FILE",
+    "ModelRegistry",
     "ModelVersion",
     "PromotionRefused",
-    "Registry",
     "RegistryError",
     "compare_versions",
     "resolve_model",
@@ -139,7 +139,7 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise RegistryError(f"cannot read {path}: {exc}") from None
 
 
-class Registry:
+class ModelRegistry:
     """A registry folder of named, versioned models.
 
     Parameters
@@ -305,7 +305,7 @@ class Registry:
                 metadata.update(version=f"v{number}", created_at=datetime.now(UTC).isoformat(timespec="seconds"))
                 write_json(tmp / MODEL_FILE, metadata)
                 os.chmod(tmp / MODEL_FILE, 0o666 & ~mask)
-                _fsync_dir(tmp)
+                fsync_dir(tmp)
                 target = folder / f"v{number}"
                 try:
                     target.mkdir()  # claims the number; fails if another process took it
@@ -313,7 +313,7 @@ class Registry:
                     number += 1
                     continue
                 os.replace(tmp, target)
-                _fsync_dir(folder)
+                fsync_dir(folder)
                 break
         finally:
             if tmp.exists():
@@ -399,10 +399,10 @@ def resolve_model(
         return target / "posterior.nc", f"run:{target.resolve().name}@{sha}", None
     if target.is_file():
         raise RegistryError(f"{target} is a file: pass a run folder or a registry folder")
-    registry = Registry(target)
+    registry = ModelRegistry(target)
     if name is None:
         if (target / CURRENT_FILE).exists() or any(VERSION_RE.fullmatch(c.name) for c in target.iterdir()):
-            registry, name = Registry(target.parent), target.name  # a model's own folder
+            registry, name = ModelRegistry(target.parent), target.name  # a model's own folder
         else:
             names = registry.names()
             if len(names) != 1:

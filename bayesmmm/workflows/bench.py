@@ -168,7 +168,7 @@ def fit_once(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _child_main() -> None:  # pragma: no cover - runs in the subprocess
+def child_main() -> None:  # pragma: no cover - runs in the subprocess
     spec = json.loads(sys.stdin.read())
     result = fit_once(spec)
     sys.stdout.write("\nBAYESMMM_BENCH_RESULT " + json.dumps(result) + "\n")
@@ -188,7 +188,7 @@ def run_child(
     spec: dict[str, Any], env: dict[str, str], timeout: float, python: str | None = None, module: str | None = None
 ) -> dict[str, Any]:
     """Run a fit in a fresh interpreter; returns its measurements plus ``process_s`` (or ``error``)."""
-    code = module or "from bayesmmm.workflows.bench import _child_main; _child_main()"
+    code = module or "from bayesmmm.workflows.bench import child_main; child_main()"
     start = time.perf_counter()
     try:
         proc = subprocess.run(

@@ -8,7 +8,7 @@
   ``RUN_DIR/insights.csv`` (per channel: ROAS, marginal ROAS, status),
   ``RUN_DIR/response_curves.csv``, ``RUN_DIR/decomposition.csv`` and the figures under
   ``RUN_DIR/figures/``. The page is rendered from the Jinja2 template
-  ``bayesmmm/templates/report.html.j2`` with autoescape on: names from the data (channels,
+  ``bayesmmm/reporting/templates/report.html.j2`` with autoescape on: names from the data (channels,
   geos, components, the experiment's name) are shown as text, never interpreted as markup.
 """
 
@@ -97,7 +97,7 @@ def _optimization_folder(run_dir: Path, optimization: str | Path | None) -> Path
 
 
 # ------------------------------------------------------------------------ report
-TEMPLATE = "report.html.j2"  # bayesmmm/templates/, rendered with autoescape on
+TEMPLATE = "report.html.j2"  # bayesmmm/reporting/templates/, rendered with autoescape on
 
 
 def _data_uri(path: Path) -> str:
@@ -126,7 +126,7 @@ def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(
-        loader=PackageLoader("bayesmmm", "templates"),
+        loader=PackageLoader("bayesmmm.reporting", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         keep_trailing_newline=True,

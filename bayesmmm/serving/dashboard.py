@@ -2,8 +2,8 @@
 
 Everything is rendered once when the service starts (figures as base64-embedded PNGs),
 so serving the page costs nothing; the budget form calls ``POST /optimize`` from the
-browser. The page is an autoescaped Jinja2 template (``bayesmmm/templates``); its style
-sheet and script are files served from ``/static`` (``bayesmmm/static``), so the page
+browser. The page is an autoescaped Jinja2 template (``bayesmmm/serving/templates``); its style
+sheet and script are files served from ``/static`` (``bayesmmm/serving/static``), so the page
 runs under a CSP without inline scripts, and the script writes the server's answers with
 ``textContent`` only. The page loads nothing from other sites.
 """
@@ -48,7 +48,7 @@ def _environment() -> Any:
 
 
 def template(name: str) -> Any:
-    """A Jinja2 template of ``bayesmmm/templates`` (autoescaped)."""
+    """A Jinja2 template of ``bayesmmm/serving/templates`` (autoescaped)."""
     return _environment().get_template(name)
 
 

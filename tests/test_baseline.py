@@ -103,9 +103,15 @@ def test_spline_basis_matches_scipy_and_continues_linearly():
     np.testing.assert_allclose(
         trend.basis(beyond).eval(), end[None, :] + (beyond - trend.hi)[:, None] * slope[None, :], atol=1e-9
     )
-    # the random-walk matrix is the double cumulative sum
+    # the coefficients' second differences are the innovations, and over the training knots
+    # the coefficients have no constant or linear part (those are the intercept's and the slope's)
+    M = trend.coefficient_matrix()
     z = np.random.default_rng(0).normal(size=trend.n_free)
-    np.testing.assert_allclose(trend.walk_matrix() @ z, np.cumsum(np.cumsum(z)), atol=1e-12)
+    a = M @ z
+    np.testing.assert_allclose(a[2:] - 2 * a[1:-1] + a[:-2], z, atol=1e-10)
+    k = np.arange(trend.n_fitted)
+    np.testing.assert_allclose([a[: trend.n_fitted].sum(), (k * a[: trend.n_fitted]).sum()], 0.0, atol=1e-10)
+    assert trend.centers[trend.n_fitted - 1] == pytest.approx(1.0 + h)
 
 
 def test_spline_apply_is_slope_plus_basis_times_coefficients():
@@ -120,7 +126,7 @@ def test_spline_apply_is_slope_plus_basis_times_coefficients():
     coef = trend.coefficients(sigma, z)
     expected = slope * t + trend.basis(t).eval() @ coef
     np.testing.assert_allclose(got, expected, atol=1e-12)
-    assert coef[:2].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(coef, sigma * trend.h**1.5 * (trend.coefficient_matrix() @ z), atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------- config

@@ -283,3 +283,18 @@ def test_geo_shapes_shared_curve_and_pooled_spline_slope():
     out = spline.apply(t, sp, geo=True).eval()
     assert out.shape == (9, 3)
     np.testing.assert_allclose(out - out[:, :1], t.eval()[:, None] * (slopes - slopes[0])[None, :], atol=1e-12)
+
+
+def test_selection_over_trends_keeps_options_with_their_trend():
+    from bayesmmm import ExperimentConfig
+    from bayesmmm.workflows.selection import candidate_configs
+
+    config = ExperimentConfig.model_validate(
+        {
+            "data": {"channel_columns": ["a"]},
+            "model": {"trend": "hsgp", "trend_options": {"m": 12}},
+            "selection": {"trend": ["linear", "hsgp", "spline"]},
+        }
+    )
+    options = {cfg.trend: cfg.trend_options for _name, cfg in candidate_configs(config)}
+    assert options == {"linear": {}, "hsgp": {"m": 12}, "spline": {}}

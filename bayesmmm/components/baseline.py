@@ -247,8 +247,8 @@ class SplineTrend(Trend):
     ----------
     n_changepoints : ignored (the model passes it to every trend).
     n_knots : knots over the training span (default 6: one every ~5 months on two years of
-        data; denser knots let the curve trade off with the yearly seasonality — measured
-        as divergences with 10 knots on the four-channel scenario, none with 6).
+        data, coarse enough that the curve stays a trend and leaves the yearly cycle to the
+        seasonality; 10 knots also sample without divergences on the four-channel scenario).
     horizon : how far past the data (in training spans) the random-walk knots continue
         (default 0.5); past it the trend continues linearly.
 

@@ -7,8 +7,8 @@ holds out the last 13 weeks, and fits the same model with ``trend: linear``, ``p
 noisy predictions, 90% interval coverage of the hold-out weeks, error of the media
 contribution over the training weeks against the truth (total, and median over channels of
 the absolute per-channel error), the trend's error against the true trend (RMSE after
-removing the mean: the level is the intercept's), divergences, and wall time (compile +
-sampling)::
+removing the mean: the level is the intercept's), divergences, gradient evaluations per draw
+(the sampling cost, independent of the machine's load) and wall time (compile + sampling)::
 
     python benchmarks/baseline_study.py [--seeds 1 2 3] [--draws 500] [--chains 2] [--backend numpyro]
         [--variant builtin|late]
@@ -83,6 +83,7 @@ def fit_one(trend: str, seed: int, args: argparse.Namespace) -> dict[str, float]
         "media_total_err": float(media.sum() / true_media.sum() - 1),
         "media_channel_mae": float(np.median(np.abs(media / true_media - 1))),
         "divergences": int(model.idata["sample_stats"]["diverging"].sum()),
+        "grad_evals": float(model.idata["sample_stats"]["n_steps"].mean()),
         "wall_s": wall,
         "compile_s": float(model.timings.get("compile_s", np.nan)),
     }
@@ -97,6 +98,7 @@ def table(frame: pd.DataFrame) -> str:
         "media_total_err": "{:+.0%}",
         "media_channel_mae": "{:.0%}",
         "divergences": "{:.1f}",
+        "grad_evals": "{:.0f}",
         "wall_s": "{:.1f}",
     }
     lines = ["| trend | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]

@@ -298,3 +298,9 @@ def test_selection_over_trends_keeps_options_with_their_trend():
     )
     options = {cfg.trend: cfg.trend_options for _name, cfg in candidate_configs(config)}
     assert options == {"linear": {}, "hsgp": {"m": 12}, "spline": {}}
+
+
+def test_pooling_a_trend_without_a_per_geo_parameter_is_an_error():
+    with pytest.raises(ValueError, match="trend 'hsgp' is one curve shared by every geo"):
+        ModelConfig.model_validate({"trend": "hsgp", "geo": {"trend": "pooled"}})
+    assert ModelConfig.model_validate({"trend": "spline", "geo": {"trend": "pooled"}}).geo.trend == "pooled"

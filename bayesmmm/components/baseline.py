@@ -52,7 +52,7 @@ widening, linearly). ``trend_slope`` may be pooled
 across geos (``model.geo.trend: pooled``); the spline's wiggles are shared.
 
 Geo panels: the HSGP curve is shared by every geo (in each geo's scaled units, i.e. the same
-relative trend); it has no pooled variable.
+relative trend); it has no pooled variable (``model.geo.trend: pooled`` is a configuration error).
 """
 
 from __future__ import annotations

@@ -289,7 +289,13 @@ class ModelConfig(_Base):
     def _check_trend_options(self) -> ModelConfig:
         from bayesmmm.components.base import registries
 
-        registries()["trend"].get(self.trend).check_options(self.trend_options)
+        trend = registries()["trend"].get(self.trend)
+        trend.check_options(self.trend_options)
+        if self.geo is not None and self.geo.trend == "pooled" and trend.pooled_variable is None:
+            raise ValueError(
+                f"geo.trend: pooled needs a trend with a per-geo parameter; trend {self.trend!r} is one curve "
+                "shared by every geo: set geo.trend: shared, or a trend whose slope pools (linear, piecewise, spline)"
+            )
         return self
 
     def resolved_priors(self) -> dict[str, Prior]:

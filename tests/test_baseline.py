@@ -328,3 +328,14 @@ def test_post_processing_log_likelihood_matches_pymc(trend, options):
     ours = mmm.log_likelihood().to_numpy()
     ref = pm.compute_log_likelihood(mmm.idata, model=model, extend_inferencedata=False, progressbar=False)
     np.testing.assert_allclose(ours, ref["y"].to_numpy() - np.log(mmm.scales.target), rtol=1e-8, atol=1e-8)
+
+
+def test_simulated_sigmoid_trend_follows_its_settings():
+    scenario = sigmoid_scenario()
+    _frame, truth = simulate(scenario)
+    t = np.linspace(0.0, 1.0, scenario.n_weeks)
+    s = 1.0 / (1.0 + np.exp(-14.0 * (t - 0.5)))
+    expected = 60.0 * (s - s[0]) / (s[-1] - s[0])
+    np.testing.assert_allclose(truth["baseline"]["trend"], expected, atol=1e-6)
+    default = ScenarioConfig.model_validate({**scenario.model_dump(), "trend": {"kind": "sigmoid", "total": 1.0}})
+    assert (default.trend.steepness, default.trend.midpoint) == (8.0, 0.5)  # the built-in scenarios' curve

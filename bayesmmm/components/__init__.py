@@ -38,6 +38,7 @@ from bayesmmm.components.adstock import (
     weibull_pdf_weights,
 )
 from bayesmmm.components.base import Registry, Transform, UnknownNameError, registries
+from bayesmmm.components.baseline import HSGPTrend, SplineTrend
 from bayesmmm.components.likelihood import LIKELIHOODS, Likelihood, NormalLikelihood, StudentTLikelihood
 from bayesmmm.components.plugins import (
     ENTRY_POINT_GROUP,
@@ -74,6 +75,7 @@ __all__ = [
     "Adstock",
     "FourierSeasonality",
     "GeometricAdstock",
+    "HSGPTrend",
     "HillSaturation",
     "Likelihood",
     "LinearTrend",
@@ -87,6 +89,7 @@ __all__ = [
     "Registry",
     "Saturation",
     "Seasonality",
+    "SplineTrend",
     "StudentTLikelihood",
     "TanhSaturation",
     "Transform",

@@ -5,6 +5,10 @@ A trend declares its variables (name → dims) in :meth:`Trend.variables`, defau
 any that ``model.priors`` does not name, extra coordinates (:meth:`Trend.coords`) and the
 PyTensor expression (:meth:`Trend.apply`). ``pooled_variable`` names the variable that
 ``model.geo.trend: pooled`` lets vary across geos (it then arrives per geo, shape ``(geo,)``).
+A trend with settings declares them as a pydantic model in ``options_model``; the YAML's
+``model.trend_options`` is validated against it (:meth:`Trend.check_options`) and passed to
+the constructor as keywords. The flexible baselines ``hsgp`` and ``spline`` live in
+:mod:`bayesmmm.components.baseline`.
 
 Add one in a few lines::
 
@@ -23,10 +27,12 @@ Add one in a few lines::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
 
 from bayesmmm.components.base import Registry
 from bayesmmm.components.features import changepoint_locations
@@ -46,9 +52,44 @@ class Trend:
     name: ClassVar[str] = ""
     default_priors: ClassVar[Mapping[str, Prior]] = {}
     pooled_variable: ClassVar[str | None] = "trend_slope"
+    #: the settings ``model.trend_options`` may give (None: the trend takes none)
+    options_model: ClassVar[type[BaseModel] | None] = None
 
     def __init__(self, n_changepoints: int = 4) -> None:
         self.n_changepoints = n_changepoints
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``model.trend_options`` against :attr:`options_model`.
+
+        Returns
+        -------
+        The settings with their defaults filled in (keywords for the constructor).
+
+        Raises
+        ------
+        ValueError
+            One line naming the trend, the bad key or value, and the valid settings.
+        """
+        model = cls.options_model
+        valid = list(model.model_fields) if model is not None else []
+        unknown = [k for k in options if k not in valid]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            takes = f"valid settings: {', '.join(valid)}" if valid else "it takes no settings"
+            raise ValueError(f"trend_options: trend {cls.name!r} has no setting {unknown[0]!r}{hint} ({takes})")
+        if model is None:
+            return {}
+        try:
+            return model.model_validate(dict(options)).model_dump()
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ValueError(
+                f"trend_options.{loc} of trend {cls.name!r}: {err['msg'].removeprefix('Value error, ')} "
+                f"(got {err.get('input')!r})"
+            ) from None
 
     def variables(self) -> dict[str, tuple[str, ...]]:
         """Variable name → dims (``()`` for a scalar)."""

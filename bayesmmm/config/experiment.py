@@ -269,8 +269,14 @@ class ModelConfig(_Base):
     adstock: AdstockConfig = AdstockConfig()
     saturation: SaturationConfig = SaturationConfig()
     yearly_seasonality: int = Field(2, ge=0, le=20, description="Fourier order n (2n features)")
-    trend: str = Field("linear", description="a registered trend: none, linear, piecewise (or a plugin's)")
+    trend: str = Field(
+        "linear", description="a registered trend: none, linear, piecewise, hsgp, spline (or a plugin's)"
+    )
     n_changepoints: int = Field(4, ge=1, le=50, description="changepoints of the piecewise trend")
+    trend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="settings of the chosen trend: hsgp {m, c, kernel}, spline {n_knots, horizon}",
+    )
     seasonality: str = Field(
         "fourier", description="a registered seasonality over yearly_seasonality's order (fourier, or a plugin's)"
     )
@@ -309,6 +315,19 @@ class ModelConfig(_Base):
                     "Transform priors go under adstock.priors / saturation.priors."
                 )
         return value
+
+    @model_validator(mode="after")
+    def _check_trend_options(self) -> ModelConfig:
+        from bayesmmm.components.base import registries
+
+        trend = registries()["trend"].get(self.trend)
+        trend.check_options(self.trend_options)
+        if self.geo is not None and self.geo.trend == "pooled" and trend.pooled_variable is None:
+            raise ValueError(
+                f"geo.trend: pooled needs a trend with a per-geo parameter; trend {self.trend!r} is one curve "
+                "shared by every geo: set geo.trend: shared, or a trend whose slope pools (linear, piecewise, spline)"
+            )
+        return self
 
     def resolved_priors(self) -> dict[str, Prior]:
         """Default model priors updated with the user's overrides."""

@@ -82,6 +82,8 @@ def candidate_configs(config: ExperimentConfig) -> list[tuple[str, ModelConfig]]
                 "saturation": type(base.saturation).model_validate(saturation),
                 "yearly_seasonality": v["yearly_seasonality"],
                 "trend": v["trend"],
+                # a trend's settings belong to it: other candidate trends take their defaults
+                "trend_options": base.trend_options if v["trend"] == base.trend else {},
                 "likelihood": v["likelihood"],
             }
         )

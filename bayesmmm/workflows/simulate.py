@@ -84,10 +84,16 @@ class ChannelSpec(_Spec):
 
 
 class TrendSpec(_Spec):
-    """Trend adding ``total`` over the whole period: linear, sigmoid (S-shaped) or none."""
+    """Trend adding ``total`` over the whole period: linear, sigmoid (S-shaped) or none.
+
+    ``sigmoid``: ``1 / (1 + exp(-steepness (t - midpoint)))`` over ``t`` from 0 (first week)
+    to 1 (last week), rescaled to rise by ``total`` from the first week to the last.
+    """
 
     kind: Literal["none", "linear", "sigmoid"] = "linear"
     total: float = 0.0
+    steepness: float = Field(8.0, gt=0, description="sigmoid: slope at the midpoint (per simulated span)")
+    midpoint: float = Field(0.5, description="sigmoid: where it rises fastest (0 first week, 1 last week)")
 
 
 class SeasonalitySpec(_Spec):
@@ -276,7 +282,7 @@ def _trend(spec: TrendSpec, n: int) -> np.ndarray:
     if spec.kind == "linear":
         return spec.total * t
     if spec.kind == "sigmoid":
-        s = 1.0 / (1.0 + np.exp(-8.0 * (t - 0.5)))
+        s = 1.0 / (1.0 + np.exp(-spec.steepness * (t - spec.midpoint)))
         return spec.total * (s - s[0]) / (s[-1] - s[0])
     return np.zeros(n)
 

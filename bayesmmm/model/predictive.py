@@ -59,8 +59,22 @@ def media_contributions(model: MMM, media_x: Any, params: Mapping[str, Any]) -> 
     return model.saturation.apply(model.adstock.apply(media_x, **ad), **sat) * params["beta"]
 
 
+def media_mean(model: MMM, params: Mapping[str, Any], reference_media: Any) -> Any:
+    """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor): what the
+    intercept is centered by when ``center_media`` is on; ``()`` or ``(geo,)``."""
+    import pytensor.tensor as pt
+
+    if model.is_geo:
+        params = model.geo_parameters(params)
+    return pt.sum(pt.mean(media_contributions(model, reference_media, params), axis=0), axis=-1)
+
+
 def mean_components(
-    model: MMM, params: Mapping[str, Any], design: Mapping[str, Any], reference_media: Any = None
+    model: MMM,
+    params: Mapping[str, Any],
+    design: Mapping[str, Any],
+    reference_media: Any = None,
+    centering: Any = None,
 ) -> dict[str, Any]:
     """Scaled mean components as PyTensor expressions (pure: no model context).
 
@@ -75,6 +89,9 @@ def mean_components(
         are centered when ``center_media`` is on (default: ``design["media"]``, i.e.
         the design is the training data). Forecasts and counterfactuals pass the
         training media here so that the intercept does not move with their inputs.
+    centering : :func:`media_mean` over the training media, if already computed (it depends on
+        the parameters only: a forecaster evaluating many designs with the same draws
+        computes it once).
 
     Returns
     -------
@@ -108,8 +125,10 @@ def mean_components(
         out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
     out["media"] = media_contributions(model, media_x, params)
     if config.center_media:
-        ref = out["media"] if reference_media is None else media_contributions(model, reference_media, params)
-        out["intercept"] = out["intercept"] - pt.sum(pt.mean(ref, axis=0), axis=-1)
+        if centering is None:
+            ref = out["media"] if reference_media is None else media_contributions(model, reference_media, params)
+            centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
+        out["intercept"] = out["intercept"] - centering
     return out
 
 
@@ -140,13 +159,15 @@ class Predictive:
 
     def __init__(self, model: MMM) -> None:
         self.model = model
-        self._compiled: tuple[Callable, list[str], list[str]] | None = None
+        self._compiled: tuple[Callable, list[str], list[str], Callable | None] | None = None
         self._components: tuple[Any, xr.Dataset] | None = None
+        self._centering: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None
 
     # ------------------------------------------------------------ compiled mean
-    def compiled(self) -> tuple[Callable, list[str], list[str]]:
-        """``(fn, variable order, component names)``: ``fn(media, controls, t, fourier, *draws)``
-        returns the components for a leading draw axis (compiled once)."""
+    def compiled(self) -> tuple[Callable, list[str], list[str], Callable | None]:
+        """``(fn, variable order, component names, center_fn)``: ``fn(media, controls, t, fourier,
+        *draws[, centering])`` returns the components for a leading draw axis; ``center_fn(*draws)``
+        the intercept's centering per draw (None without ``center_media``). Compiled once."""
         if self._compiled is None:
             self._compiled = self._compile()
         return self._compiled
@@ -169,19 +190,38 @@ class Predictive:
         }
         core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
         batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
-        reference = None
+        centering = center_fn = None
+        inputs = [*design.values(), *batched.values()]
         if model.model_config.center_media:  # center on the TRAINING media, whatever the design
             reference = pt.constant(model.design(*model.history_inputs())["media"], dtype="float64")
-        comps = mean_components(model, core, design, reference)
+            shape = (None,) if model.is_geo else ()
+            centering = pt.tensor("centering", shape=shape, dtype="float64")
+            batched_centering = pt.tensor("centering_draws", shape=(None, *shape), dtype="float64")
+            inputs.append(batched_centering)
+            # a function of the draws alone: computed once per set of draws, not per design
+            shift = vectorize_graph(media_mean(model, core, reference), {core[n]: batched[n] for n in dims})
+            center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
+        comps = mean_components(model, core, design, centering=centering)
         names = list(COMPONENTS)
-        outs = vectorize_graph([comps[k] for k in names], {core[n]: batched[n] for n in dims})
-        fn = pytensor.function(
-            [*design.values(), *batched.values()],
-            outs,
-            mode=numpy_mode(),
-            on_unused_input="ignore",
-        )
-        return fn, list(dims), names
+        replace = {core[n]: batched[n] for n in dims}
+        if centering is not None:
+            replace[centering] = batched_centering
+        outs = vectorize_graph([comps[k] for k in names], replace)
+        fn = pytensor.function(inputs, outs, mode=numpy_mode(), on_unused_input="ignore")
+        return fn, list(dims), names, center_fn
+
+    def centering(self, draws: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """:func:`media_mean` over the training media for each draw (None without ``center_media``);
+        remembered for the last set of draws."""
+        _fn, order, _names, center_fn = self.compiled()
+        if center_fn is None:
+            return None
+        cached = self._centering
+        if cached is not None and cached[0] is draws:
+            return cached[1]
+        value = np.asarray(center_fn(*[np.asarray(draws[k], dtype="float64") for k in order]))
+        self._centering = (draws, value)
+        return value
 
     # ------------------------------------------------------------------ draws
     def posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -217,8 +257,9 @@ class Predictive:
         bounded by the batch size rather than by the number of draws.
         """
         model = self.model
-        fn, order, names = self.compiled()
+        fn, order, names, _center_fn = self.compiled()
         draws = self.posterior_draws() if draws is None else draws
+        centering = self.centering(draws)
         design = model.design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
         n = len(next(iter(draws.values())))
         extra = 1 if model.is_geo else 0
@@ -229,6 +270,8 @@ class Predictive:
         chunks: list[dict[str, np.ndarray]] = []
         for start in range(0, n, batch_size):
             part = [draws[k][start : start + batch_size] for k in order]
+            if centering is not None:
+                part.append(centering[start : start + batch_size])
             outs = fn(design["media"], design["controls"], design["t"], design["fourier"], *part)
             # a component that no parameter touches (e.g. trend "none") comes back without a draw axis
             m = len(part[0])

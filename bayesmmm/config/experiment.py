@@ -32,6 +32,7 @@ __all__ = [
     "DiagnosticsConfig",
     "ExperimentConfig",
     "GeoConfig",
+    "MediaPriorConfig",
     "MlflowConfig",
     "ModelConfig",
     "OutputConfig",
@@ -248,6 +249,40 @@ class GeoConfig(_Base):
     seasonality_sigma: float = Field(0.1, gt=0, description="HalfNormal scale of per-geo Fourier deviations")
 
 
+class MediaPriorConfig(_Base):
+    """The prior of each channel's effect, in business units (Meridian's ``media_prior_type``).
+
+    ``type: coefficient`` (default): ``beta ~ priors.beta``, the channel's maximum weekly
+    effect on the scaled target. ``roas`` (contribution over the training weeks ÷ spend),
+    ``mroas`` (marginal ROAS of a 1% spend increase over the training weeks) or ``share``
+    (contribution ÷ the target's total over the training weeks): the prior is on that
+    quantity instead, and ``beta`` is the exact function of it and of the channel's
+    adstock and saturation parameters that gives the quantity; sampling the prior gives the
+    requested distribution of the quantity. ``default`` applies to every channel not named
+    under ``channels``; all channels' priors must use the same distribution (parameters may
+    differ). National models only for now.
+    """
+
+    type: Literal["coefficient", "roas", "mroas", "share"] = "coefficient"
+    default: Prior | None = Field(None, description="prior of the quantity for every channel not under channels")
+    channels: dict[str, Prior] = Field({}, description="per-channel priors of the quantity")
+
+    @model_validator(mode="after")
+    def _priors_for_the_type(self) -> MediaPriorConfig:
+        if self.type == "coefficient" and (self.default is not None or self.channels):
+            raise ValueError(
+                "media_prior.default / channels apply to type roas, mroas or share; with type coefficient set "
+                "the coefficient prior under model.priors.beta"
+            )
+        dists = {p.dist for p in [*([self.default] if self.default else []), *self.channels.values()]}
+        if len(dists) > 1:
+            raise ValueError(
+                f"media_prior: every channel's prior must use the same distribution (got {', '.join(sorted(dists))}); "
+                "vary the parameters per channel instead"
+            )
+        return self
+
+
 class ModelConfig(_Base):
     """Model structure and priors.
 
@@ -288,6 +323,9 @@ class ModelConfig(_Base):
     )
     priors: dict[str, Prior] = {}
     geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")
+    media_prior: MediaPriorConfig = Field(
+        MediaPriorConfig(), description="channel effect priors in business units: roas, mroas or share"
+    )
 
     @field_validator("likelihood", "trend", "seasonality")
     @classmethod

@@ -84,11 +84,11 @@ def loo_figures(res: Any) -> dict[str, float]:
 
 
 def n_parameters(idata: Any) -> int:
-    """Number of scalar free parameters in the posterior."""
+    """Number of scalar free parameters in the posterior (variables marked ``deterministic``, e.g. ``beta``
+    under a business-unit media prior, are functions of the others and do not count)."""
     post = idata["posterior"]
-    return int(
-        sum(np.prod([post.sizes[d] for d in post[v].dims if d not in ("chain", "draw")]) for v in post.data_vars)
-    )
+    free = [v for v in post.data_vars if "deterministic" not in post[v].attrs]
+    return int(sum(np.prod([post.sizes[d] for d in post[v].dims if d not in ("chain", "draw")]) for v in free))
 
 
 def bic(idata: Any) -> float:

@@ -44,6 +44,7 @@ from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, Model
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_key, read_lift_tests
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
+from bayesmmm.model.media_prior import QUANTITY_VARIABLES, coefficient, posterior_coefficients, quantity_prior
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive, mean_components, total
 from bayesmmm.model.scales import Scales
@@ -196,6 +197,12 @@ class MMM:
             raise RuntimeError("the model has no data yet: call fit() (or MMM.load) first")
         return self.scales
 
+    @property
+    def media_prior_variable(self) -> str | None:
+        """The free variable of the channels' business-unit prior (``roas``, ``mroas``,
+        ``contribution_share``), or None with coefficient priors (:mod:`bayesmmm.model.media_prior`)."""
+        return QUANTITY_VARIABLES.get(self.model_config.media_prior.type)
+
     def variable_dims(self) -> dict[str, tuple[str, ...]]:
         """Dims of every free variable (transform parameters are per channel)."""
         dims = {
@@ -203,6 +210,8 @@ class MMM:
             "beta": ("channel",),
             "sigma": (),
         }
+        if self.media_prior_variable:  # beta is then a function of this variable (model.media_prior)
+            dims[self.media_prior_variable] = ("channel",)
         dims.update(self.trend.variables())
         dims.update(self.seasonality.variables())
         if self.controls:
@@ -251,6 +260,11 @@ class MMM:
             self._set_data(frame)
         if self.data is None:
             raise RuntimeError("build_model needs data: pass a data frame")
+        if self.media_prior_variable and self.is_geo:
+            raise ConfigError(
+                f"model.media_prior type {self.model_config.media_prior.type!r} is implemented for national models; "
+                "for a geo panel use type coefficient (model.priors.beta)"
+            )
         design = self.design(*self.history_inputs())
         dims = self.variable_dims()
         geo = ("geo",) if self.is_geo else ()
@@ -277,8 +291,10 @@ class MMM:
                 y = pm.Data("y_data", self.data.target / self.scales.target, dims="date")
             params = {}
             for name in MODEL_VARIABLES:
-                if name in dims:
+                if name in dims and not (name == "beta" and self.media_prior_variable):
                     params[name] = self.priors[name].create(name, dims=dims[name])
+            if self.media_prior_variable:
+                params[self.media_prior_variable] = quantity_prior(self).create(self.media_prior_variable, ("channel",))
             own = [*self.trend.variables(), *self.seasonality.variables(), *self.likelihood.param_names]
             for name in own:  # a plugin component's own variables
                 if name not in params:
@@ -286,6 +302,9 @@ class MMM:
             for transform in (self.adstock, self.saturation):
                 created = transform.create_priors(("channel",))
                 params.update({transform.variable_name(p): rv for p, rv in created.items()})
+            if self.media_prior_variable:  # beta: the exact function of the business quantity
+                beta = coefficient(self, params, params[self.media_prior_variable], inputs["media"])
+                params["beta"] = pm.Deterministic("beta", beta, dims="channel")
             for name, (var_dims, prior) in self.geo_variables().items():
                 params[name] = prior.create(name, dims=var_dims)
             mu = total(self.components(params, inputs))
@@ -303,6 +322,9 @@ class MMM:
             parts.append(json.dumps([[r.spec, r.sha256] for r in self.plugins]))
         if self.is_geo:  # the geo count shapes the variables
             parts.append(json.dumps(["geo", len(self.geos)]))
+        if self.media_prior_variable and self.data is not None:  # the prior's mapping holds data totals
+            totals = [self.data.media.sum(axis=0).tolist(), float(self.data.target.sum()), self.scales.target]
+            parts.append(json.dumps(totals))
         if self.lift_tests is not None:  # which tests (channel, geo, dated) shapes the lift term
             parts.append(json.dumps(["lift", lift_key(self.lift_tests)]))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
@@ -358,6 +380,12 @@ class MMM:
         model = self.build_model(frame)
         idata, timings = sample(model, sampler, cache_key=self.structure_key(), prepare=self._prepare_post_processing)
         self.timings = timings
+        if self.media_prior_variable:  # beta per draw, by the graph's own function, whatever the backend
+            post = idata["posterior"].to_dataset()
+            beta = posterior_coefficients(self, post)
+            post["beta"] = (("chain", "draw", "channel"), beta)
+            post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
+            idata["posterior"] = xr.DataTree(post)
         self.idata = self._complete_idata(idata)
         return self.idata
 

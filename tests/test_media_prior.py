@@ -1,0 +1,110 @@
+"""Priors in business units (model.media_prior): an exact reparameterization of beta."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bayesmmm import MMM, ConfigError
+from tests.reference.make_reference import national_frame
+
+DATA = {"target_column": "sales", "channel_columns": ["search", "social", "tv"], "control_columns": ["price"]}
+BASE = {"adstock": {"name": "geometric", "l_max": 6}, "saturation": "logistic", "yearly_seasonality": 1}
+ROAS_PRIOR = {"dist": "LogNormal", "mu": float(np.log(0.3)), "sigma": 0.5}
+
+
+def prior_quantities(mmm: MMM, n: int = 2000) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Prior draws of the model's variables, and the ROAS and the share of the target they imply
+    (the post-processing's own contributions, not the reparameterization's formula)."""
+    from bayesmmm.evaluation.identifiability import prior_draws, roas_draws
+
+    mmm.build_model(national_frame())
+    draws = prior_draws(mmm, n=n, seed=1)
+    roas = roas_draws(mmm, draws)
+    share = roas * mmm.data.media.sum(axis=0) / mmm.data.target.sum()
+    return draws, roas, share
+
+
+def test_a_roas_prior_samples_the_requested_distribution():
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "roas", "default": ROAS_PRIOR}})
+    draws, roas, _ = prior_quantities(mmm)
+    np.testing.assert_allclose(roas, draws["roas"], rtol=1e-9)  # exact, draw by draw
+    reference = stats.lognorm(s=ROAS_PRIOR["sigma"], scale=np.exp(ROAS_PRIOR["mu"]))
+    for c in range(3):
+        assert stats.kstest(roas[:, c], reference.cdf).pvalue > 0.01
+    # and beta itself is no longer HalfNormal(1): its spread follows the channels' curves
+    assert not np.allclose(draws["beta"].std(axis=0), draws["beta"].std(axis=0).mean(), rtol=0.05)
+
+
+def test_share_and_per_channel_priors():
+    priors = {"tv": {"dist": "Beta", "alpha": 2.0, "beta": 30.0}}
+    mmm = MMM(
+        DATA,
+        {
+            **BASE,
+            "media_prior": {"type": "share", "default": {"dist": "Beta", "alpha": 2, "beta": 8}, "channels": priors},
+        },
+    )
+    _, _, share = prior_quantities(mmm)
+    for c, (a, b) in enumerate([(2, 8), (2, 8), (2, 30)]):
+        assert stats.kstest(share[:, c], stats.beta(a, b).cdf).pvalue > 0.01
+
+
+def test_a_marginal_roas_prior_is_the_response_of_one_percent_more_spend():
+    from bayesmmm.evaluation.identifiability import prior_draws
+
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "mroas", "default": ROAS_PRIOR}})
+    mmm.build_model(national_frame())
+    draws = prior_draws(mmm, n=300, seed=2)
+    dates, media, controls = mmm.history_inputs()
+    base = mmm.evaluate(dates, media, controls, draws=draws)["media"].sum(axis=1)
+    up = mmm.evaluate(dates, media * 1.01, controls, draws=draws)["media"].sum(axis=1)
+    mroas = (up - base) / (0.01 * media.sum(axis=0))
+    np.testing.assert_allclose(mroas, draws["mroas"], rtol=1e-8)
+
+
+def test_a_fit_with_a_roas_prior_reports_the_roas_it_sampled(tmp_path):
+    from bayesmmm import roas_table
+    from bayesmmm.evaluation.criteria import n_parameters
+
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "roas", "default": ROAS_PRIOR}})
+    mmm.fit(national_frame(), {"backend": "numpyro", "chains": 2, "draws": 150, "tune": 200, "seed": 4})
+    post = mmm.idata["posterior"]
+    table = roas_table(mmm)
+    np.testing.assert_allclose(table["roas_mean"], post["roas"].mean(("chain", "draw")), rtol=1e-8)
+    coefficient_model = MMM(DATA, BASE)
+    coefficient_model.build_model(national_frame())
+    assert n_parameters(mmm.idata) == sum(
+        int(np.prod([len(mmm.coords()[d]) for d in dims])) for dims in coefficient_model.variable_dims().values()
+    )  # roas replaces beta: the same number of free parameters
+    loaded = MMM.load(mmm.save(tmp_path / "posterior.nc"))
+    np.testing.assert_allclose(roas_table(loaded)["roas_mean"], table["roas_mean"], rtol=1e-12)
+    future = national_frame().tail(3)
+    future["date"] = (pd.to_datetime(future["date"]) + pd.Timedelta(weeks=3)).dt.strftime("%Y-%m-%d")
+    assert np.isfinite(loaded.predict(future)["mu"]).all()
+
+
+@pytest.mark.parametrize(
+    ("media_prior", "message"),
+    [
+        ({"type": "coefficient", "default": ROAS_PRIOR}, "apply to type roas"),
+        (
+            {"type": "roas", "default": ROAS_PRIOR, "channels": {"tv": {"dist": "Gamma", "alpha": 2, "beta": 2}}},
+            "same distribution",
+        ),
+    ],
+)
+def test_bad_media_prior_configs(media_prior, message):
+    with pytest.raises(ValueError, match=message):
+        MMM(DATA, {**BASE, "media_prior": media_prior})
+
+
+def test_media_prior_needs_a_prior_for_every_channel_and_known_names():
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "roas", "channels": {"search": ROAS_PRIOR}}})
+    with pytest.raises(ConfigError, match="no prior for"):
+        mmm.build_model(national_frame())
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "roas", "default": ROAS_PRIOR, "channels": {"radio": ROAS_PRIOR}}})
+    with pytest.raises(ConfigError, match="radio"):
+        mmm.build_model(national_frame())

@@ -116,6 +116,7 @@ def four_channel_fit(tmp_path_factory):
             builtin_scenario("four_channel_experiment"),
             {
                 "data.path": str(data_path),
+                "sampler.backend": "nutpie",  # the statistical checks below were calibrated on nutpie's draws
                 "sampler.draws": 500,
                 "sampler.tune": 600,
                 "sampler.chains": 4,

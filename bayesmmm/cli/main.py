@@ -33,7 +33,7 @@ _STATE = {"debug": False}
 
 # options shared by the commands that fit
 DataOpt = Annotated[Path | None, typer.Option("--data", help="CSV to use instead of data.path")]
-SamplerOpt = Annotated[str | None, typer.Option("--sampler", help="nutpie | pymc | numpyro | blackjax")]
+SamplerOpt = Annotated[str | None, typer.Option("--sampler", help="auto | nutpie | pymc | numpyro | blackjax")]
 DrawsOpt = Annotated[int | None, typer.Option("--draws", help="posterior draws per chain")]
 TuneOpt = Annotated[int | None, typer.Option("--tune", help="warm-up draws per chain")]
 ChainsOpt = Annotated[int | None, typer.Option("--chains")]

@@ -380,7 +380,9 @@ class SamplerConfig(_Base):
     chains in parallel); ``float32`` halves memory traffic (GPUs are much faster in it).
     """
 
-    backend: str = Field("nutpie", description="a registered sampler backend: nutpie, pymc, numpyro, blackjax")
+    backend: str = Field(
+        "auto", description="auto (numpyro when JAX is installed, else nutpie) or a registered sampler backend"
+    )
     chains: int = Field(4, ge=1, le=64)
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
@@ -396,7 +398,7 @@ class SamplerConfig(_Base):
     def _known_backend(cls, value: str) -> str:
         from bayesmmm.inference.base import backend_names
 
-        names = backend_names()
+        names = ["auto", *backend_names()]
         if value not in names:
             close = difflib.get_close_matches(value, names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -81,6 +81,18 @@ def register_backend(name: str, backend: Backend | str, *, stat_names: dict[str,
     _STAT_NAMES[name] = dict(stat_names or {})
 
 
+def resolve_backend(name: str) -> str:
+    """``auto`` → the backend measured fastest on CPU where it is installed (numpyro: on the
+    four-channel demo model, 4 × 1000 draws, whole ``bayesmmm fit`` process, 2.5× nutpie's
+    min-bulk-ESS per wall second cold and warm; ``benchmarks/README.md``), else nutpie; on a
+    GPU numpyro too. Any other name is returned unchanged."""
+    if name != "auto":
+        return name
+    from importlib.util import find_spec
+
+    return "numpyro" if find_spec("jax") is not None and find_spec("numpyro") is not None else "nutpie"
+
+
 def backend_names() -> list[str]:
     """Names of the registered backends."""
     return list(_REGISTRY)

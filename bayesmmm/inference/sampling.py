@@ -20,6 +20,7 @@ from bayesmmm.inference.base import (
     SamplerError,
     get_backend,
     harmonize_stats,
+    resolve_backend,
 )
 
 __all__ = ["BACKENDS", "JAX_BACKENDS", "SAMPLE_STATS", "SamplerError", "harmonize_stats", "sample"]
@@ -43,9 +44,11 @@ def sample(
         does not separate it: ``pymc``), ``total_s``, and ``compile_reused`` (1 when
         compiled code was reused).
     """
-    backend = get_backend(config.backend)
-    idata, timings = backend(model, config, cache_key, prepare)
-    return _harmonized(idata, config.backend), timings
+    name = resolve_backend(config.backend)
+    if name != config.backend:
+        config = config.model_copy(update={"backend": name})
+    idata, timings = get_backend(name)(model, config, cache_key, prepare)
+    return _harmonized(idata, name), {**timings, "backend": name}
 
 
 def _harmonized(idata, backend: str):

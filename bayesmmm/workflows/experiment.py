@@ -88,12 +88,14 @@ def run_experiment(
         data_hash = file_hash(source)
     else:
         data_hash = _frame_hash(frame)
+    from bayesmmm.inference.base import resolve_backend
+
     lift = config.calibration.lift_tests if config.calibration is not None else None
     mmm = MMM(config.data, config.model, lift_tests=lift.path if lift is not None else None)
     rows = "rows (date × geo)" if mmm.is_geo else "weeks"
     log(
         f"Fitting {len(mmm.channels)} channels × {len(frame)} {rows}: adstock={mmm.adstock.name}, "
-        f"saturation={mmm.saturation.name}, sampler={config.sampler.backend} "
+        f"saturation={mmm.saturation.name}, sampler={resolve_backend(config.sampler.backend)} "
         f"({config.sampler.chains} chains × {config.sampler.draws} draws)"
     )
     mmm.fit(frame, config.sampler)

@@ -38,6 +38,7 @@ __all__ = [
     "simulate",
     "simulate_geo",
     "simulate_lift_tests",
+    "true_contribution",
     "true_flight_response",
     "write_simulation",
 ]
@@ -489,27 +490,15 @@ def true_flight_response(
     out: dict[str, float | np.ndarray] = {}
     for name, spend in totals.items():
         ch = truth["channels"][name]
-        ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
-        sat_params = {k: v for k, v in ch["saturation"].items() if k != "name"}
-        ad = _build(
-            TransformSpec(
-                name=ch["adstock"]["name"],
-                l_max=ch["adstock"]["l_max"],
-                normalize=ch["adstock"]["normalize"],
-                params=ad_params,
-            ),
-            "adstock",
-        )
-        sat = _build(TransformSpec(name=ch["saturation"]["name"], params=sat_params), "saturation")
         spend_arr = np.atleast_1d(np.asarray(spend, dtype=float))
-        flight = np.zeros((weeks + ad.l_max - 1, spend_arr.size))
-        flight[:weeks] = spend_arr / weeks / ch["spend_scale"]
-        response = ch["beta"] * np.sum(sat.evaluate(ad.evaluate(flight, **ad_params), **sat_params), axis=0)
+        flight = np.zeros((weeks + ch["adstock"]["l_max"] - 1, spend_arr.size))
+        flight[:weeks] = spend_arr / weeks
+        response = np.sum(true_contribution(ch, flight), axis=0)
         out[name] = float(response[0]) if np.ndim(spend) == 0 else response.reshape(np.shape(spend))
     return out
 
 
-def _true_contribution(ch: dict[str, Any], spend: np.ndarray) -> np.ndarray:
+def true_contribution(ch: dict[str, Any], spend: np.ndarray) -> np.ndarray:
     """The TRUE weekly contribution of a channel (truth.json entry) for spend series (date, n)."""
     ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
     sat_params = {k: v for k, v in ch["saturation"].items() if k != "name"}
@@ -545,7 +534,7 @@ def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: di
             x = float(spend.mean())
             base = np.full((max(ch["adstock"]["l_max"], n), 1), x)
             treat = base * (1.0 + spec.change)
-            true = float((_true_contribution(ch, treat) - _true_contribution(ch, base))[-1, 0])
+            true = float((true_contribution(ch, treat) - true_contribution(ch, base))[-1, 0])
             window = {}
         else:
             end = n - 1 - (len(names) - 1 - k) * spec.weeks
@@ -553,7 +542,7 @@ def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: di
             x = float(spend[start : end + 1].mean())
             base, treat = spend.copy(), spend.copy()
             base[start : end + 1], treat[start : end + 1] = x, x * (1.0 + spec.change)
-            diff = _true_contribution(ch, treat[:, None]) - _true_contribution(ch, base[:, None])
+            diff = true_contribution(ch, treat[:, None]) - true_contribution(ch, base[:, None])
             true = float(diff[start : end + 1, 0].mean())
             window = {"start": str(dates[start].date()), "end": str(dates[end].date())}
         sigma = spec.noise * abs(true) if true != 0 else spec.noise

@@ -191,10 +191,6 @@ def load_entry_points() -> list[PluginRecord]:
     return records
 
 
-def _module_of(cls: type) -> str:
-    return cls.__module__
-
-
 def records_for(classes: Iterable[type]) -> list[PluginRecord]:
     """The plugin records that the given component classes come from (built-ins have none).
 
@@ -204,7 +200,7 @@ def records_for(classes: Iterable[type]) -> list[PluginRecord]:
     """
     out: dict[str, PluginRecord] = {}
     for cls in classes:
-        module = _module_of(cls)
+        module = cls.__module__
         if module == "bayesmmm" or module.startswith("bayesmmm."):
             continue
         record = next(

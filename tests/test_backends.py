@@ -98,6 +98,55 @@ def test_every_backend_fits_with_one_layout_and_agrees_on_roas(frame):
             assert float(z.max()) < Z, (backend, z.to_series().round(2).to_dict())
 
 
+def test_auto_mass_matrix_is_dense_for_small_models_only():
+    from bayesmmm.inference.jax_backends import DENSE_MAX_DIM, dense_mass
+
+    assert SamplerConfig().mass_matrix == "auto"
+    assert dense_mass("auto", 25) and dense_mass("auto", DENSE_MAX_DIM)
+    assert not dense_mass("auto", DENSE_MAX_DIM + 1)
+    assert dense_mass("dense", 10_000) and not dense_mass("diag", 5)
+    with pytest.raises(ValueError, match="mass_matrix"):
+        SamplerConfig(mass_matrix="full")
+
+
+@pytest.mark.parametrize(("backend", "mass_matrix"), [("numpyro", "diag"), ("nutpie", "dense")])
+def test_mass_matrix_options_agree(frame, backend, mass_matrix):
+    """The other mass matrix of a backend (numpyro: diagonal; nutpie: its low-rank adaptation)
+    samples the same posterior as the defaults (JAX: dense here, nutpie: diagonal)."""
+    other = fit(frame, backend, mass_matrix=mass_matrix)
+    reference = fit(frame, "blackjax" if backend == "nutpie" else "nutpie")
+    z = agreement(other, reference)
+    assert float(z.max()) < Z, z.to_series().round(2).to_dict()
+
+
+def test_a_background_precompile_is_reused_by_the_next_fit(frame):
+    """``MMM.precompile`` on another thread (as the demo does) leaves a program the fit reuses."""
+    import threading
+
+    sampler = {**QUICK, "backend": "numpyro", "draws": 140}  # a program no other test compiles
+    errors = []
+
+    def work():
+        try:
+            assert MMM(DATA, MODEL).precompile(frame, sampler)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    from bayesmmm.inference.sampling import import_backend
+
+    import_backend(SamplerConfig(**sampler))
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert not errors, errors
+    mmm = MMM(DATA, MODEL)
+    mmm.fit(frame, sampler)
+    assert mmm.timings["compile_reused"] == 1
+    z = agreement(mmm, fit(frame, "nutpie"))
+    assert float(z.max()) < Z, z.to_series().round(2).to_dict()
+    assert MMM(DATA, MODEL).precompile(frame, {**sampler, "backend": "pymc"}) is False  # nothing to compile
+
+
 @pytest.mark.parametrize("backend", ["blackjax", "numpyro"])
 def test_jax_backends_are_reproducible(frame, backend):
     first = fit(frame, backend)

@@ -242,6 +242,24 @@ def test_counterfactuals_keep_the_training_intercept(fitted_example):
     assert not np.allclose(mmm.evaluate(dates, media * 0.0, controls, draws)["media"], base["media"])
 
 
+def test_evaluate_a_subset_of_components_matches_the_full_mean(fitted_example):
+    """``components=`` compiles only what it needs and gives the same numbers; names are checked."""
+    mmm = fitted_example
+    dates, media, controls = mmm.history_inputs()
+    draws = mmm.posterior_draws(max_draws=50)
+    full = mmm.evaluate(dates, media * 1.3, controls, draws)
+    for subset in (("media",), ("trend", "intercept")):
+        part = mmm.evaluate(dates, media * 1.3, controls, draws, components=subset)
+        assert list(part) == list(subset)
+        for key in subset:
+            np.testing.assert_array_equal(part[key], full[key])
+    with pytest.raises(ValueError, match="valid: intercept, trend"):
+        mmm.evaluate(dates, media, controls, draws, components=("baseline",))
+    # the posterior's draws are read once and kept (read-only): the centering is computed once
+    assert mmm.posterior_draws() is mmm.posterior_draws()
+    assert not mmm.posterior_draws()["beta"].flags.writeable
+
+
 def test_models_saved_before_centering_load_uncentered(fitted_example, tmp_path):
     """A posterior.nc whose model config predates ``center_media`` keeps its raw intercept."""
     import json

@@ -14,6 +14,7 @@ sweep failed; 1 an unexpected error (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -364,6 +365,16 @@ def demo(
     overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
     overrides["data.path"] = str(data_path.resolve())
     config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
+    lift_path = data_path.parent / "lift_tests.csv"
+    cal_config = precompiling = None
+    if calibrate and lift_path.exists():
+        calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
+        cal_config = load_experiment(
+            builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
+        )
+        # the calibrated model compiles on a background thread while the first model compiles and
+        # samples and its report is written: XLA compiles without the GIL, on the other core
+        precompiling = _precompile_in_background(cal_config)
     tracking = _start_tracking(config, mlflow)
     result = run_experiment(config, out / "run", log=_echo)
     truth = json.loads(truth_path.read_text())
@@ -384,18 +395,47 @@ def demo(
     )
     _echo(f"Report: {write_report(result.run_dir)}")
     _track(result, tracking, config)  # after the report, so the logged run folder holds it
-    lift_path = data_path.parent / "lift_tests.csv"
-    if calibrate and lift_path.exists():
+    if cal_config is not None:
         _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
-        calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
-        cal_config = load_experiment(
-            builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
-        )
+        _wait_for(precompiling)
         calibrated = run_experiment(cal_config, out / "run_calibrated", log=_echo)
         _print_summary(calibrated, truth)
         _print_calibration_comparison(result.roas, calibrated.roas, truth)
         _echo(f"Report: {write_report(calibrated.run_dir)}")
     _finish(result, config.diagnostics.on_fail)
+
+
+def _precompile_in_background(config: Any) -> Any:
+    """Compile ``config``'s model on a daemon thread; a Future (its failure only costs the overlap)."""
+    from concurrent.futures import Future
+
+    from bayesmmm.data.loading import read_csv
+    from bayesmmm.inference.sampling import import_backend
+    from bayesmmm.model.mmm import MMM
+
+    import_backend(config.sampler)  # imports on this thread: two threads importing JAX at once can break it
+    future: Future = Future()
+
+    def work() -> None:
+        try:
+            lift = config.calibration.lift_tests.path if config.calibration is not None else None
+            mmm = MMM(config.data, config.model, lift_tests=lift)
+            future.set_result(mmm.precompile(read_csv(config.data.source_path), config.sampler))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="bayesmmm-precompile", daemon=True).start()
+    return future
+
+
+def _wait_for(future: Any) -> None:
+    """Wait for a background precompile; if it failed, the fit compiles for itself (and reports any error)."""
+    import logging
+
+    try:
+        future.result()
+    except Exception as exc:
+        logging.getLogger("bayesmmm").debug("background precompile failed: %s", exc)
 
 
 def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dict[str, Any]) -> None:

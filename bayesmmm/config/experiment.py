@@ -392,6 +392,15 @@ class SamplerConfig(_Base):
     progressbar: bool | None = Field(None, description="default: on when stderr is a terminal")
     device: Literal["cpu", "gpu", "auto"] = Field("auto", description="JAX backends: where to sample")
     precision: Literal["float64", "float32"] = Field("float64", description="JAX backends: float width")
+    mass_matrix: Literal["auto", "diag", "dense"] = Field(
+        "auto",
+        description=(
+            "NUTS mass matrix adapted in warm-up: dense learns the posterior's correlations (MMM posteriors have "
+            "strong ones: beta vs the saturation's half-point, the intercept vs every channel) and needs far fewer "
+            "gradient evaluations per draw; auto = dense up to 200 free parameters on the JAX backends, diag above "
+            "that and on nutpie (whose dense option is its low-rank adaptation) and pymc"
+        ),
+    )
 
     @field_validator("backend")
     @classmethod

@@ -166,13 +166,20 @@ class FlightResponse:
         return response.sum(axis=1), grad
 
 
-def _scaled_media_contribution(mmm: MMM, multiplier: float | np.ndarray) -> np.ndarray:
+def _scaled_media_contribution(
+    mmm: MMM, multiplier: float | np.ndarray, draws: dict[str, np.ndarray] | None = None
+) -> np.ndarray:
     """Total training-period contribution per draw and channel with spend × multiplier: (sample, channel)."""
     if mmm.is_geo:  # national: summed over dates and geos, batch by batch
-        comps = mmm.evaluate(*mmm.history_inputs(multiplier), reduce=lambda b: {"media": b["media"].sum(axis=(1, 2))})
+        comps = mmm.evaluate(
+            *mmm.history_inputs(multiplier),
+            draws=draws,
+            reduce=lambda b: {"media": b["media"].sum(axis=(1, 2))},
+            components=("media",),
+        )
         return comps["media"]
     data = mmm.data
-    comps = mmm.evaluate(data.dates, data.media * multiplier, data.controls)
+    comps = mmm.evaluate(data.dates, data.media * multiplier, data.controls, draws=draws, components=("media",))
     return comps["media"].sum(axis=1)
 
 
@@ -196,11 +203,20 @@ def marginal_roas(mmm: MMM, step: float = 0.01) -> xr.DataArray:
     return mmm.to_chain_draw(mroas, ("channel",), {"channel": list(mmm.channels)})
 
 
-def response_curves(mmm: MMM, multipliers: np.ndarray | None = None, hdi_prob: float = 0.9) -> pd.DataFrame:
+def response_curves(
+    mmm: MMM,
+    multipliers: np.ndarray | None = None,
+    hdi_prob: float = 0.9,
+    max_draws: int | None = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Historical response curve of every channel, with HDIs.
 
     Each point scales the channel's historical spend pattern by a multiplier and reports
-    the channel's total contribution over the training weeks.
+    the channel's total contribution over the training weeks. The curves are computed on
+    a seeded subsample of ``max_draws`` posterior draws (all draws with ``None``): each
+    point costs a pass over the whole history, and 1000 draws pin a 90% band's edges to
+    within a few percent of the band's width.
 
     Returns
     -------
@@ -216,9 +232,13 @@ def response_curves(mmm: MMM, multipliers: np.ndarray | None = None, hdi_prob: f
     if (multipliers < 0).any():
         raise ValueError("multipliers must be >= 0")
     spend = mmm.data.media.sum(axis=0)
+    draws = mmm.posterior_draws(max_draws=max_draws, seed=seed)
     rows = []
     for m in multipliers:
-        contrib = mmm.to_chain_draw(_scaled_media_contribution(mmm, m), ("channel",), {"channel": list(mmm.channels)})
+        per_draw = _scaled_media_contribution(mmm, m, draws)
+        contrib = xr.DataArray(
+            per_draw[None], dims=("chain", "draw", "channel"), coords={"channel": list(mmm.channels)}
+        )  # the subsample as one chain: HDIs and means pool the draws
         lo, hi = hdi(contrib, hdi_prob)
         mean = contrib.mean(("chain", "draw"))
         for i, ch in enumerate(mmm.channels):

@@ -34,6 +34,7 @@ width will pin the channel.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,14 +64,20 @@ def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]
 
     names = list(mmm.variable_dims())
     model = mmm.build_model()
-    prior = pm.sample_prior_predictive(
-        draws=n,
-        model=model,
-        var_names=names,
-        random_seed=seed,
-        return_inferencedata=False,
-        compile_kwargs={"mode": numpy_mode()},
-    )
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # not PyMC's "Sampling: [...]" line in the middle of a fit's summary
+    try:
+        prior = pm.sample_prior_predictive(
+            draws=n,
+            model=model,
+            var_names=names,
+            random_seed=seed,
+            return_inferencedata=False,
+            compile_kwargs={"mode": numpy_mode()},
+        )
+    finally:
+        logger.setLevel(level)
     dims = mmm.variable_dims()
     out = {}
     for name in names:
@@ -87,7 +94,7 @@ def roas_draws(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
         media = batch["media"]  # (sample, date[, geo], channel)
         return {"media": media.reshape(media.shape[0], -1, media.shape[-1]).sum(axis=1)}
 
-    out = mmm.evaluate(*mmm.history_inputs(), draws=draws, reduce=media_totals)
+    out = mmm.evaluate(*mmm.history_inputs(), draws=draws, reduce=media_totals, components=("media",))
     return out["media"] / spend
 
 

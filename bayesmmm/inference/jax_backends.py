@@ -23,6 +23,7 @@ JAX, BlackJAX and NumPyro are imported only here, and only when a JAX backend is
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -39,7 +40,16 @@ import numpy as np
 from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.inference.base import MAX_TREE_DEPTH, SamplerError
 
-__all__ = ["JaxModel", "cache_dir", "configure_jax", "jax_model", "resolve_devices", "sample_jax"]
+__all__ = [
+    "JaxModel",
+    "cache_dir",
+    "configure_jax",
+    "jax_model",
+    "precompile_jax",
+    "resolve_devices",
+    "sample_jax",
+    "start_jax",
+]
 
 _CACHE_ENV = "BAYESMMM_JAX_CACHE"
 
@@ -175,16 +185,22 @@ def _jaxify(inputs: list, outputs: list) -> Callable:
     return jax_funcify(fgraph)
 
 
-def jax_model(model, seed: int | None = None) -> JaxModel:
+#: translated log-densities and transforms by (structure key, shapes key): a refit of the
+#: same structure (new data, a sweep's next run, a precompiled model) skips PyTensor's
+#: rewrites and the translation (~2 s on the four-channel model)
+_TRANSLATIONS: OrderedDict[tuple, tuple[Callable, Callable, list[str]]] = OrderedDict()
+
+
+def jax_model(model, seed: int | None = None, cache_key: str | None = None) -> JaxModel:
     """Translate ``model``'s log-density to JAX with its ``pm.Data`` as arguments.
 
     Other shared variables (dim lengths) become constants: they fix shapes, and are
-    part of :attr:`JaxModel.key` together with the data shapes.
+    part of :attr:`JaxModel.key` together with the data shapes. With ``cache_key`` (the
+    model's structure key) the translation is reused for a later model with the same key
+    and shapes in this process.
     """
     import pytensor.tensor as pt
-    from pymc.util import get_default_varnames
     from pytensor.compile import SharedVariable
-    from pytensor.graph.replace import clone_replace
     from pytensor.graph.traversal import graph_inputs
 
     logp = model.logp()
@@ -198,26 +214,6 @@ def jax_model(model, seed: int | None = None) -> JaxModel:
             value = v.get_value(borrow=True)
             replace[v] = pt.constant(value)
             constants[v.name] = np.asarray(value).tolist() if np.ndim(value) == 0 else np.shape(value)
-    (logp_graph,) = clone_replace([logp], replace=replace)
-    logp_fn = _jaxify([*model.value_vars, *data_inputs], [logp_graph])
-    n_values = len(model.value_vars)
-
-    def log_density(position: list, data: list):
-        return logp_fn(*position, *data)[0]
-
-    import jax
-
-    # jitted: the samplers call it at several places; JAX then traces the graph's Python once
-    log_density = jax.jit(log_density)
-
-    free = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
-    from pymc.sampling.jax import _replace_shared_variables
-
-    constrain_fn = _jaxify(list(model.value_vars), _replace_shared_variables(free))
-
-    def constrain(position: list) -> list:
-        return list(constrain_fn(*position))
-
     ip = model.initial_point(random_seed=seed)  # compiles a function: once per fit
     values = [np.asarray(v.get_value()) for v in data_vars]
     shapes = [tuple(np.shape(ip[v.name])) for v in model.value_vars]
@@ -227,7 +223,16 @@ def jax_model(model, seed: int | None = None) -> JaxModel:
         tuple((v.name, a.shape, str(a.dtype)) for v, a in zip(data_vars, values, strict=True)),
         tuple(sorted(constants.items())),
     )
-    assert n_values == len(shapes)
+    cached = _TRANSLATIONS.get((cache_key, key)) if cache_key is not None else None
+    if cached is not None:
+        _TRANSLATIONS.move_to_end((cache_key, key))
+        log_density, constrain, var_names = cached
+    else:
+        log_density, constrain, var_names = _translate(model, logp, replace, data_inputs)
+        if cache_key is not None:
+            _TRANSLATIONS[(cache_key, key)] = (log_density, constrain, var_names)
+            while len(_TRANSLATIONS) > _PROGRAMS_MAX:
+                _TRANSLATIONS.popitem(last=False)
     return JaxModel(
         logp=log_density,
         constrain=constrain,
@@ -235,10 +240,34 @@ def jax_model(model, seed: int | None = None) -> JaxModel:
         value_shapes=shapes,
         data_names=[v.name for v in data_vars],
         data_values=values,
-        var_names=[v.name for v in free],
+        var_names=var_names,
         key=key,
         initial_point={n: np.asarray(ip[n]) for n in (v.name for v in model.value_vars)},
     )
+
+
+def _translate(model, logp, replace: dict, data_inputs: list) -> tuple[Callable, Callable, list[str]]:
+    """``(log_density(position, data), constrain(position), free variable names)`` in JAX."""
+    import jax
+    from pymc.sampling.jax import _replace_shared_variables
+    from pymc.util import get_default_varnames
+    from pytensor.graph.replace import clone_replace
+
+    (logp_graph,) = clone_replace([logp], replace=replace)
+    logp_fn = _jaxify([*model.value_vars, *data_inputs], [logp_graph])
+
+    def log_density(position: list, data: list):
+        return logp_fn(*position, *data)[0]
+
+    # jitted: the samplers call it at several places; JAX then traces the graph's Python once
+    log_density = jax.jit(log_density)
+    free = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
+    constrain_fn = _jaxify(list(model.value_vars), _replace_shared_variables(free))
+
+    def constrain(position: list) -> list:
+        return list(constrain_fn(*position))
+
+    return log_density, constrain, [v.name for v in free]
 
 
 def initial_points(jm: JaxModel, chains: int, seed: int | None, logp_batch: Callable) -> list[np.ndarray]:
@@ -265,7 +294,18 @@ def initial_points(jm: JaxModel, chains: int, seed: int | None, logp_batch: Call
 
 
 # ----------------------------------------------------------------------------- one chain
-def _blackjax_chain(logp: Callable, tune: int, draws: int, target_accept: float) -> Callable:
+#: ``mass_matrix: auto`` adapts a dense mass matrix up to this many free parameters: its
+#: cost per leapfrog step grows with the square of the dimension, and the warm-up must
+#: estimate a covariance of that size from the draws of its slow windows
+DENSE_MAX_DIM = 200
+
+
+def dense_mass(mass_matrix: str, dim: int) -> bool:
+    """Whether the JAX backends adapt a dense mass matrix for ``dim`` free parameters."""
+    return mass_matrix == "dense" or (mass_matrix == "auto" and dim <= DENSE_MAX_DIM)
+
+
+def _blackjax_chain(logp: Callable, tune: int, draws: int, target_accept: float, dense: bool = False) -> Callable:
     """``(key, position, data) → (positions, stats)`` for one chain: window adaptation + NUTS."""
     import blackjax
     import jax
@@ -279,6 +319,7 @@ def _blackjax_chain(logp: Callable, tune: int, draws: int, target_accept: float)
             adapt = blackjax.window_adaptation(
                 blackjax.nuts,
                 density,
+                is_mass_matrix_diagonal=not dense,
                 target_acceptance_rate=target_accept,
                 adaptation_info_fn=get_filter_adapt_info_fn(),
             )
@@ -286,7 +327,7 @@ def _blackjax_chain(logp: Callable, tune: int, draws: int, target_accept: float)
         else:
             state = blackjax.nuts.init(position, density)
             size = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(position))
-            params = {"step_size": jnp.asarray(0.1), "inverse_mass_matrix": jnp.ones(size)}
+            params = {"step_size": jnp.asarray(0.1), "inverse_mass_matrix": jnp.eye(size) if dense else jnp.ones(size)}
         kernel = blackjax.nuts(density, max_num_doublings=MAX_TREE_DEPTH, **params).step
         step_size = params["step_size"]
 
@@ -313,7 +354,7 @@ def _bound(logp: Callable, data: list, position: list):
     return logp(position, data)
 
 
-def _numpyro_chain(logp: Callable, tune: int, draws: int, target_accept: float) -> Callable:
+def _numpyro_chain(logp: Callable, tune: int, draws: int, target_accept: float, dense: bool = False) -> Callable:
     """``(key, position, data) → (positions, stats)`` for one chain: NumPyro's NUTS kernel."""
     import jax
     import jax.numpy as jnp
@@ -330,6 +371,7 @@ def _numpyro_chain(logp: Callable, tune: int, draws: int, target_accept: float) 
             num_warmup=tune,
             target_accept_prob=target_accept,
             max_tree_depth=MAX_TREE_DEPTH,
+            dense_mass=dense,
             model_args=tuple(data),
             rng_key=key,
         )
@@ -368,6 +410,7 @@ class _Program:
 
 _PROGRAMS: OrderedDict[tuple, tuple[_Program, JaxModel]] = OrderedDict()
 _PROGRAMS_MAX = 8
+_PROGRAMS_LOCK = threading.Lock()  # a precompile on a background thread and a fit share the cache
 
 
 @contextmanager
@@ -391,8 +434,9 @@ def _split_devices(devices: list, chains: int) -> list:
 
 
 def _build_program(jax, jm: JaxModel, backend: str, config: SamplerConfig, devices: list) -> _Program:
+    dim = sum(int(np.prod(shape)) for shape in jm.value_shapes)
     chain_fn = (_blackjax_chain if backend == "blackjax" else _numpyro_chain)(
-        jm.logp, config.tune, config.draws, config.target_accept
+        jm.logp, config.tune, config.draws, config.target_accept, dense_mass(config.mass_matrix, dim)
     )
     used = _split_devices(devices, config.chains)
     # one chain per device (CPU host devices): no vmap. A vmap turns every while loop of
@@ -416,6 +460,124 @@ def _chain_layout(n_dev: int, chains: int) -> Callable:
     return lambda x: x
 
 
+@dataclass
+class _Prepared:
+    """A model translated and its sampling program (built or reused), with its inputs placed."""
+
+    jax: Any
+    jm: JaxModel
+    program: _Program
+    reused: bool
+    platform: str
+    dtype: Any
+    data: list
+    keys: Any
+    placed: Callable
+
+
+def start_jax(config: SamplerConfig):
+    """JAX (configured: :func:`configure_jax`) and the backend's library imported; the ``jax`` module."""
+    try:
+        # one host device per chain, at least one per core: chains never run in lockstep
+        # (a vmap over chains waits for the longest trajectory at every draw); the OS
+        # shares the cores among the devices' threads
+        jax = configure_jax(max(config.chains, config.cores or available_cores()))
+        if config.backend == "blackjax":
+            import blackjax  # noqa: F401
+        else:
+            import numpyro  # noqa: F401
+    except ImportError as exc:
+        raise _sampler_error(
+            f"the {config.backend} backend needs the JAX extra ({exc.name} is missing): pip install 'bayesmmm[jax]'"
+        ) from exc
+    return jax
+
+
+def _prepare(model, config: SamplerConfig, cache_key: str | None) -> _Prepared:
+    """Translate ``model`` (or reuse the translation) and build (or reuse) its program.
+
+    Runs inside the caller's :func:`_precision` context."""
+    backend = config.backend
+    jax = start_jax(config)
+    import jax.numpy as jnp
+
+    devices = resolve_devices(config.device, jax)
+    platform = devices[0].platform
+    wanted = min(config.chains, config.cores or available_cores())
+    if platform == "cpu" and len(devices) < wanted:
+        _warn_once(
+            f"JAX started with {len(devices)} CPU device(s) before bayesmmm could ask for {wanted}: the chains "
+            "share one core. Set XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX is first used "
+            "(or import bayesmmm's sampler before numpyro) to run chains in parallel."
+        )
+    jm = jax_model(model, config.seed, cache_key)
+    dtype = jnp.float32 if config.precision == "float32" else jnp.float64
+    program_key = (
+        cache_key or id(model),
+        jm.key,
+        backend,
+        config.chains,
+        config.draws,
+        config.tune,
+        config.target_accept,
+        config.mass_matrix,
+        platform,
+        len(devices),
+        config.precision,
+    )
+    with _PROGRAMS_LOCK:
+        reused = cache_key is not None and program_key in _PROGRAMS
+        if reused:
+            _PROGRAMS.move_to_end(program_key)
+            program, old = _PROGRAMS[program_key]
+            jm.logp, jm.constrain = old.logp, old.constrain  # the compiled program closes over these
+        else:
+            program = _build_program(jax, jm, backend, config, devices)
+            if cache_key is not None:
+                _PROGRAMS[program_key] = (program, jm)
+                while len(_PROGRAMS) > _PROGRAMS_MAX:
+                    _PROGRAMS.popitem(last=False)
+    data = [jnp.asarray(v, dtype=dtype if np.issubdtype(v.dtype, np.floating) else None) for v in jm.data_values]
+    seed = config.seed if config.seed is not None else int(np.random.default_rng().integers(2**31))
+    n_dev = len(program.devices)
+    layout = _chain_layout(n_dev, config.chains)
+
+    def placed(arrays):  # on the program's device, in its chain layout
+        arrays = jax.tree.map(layout, arrays)
+        return jax.device_put(arrays, program.devices[0]) if n_dev == 1 else arrays
+
+    keys = placed(jax.random.split(jax.random.key(seed), config.chains))
+    if n_dev == 1:
+        data = jax.device_put(data, program.devices[0])
+    return _Prepared(jax, jm, program, reused, platform, dtype, data, keys, placed)
+
+
+def _lowered(prep: _Prepared, config: SamplerConfig):
+    """The program traced and lowered for its input shapes (XLA compiles the result)."""
+    import jax.numpy as jnp
+
+    zeros = prep.placed([jnp.zeros((config.chains, *s), prep.dtype) for s in prep.jm.value_shapes])
+    return prep.program.run.lower(prep.keys, zeros, prep.data)
+
+
+def precompile_jax(model, config: SamplerConfig, cache_key: str) -> None:
+    """Translate ``model`` and compile its sampling program now, for a later fit to reuse.
+
+    ``cache_key`` is the model's structure key (``MMM.structure_key``): a fit of a model
+    with that key and the same sampler settings then skips translation and compilation.
+    Meant for a background thread (XLA compiles without the GIL) while the caller does
+    other work, e.g. the demo's report while its calibrated model compiles.
+    """
+    from bayesmmm.inference.base import resolve_backend
+
+    config = config.model_copy(update={"backend": resolve_backend(config.backend)})
+    jax = start_jax(config)
+    with _precision(jax, config.precision):
+        prep = _prepare(model, config, cache_key)
+        if prep.program.compiled is None:
+            prep.program.compiled = _lowered(prep, config).compile()
+
+
 def sample_jax(
     model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
 ) -> tuple[Any, dict[str, float]]:
@@ -428,78 +590,18 @@ def sample_jax(
     compiles the sampling program: work the caller needs afterwards anyway.
     """
     start = time.perf_counter()
-    backend = config.backend
-    try:
-        # one host device per chain, at least one per core: chains never run in lockstep
-        # (a vmap over chains waits for the longest trajectory at every draw); the OS
-        # shares the cores among the devices' threads
-        jax = configure_jax(max(config.chains, config.cores or available_cores()))
-        import jax.numpy as jnp
-
-        if backend == "blackjax":
-            import blackjax  # noqa: F401
-        else:
-            import numpyro  # noqa: F401
-    except ImportError as exc:
-        raise _sampler_error(
-            f"the {backend} backend needs the JAX extra ({exc.name} is missing): pip install 'bayesmmm[jax]'"
-        ) from exc
-    devices = resolve_devices(config.device, jax)
-    platform = devices[0].platform
-    wanted = min(config.chains, config.cores or available_cores())
-    if platform == "cpu" and len(devices) < wanted:
-        _warn_once(
-            f"JAX started with {len(devices)} CPU device(s) before bayesmmm could ask for {wanted}: the chains "
-            "share one core. Set XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX is first used "
-            "(or import bayesmmm's sampler before numpyro) to run chains in parallel."
-        )
+    jax = start_jax(config)
     with _precision(jax, config.precision):
-        jm = jax_model(model, config.seed)
-        dtype = jnp.float32 if config.precision == "float32" else jnp.float64
-        program_key = (
-            cache_key or id(model),
-            jm.key,
-            backend,
-            config.chains,
-            config.draws,
-            config.tune,
-            config.target_accept,
-            platform,
-            len(devices),
-            config.precision,
-        )
-        reused = cache_key is not None and program_key in _PROGRAMS
-        if reused:
-            _PROGRAMS.move_to_end(program_key)
-            program, old = _PROGRAMS[program_key]
-            jm.logp, jm.constrain = old.logp, old.constrain  # the compiled program closes over these
-        else:
-            program = _build_program(jax, jm, backend, config, devices)
-            if cache_key is not None:
-                _PROGRAMS[program_key] = (program, jm)
-                while len(_PROGRAMS) > _PROGRAMS_MAX:
-                    _PROGRAMS.popitem(last=False)
-        data = [jnp.asarray(v, dtype=dtype if np.issubdtype(v.dtype, np.floating) else None) for v in jm.data_values]
-        seed = config.seed if config.seed is not None else int(np.random.default_rng().integers(2**31))
-        n_dev = len(program.devices)
-        layout = _chain_layout(n_dev, config.chains)
-
-        def placed(arrays):  # on the program's device, in its chain layout
-            arrays = jax.tree.map(layout, arrays)
-            return jax.device_put(arrays, program.devices[0]) if n_dev == 1 else arrays
-
-        keys = placed(jax.random.split(jax.random.key(seed), config.chains))
-        if n_dev == 1:
-            data = jax.device_put(data, program.devices[0])
+        prep = _prepare(model, config, cache_key)
+        jm, program, dtype = prep.jm, prep.program, prep.dtype
         # compiled once per program: traced here (JAX's precision setting is per thread),
         # XLA compiles on a worker thread (C++, without the GIL, mostly on one core) while
         # this thread draws the initial points and does the caller's ``prepare`` work
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesmmm-xla") as pool:
             if program.compiled is None:
-                zeros = placed([jnp.zeros((config.chains, *s), dtype) for s in jm.value_shapes])
-                compiling = pool.submit(program.run.lower(keys, zeros, data).compile)
-            points = initial_points(jm, config.chains, config.seed, lambda p: program.logp_batch(p, data))
-            positions = placed([jnp.asarray(p, dtype=dtype) for p in points])
+                compiling = pool.submit(_lowered(prep, config).compile)
+            points = initial_points(jm, config.chains, config.seed, lambda p: program.logp_batch(p, prep.data))
+            positions = prep.placed([jax.numpy.asarray(p, dtype=dtype) for p in points])
             if prepare is not None:
                 prepare()
             if program.compiled is None:
@@ -507,8 +609,9 @@ def sample_jax(
         compiled = program.compiled
         compiled_at = time.perf_counter()
         compile_wall = compiled_at - start
-        draws, stats = compiled(keys, positions, data)
+        draws, stats = compiled(prep.keys, positions, prep.data)
         jax.block_until_ready((draws, stats))
+        n_dev = len(program.devices)
         if config.chains == 1:  # restore the chain axis
             draws, stats = jax.tree.map(lambda x: x[None], (draws, stats))
         elif 1 < n_dev < config.chains:
@@ -517,16 +620,16 @@ def sample_jax(
         constrained = program.constrain(draws)
         constrained = [np.asarray(c, dtype=np.float64) for c in constrained]
         stats = {k: np.asarray(v) for k, v in stats.items()}
-    tree = _to_datatree(model, jm.var_names, constrained, stats, backend)
+    tree = _to_datatree(model, jm.var_names, constrained, stats, config.backend)
     total = time.perf_counter() - start
     sample_s = sampled_at - compiled_at
     return tree, {
         "compile_s": round(compile_wall, 3),
         "sample_s": round(sample_s, 3),
         "total_s": round(total, 3),
-        "compile_reused": int(reused),
-        "devices": len(program.devices),
-        "platform": platform,
+        "compile_reused": int(prep.reused),
+        "devices": n_dev,
+        "platform": prep.platform,
     }
 
 

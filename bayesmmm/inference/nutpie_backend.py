@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -10,10 +11,11 @@ from typing import Any
 from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.inference.base import SamplerError, cores, progress
 
-__all__ = ["sample_nutpie"]
+__all__ = ["precompile_nutpie", "sample_nutpie"]
 
 _COMPILED: OrderedDict[str, Any] = OrderedDict()
 _COMPILED_MAX = 8
+_COMPILED_LOCK = threading.Lock()  # a precompile on a background thread and a fit share the cache
 
 
 def _nutpie_compiled(model, cache_key: str | None):
@@ -38,6 +40,12 @@ def _nutpie_compiled(model, cache_key: str | None):
     return compiled, False
 
 
+def precompile_nutpie(model, cache_key: str) -> None:
+    """Compile ``model`` with nutpie now, for a later fit with ``cache_key`` to reuse."""
+    with _COMPILED_LOCK:
+        _nutpie_compiled(model, cache_key)
+
+
 def sample_nutpie(
     model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
 ) -> tuple[Any, dict[str, float]]:
@@ -47,7 +55,8 @@ def sample_nutpie(
         import nutpie
     except ImportError as exc:  # pragma: no cover - nutpie is a core dependency
         raise SamplerError("nutpie is not installed: pip install nutpie, or use --sampler pymc") from exc
-    compiled, reused = _nutpie_compiled(model, cache_key)
+    with _COMPILED_LOCK:
+        compiled, reused = _nutpie_compiled(model, cache_key)
     compiled_at = time.perf_counter()
     idata = nutpie.sample(
         compiled,
@@ -57,6 +66,7 @@ def sample_nutpie(
         cores=cores(config),
         seed=config.seed,
         target_accept=config.target_accept,
+        adaptation="low_rank" if config.mass_matrix == "dense" else "diag",
         save_warmup=False,
         progress_bar=progress(config),
     )

@@ -28,6 +28,7 @@ def sample_pymc(
         cores=cores(config),
         random_seed=config.seed,
         target_accept=config.target_accept,
+        init="jitter+adapt_full" if config.mass_matrix == "dense" else "jitter+adapt_diag",
         progressbar=progress(config),
         nuts_sampler="pymc",
         # forking a process that runs JAX threads can deadlock: start workers afresh then

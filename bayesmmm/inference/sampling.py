@@ -23,7 +23,16 @@ from bayesmmm.inference.base import (
     resolve_backend,
 )
 
-__all__ = ["BACKENDS", "JAX_BACKENDS", "SAMPLE_STATS", "SamplerError", "harmonize_stats", "sample"]
+__all__ = [
+    "BACKENDS",
+    "JAX_BACKENDS",
+    "SAMPLE_STATS",
+    "SamplerError",
+    "harmonize_stats",
+    "import_backend",
+    "precompile",
+    "sample",
+]
 
 
 def sample(
@@ -49,6 +58,44 @@ def sample(
         config = config.model_copy(update={"backend": name})
     idata, timings = get_backend(name)(model, config, cache_key, prepare)
     return _harmonized(idata, name), {**timings, "backend": name}
+
+
+def precompile(model, config: SamplerConfig, cache_key: str) -> bool:
+    """Compile ``model``'s sampler now so that a later :func:`sample` with ``cache_key`` reuses it.
+
+    Safe to run on a background thread while the caller does other work (the XLA and
+    numba compilers run without the GIL). Returns False for a backend that compiles
+    nothing ahead (``pymc``, a registered backend).
+    """
+    name = resolve_backend(config.backend)
+    config = config.model_copy(update={"backend": name})
+    if name in JAX_BACKENDS:
+        from bayesmmm.inference.jax_backends import precompile_jax
+
+        precompile_jax(model, config, cache_key)
+        return True
+    if name == "nutpie":
+        from bayesmmm.inference.nutpie_backend import precompile_nutpie
+
+        precompile_nutpie(model, cache_key)
+        return True
+    return False
+
+
+def import_backend(config: SamplerConfig) -> None:
+    """Import (and configure) ``config``'s backend libraries in this thread.
+
+    Call it on the main thread before compiling on another one: importing JAX (or numba)
+    from two threads at once can see a partially initialized module."""
+    import pymc  # noqa: F401
+
+    name = resolve_backend(config.backend)
+    if name in JAX_BACKENDS:
+        from bayesmmm.inference.jax_backends import start_jax
+
+        start_jax(config.model_copy(update={"backend": name}))
+    elif name == "nutpie":
+        import nutpie  # noqa: F401
 
 
 def _harmonized(idata, backend: str):

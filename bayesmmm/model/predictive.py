@@ -15,7 +15,7 @@ and the service (:meth:`Predictive.predict_draws`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -159,20 +159,29 @@ class Predictive:
 
     def __init__(self, model: MMM) -> None:
         self.model = model
-        self._compiled: tuple[Callable, list[str], list[str], Callable | None] | None = None
+        self._compiled: dict[tuple[str, ...], tuple[Callable, list[str], list[str], Callable | None]] = {}
         self._components: tuple[Any, xr.Dataset] | None = None
         self._centering: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None
+        self._draws: tuple[Any, dict[str, np.ndarray]] | None = None
 
     # ------------------------------------------------------------ compiled mean
-    def compiled(self) -> tuple[Callable, list[str], list[str], Callable | None]:
+    def compiled(
+        self, components: Sequence[str] | None = None
+    ) -> tuple[Callable, list[str], list[str], Callable | None]:
         """``(fn, variable order, component names, center_fn)``: ``fn(media, controls, t, fourier,
-        *draws[, centering])`` returns the components for a leading draw axis; ``center_fn(*draws)``
-        the intercept's centering per draw (None without ``center_media``). Compiled once."""
-        if self._compiled is None:
-            self._compiled = self._compile()
-        return self._compiled
+        *draws[, centering])`` returns the components (all of :data:`COMPONENTS`, or the
+        ``components`` asked for, in that order) for a leading draw axis; ``center_fn(*draws)``
+        the intercept's centering per draw (None without ``center_media``). Compiled once per
+        set of components: a subset computes only what it needs."""
+        names = tuple(COMPONENTS if components is None else components)
+        unknown = sorted(set(names) - set(COMPONENTS))
+        if unknown or not names:
+            raise ValueError(f"unknown mean component(s) {unknown}; valid: {', '.join(COMPONENTS)}")
+        if names not in self._compiled:
+            self._compiled[names] = self._compile(names)
+        return self._compiled[names]
 
-    def _compile(self):
+    def _compile(self, names: tuple[str, ...]):
         import pytensor
         import pytensor.tensor as pt
         from pytensor.graph.replace import vectorize_graph
@@ -202,7 +211,7 @@ class Predictive:
             shift = vectorize_graph(media_mean(model, core, reference), {core[n]: batched[n] for n in dims})
             center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
         comps = mean_components(model, core, design, centering=centering)
-        names = list(COMPONENTS)
+        names = list(names)
         replace = {core[n]: batched[n] for n in dims}
         if centering is not None:
             replace[centering] = batched_centering
@@ -213,7 +222,8 @@ class Predictive:
     def centering(self, draws: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """:func:`media_mean` over the training media for each draw (None without ``center_media``);
         remembered for the last set of draws."""
-        _fn, order, _names, center_fn = self.compiled()
+        # the centering does not depend on the components: any compiled entry has it
+        _fn, order, _names, center_fn = next(iter(self._compiled.values()), None) or self.compiled(("media",))
         if center_fn is None:
             return None
         cached = self._centering
@@ -229,15 +239,22 @@ class Predictive:
         of ``max_draws`` when given)."""
         model = self.model
         model.require_fitted()
-        post = model.idata["posterior"].to_dataset()
+        posterior = model.idata["posterior"]
+        post = posterior.to_dataset()
         n = post.sizes["chain"] * post.sizes["draw"]
+        every = max_draws is None or max_draws >= n
+        if every and self._draws is not None and self._draws[0] is posterior:
+            return self._draws[1]  # the same read-only arrays: centering and friends stay cached
         idx = np.arange(n)
-        if max_draws is not None and max_draws < n:
+        if not every:
             idx = np.sort(np.random.default_rng(seed).choice(n, size=max_draws, replace=False))
         out = {}
         for name in model.variable_dims():
             arr = post[name].to_numpy()
             out[name] = arr.reshape(n, *arr.shape[2:])[idx]
+            out[name].flags.writeable = False
+        if every:
+            self._draws = (posterior, out)
         return out
 
     def evaluate(
@@ -248,8 +265,12 @@ class Predictive:
         draws: Mapping[str, np.ndarray] | None = None,
         batch_size: int = 1000,
         reduce: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+        components: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
         """Components in ORIGINAL units for each draw: arrays with a leading ``sample`` axis.
+
+        ``components`` (default: all of :data:`COMPONENTS`) names the ones to compute; a
+        subset such as ``("media",)`` skips the work of the others.
 
         For a geo panel ``media``/``controls`` are ``(date, geo, ·)`` and every component
         has a geo axis after ``date``. ``reduce`` maps each batch of draws to smaller
@@ -257,7 +278,7 @@ class Predictive:
         bounded by the batch size rather than by the number of draws.
         """
         model = self.model
-        fn, order, names, _center_fn = self.compiled()
+        fn, order, names, _center_fn = self.compiled(components)
         draws = self.posterior_draws() if draws is None else draws
         centering = self.centering(draws)
         design = model.design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))

@@ -263,3 +263,39 @@ def test_backends_agree_on_roas_long_chains(frame, backend):
         fits[name] = mmm
     z = agreement(fits[backend], fits["nutpie"])
     assert float(z.max()) < Z, z.to_series().round(2).to_dict()
+
+
+_TRANSLATE_SCRIPT = """
+import json, sys
+from bayesmmm import MMM
+from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
+from tests.test_backends import DATA, MODEL, QUICK
+frame, _ = simulate(load_scenario(builtin_scenario("four_channel")))
+mmm = MMM(DATA, MODEL)
+mmm.fit(frame, {**QUICK, "backend": "numpyro", "draws": 60, "tune": 60})
+print("RESULT", json.dumps({"translation": mmm.timings["translation"],
+                            "beta": mmm.idata["posterior"]["beta"].values.ravel().tolist()}))
+"""
+
+
+def test_the_translation_is_cached_on_disk_for_the_next_process(tmp_path):
+    """A second process with the same structure loads the rewritten graphs from the cache folder
+    (skipping the graph build and PyTensor's rewrites) and samples exactly the same draws."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "BAYESMMM_JAX_CACHE": str(tmp_path / "jax"), "PYTHONPATH": str(Path(__file__).parents[1])}
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", _TRANSLATE_SCRIPT], capture_output=True, text=True, env=env, timeout=600
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        runs.append(json.loads(line.split(" ", 1)[1]))
+    assert [r["translation"] for r in runs] == ["new", "disk"]
+    assert runs[0]["beta"] == runs[1]["beta"]
+    assert len(list((tmp_path / "jax" / "translations").glob("*.pkl"))) == 1

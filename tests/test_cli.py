@@ -162,3 +162,29 @@ def test_warnings_are_one_line(contract_dir, tmp_path):
         done.stderr.splitlines()[1],
     ]
     assert done.stderr.splitlines()[1].startswith("error: the data has 10 weeks; this model needs at least")
+
+
+def test_demo_end_to_end_in_a_fresh_process(tmp_path):
+    """README command 1's job, small: simulate, fit, calibrated refit (compiled on a background
+    thread meanwhile), optimize, two reports; the calibrated ROAS error is the smaller one."""
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayesmmm.cli.main", "demo", "-o", str(out), "--draws", "150", "--tune", "200"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for path in ("run/report.html", "run_calibrated/report.html", "optimization/summary.json", "data/truth.json"):
+        assert (out / path).is_file(), path
+    assert "Sampling: [" not in proc.stdout + proc.stderr  # PyMC's prior-sampling log stays out of the summary
+    errors = re.search(r"median absolute error: uncalibrated (\d+)%, calibrated (\d+)%", proc.stdout)
+    assert errors, proc.stdout[-3000:]
+    uncalibrated, calibrated = map(int, errors.groups())
+    assert calibrated < uncalibrated
+    diag = json.loads((out / "run_calibrated" / "diagnostics.json").read_text())
+    assert {t["channel"] for t in diag["calibration"]["lift_tests"]} == {"search", "social", "ctv"}

@@ -19,36 +19,55 @@ the contract checks to run on your own transforms in your test suite (:func:`che
 
 __version__ = "0.1.0"
 
-from bayesmmm.components import ADSTOCKS, SATURATIONS, Adstock, Saturation, UnknownNameError
-from bayesmmm.components.priors import Prior
-from bayesmmm.config.experiment import (
-    AdstockConfig,
-    ConfigError,
-    DataConfig,
-    DiagnosticsConfig,
-    ExperimentConfig,
-    ModelConfig,
-    OutputConfig,
-    SamplerConfig,
-    SaturationConfig,
-    load_experiment,
-)
-from bayesmmm.data.loading import DataError
-from bayesmmm.decisions.insights import channel_insights, decomposition_table, findings
-from bayesmmm.decisions.optimizer import OptimizationError, OptimizationResult, optimize_budget, run_scenarios
-from bayesmmm.decisions.response import FlightResponse, adstock_weights, marginal_roas, response_curves
-from bayesmmm.evaluation.summaries import (
-    contributions_table,
-    diagnostics,
-    fit_metrics,
-    forecast_table,
-    parameter_summary,
-    roas_table,
-)
-from bayesmmm.model.mmm import MMM, ModelFileError
-from bayesmmm.reporting.report import write_optimization, write_report
-from bayesmmm.workflows.experiment import RunResult, run_experiment
-from bayesmmm.workflows.simulate import ScenarioConfig, load_scenario, simulate, write_simulation
+# Imported on first use (PEP 562): ``import bayesmmm`` and light commands (``bayesmmm --version``,
+# ``schema``, ``--help``) do not pay for PyMC, PyTensor and JAX.
+_LAZY: dict[str, str] = {
+    "ADSTOCKS": "bayesmmm.components",
+    "SATURATIONS": "bayesmmm.components",
+    "Adstock": "bayesmmm.components",
+    "Saturation": "bayesmmm.components",
+    "UnknownNameError": "bayesmmm.components",
+    "Prior": "bayesmmm.components.priors",
+    "AdstockConfig": "bayesmmm.config.experiment",
+    "ConfigError": "bayesmmm.config.experiment",
+    "DataConfig": "bayesmmm.config.experiment",
+    "DiagnosticsConfig": "bayesmmm.config.experiment",
+    "ExperimentConfig": "bayesmmm.config.experiment",
+    "ModelConfig": "bayesmmm.config.experiment",
+    "OutputConfig": "bayesmmm.config.experiment",
+    "SamplerConfig": "bayesmmm.config.experiment",
+    "SaturationConfig": "bayesmmm.config.experiment",
+    "load_experiment": "bayesmmm.config.experiment",
+    "DataError": "bayesmmm.data.loading",
+    "channel_insights": "bayesmmm.decisions.insights",
+    "decomposition_table": "bayesmmm.decisions.insights",
+    "findings": "bayesmmm.decisions.insights",
+    "OptimizationError": "bayesmmm.decisions.optimizer",
+    "OptimizationResult": "bayesmmm.decisions.optimizer",
+    "optimize_budget": "bayesmmm.decisions.optimizer",
+    "run_scenarios": "bayesmmm.decisions.optimizer",
+    "FlightResponse": "bayesmmm.decisions.response",
+    "adstock_weights": "bayesmmm.decisions.response",
+    "marginal_roas": "bayesmmm.decisions.response",
+    "response_curves": "bayesmmm.decisions.response",
+    "contributions_table": "bayesmmm.evaluation.summaries",
+    "diagnostics": "bayesmmm.evaluation.summaries",
+    "fit_metrics": "bayesmmm.evaluation.summaries",
+    "forecast_table": "bayesmmm.evaluation.summaries",
+    "parameter_summary": "bayesmmm.evaluation.summaries",
+    "roas_table": "bayesmmm.evaluation.summaries",
+    "MMM": "bayesmmm.model.mmm",
+    "ModelFileError": "bayesmmm.model.mmm",
+    "write_optimization": "bayesmmm.reporting.report",
+    "write_report": "bayesmmm.reporting.report",
+    "RunResult": "bayesmmm.workflows.experiment",
+    "run_experiment": "bayesmmm.workflows.experiment",
+    "ScenarioConfig": "bayesmmm.workflows.simulate",
+    "load_scenario": "bayesmmm.workflows.simulate",
+    "simulate": "bayesmmm.workflows.simulate",
+    "write_simulation": "bayesmmm.workflows.simulate",
+}
+
 
 __all__ = [
     "ADSTOCKS",
@@ -97,3 +116,18 @@ __all__ = [
     "write_report",
     "write_simulation",
 ]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayesmmm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

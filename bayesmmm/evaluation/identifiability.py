@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "add_calibration_diagnostics",
     "expected_test_lift",
+    "expected_test_lifts",
     "identifiability",
     "prior_draws",
     "roas_draws",
@@ -74,7 +75,7 @@ def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]
             var_names=names,
             random_seed=seed,
             return_inferencedata=False,
-            compile_kwargs={"mode": numpy_mode()},
+            compile_kwargs={"mode": numpy_mode(fast_compile=True)},
         )
     finally:
         logger.setLevel(level)
@@ -107,48 +108,63 @@ def expected_test_lift(
     (mean of the window, national) and, for each direction, ``delta_x``, the lift's
     posterior ``mean`` and ``hdi`` (original units, national).
     """
+    return expected_test_lifts(mmm, [channel], change, weeks, hdi_prob)[channel]
+
+
+def expected_test_lifts(
+    mmm: MMM, channels: list[str], change: float = 0.5, weeks: int = 4, hdi_prob: float = 0.9
+) -> dict[str, dict[str, Any]]:
+    """:func:`expected_test_lift` of several channels at once (one evaluation of the lift graph)."""
     from bayesmmm.evaluation.summaries import hdi_bounds
     from bayesmmm.model.calibration import check_lift_tests, lift_draws
 
+    if not channels:
+        return {}
     dates = pd.DatetimeIndex(mmm.data.dates)
     end = max(len(dates) - 1 - min(mmm.carryover_weeks, len(dates) // 2), weeks - 1)
     start = max(end - weeks + 1, 0)
-    c = mmm.channels.index(channel)
     geos = list(mmm.geos) if mmm.is_geo else [None]
     media = mmm.data.geo_media if mmm.is_geo else mmm.data.media[:, None, :]
-    x = media[start : end + 1, :, c].mean(axis=0)  # (geo,)
-    active = np.where(media[:, :, c] > 0, media[:, :, c], np.nan)
-    fallback = np.nan_to_num(np.nanmean(active, axis=0), nan=1.0)
-    x = np.where(x > 0, x, fallback)  # a channel dark in the window: test at its mean active spend
-    rows = []
-    for sign in (1.0, -1.0):
-        for g, geo in enumerate(geos):
-            rows.append(
-                {
-                    "channel": channel,
-                    "x": float(x[g]),
-                    "delta_x": sign * change * float(x[g]),
-                    "delta_y": 0.0,
-                    "sigma": 1.0,
-                    **({"geo": geo} if geo is not None else {}),
-                    "start": dates[start],
-                    "end": dates[end],
-                }
-            )
+    spends, rows = {}, []
+    for channel in channels:
+        c = mmm.channels.index(channel)
+        x = media[start : end + 1, :, c].mean(axis=0)  # (geo,)
+        active = np.where(media[:, :, c] > 0, media[:, :, c], np.nan)
+        fallback = np.nan_to_num(np.nanmean(active, axis=0), nan=1.0)
+        x = np.where(x > 0, x, fallback)  # a channel dark in the window: test at its mean active spend
+        spends[channel] = float(x.sum())
+        for sign in (1.0, -1.0):
+            for g, geo in enumerate(geos):
+                rows.append(
+                    {
+                        "channel": channel,
+                        "x": float(x[g]),
+                        "delta_x": sign * change * float(x[g]),
+                        "delta_y": 0.0,
+                        "sigma": 1.0,
+                        **({"geo": geo} if geo is not None else {}),
+                        "start": dates[start],
+                        "end": dates[end],
+                    }
+                )
     tests = check_lift_tests(pd.DataFrame(rows), source="expected lift")
-    lifts = lift_draws(mmm, tests=tests).reshape(-1, 2, len(geos)).sum(axis=2)  # national
-    out: dict[str, Any] = {
-        "window": f"{dates[start].date()}..{dates[end].date()}",
-        "weeks": int(end - start + 1),
-        "x": float(x.sum()),
-    }
-    for k, name in enumerate(("plus", "minus")):
-        lo, hi = hdi_bounds(lifts[:, k], hdi_prob)
-        out[name] = {
-            "delta_x": (1 if k == 0 else -1) * change * float(x.sum()),
-            "mean": float(lifts[:, k].mean()),
-            "hdi": [lo, hi],
+    # (sample, channel, ±, geo) → national
+    lifts = lift_draws(mmm, tests=tests).reshape(-1, len(channels), 2, len(geos)).sum(axis=3)
+    out: dict[str, dict[str, Any]] = {}
+    for i, channel in enumerate(channels):
+        entry: dict[str, Any] = {
+            "window": f"{dates[start].date()}..{dates[end].date()}",
+            "weeks": int(end - start + 1),
+            "x": spends[channel],
         }
+        for k, name in enumerate(("plus", "minus")):
+            lo, hi = hdi_bounds(lifts[:, i, k], hdi_prob)
+            entry[name] = {
+                "delta_x": (1 if k == 0 else -1) * change * spends[channel],
+                "mean": float(lifts[:, i, k].mean()),
+                "hdi": [lo, hi],
+            }
+        out[channel] = entry
     return out
 
 
@@ -172,7 +188,7 @@ def identifiability(
     prior = roas_draws(mmm, prior_draws(mmm, n_prior, seed))
     post = roas_draws(mmm, mmm.posterior_draws())
     channels: dict[str, Any] = {}
-    flagged = []
+    measures: dict[str, float] = {}
     for c, name in enumerate(mmm.channels):
         p, q = prior[:, c], post[:, c]
         sd_prior, sd_post = float(np.std(p, ddof=1)), float(np.std(q, ddof=1))
@@ -191,26 +207,29 @@ def identifiability(
             "shift": (float(np.mean(q)) - float(np.mean(p))) / sd_prior if sd_prior > 0 else 0.0,
             "prior_driven": bool(measure < threshold),
         }
-        if entry["prior_driven"]:
-            flagged.append(name)
-            test = expected_test_lift(mmm, name, hdi_prob=hdi_prob)
-            entry["expected_test"] = test
-            plus, minus = test["plus"], test["minus"]
-            tested = mmm.lift_tests is not None and name in set(mmm.lift_tests["channel"])
-            what = (
-                "its lift test pins only part of the curve: run another at a different spend level (a go-dark "
-                "test pins the level)"
-                if tested
-                else "run a lift test"
-            )
-            entry["advice"] = (
-                f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.1%} of the prior's "
-                f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
-                f"{test['weeks']} weeks should move the target by {plus['mean']:+,.1f} / {minus['mean']:+,.1f} "
-                f"a week (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
-                f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
-            )
+        measures[name] = measure
         channels[name] = entry
+    flagged = [name for name, entry in channels.items() if entry["prior_driven"]]
+    tests = expected_test_lifts(mmm, flagged, hdi_prob=hdi_prob)  # one evaluation for every flagged channel
+    for name in flagged:
+        entry, measure = channels[name], measures[name]
+        test = tests[name]
+        entry["expected_test"] = test
+        plus, minus = test["plus"], test["minus"]
+        tested = mmm.lift_tests is not None and name in set(mmm.lift_tests["channel"])
+        what = (
+            "its lift test pins only part of the curve: run another at a different spend level (a go-dark "
+            "test pins the level)"
+            if tested
+            else "run a lift test"
+        )
+        entry["advice"] = (
+            f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.1%} of the prior's "
+            f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
+            f"{test['weeks']} weeks should move the target by {plus['mean']:+,.1f} / {minus['mean']:+,.1f} "
+            f"a week (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
+            f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
+        )
     return {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
 
 

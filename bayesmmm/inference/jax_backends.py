@@ -174,6 +174,7 @@ class JaxModel:
     key: tuple
     initial_point: dict[str, np.ndarray]
     translation: str = "new"  # where the translation came from: new, memory (this process) or disk
+    exported: bool = False  # logp/constrain call exported StableHLO: batch them with lax.map, not vmap
 
 
 def _rewritten(inputs: list, outputs: list):
@@ -188,15 +189,17 @@ def _rewritten(inputs: list, outputs: list):
 
 @dataclass
 class _Translation:
-    """A model's log-density and transform in JAX, and the rewritten graphs they came from."""
+    """A model's log-density and transform in JAX (from PyTensor's rewritten graphs, or from
+    their exported StableHLO), with the names and key that go with them."""
 
-    logp_graph: Any  # FunctionGraph: (value vars..., data...) -> logp
-    constrain_graph: Any  # FunctionGraph: (value vars...) -> free variables
     var_names: list[str]
     data_names: list[str]
     key: tuple
     log_density: Callable | None = None
     constrain: Callable | None = None
+    logp_graph: Any = None  # FunctionGraph: (value vars..., data...) -> logp (a fresh translation)
+    constrain_graph: Any = None  # FunctionGraph: (value vars...) -> free variables
+    exported: bool = False  # the functions call exported StableHLO: no vmap over them (lax.map instead)
 
     def functions(self) -> _Translation:
         """Fill ``log_density`` / ``constrain`` from the graphs (jax_funcify: fast once rewritten)."""
@@ -247,46 +250,86 @@ def _lookup_key(model, cache_key: str, shapes: list[tuple[int, ...]]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _disk_path(lookup: str) -> Path:
-    return cache_dir() / "translations" / f"{lookup}.pkl"
+def _disk_paths(lookup: str) -> dict[str, Path]:
+    folder = cache_dir() / "translations"
+    return {part: folder / f"{lookup}.{part}" for part in ("logp.bin", "constrain.bin", "json")}
+
+
+def _tuples(value):
+    """JSON lists back to the nested tuples of a key (hashable)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _exported(tr: _Translation, value_shapes: list, data_values: list) -> tuple[bytes, bytes]:
+    """``tr``'s functions exported as StableHLO (the log-density with its first derivative)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import export
+
+    position = [jax.ShapeDtypeStruct(s, jnp.float64) for s in value_shapes]
+    data = [jax.ShapeDtypeStruct(np.shape(v), _data_dtype(v, jnp.float64)) for v in data_values]
+    logp = export.export(jax.jit(lambda p, d: tr.log_density(p, d)))(position, data)
+    constrain = export.export(jax.jit(lambda p: tr.constrain(p)))(position)
+    return bytes(logp.serialize(vjp_order=1)), bytes(constrain.serialize())
+
+
+def _from_exported(logp_blob: bytes, constrain_blob: bytes, meta: dict[str, Any]) -> _Translation:
+    import jax
+    from jax import export
+
+    logp = export.deserialize(bytearray(logp_blob))
+    constrain = export.deserialize(bytearray(constrain_blob))
+
+    def constrain_fn(position: list) -> list:
+        return list(constrain.call(position))
+
+    return _Translation(
+        var_names=list(meta["var_names"]),
+        data_names=list(meta["data_names"]),
+        key=_tuples(meta["key"]),
+        log_density=jax.jit(lambda p, d: logp.call(p, d)),
+        constrain=constrain_fn,
+        exported=True,
+    )
 
 
 def _load_translation(lookup: str) -> _Translation | None:
-    """A translation saved by an earlier process (None if absent or unreadable)."""
-    import pickle
+    """A translation exported by an earlier process (None if absent or unreadable).
 
-    path = _disk_path(lookup)
+    The cache holds StableHLO (JAX's serialization) and JSON: loading it runs no Python
+    code from the cache folder."""
+    import json
+
+    paths = _disk_paths(lookup)
     try:
-        with path.open("rb") as fh:
-            saved = pickle.load(fh)
-        return _Translation(**saved) if isinstance(saved, dict) else None
+        meta = json.loads(paths["json"].read_text())  # written last: the entry is complete
+        return _from_exported(paths["logp.bin"].read_bytes(), paths["constrain.bin"].read_bytes(), meta)
     except FileNotFoundError:
         return None
-    except Exception:
+    except Exception:  # a stale or partial entry: translate again (and overwrite it)
         return None
 
 
-def _save_translation(lookup: str, tr: _Translation) -> None:
-    """Write the rewritten graphs for later processes; never fails a fit (a read-only cache just misses)."""
-    import pickle
+def _save_translation(lookup: str, blobs: tuple[bytes, bytes], tr: _Translation) -> None:
+    """Write the exported functions for later processes; never fails a fit (a read-only cache just misses)."""
+    import json
     import tempfile
 
-    path = _disk_path(lookup)
-    fields = ("logp_graph", "constrain_graph", "var_names", "data_names", "key")
+    paths = _disk_paths(lookup)
+    meta = json.dumps({"var_names": tr.var_names, "data_names": tr.data_names, "key": tr.key})
     try:
-        blob = pickle.dumps({k: getattr(tr, k) for k in fields}, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # e.g. a plugin's Op that cannot be pickled: later processes translate again
-        return
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
-            tmp = Path(fh.name)
-            fh.write(blob)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old entry or the new one
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        for part, blob in (("logp.bin", blobs[0]), ("constrain.bin", blobs[1]), ("json", meta.encode())):
+            with tempfile.NamedTemporaryFile(dir=paths[part].parent, delete=False, suffix=".tmp") as fh:
+                fh.write(blob)
+            os.replace(fh.name, paths[part])  # atomic; the JSON goes last and marks the entry complete
     except OSError:  # a read-only cache folder: later processes translate again
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        pass
+
+
+def _data_dtype(value, float_dtype):
+    """The dtype a data array is passed to the program with (as :func:`_prepare` places it)."""
+    return float_dtype if np.issubdtype(np.asarray(value).dtype, np.floating) else np.asarray(value).dtype
 
 
 def _translate(model) -> _Translation:
@@ -325,34 +368,45 @@ def _translate(model) -> _Translation:
     )
 
 
-def jax_model(model, seed: int | None = None, cache_key: str | None = None) -> JaxModel:
+def jax_model(model, seed: int | None = None, cache_key: str | None = None, exportable: bool = False) -> JaxModel:
     """Translate ``model``'s log-density to JAX with its ``pm.Data`` as arguments.
 
     Other shared variables (dim lengths) become constants: they fix shapes, and are
     part of :attr:`JaxModel.key` together with the data shapes. With ``cache_key`` (the
-    model's structure key) the translation is cached, in this process and on disk next to
-    JAX's compilation cache (:func:`cache_dir`): a later fit of the same structure and
-    shapes, in this process or another, skips building the log-density graph and PyTensor's
-    rewrites (~2-3 s of the four-channel model's fit).
+    model's structure key) the translation is cached in this process; with ``exportable``
+    too (float64, one chain per device: nothing ``vmap``-s the log-density) it is exported
+    as StableHLO into the cache folder next to JAX's compilation cache (:func:`cache_dir`)
+    and used from there, in this process and the next: a later process fitting the same
+    structure and shapes skips building the log-density graph and PyTensor's rewrites
+    (~2-3 s of the four-channel model's fit) and runs the very same program (same draws).
     """
     ip = model.initial_point(random_seed=seed)  # compiles a function: once per fit
     shapes = [tuple(np.shape(ip[v.name])) for v in model.value_vars]
     lookup = _lookup_key(model, cache_key, shapes) if cache_key is not None else None
-    tr = _TRANSLATIONS.get(lookup) if lookup is not None else None
+    memory = None if lookup is None else f"{lookup}:{'exported' if exportable else 'traced'}"
+    tr = _TRANSLATIONS.get(memory) if memory is not None else None
     source = "memory"
-    if tr is None and lookup is not None:
+    if tr is None and lookup is not None and exportable:
         tr, source = _load_translation(lookup), "disk"
+    data = {v.name: v for v in model.data_vars}
     if tr is None:
-        tr, source = _translate(model), "new"
-        if lookup is not None:
-            _save_translation(lookup, tr)
-    tr.functions()
-    if lookup is not None:
-        _TRANSLATIONS[lookup] = tr
-        _TRANSLATIONS.move_to_end(lookup)
+        tr, source = _translate(model).functions(), "new"
+        if lookup is not None and exportable:
+            values = [data[name].get_value() for name in tr.data_names]
+            try:
+                blobs = _exported(tr, shapes, values)
+            except Exception:  # an op JAX cannot export: keep the traced functions
+                blobs = None
+            if blobs is not None:
+                _save_translation(lookup, blobs, tr)
+                # this process runs the exported functions too: a cold and a warm fit sample alike
+                meta = {"var_names": tr.var_names, "data_names": tr.data_names, "key": tr.key}
+                tr = _from_exported(*blobs, _json_roundtrip(meta))
+    if memory is not None:
+        _TRANSLATIONS[memory] = tr
+        _TRANSLATIONS.move_to_end(memory)
         while len(_TRANSLATIONS) > _PROGRAMS_MAX:
             _TRANSLATIONS.popitem(last=False)
-    data = {v.name: v for v in model.data_vars}
     values = [np.asarray(data[name].get_value()) for name in tr.data_names]
     return JaxModel(
         logp=tr.log_density,
@@ -365,7 +419,15 @@ def jax_model(model, seed: int | None = None, cache_key: str | None = None) -> J
         key=(tr.key[0], tuple(shapes), *tr.key[1:]),
         initial_point={n: np.asarray(ip[n]) for n in (v.name for v in model.value_vars)},
         translation=source,
+        exported=tr.exported,
     )
+
+
+def _json_roundtrip(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` as a later process reads it back (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(meta))
 
 
 def initial_points(jm: JaxModel, chains: int, seed: int | None, logp_batch: Callable) -> list[np.ndarray]:
@@ -543,8 +605,14 @@ def _build_program(jax, jm: JaxModel, backend: str, config: SamplerConfig, devic
     per_device = chain_fn if len(used) == config.chains else jax.vmap(chain_fn, in_axes=(0, 0, None))
     # pmap: one executable replicated over the devices, each running its chains on its own
     run = jax.pmap(per_device, in_axes=(0, 0, None), devices=used) if len(used) > 1 else jax.jit(per_device)
-    constrain = jax.jit(jax.vmap(jax.vmap(jm.constrain)))
-    logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
+    if jm.exported:  # exported functions have no batching rule: map over chains and draws instead
+        from jax import lax
+
+        constrain = jax.jit(lambda draws: lax.map(lambda chain: lax.map(jm.constrain, chain), draws))
+        logp_batch = jax.jit(lambda points, data: lax.map(lambda p: jm.logp(p, data), points))
+    else:
+        constrain = jax.jit(jax.vmap(jax.vmap(jm.constrain)))
+        logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
     return _Program(run=run, constrain=constrain, logp_batch=logp_batch, devices=used)
 
 
@@ -608,7 +676,9 @@ def _prepare(model, config: SamplerConfig, cache_key: str | None) -> _Prepared:
             "share one core. Set XLA_FLAGS=--xla_force_host_platform_device_count=N before JAX is first used "
             "(or import bayesmmm's sampler before numpyro) to run chains in parallel."
         )
-    jm = jax_model(model, config.seed, cache_key)
+    # exported log-densities cannot be vmap-ed: only where every device runs one chain (CPU), in float64
+    exportable = len(_split_devices(devices, config.chains)) == config.chains and config.precision == "float64"
+    jm = jax_model(model, config.seed, cache_key, exportable)
     dtype = jnp.float32 if config.precision == "float32" else jnp.float64
     program_key = (
         cache_key or id(model),

@@ -232,16 +232,29 @@ class GeoConfig(_Base):
     all geos, the default) or ``pooled`` (national curve plus per-geo deviations of the
     slope / Fourier coefficients, ``HalfNormal(trend_sigma)`` / ``HalfNormal(seasonality_sigma)``
     spreads). With one geo there is nothing to pool and the model is the national one.
+
+    ``sigma: per_geo`` (the default) gives each geo its own noise scale ``sigma[g]`` (the
+    ``priors.sigma`` prior for each), in the geo's scaled units: geos differ in how noisy
+    they are relative to their size (a small geo's sales are relatively noisier), and one
+    scale for all made the small geos' intervals too narrow and the large ones' too wide.
+    ``shared`` is the earlier model (one scale); saved models written before the option
+    existed load with it, so they mean what they meant.
     """
 
     adstock: Literal["shared", "pooled"] = "shared"
     saturation: Literal["shared", "pooled"] = "shared"
     trend: Literal["shared", "pooled"] = "shared"
     seasonality: Literal["shared", "pooled"] = "shared"
-    beta_pooling: Literal["noncentered", "zerosum"] = Field(
+    beta_pooling: Literal["noncentered", "zerosum", "centered"] = Field(
         "noncentered",
-        description="geo deviations of the channel effects: independent N(0, 1) z (noncentered) or z summing to "
-        "zero over the geos (zerosum: beta[c] is the geometric mean of the geos' effects)",
+        description="geo deviations of the channel effects: independent N(0, 1) z (noncentered), z summing to "
+        "zero over the geos (zerosum: beta[c] is the geometric mean of the geos' effects) or log-effect "
+        "deviations drawn directly from N(0, beta_geo_sigma) (centered: for geos whose data pin their own effect)",
+    )
+    sigma: Literal["shared", "per_geo"] = Field(
+        "per_geo",
+        description="observation noise: one scale per geo (per_geo) or one for all geos in per-geo scaled units "
+        "(shared, the model before 0.x: saved models without this key load as shared)",
     )
     beta_sigma: float = Field(0.5, gt=0, description="HalfNormal scale of the log-effect spread across geos")
     param_sigma: float = Field(0.3, gt=0, description="HalfNormal scale of pooled transform parameters' spread")

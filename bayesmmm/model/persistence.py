@@ -24,7 +24,7 @@ from bayesmmm.model.scales import Scales
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["ModelFileError", "load_model", "package_versions", "save_model", "to_datatree"]
+__all__ = ["ModelFileError", "load_model", "package_versions", "save_model", "saved_model_config", "to_datatree"]
 
 
 class ModelFileError(ValueError):
@@ -119,6 +119,22 @@ def save_model(model: MMM, path: str | Path) -> Path:
     return path
 
 
+def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
+    """The model config of a saved model, with the defaults of the version that wrote it.
+
+    Options added since keep the meaning they had when a file lacks them: ``center_media``
+    off, and for a geo model ``geo.sigma: shared`` (one noise scale) and ``geo.beta_pooling:
+    noncentered``.
+    """
+    config = {"center_media": False, **json.loads(text)}
+    if data_config.geo_column is not None:
+        geo = dict(config.get("geo") or {})
+        geo.setdefault("sigma", "shared")
+        geo.setdefault("beta_pooling", "noncentered")
+        config["geo"] = geo
+    return config
+
+
 def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True) -> MMM:
     """Load a model written by :meth:`save`; it predicts exactly what the original did.
 
@@ -168,9 +184,9 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
     except PluginError as exc:
         raise PluginError(f"{path}: {exc}") from None
     try:
+        data_config = DataConfig.model_validate_json(attrs["bayesmmm_data_config"])
         mmm = cls(
-            DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
-            ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
+            data_config, ModelConfig.model_validate(saved_model_config(attrs["bayesmmm_model_config"], data_config))
         )
         const = tree["constant_data"]
         if mmm.is_geo:

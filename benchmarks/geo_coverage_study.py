@@ -15,7 +15,7 @@ and national contributions, divergences, max R-hat and wall time::
 
 Variants: ``before`` is the geo model as it was (one noise scale for all geos in per-geo
 scaled units, non-centered log-effect deviations); ``after`` the current defaults (one noise
-scale per geo, effects per geo pooled on the log scale, centered). One JSON per fit under
+scale per geo, zero-sum log-effect deviations); the others change one thing at a time. One JSON per fit under
 ``OUT/fits``: finished fits are kept, so a rerun (or a larger ``--panels``) only fits what is
 missing. Writes ``OUT/geo_coverage.csv`` (one row per fit × geo × channel) and
 ``OUT/geo_coverage_summary.md``.
@@ -40,9 +40,13 @@ from bayesmmm.workflows.simulate import ScenarioConfig, builtin_scenario, load_s
 
 #: geo options of each model variant (``model.geo``)
 VARIANTS: dict[str, dict[str, Any]] = {
-    "current": {},
     "before": {"sigma": "shared", "beta_pooling": "noncentered"},
     "after": {},
+    # one change at a time (the diagnosis)
+    "per_geo_noncentered": {"sigma": "per_geo", "beta_pooling": "noncentered"},
+    "shared_zerosum": {"sigma": "shared", "beta_pooling": "zerosum"},
+    "wide_spread": {"sigma": "per_geo", "beta_pooling": "noncentered", "beta_sigma": 1.5},
+    "pooled_baseline": {"sigma": "per_geo", "beta_pooling": "noncentered", "trend": "pooled", "seasonality": "pooled"},
 }
 
 

@@ -1,11 +1,10 @@
 """Geo panels: which variables pool the channel effects and parameters across geos, and how.
 
 ``beta[g, c] = beta[c] · exp(beta_geo_sigma[c] · z[g, c])`` (non-centered; ``z`` zero-sum over
-geos with ``beta_pooling: zerosum``), or ``beta[c] · exp(beta_geo_dev[g, c])`` with
-``beta_geo_dev ~ N(0, beta_geo_sigma[c])`` (``centered``); pooled transform parameters, trend
-slopes and Fourier coefficients vary on the scale of their prior's support (:func:`link_of`).
-With ``sigma: per_geo`` the noise scale ``sigma`` has a geo dim. With one geo there is nothing
-to pool and every function here returns its input.
+geos with ``beta_pooling: zerosum``); pooled transform parameters, trend slopes and Fourier
+coefficients vary on the scale of their prior's support (:func:`link_of`). With ``sigma:
+per_geo`` the noise scale ``sigma`` has a geo dim (:meth:`~bayesmmm.model.mmm.MMM.variable_dims`).
+With one geo there is nothing to pool and every function here returns its input.
 """
 
 from __future__ import annotations
@@ -20,17 +19,7 @@ from bayesmmm.components.priors import Prior
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
-__all__ = [
-    "create_geo_variable",
-    "geo_media_parameters",
-    "geo_parameters",
-    "geo_variables",
-    "link_of",
-    "pool_parameter",
-]
-
-#: the centered log-effect deviations: their prior's scale is the variable ``beta_geo_sigma``
-CENTERED_BETA = "beta_geo_dev"
+__all__ = ["geo_media_parameters", "geo_parameters", "geo_variables", "link_of", "pool_parameter"]
 
 #: link functions of pooled positive / unit-interval parameters, by prior distribution
 _LOGIT_DISTS = frozenset({"Beta", "Kumaraswamy", "LogitNormal"})
@@ -76,8 +65,6 @@ def geo_variables(model: MMM) -> dict[str, tuple[tuple[str, ...], Prior]]:
     out = {"beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))}
     if cfg.beta_pooling == "zerosum":  # PyMC's zero-sum axis is the last one: (channel, geo)
         out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
-    elif cfg.beta_pooling == "centered":  # N(0, beta_geo_sigma): see create_geo_variable
-        out[CENTERED_BETA] = (("geo", "channel"), z)
     else:
         out["beta_geo_z"] = (("geo", "channel"), z)
     if model.trend.pooled_variable in model.trend.variables() and cfg.trend == "pooled":
@@ -94,19 +81,6 @@ def geo_variables(model: MMM) -> dict[str, tuple[tuple[str, ...], Prior]]:
     return out
 
 
-def create_geo_variable(name: str, dims: tuple[str, ...], prior: Prior, params: Mapping[str, Any]):
-    """Create the geo variable ``name`` (of :func:`geo_variables`) in the current PyMC model.
-
-    The centered deviations ``beta_geo_dev`` are ``N(0, beta_geo_sigma[c])`` (``params`` must
-    hold ``beta_geo_sigma``); every other variable is its prior's.
-    """
-    if name == CENTERED_BETA:
-        import pymc as pm
-
-        return pm.Normal(name, mu=0.0, sigma=params["beta_geo_sigma"], dims=dims)
-    return prior.create(name, dims=dims)
-
-
 def geo_parameters(model: MMM, params: Mapping[str, Any]) -> dict[str, Any]:
     """Per-geo values of the pooled parameters (PyTensor; pure, core shapes).
 
@@ -117,13 +91,10 @@ def geo_parameters(model: MMM, params: Mapping[str, Any]) -> dict[str, Any]:
     if not model.pooled:
         return dict(params)
     out = dict(params)
-    if CENTERED_BETA in params:
-        out["beta"] = pool_parameter(params["beta"], 1.0, params[CENTERED_BETA], "log")
-    else:
-        z = params["beta_geo_z"]
-        if model.geo_config.beta_pooling == "zerosum":
-            z = z.T  # stored (channel, geo)
-        out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
+    z = params["beta_geo_z"]
+    if model.geo_config.beta_pooling == "zerosum":
+        z = z.T  # stored (channel, geo)
+    out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
     if "trend_geo_z" in params:
         name = model.trend.pooled_variable
         out[name] = pool_parameter(params[name], params["trend_geo_sigma"], params["trend_geo_z"])

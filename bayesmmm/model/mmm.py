@@ -43,14 +43,7 @@ from bayesmmm.components.trend import TRENDS
 from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_key, read_lift_tests
-from bayesmmm.model.geo import (
-    create_geo_variable,
-    geo_media_parameters,
-    geo_parameters,
-    geo_variables,
-    link_of,
-    pool_parameter,
-)
+from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
 from bayesmmm.model.media_prior import QUANTITY_VARIABLES, coefficient, posterior_coefficients, quantity_prior
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive, mean_components, total
@@ -313,7 +306,7 @@ class MMM:
                 beta = coefficient(self, params, params[self.media_prior_variable], inputs["media"])
                 params["beta"] = pm.Deterministic("beta", beta, dims="channel")
             for name, (var_dims, prior) in self.geo_variables().items():
-                params[name] = create_geo_variable(name, var_dims, prior, params)
+                params[name] = prior.create(name, dims=var_dims)
             mu = total(self.components(params, inputs))
             self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
             if self.lift_tests is not None:

@@ -89,7 +89,10 @@ def to_datatree(model: MMM, idata: Any):
     tree.attrs.update(
         {
             "bayesmmm_data_config": model.data_config.model_dump_json(),
-            "bayesmmm_model_config": model.model_config.model_dump_json(),
+            # a geo model's options written out in full: a later default cannot change its meaning
+            "bayesmmm_model_config": (
+                model.model_config.model_copy(update={"geo": model.geo_config}) if model.is_geo else model.model_config
+            ).model_dump_json(),
             "bayesmmm_scales": json.dumps(model.scales.__dict__),
             "bayesmmm_versions": json.dumps(package_versions()),
             "bayesmmm_plugins": json.dumps([r.to_dict() for r in model.plugins]),
@@ -124,7 +127,7 @@ def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
 
     Options added since keep the meaning they had when a file lacks them: ``center_media``
     off, and for a geo model ``geo.sigma: shared`` (one noise scale) and ``geo.beta_pooling:
-    noncentered``.
+    noncentered``. (Geo models are saved with every ``geo`` option written out.)
     """
     config = {"center_media": False, **json.loads(text)}
     if data_config.geo_column is not None:

@@ -3,22 +3,26 @@
 Simulates geo panels of 2, 5 and 10 geos (``--sizes``) from the built-in ``geo_panel``
 scenario, ``--panels`` per size with their own seeds, each with its OWN heterogeneity drawn
 from wide ranges that are not the model's prior: the spread of the true channel effects
-across geos (``beta_sd_log`` 0.15–0.6), of the geos' sizes (``population_sd_log``
-0.3–0.9), their noise (size power 0.5–1: small geos relatively noisier; extra log-normal
-spread 0–0.5) and base levels (log spread 0–0.3). Fits each panel with the geo model of
-each ``--variant`` and reports, per variant and panel size: the coverage of the true
-per-geo ROAS (= contribution / spend, so the same as the true contribution's) by the 50%
-and 90% HDIs, the national ROAS coverage, median absolute relative error of the per-geo
-and national contributions, divergences, max R-hat and wall time::
+across geos (``beta_sd_log`` 0.15–0.6), of the geos' sizes (``population_sd_log`` 0.3–0.9),
+their noise (sd ∝ size^power, power 0–1: the lower, the noisier small geos are relative to
+their sales; extra log-normal spread 0–0.6) and base levels (log spread 0–0.3). Fits each
+panel with the geo model of each ``--variant`` and reports, per variant and panel size: the
+coverage of the true per-geo ROAS (= contribution / spend, so the same as the true
+contribution's) by the 50% and 90% HDIs (misses: truth above / below the interval), the
+national ROAS coverage, median absolute relative error of the per-geo and national
+contributions, divergences, max R-hat and wall time::
 
     python benchmarks/geo_coverage_study.py -o runs/geo_coverage --variant before after
+    python benchmarks/geo_coverage_study.py -o runs/geo_coverage_noisy --sizes 5 \
+        --fix noise_size_power=0 population_sd_log=1 --variant before after
 
 Variants: ``before`` is the geo model as it was (one noise scale for all geos in per-geo
 scaled units, non-centered log-effect deviations); ``after`` the current defaults (one noise
-scale per geo, zero-sum log-effect deviations); the others change one thing at a time. One JSON per fit under
-``OUT/fits``: finished fits are kept, so a rerun (or a larger ``--panels``) only fits what is
-missing. Writes ``OUT/geo_coverage.csv`` (one row per fit × geo × channel) and
-``OUT/geo_coverage_summary.md``.
+scale per geo, zero-sum log-effect deviations); the others change one thing at a time.
+``--fix KEY=VALUE`` sets a heterogeneity for every panel instead of drawing it (use its own
+``-o``). One JSON per fit under ``OUT/fits``: finished fits are kept, so a rerun (or a larger
+``--panels``) only fits what is missing. Writes ``OUT/geo_coverage.csv`` (one row per fit ×
+geo × channel), ``OUT/geo_coverage_fits.csv`` and ``OUT/geo_coverage_summary.md``.
 """
 
 from __future__ import annotations
@@ -50,8 +54,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def panel_scenario(n_geos: int, index: int, weeks: int) -> tuple[ScenarioConfig, dict[str, float]]:
-    """The ``index``-th panel of ``n_geos`` geos: its seed and its own heterogeneity."""
+def panel_scenario(
+    n_geos: int, index: int, weeks: int, fixed: dict[str, float] | None = None
+) -> tuple[ScenarioConfig, dict[str, float]]:
+    """The ``index``-th panel of ``n_geos`` geos: its seed and its own heterogeneity (``fixed``
+    overrides some of the drawn values, e.g. ``{"noise_size_power": 0.0}``)."""
     seed = 5000 + 100 * n_geos + index
     rng = np.random.default_rng([seed, 3])
     het = {
@@ -61,6 +68,7 @@ def panel_scenario(n_geos: int, index: int, weeks: int) -> tuple[ScenarioConfig,
         "noise_sd_log": float(rng.uniform(0.0, 0.6)),
         "base_sd_log": float(rng.uniform(0.0, 0.3)),
     }
+    het.update(fixed or {})
     scenario = load_scenario(builtin_scenario("geo_panel"))
     geos = scenario.geos.model_copy(update={"n": n_geos, **het})
     return scenario.model_copy(update={"seed": seed, "n_weeks": weeks, "geos": geos}), het
@@ -173,7 +181,15 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument(
+        "--fix",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="heterogeneity fixed for every panel instead of drawn, e.g. noise_size_power=0 population_sd_log=1",
+    )
     args = parser.parse_args()
+    fixed = {k: float(v) for k, v in (item.split("=", 1) for item in args.fix)}
     sampler = SamplerConfig(
         backend=args.backend, chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progressbar=False
     )
@@ -181,7 +197,7 @@ def main() -> None:
     tables, fits = [], []
     for index in range(args.panels):
         for size in args.sizes:
-            scenario, het = panel_scenario(size, index, args.weeks)
+            scenario, het = panel_scenario(size, index, args.weeks, fixed)
             for variant in args.variant:
                 path = args.out / "fits" / f"{variant}-{size}-{index}.json"
                 if path.exists():

@@ -298,13 +298,11 @@ def test_per_geo_noise_recovers_each_geos_noise_and_covers_per_geo_roas():
     mmm = MMM(GEO_DATA, SMALL_MODEL)
     mmm.fit(frame, {"backend": "numpyro", "chains": 2, "draws": 300, "tune": 300, "seed": 4, "progressbar": False})
     true_sigma = np.array([truth["geos"][g]["noise_sigma"] for g in mmm.geos]) / np.asarray(mmm.scales.target)
-    assert true_sigma.max() / true_sigma.min() > 5  # the panel is what the test is about
+    # the panel is what the test is about: any one scale is off by > 2x for some geo
+    assert true_sigma.max() / true_sigma.min() > 5
     sigma = mmm.idata["posterior"]["sigma"]
     assert sigma.dims[2:] == ("geo",)
     np.testing.assert_allclose(sigma.mean(("chain", "draw")), true_sigma, rtol=0.3)
-    # one scale for all would be off by more than 2x for the quietest and the noisiest geo
-    pooled = float(np.sqrt(np.mean(true_sigma**2)))
-    assert pooled / true_sigma.min() > 2 and true_sigma.max() / pooled > 1.5
     # the per-geo noise is what the predictive core's log-likelihood uses
     ll = mmm.log_likelihood()
     assert ll.dims[-2:] == ("date", "geo") and np.isfinite(ll).all()

@@ -129,8 +129,8 @@ def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
         cover90=covered(table),
         cover50=covered(table, "50"),
         abs_err=np.abs(table["contribution_mean"] / table["true_contribution"] - 1),
-        below=table["true_roas"] > table["roas_hdi_high"],
-        above=table["true_roas"] < table["roas_hdi_low"],
+        truth_above=table["true_roas"] > table["roas_hdi_high"],
+        truth_below=table["true_roas"] < table["roas_hdi_low"],
     )
     out = []
     for (variant, size), part in [
@@ -146,7 +146,7 @@ def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
                 "pairs": len(part),
                 "geo_cover90": part["cover90"].mean(),
                 "geo_cover50": part["cover50"].mean(),
-                "misses_low/high": f"{int(part['below'].sum())}/{int(part['above'].sum())}",
+                "miss90_truth_above/below": f"{int(part['truth_above'].sum())}/{int(part['truth_below'].sum())}",
                 "geo_median_abs_err": part["abs_err"].median(),
                 "national_cover90": f["national_cover90"].mean(),
                 "national_cover50": f["national_cover50"].mean(),
@@ -188,6 +188,7 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="heterogeneity fixed for every panel instead of drawn, e.g. noise_size_power=0 population_sd_log=1",
     )
+    parser.add_argument("--no-fit", action="store_true", help="summarize the finished fits only; fit nothing")
     args = parser.parse_args()
     fixed = {k: float(v) for k, v in (item.split("=", 1) for item in args.fix)}
     sampler = SamplerConfig(
@@ -202,6 +203,8 @@ def main() -> None:
                 path = args.out / "fits" / f"{variant}-{size}-{index}.json"
                 if path.exists():
                     record = json.loads(path.read_text())
+                elif args.no_fit:
+                    continue
                 else:
                     rows, facts = fit_panel(scenario, variant, sampler)
                     record = {"facts": facts, "heterogeneity": het, "rows": rows.to_dict(orient="list")}

@@ -224,7 +224,7 @@ class GeoConfig(_Base):
     ``noncentered`` (independent ``N(0, 1)`` z, ``beta[c]`` the median geo's effect) lets
     the national effect and the mean of the deviations trade off along a ridge whose
     direction turns with ``beta_geo_sigma``: NUTS diverges there when few geos pin their own
-    effects (2-geo panels: 8 divergences in 4 fits, 0 with zerosum; geo coverage study in
+    effects (2-geo panels: 8 divergences in 8 fits, 0 with zerosum; geo coverage study in
     ``benchmarks/README.md``).
 
     ``adstock`` / ``saturation``: ``shared`` (one value per channel, the default) or

@@ -217,13 +217,15 @@ class GeoConfig(_Base):
     """How a geo-panel model (``data.geo_column`` set) shares parameters across geos.
 
     Channel effects are always partially pooled: ``beta[g, c] = beta[c] ·
-    exp(beta_geo_sigma[c] · beta_geo_z[g, c])`` (non-centered, ``beta_geo_z ~ N(0, 1)``,
-    ``beta_geo_sigma ~ HalfNormal(beta_sigma)``), so ``beta[c]`` is the median geo's
-    effect in per-geo scaled units. Each geo has its own intercept. ``beta_pooling:
-    zerosum`` constrains ``beta_geo_z[·, c]`` to sum to zero over the geos
-    (``ZeroSumNormal``), so ``beta[c]`` is the geometric mean of the geos' effects: with
-    many well-measured geos the national effect and the mean of the deviations otherwise
-    trade off along a ridge that NUTS mixes poorly on.
+    exp(beta_geo_sigma[c] · beta_geo_z[g, c])`` (non-centered, ``beta_geo_sigma ~
+    HalfNormal(beta_sigma)``). Each geo has its own intercept. ``beta_pooling: zerosum``
+    (the default) constrains ``beta_geo_z[·, c]`` to sum to zero over the geos
+    (``ZeroSumNormal``), so ``beta[c]`` is the geometric mean of the geos' effects;
+    ``noncentered`` (independent ``N(0, 1)`` z, ``beta[c]`` the median geo's effect) lets
+    the national effect and the mean of the deviations trade off along a ridge whose
+    direction turns with ``beta_geo_sigma``: NUTS diverges there when few geos pin their own
+    effects (2-geo panels: 8 divergences in 8 fits, 0 with zerosum; geo coverage study in
+    ``benchmarks/README.md``).
 
     ``adstock`` / ``saturation``: ``shared`` (one value per channel, the default) or
     ``pooled`` (per geo and channel, the national value moved on the link scale —
@@ -232,6 +234,14 @@ class GeoConfig(_Base):
     all geos, the default) or ``pooled`` (national curve plus per-geo deviations of the
     slope / Fourier coefficients, ``HalfNormal(trend_sigma)`` / ``HalfNormal(seasonality_sigma)``
     spreads). With one geo there is nothing to pool and the model is the national one.
+
+    ``sigma: per_geo`` (the default) gives each geo its own noise scale ``sigma[g]`` (the
+    ``priors.sigma`` prior for each), in the geo's scaled units: geos differ in how noisy
+    they are relative to their size (a small geo's sales are relatively noisier), which one
+    scale for all cannot say, so it is too small for the noisy geos (intervals too narrow)
+    and too large for the quiet ones. ``shared`` is the earlier model (one scale). Models
+    saved before these options existed load with ``sigma: shared`` and ``beta_pooling:
+    noncentered``, so they mean what they meant.
     """
 
     adstock: Literal["shared", "pooled"] = "shared"
@@ -239,9 +249,15 @@ class GeoConfig(_Base):
     trend: Literal["shared", "pooled"] = "shared"
     seasonality: Literal["shared", "pooled"] = "shared"
     beta_pooling: Literal["noncentered", "zerosum"] = Field(
-        "noncentered",
-        description="geo deviations of the channel effects: independent N(0, 1) z (noncentered) or z summing to "
-        "zero over the geos (zerosum: beta[c] is the geometric mean of the geos' effects)",
+        "zerosum",
+        description="geo deviations of the channel effects: z summing to zero over the geos (zerosum, the default: "
+        "beta[c] is the geometric mean of the geos' effects) or independent N(0, 1) z (noncentered, the default "
+        "of models saved before geo.sigma existed)",
+    )
+    sigma: Literal["per_geo", "shared"] = Field(
+        "per_geo",
+        description="observation noise: one scale per geo (per_geo, the default) or one for all geos in per-geo "
+        "scaled units (shared: models saved before this option existed load with it)",
     )
     beta_sigma: float = Field(0.5, gt=0, description="HalfNormal scale of the log-effect spread across geos")
     param_sigma: float = Field(0.3, gt=0, description="HalfNormal scale of pooled transform parameters' spread")

@@ -2,8 +2,9 @@
 
 ``beta[g, c] = beta[c] · exp(beta_geo_sigma[c] · z[g, c])`` (non-centered; ``z`` zero-sum over
 geos with ``beta_pooling: zerosum``); pooled transform parameters, trend slopes and Fourier
-coefficients vary on the scale of their prior's support (:func:`link_of`). With one geo
-there is nothing to pool and every function here returns its input.
+coefficients vary on the scale of their prior's support (:func:`link_of`). With ``sigma:
+per_geo`` the noise scale ``sigma`` has a geo dim (:meth:`~bayesmmm.model.mmm.MMM.variable_dims`).
+With one geo there is nothing to pool and every function here returns its input.
 """
 
 from __future__ import annotations

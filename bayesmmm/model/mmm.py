@@ -208,7 +208,7 @@ class MMM:
         dims = {
             "intercept": ("geo",) if self.is_geo else (),
             "beta": ("channel",),
-            "sigma": (),
+            "sigma": ("geo",) if self.pooled and self.geo_config.sigma == "per_geo" else (),
         }
         if self.media_prior_variable:  # beta is then a function of this variable (model.media_prior)
             dims[self.media_prior_variable] = ("channel",)

@@ -24,7 +24,7 @@ from bayesmmm.model.scales import Scales
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["ModelFileError", "load_model", "package_versions", "save_model", "to_datatree"]
+__all__ = ["ModelFileError", "load_model", "package_versions", "save_model", "saved_model_config", "to_datatree"]
 
 
 class ModelFileError(ValueError):
@@ -89,7 +89,10 @@ def to_datatree(model: MMM, idata: Any):
     tree.attrs.update(
         {
             "bayesmmm_data_config": model.data_config.model_dump_json(),
-            "bayesmmm_model_config": model.model_config.model_dump_json(),
+            # a geo model's options written out in full: a later default cannot change its meaning
+            "bayesmmm_model_config": (
+                model.model_config.model_copy(update={"geo": model.geo_config}) if model.is_geo else model.model_config
+            ).model_dump_json(),
             "bayesmmm_scales": json.dumps(model.scales.__dict__),
             "bayesmmm_versions": json.dumps(package_versions()),
             "bayesmmm_plugins": json.dumps([r.to_dict() for r in model.plugins]),
@@ -117,6 +120,22 @@ def save_model(model: MMM, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         model.idata.to_netcdf(tmp, engine="netcdf4")
     return path
+
+
+def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
+    """The model config of a saved model, with the defaults of the version that wrote it.
+
+    Options added since keep the meaning they had when a file lacks them: ``center_media``
+    off, and for a geo model ``geo.sigma: shared`` (one noise scale) and ``geo.beta_pooling:
+    noncentered``. (Geo models are saved with every ``geo`` option written out.)
+    """
+    config = {"center_media": False, **json.loads(text)}
+    if data_config.geo_column is not None:
+        geo = dict(config.get("geo") or {})
+        geo.setdefault("sigma", "shared")
+        geo.setdefault("beta_pooling", "noncentered")
+        config["geo"] = geo
+    return config
 
 
 def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True) -> MMM:
@@ -168,9 +187,9 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
     except PluginError as exc:
         raise PluginError(f"{path}: {exc}") from None
     try:
+        data_config = DataConfig.model_validate_json(attrs["bayesmmm_data_config"])
         mmm = cls(
-            DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
-            ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
+            data_config, ModelConfig.model_validate(saved_model_config(attrs["bayesmmm_model_config"], data_config))
         )
         const = tree["constant_data"]
         if mmm.is_geo:

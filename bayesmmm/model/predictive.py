@@ -369,10 +369,13 @@ class Predictive:
         self, draws: Mapping[str, np.ndarray], shape_tail: int
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``sigma`` in ORIGINAL units and the likelihood's other parameters, per draw, shaped
-        ``(sample, 1 × shape_tail)`` to broadcast against ``(sample, date[, geo])``."""
+        ``(sample, 1 × shape_tail)`` to broadcast against ``(sample, date[, geo])`` (a per-geo
+        ``sigma``, ``geo.sigma: per_geo``, keeps its geo axis last)."""
         model = self.model
         ones = (1,) * shape_tail
-        sigma = np.asarray(draws["sigma"]).reshape(-1, *ones) * np.asarray(model.scales.target, dtype=float)
+        sigma = np.asarray(draws["sigma"])
+        tail = (*ones[:-1], sigma.shape[-1]) if sigma.ndim == 2 else ones
+        sigma = sigma.reshape(-1, *tail) * np.asarray(model.scales.target, dtype=float)
         params = {p: np.asarray(draws[p]).reshape(-1, *ones) for p in model.likelihood.param_names}
         return sigma, params
 

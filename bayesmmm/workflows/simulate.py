@@ -132,12 +132,24 @@ class GeoSpec(_Spec):
     """A long-format geo panel: ``n`` geos of log-normal population, each a scaled copy of
     the national scenario (base, trend, seasonality, events, controls, spend and noise ×
     the geo's size ``population / mean population``) with geo-varying channel effects
-    ``beta × size × exp(beta_sd_log · N(0, 1))`` (one draw per geo and channel)."""
+    ``beta × size × exp(beta_sd_log · N(0, 1))`` (one draw per geo and channel).
+
+    Optional heterogeneity beyond a scaled copy (all off by default, so a scenario without
+    these keys simulates the same panel as before; drawn from their own random stream):
+    the noise's standard deviation is ``noise.sigma × size ** noise_size_power ×
+    exp(noise_sd_log · N(0, 1))`` (``noise_size_power: 0.5`` is count-like noise, relatively
+    larger in small geos), the base level is ``base × size × exp(base_sd_log · N(0, 1))``
+    and the trend's total change ``trend.total × size × (1 + trend_sd · N(0, 1))``.
+    """
 
     n: int = Field(ge=1)
     population_mean: float = Field(1.0e6, gt=0)
     population_sd_log: float = Field(0.5, ge=0)
     beta_sd_log: float = Field(0.3, ge=0)
+    noise_size_power: float = Field(1.0, description="the geo's noise sd scales with size ** this power")
+    noise_sd_log: float = Field(0.0, ge=0, description="log-normal spread of the geos' noise sd beyond their size")
+    base_sd_log: float = Field(0.0, ge=0, description="log-normal spread of the geos' base level beyond their size")
+    trend_sd: float = Field(0.0, ge=0, description="relative spread of the geos' trend change beyond their size")
     column: str = "geo"
     population_column: str = "population"
 
@@ -387,6 +399,11 @@ def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]
     population = spec.population_mean * np.exp(spec.population_sd_log * rng.standard_normal(spec.n))
     size = population / population.mean()
     multipliers = np.exp(spec.beta_sd_log * rng.standard_normal((spec.n, len(scenario.channels))))
+    # heterogeneity beyond a scaled copy: its own stream, so the default panel is unchanged
+    extra = np.random.default_rng([scenario.seed, 11]).standard_normal((3, spec.n))
+    noise_w = size**spec.noise_size_power * np.exp(spec.noise_sd_log * extra[0])
+    base_w = size * np.exp(spec.base_sd_log * extra[1])
+    trend_w = size * (1.0 + spec.trend_sd * extra[2])
     names = [f"geo_{g:02d}" for g in range(spec.n)]
     frames, geo_truth = [], {}
     national: dict[str, dict[str, Any]] = {}
@@ -396,8 +413,8 @@ def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]
             update={
                 "geos": None,
                 "seed": scenario.seed + 1000 * (g + 1),
-                "base": scenario.base * w,
-                "trend": scenario.trend.model_copy(update={"total": scenario.trend.total * w}),
+                "base": scenario.base * float(base_w[g]),
+                "trend": scenario.trend.model_copy(update={"total": scenario.trend.total * float(trend_w[g])}),
                 "seasonality": scenario.seasonality.model_copy(
                     update={"amplitude": scenario.seasonality.amplitude * w}
                 ),
@@ -412,7 +429,7 @@ def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]
                     )
                     for c, (name, ch) in enumerate(scenario.channels.items())
                 },
-                "noise": scenario.noise.model_copy(update={"sigma": scenario.noise.sigma * w}),
+                "noise": scenario.noise.model_copy(update={"sigma": scenario.noise.sigma * float(noise_w[g])}),
             }
         )
         frame, truth = simulate(sub)
@@ -422,6 +439,7 @@ def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]
         geo_truth[geo] = {
             "population": float(population[g]),
             "size": w,
+            "noise_sigma": scenario.noise.sigma * float(noise_w[g]),
             "channels": {
                 name: {
                     "beta": ch["beta"],

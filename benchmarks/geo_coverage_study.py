@@ -1,0 +1,226 @@
+"""Geo coverage study: are the per-geo intervals of a geo model calibrated against known truth?
+
+Simulates geo panels of 2, 5 and 10 geos (``--sizes``) from the built-in ``geo_panel``
+scenario, ``--panels`` per size with their own seeds, each with its OWN heterogeneity drawn
+from wide ranges that are not the model's prior: the spread of the true channel effects
+across geos (``beta_sd_log`` 0.15–0.6), of the geos' sizes (``population_sd_log`` 0.3–0.9),
+their noise (sd ∝ size^power, power 0–1: the lower, the noisier small geos are relative to
+their sales; extra log-normal spread 0–0.6) and base levels (log spread 0–0.3). Fits each
+panel with the geo model of each ``--variant`` and reports, per variant and panel size: the
+coverage of the true per-geo ROAS (= contribution / spend, so the same as the true
+contribution's) by the 50% and 90% HDIs (misses: truth above / below the interval), the
+national ROAS coverage, median absolute relative error of the per-geo and national
+contributions, divergences, max R-hat and wall time::
+
+    python benchmarks/geo_coverage_study.py -o runs/geo_coverage --variant before after
+    python benchmarks/geo_coverage_study.py -o runs/geo_coverage_noisy --sizes 5 \
+        --fix noise_size_power=0 population_sd_log=1 --variant before after
+
+Variants: ``before`` is the geo model as it was (one noise scale for all geos in per-geo
+scaled units, non-centered log-effect deviations); ``after`` the current defaults (one noise
+scale per geo, zero-sum log-effect deviations); the others change one thing at a time.
+``--fix KEY=VALUE`` sets a heterogeneity for every panel instead of drawing it (use its own
+``-o``). One JSON per fit under ``OUT/fits``: finished fits are kept, so a rerun (or a larger
+``--panels``) only fits what is missing. Writes ``OUT/geo_coverage.csv`` (one row per fit ×
+geo × channel), ``OUT/geo_coverage_fits.csv`` and ``OUT/geo_coverage_summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmmm.config.experiment import SamplerConfig
+from bayesmmm.evaluation.summaries import diagnostics, roas_geo_table, roas_table
+from bayesmmm.io import write_text
+from bayesmmm.model.mmm import MMM
+from bayesmmm.workflows.simulate import ScenarioConfig, builtin_scenario, load_scenario, simulate
+
+#: geo options of each model variant (``model.geo``)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "before": {"sigma": "shared", "beta_pooling": "noncentered"},
+    "after": {},
+    # one change at a time (the diagnosis)
+    "per_geo_noncentered": {"sigma": "per_geo", "beta_pooling": "noncentered"},
+    "shared_zerosum": {"sigma": "shared", "beta_pooling": "zerosum"},
+    "wide_spread": {"sigma": "per_geo", "beta_pooling": "noncentered", "beta_sigma": 1.5},
+    "pooled_baseline": {"sigma": "per_geo", "beta_pooling": "noncentered", "trend": "pooled", "seasonality": "pooled"},
+}
+
+
+def panel_scenario(
+    n_geos: int, index: int, weeks: int, fixed: dict[str, float] | None = None
+) -> tuple[ScenarioConfig, dict[str, float]]:
+    """The ``index``-th panel of ``n_geos`` geos: its seed and its own heterogeneity (``fixed``
+    overrides some of the drawn values, e.g. ``{"noise_size_power": 0.0}``)."""
+    seed = 5000 + 100 * n_geos + index
+    rng = np.random.default_rng([seed, 3])
+    het = {
+        "beta_sd_log": float(rng.uniform(0.15, 0.6)),
+        "population_sd_log": float(rng.uniform(0.3, 0.9)),
+        "noise_size_power": float(rng.uniform(0.0, 1.0)),
+        "noise_sd_log": float(rng.uniform(0.0, 0.6)),
+        "base_sd_log": float(rng.uniform(0.0, 0.3)),
+    }
+    het.update(fixed or {})
+    scenario = load_scenario(builtin_scenario("geo_panel"))
+    geos = scenario.geos.model_copy(update={"n": n_geos, **het})
+    return scenario.model_copy(update={"seed": seed, "n_weeks": weeks, "geos": geos}), het
+
+
+def fit_panel(scenario: ScenarioConfig, variant: str, sampler: SamplerConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit one panel with one variant: per geo × channel rows (truth, 50% and 90% HDIs) and fit facts."""
+    frame, truth = simulate(scenario)
+    mmm = MMM(
+        {"channel_columns": list(scenario.channels), "target_column": "sales", "geo_column": "geo"},
+        {
+            "adstock": {"name": "geometric", "l_max": 6},
+            "saturation": "logistic",
+            "yearly_seasonality": 1,
+            "geo": VARIANTS[variant],
+        },
+    )
+    t0 = time.perf_counter()
+    mmm.fit(frame, sampler)
+    wall = time.perf_counter() - t0
+    comps = mmm.posterior_components()
+    rows = roas_geo_table(mmm, 0.9, comps)
+    half = roas_geo_table(mmm, 0.5, comps)
+    rows["roas_hdi50_low"], rows["roas_hdi50_high"] = half["roas_hdi_low"], half["roas_hdi_high"]
+    rows["true_roas"] = [
+        truth["geos"][g]["channels"][c]["roas"] for g, c in zip(rows["geo"], rows["channel"], strict=True)
+    ]
+    rows["true_contribution"] = [
+        truth["geos"][g]["channels"][c]["contribution"] for g, c in zip(rows["geo"], rows["channel"], strict=True)
+    ]
+    nat = roas_table(mmm, 0.9, comps)
+    nat_half = roas_table(mmm, 0.5, comps)
+    true_nat = np.array([truth["channels"][c]["roas"] for c in nat["channel"]])
+    true_nat_contribution = np.array([truth["channels"][c]["contribution"] for c in nat["channel"]])
+    diag = diagnostics(mmm.idata)
+    facts = {
+        "divergences": diag["divergences"],
+        "max_rhat": diag["max_rhat"],
+        "min_ess_bulk": diag["min_ess_bulk"],
+        "wall_s": round(wall, 1),
+        "backend": (mmm.timings or {}).get("backend"),
+        "national_cover90": float(np.mean((nat["roas_hdi_low"] <= true_nat) & (true_nat <= nat["roas_hdi_high"]))),
+        "national_cover50": float(
+            np.mean((nat_half["roas_hdi_low"] <= true_nat) & (true_nat <= nat_half["roas_hdi_high"]))
+        ),
+        "national_abs_err": np.abs(nat["contribution_mean"].to_numpy() / true_nat_contribution - 1).tolist(),
+    }
+    return rows, facts
+
+
+def covered(t: pd.DataFrame, level: str = "") -> pd.Series:
+    return (t[f"roas_hdi{level}_low"] <= t["true_roas"]) & (t["true_roas"] <= t[f"roas_hdi{level}_high"])
+
+
+def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant × panel size (and an "all" row per variant)."""
+    table = table.assign(
+        cover90=covered(table),
+        cover50=covered(table, "50"),
+        abs_err=np.abs(table["contribution_mean"] / table["true_contribution"] - 1),
+        truth_above=table["true_roas"] > table["roas_hdi_high"],
+        truth_below=table["true_roas"] < table["roas_hdi_low"],
+    )
+    out = []
+    for (variant, size), part in [
+        *table.groupby(["variant", "geos"]),
+        *table.assign(geos="all").groupby(["variant", "geos"]),
+    ]:
+        f = fits[(fits["variant"] == variant) & ((fits["geos"] == size) if size != "all" else True)]
+        out.append(
+            {
+                "variant": variant,
+                "geos": size,
+                "panels": len(f),
+                "pairs": len(part),
+                "geo_cover90": part["cover90"].mean(),
+                "geo_cover50": part["cover50"].mean(),
+                "miss90_truth_above/below": f"{int(part['truth_above'].sum())}/{int(part['truth_below'].sum())}",
+                "geo_median_abs_err": part["abs_err"].median(),
+                "national_cover90": f["national_cover90"].mean(),
+                "national_cover50": f["national_cover50"].mean(),
+                "national_median_abs_err": float(np.median(np.concatenate(f["national_abs_err"].to_list()))),
+                "divergences": int(f["divergences"].sum()),
+                "max_rhat": f["max_rhat"].max(),
+                "median_wall_s": f["wall_s"].median(),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """A Markdown table (3 significant digits for floats)."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--out", type=Path, default=Path("runs/geo_coverage"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 5, 10])
+    parser.add_argument("--panels", type=int, default=4, help="panels per size")
+    parser.add_argument("--variant", nargs="+", choices=list(VARIANTS), default=["before", "after"])
+    parser.add_argument("--weeks", type=int, default=104)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument(
+        "--fix",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="heterogeneity fixed for every panel instead of drawn, e.g. noise_size_power=0 population_sd_log=1",
+    )
+    parser.add_argument("--no-fit", action="store_true", help="summarize the finished fits only; fit nothing")
+    args = parser.parse_args()
+    fixed = {k: float(v) for k, v in (item.split("=", 1) for item in args.fix)}
+    sampler = SamplerConfig(
+        backend=args.backend, chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progressbar=False
+    )
+    (args.out / "fits").mkdir(parents=True, exist_ok=True)
+    tables, fits = [], []
+    for index in range(args.panels):
+        for size in args.sizes:
+            scenario, het = panel_scenario(size, index, args.weeks, fixed)
+            for variant in args.variant:
+                path = args.out / "fits" / f"{variant}-{size}-{index}.json"
+                if path.exists():
+                    record = json.loads(path.read_text())
+                elif args.no_fit:
+                    continue
+                else:
+                    rows, facts = fit_panel(scenario, variant, sampler)
+                    record = {"facts": facts, "heterogeneity": het, "rows": rows.to_dict(orient="list")}
+                    write_text(path, json.dumps(record))
+                    print(variant, size, index, json.dumps({k: facts[k] for k in ("divergences", "wall_s")}))
+                meta = {"variant": variant, "geos": size, "panel": index, "seed": scenario.seed}
+                tables.append(pd.DataFrame(record["rows"]).assign(**meta))
+                fits.append({**meta, **record["heterogeneity"], **record["facts"]})
+    table, fit_table = pd.concat(tables, ignore_index=True), pd.DataFrame(fits)
+    table.to_csv(args.out / "geo_coverage.csv", index=False)
+    fit_table.drop(columns="national_abs_err").to_csv(args.out / "geo_coverage_fits.csv", index=False)
+    summary = summarize(table, fit_table)
+    text = markdown(summary)
+    write_text(args.out / "geo_coverage_summary.md", text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -176,14 +176,17 @@ def error_rows(result: dict[str, Any], data: dict[str, Any], library: str, arm: 
     return rows
 
 
-def summarize(table: pd.DataFrame) -> str:
-    """The error table: per scenario, channels (all / tested / untested), arm and library, converged fits."""
+def summarize(table: pd.DataFrame, converged_only: bool = True) -> str:
+    """The error table: per scenario, channels (all / tested / untested), arm and library.
+
+    Over the converged fits (max R-hat < ``MAX_RHAT``), or over every fit.
+    """
     head = (
         "| scenario | channels | arm | library | channel × data set pairs | ROAS 50% | ROAS 90% "
         "| ROAS error: median abs. rel. | mean rel. (bias) |\n|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
-    ok = table[table["converged"]]
+    ok = table[table["converged"]] if converged_only else table
     for scenario, part in ok.groupby("scenario", sort=False):
         for scope, sel in (("all", part), ("tested", part[part["tested"]]), ("untested", part[~part["tested"]])):
             for arm in ARMS:
@@ -287,6 +290,8 @@ def main() -> None:
         + summarize(table)
         + "\n\n"
         + per_channel(table)
+        + "\n\nEvery fit, non-converged included:\n\n"
+        + summarize(table, converged_only=False)
         + "\n\n"
         + fits_markdown(fits_table)
         + "\n"

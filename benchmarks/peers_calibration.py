@@ -257,16 +257,23 @@ def main() -> None:
     parser.add_argument("--target-accept", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=1, help="sampler seed of data set i: SEED + i (both libraries)")
     parser.add_argument("-o", "--out", type=Path, default=Path("runs/peers-calibration"))
+    parser.add_argument(
+        "--score-only", action="store_true", help="score the data sets of OUT whose four fits are finished; fit nothing"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     fits, rows = [], []
     for index in range(args.k):  # data set by data set, so a stopped run still scores both scenarios
         for scenario in args.scenarios:
+            fits_dir = args.out / "fits"
+            paths = {(a, lib): fits_dir / f"{scenario}-{index}-{lib}-{a}.json" for a in ARMS for lib in LIBRARIES}
+            if args.score_only and not all(p.exists() for p in paths.values()):
+                continue  # only data sets with all four fits: the same data sets for both libraries and arms
             data = simulate_set(scenario, index, args.out)
             for arm in ARMS:
                 for library in LIBRARIES:  # interleaved: ours, theirs, ours, theirs
-                    path = args.out / "fits" / f"{scenario}-{index}-{library}-{arm}.json"
+                    path = paths[arm, library]
                     if path.exists():
                         result = json.loads(path.read_text())
                     else:
@@ -283,8 +290,9 @@ def main() -> None:
             write_text(args.out / "errors.csv", table.to_csv(index=False))
     fits_table = pd.DataFrame(fits)
     write_text(args.out / "fits.csv", fits_table.to_csv(index=False))
+    sets = ", ".join(f"{k} {v}" for k, v in fits_table.groupby("scenario")["index"].nunique().items())
     text = (
-        f"{args.k} data sets per scenario (seeds 1000–{999 + args.k}); {args.chains} chains × {args.tune} tune × "
+        f"Data sets: {sets} (seeds 1000 + i); {args.chains} chains × {args.tune} tune × "
         f"{args.draws} draws, target_accept {args.target_accept}; ours {args.ours}, PyMC-Marketing {args.theirs}; "
         f"converged fits (max R-hat < {MAX_RHAT}); {(time.perf_counter() - t0) / 60:.1f} min.\n\n"
         + summarize(table)

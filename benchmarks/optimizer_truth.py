@@ -157,6 +157,8 @@ def _score(
         f"{res.summary['uplift_vs_current']['hdi_high']:.1f}]",
         "prob_gain": res.summary["uplift_vs_current"]["prob_positive"],
         "fraction_reallocated": res.summary["fraction_reallocated"],
+        # the plans as weekly spend per channel, for reading where the model and the truth disagree
+        **{f"weekly_{k}": " ".join(f"{v / weeks:.0f}" for v in plans[k]) for k in ("current", "optimized", "oracle")},
         "max_rhat": result.diagnostics["max_rhat"],
         "fit_s": fit_s,
         "optimize_s": opt_s,

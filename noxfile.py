@@ -55,17 +55,26 @@ def bench_peers(session: nox.Session) -> None:
     bayesmmm and its JAX backends are installed). Extra arguments go to the script, e.g.
     ``nox -s bench_peers -- --datasets four_channel --reps 1``.
     """
+    _with_peer_env(session, "benchmarks/peers.py")
+
+
+@nox.session(python=PYTHON)
+def bench_peers_calibration(session: nox.Session) -> None:
+    """Lift-test calibration, bayesmmm vs PyMC-Marketing, one error table (benchmarks/peers_calibration.py).
+
+    Like ``bench_peers``: this session's virtualenv holds PyMC-Marketing (its
+    ``add_lift_test_measurements``), our fits run in the interpreter that runs nox. Extra
+    arguments go to the script, e.g. ``nox -s bench_peers_calibration -- -k 10``.
+    """
+    _with_peer_env(session, "benchmarks/peers_calibration.py")
+
+
+def _with_peer_env(session: nox.Session, script: str) -> None:
+    """Install PyMC-Marketing in the session's virtualenv; run ``script`` here with ``--peer-python``."""
     import sys
     from pathlib import Path
 
     session.install("pymc-marketing", "numpyro", "nutpie")
     bindir = "Scripts" if sys.platform == "win32" else "bin"
     peer_python = Path(session.virtualenv.location) / bindir / "python"
-    session.run(
-        sys.executable,
-        "benchmarks/peers.py",
-        "--peer-python",
-        str(peer_python),
-        *session.posargs,
-        external=True,
-    )
+    session.run(sys.executable, script, "--peer-python", str(peer_python), *session.posargs, external=True)

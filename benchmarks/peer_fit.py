@@ -1,10 +1,17 @@
 """Fit one data set with PyMC-Marketing's MMM and print measurements (runs in the peer env).
 
 Reads a JSON spec on stdin (data_path, date_column, target_column, channels, controls,
-chains, draws, tune, seed, target_accept, nuts_sampler); prints one line
-``BAYESMMM_BENCH_RESULT {json}``. Model: geometric adstock (l_max 8), logistic
-saturation, yearly seasonality 2, the controls, and a linear trend as a control column
-``t`` running from 0 to 1 (bayesmmm's ``trend: linear``). Does not import bayesmmm.
+chains, draws, tune, seed, target_accept, nuts_sampler; optional ``lift_tests``, the path
+of a steady-state lift-test CSV with columns channel, x, delta_x, delta_y, sigma in
+original units, and ``contributions``); prints one line ``BAYESMMM_BENCH_RESULT {json}``.
+Model: geometric adstock (l_max 8), logistic saturation, yearly seasonality 2, the
+controls, and a linear trend as a control column ``t`` running from 0 to 1 (bayesmmm's
+``trend: linear``). With ``lift_tests`` the model is built, then calibrated with
+``MMM.add_lift_test_measurements`` (which scales x, delta_x, delta_y and sigma to the
+model's units itself), then fitted. With ``contributions`` the result also holds
+``contribution_draws``: per channel, every posterior draw (chains stacked) of its total
+contribution over the training weeks in the target's original units
+(``channel_contribution`` × ``target_scale``). Does not import bayesmmm.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ def main() -> None:
         saturation=LogisticSaturation(),
         yearly_seasonality=2,
     )
+    if spec.get("lift_tests"):
+        mmm.build_model(X, y)  # add_lift_test_measurements needs the built model
+        mmm.add_lift_test_measurements(pd.read_csv(spec["lift_tests"]))
     idata = mmm.fit(
         X,
         y,
@@ -73,6 +83,14 @@ def main() -> None:
         "peak_mem_mb": round(peak_kb / 1024, 1),
         "measure_s": round(time.perf_counter() - measured_at, 3),
     }
+    if spec.get("contributions"):
+        post = idata["posterior"].to_dataset()
+        scale = float(np.asarray(idata["constant_data"]["target_scale"]).squeeze())
+        total = (post["channel_contribution"] * scale).sum("date")
+        result["contribution_draws"] = {
+            str(ch): np.asarray(total.sel(channel=ch)).reshape(-1).round(4).tolist() for ch in total["channel"].values
+        }
+        result["lift_tests"] = bool(spec.get("lift_tests"))
     sys.stdout.write("\nBAYESMMM_BENCH_RESULT " + json.dumps(result) + "\n")
 
 

@@ -170,7 +170,14 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
     try:
         mmm = cls(
             DataConfig.model_validate_json(attrs["bayesmmm_data_config"]),
-            ModelConfig.model_validate({"center_media": False, **json.loads(attrs["bayesmmm_model_config"])}),
+            ModelConfig.model_validate(
+                # options added since: a file without them means what it meant when saved
+                {
+                    "center_media": False,
+                    "media_prior": {"type": "coefficient"},
+                    **json.loads(attrs["bayesmmm_model_config"]),
+                }
+            ),
         )
         const = tree["constant_data"]
         if mmm.is_geo:

@@ -1,12 +1,20 @@
 """Coverage study: are the posterior intervals calibrated against known truth?
 
-Simulates K data sets (half from the four-channel scenario, half from the intermittent
-one, each with its own seed: its own spend, controls and noise), fits every one as a run
-of a sweep on the Dask engine (``--scheduler tcp://...`` sends it to a cluster), and
-reports the empirical coverage of the 50% and 90% HDIs of each channel's ROAS, total
-contribution and weekly contributions, and the contribution recovery error:
+Simulates K data sets (alternating between the scenarios, by default the four-channel and
+the intermittent one, each with its own seed: its own spend, controls and noise), fits
+every one as a run of a sweep on the Dask engine (``--scheduler tcp://...`` sends it to a
+cluster), and reports the empirical coverage of the 50% and 90% HDIs of each channel's
+ROAS, total contribution and weekly contributions, and the recovery error:
 
-    python benchmarks/coverage_study.py -k 20 -o runs/coverage [--draws 500] [--workers N]
+    python benchmarks/coverage_study.py -k 40 -o runs/coverage [--arms uncalibrated,calibrated]
+        [--scenarios four_channel,intermittent,ten_channel] [--media-prior '{"type": "coefficient"}']
+        [--draws 500] [--workers N]
+
+Two arms fit the same data sets: ``uncalibrated`` (the data alone) and ``calibrated``
+(plus lift tests on every channel but the scenario's last one, simulated from the TRUE
+curves, :data:`LIFT_DESIGN`). Each row also says whether the channel was lift-tested and
+whether the fit's identifiability check flagged it prior-driven. ``--media-prior`` sets
+``model.media_prior`` of every fit (default: the model's default) to compare priors.
 
 Writes ``OUT/coverage.csv`` (one row per run × channel) and ``OUT/coverage_summary.md``.
 Finished runs are kept: running it again with a larger K only fits the new data sets.
@@ -35,27 +43,70 @@ SCENARIOS = {
         "channels": ["search", "social", "ctv", "tv"],
         "controls": ["prime_day", "mothers_day"],
         "trend": "piecewise",
+        "saturation": "hill",
     },
-    "intermittent": {"channels": ["tiktok", "facebook", "google_ads"], "controls": ["promo"], "trend": "linear"},
+    "intermittent": {
+        "channels": ["tiktok", "facebook", "google_ads"],
+        "controls": ["promo"],
+        "trend": "linear",
+        "saturation": "hill",
+    },
+    "ten_channel": {
+        "channels": ["search", "social", "display", "video", "ctv", "tv", "radio", "ooh", "affiliate", "email"],
+        "controls": ["black_friday"],
+        "trend": "linear",
+        "saturation": "logistic",
+    },
 }
+
+#: The calibrated arm's lift tests (every channel but the last one): go-dark tests with a 15%
+#: standard error, measured by the simulator from the TRUE curves. Always-on channels: dated,
+#: 4 weeks each, staggered at the end of the data (carry-over included); flighted channels
+#: (intermittent, ten_channel) steady state at the channel's mean spend, since a fixed window
+#: would often fall in weeks the channel is dark.
+LIFT_DESIGN = {
+    "four_channel": {"change": -1.0, "noise": 0.15, "weeks": 4},
+    "intermittent": {"change": -1.0, "noise": 0.15},
+    "ten_channel": {"change": -1.0, "noise": 0.15},
+}
+ARMS = ("uncalibrated", "calibrated")
 
 
 MAX_RHAT = 1.05  # fits above it are reported apart: a stuck chain says nothing about calibration
 
 
-def simulate_sets(k: int, out: Path) -> list[dict[str, Any]]:
-    """K data sets alternating between the scenarios, seeds 1000 + i."""
+def simulate_sets(k: int, out: Path, scenarios: list[str] | None = None) -> list[dict[str, Any]]:
+    """K data sets alternating between the scenarios, seeds 1000 + i, each with the lift tests
+    of :data:`LIFT_DESIGN` (their own random stream: the data do not depend on them)."""
+    from bayesmmm.workflows.simulate import LiftTestSpec
+
     sets = []
-    names = list(SCENARIOS)
+    names = scenarios or ["four_channel", "intermittent"]
     for i in range(k):
         name = names[i % len(names)]
-        scenario = load_scenario(builtin_scenario(name)).model_copy(update={"seed": 1000 + i})
+        tests = LiftTestSpec(channels=SCENARIOS[name]["channels"][:-1], **LIFT_DESIGN[name])
+        scenario = load_scenario(builtin_scenario(name)).model_copy(update={"seed": 1000 + i, "lift_tests": tests})
         data_path, truth_path = write_simulation(scenario, out / "data" / f"{name}-{i}")
-        sets.append({"scenario": name, "index": i, "data": str(data_path), "truth": str(truth_path)})
+        sets.append(
+            {
+                "scenario": name,
+                "index": i,
+                "data": str(data_path),
+                "truth": str(truth_path),
+                "lift_tests": str(data_path.parent / "lift_tests.csv"),
+            }
+        )
     return sets
 
 
-def write_sweep(sets: list[dict[str, Any]], out: Path, draws: int, chains: int) -> Path:
+def write_sweep(
+    sets: list[dict[str, Any]],
+    out: Path,
+    draws: int,
+    chains: int,
+    arms: tuple[str, ...] = ("uncalibrated",),
+    media_prior: dict[str, Any] | None = None,
+) -> Path:
     base = {
         "name": "coverage",
         "data": {
@@ -67,17 +118,22 @@ def write_sweep(sets: list[dict[str, Any]], out: Path, draws: int, chains: int) 
         "sampler": {"chains": chains, "draws": draws, "tune": draws, "seed": 1},
         "output": {"figures": False},
     }
+    if media_prior is not None:
+        base["model"]["media_prior"] = media_prior
     runs = []
-    for s in sets:
-        spec = SCENARIOS[s["scenario"]]
-        runs.append(
-            {
+    for arm in arms:
+        for s in sets:
+            spec = SCENARIOS[s["scenario"]]
+            run = {
                 "data.path": s["data"],
                 "data.channel_columns": spec["channels"],
                 "data.control_columns": spec["controls"],
                 "model.trend": spec["trend"],
+                "model.saturation": spec["saturation"],
             }
-        )
+            if arm == "calibrated":
+                run["calibration"] = {"lift_tests": {"path": s["lift_tests"]}}
+            runs.append(run)
     write_text(out / "base.yaml", yaml.safe_dump(base, sort_keys=False))
     return write_text(out / "sweep.yaml", yaml.safe_dump({"base": "base.yaml", "runs": runs}, sort_keys=False))
 
@@ -94,7 +150,11 @@ def coverage_rows(results: pd.DataFrame, sets: list[dict[str, Any]]) -> pd.DataF
     for r in results[results["status"] == "ok"].itertuples():
         overrides = json.loads(r.overrides)
         s = by_data[overrides["data.path"]]
+        arm = "calibrated" if "calibration" in overrides else "uncalibrated"
+        tested = set(SCENARIOS[s["scenario"]]["channels"][:-1]) if arm == "calibrated" else set()
         truth = json.loads(Path(s["truth"]).read_text())["channels"]
+        diag = json.loads((Path(r.run_dir) / "diagnostics.json").read_text())
+        flagged = set(diag.get("identifiability", {}).get("prior_driven", []))
         mmm = MMM.load(r.run_dir)
         weekly = mmm.posterior_components()["media"]
         contribution = weekly.sum("date")
@@ -105,8 +165,13 @@ def coverage_rows(results: pd.DataFrame, sets: list[dict[str, Any]]) -> pd.DataF
             true_weekly = np.asarray(truth[ch]["weekly_contribution"])
             row = {
                 "scenario": s["scenario"],
+                "arm": arm,
                 "index": s["index"],
                 "run_id": r.run_id,
+                "media_prior": mmm.model_config.media_prior.type,
+                "tested": ch in tested,
+                "prior_driven": ch in flagged,
+                "divergences": int(float(r.divergences)),
                 "max_rhat": float(r.max_rhat),
                 "converged": float(r.max_rhat) < MAX_RHAT,
                 "channel": ch,
@@ -130,38 +195,54 @@ def coverage_rows(results: pd.DataFrame, sets: list[dict[str, Any]]) -> pd.DataF
     return table
 
 
+def _untested(table: pd.DataFrame) -> pd.Series:
+    """Rows of the channel every arm leaves untested (the scenario's last channel)."""
+    last = {name: spec["channels"][-1] for name, spec in SCENARIOS.items()}
+    return table["channel"] == table["scenario"].map(last)
+
+
 def summarize(table: pd.DataFrame) -> str:
-    """Markdown table: coverage of the 50% / 90% HDIs and recovery error, over the converged fits
-    (max R-hat < ``MAX_RHAT``) per scenario, plus a row over every fit."""
+    """Markdown table per scenario × arm over the converged fits (max R-hat < ``MAX_RHAT``):
+    coverage of the ROAS and weekly-contribution HDIs, ROAS recovery error, divergences, and
+    how often the identifiability check flagged the untested / the tested channels prior-driven."""
     lines = [
-        "| scope | channel × data set pairs | ROAS 50% | ROAS 90% | total contribution 50% | total contribution 90% "
-        "| weekly contribution 50% | weekly contribution 90% | contribution error: median abs. rel. "
-        "| mean rel. (bias) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | arm | fits (converged) | channel pairs | ROAS 50% | ROAS 90% | weekly 50% | weekly 90% "
+        "| ROAS error: median abs. rel. | mean rel. (bias) | fits with divergences | untested channel "
+        "prior-driven | tested channels prior-driven | all channels prior-driven |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    ok = table[table["converged"]]
-    scopes = [("all converged", ok), *ok.groupby("scenario"), ("every fit, non-converged included", table)]
-    for scope, part in scopes:
+    for (scenario, arm), every in table.groupby(["scenario", "arm"], sort=False):
+        part = every[every["converged"]]
+        runs = every.drop_duplicates("run_id")
+        untested = part[_untested(part)]
+        tested = part[part["tested"]]
+        tested_text = f"{tested['prior_driven'].mean():.0%} of {len(tested)}" if len(tested) else "–"
         lines.append(
-            f"| {scope} | {len(part)} | {part['covered_roas_50'].mean():.0%} | {part['covered_roas_90'].mean():.0%} | "
-            f"{part['covered_contribution_50'].mean():.0%} | {part['covered_contribution_90'].mean():.0%} | "
+            f"| {scenario} | {arm} | {len(runs)} ({part['run_id'].nunique()}) | {len(part)} | "
+            f"{part['covered_roas_50'].mean():.0%} | {part['covered_roas_90'].mean():.0%} | "
             f"{part['weekly_covered_50'].mean():.0%} | {part['weekly_covered_90'].mean():.0%} | "
-            f"{part['rel_error'].abs().median():.0%} | {part['rel_error'].mean():+.0%} |"
+            f"{part['roas_rel_error'].abs().median():.0%} | {part['roas_rel_error'].mean():+.0%} | "
+            f"{int((runs['divergences'] > 0).sum())} ({int(runs['divergences'].sum())} in all) | "
+            f"{untested['prior_driven'].mean():.0%} of {len(untested)} | {tested_text} | "
+            f"{part['prior_driven'].mean():.0%} |"
         )
     return "\n".join(lines)
 
 
 def per_channel(table: pd.DataFrame) -> str:
-    """Markdown table per scenario and channel: coverage and recovery error."""
+    """Markdown table per scenario, arm and channel: coverage, recovery error, prior-driven flags."""
     lines = [
-        "| scenario | channel | data sets | ROAS 50% | ROAS 90% | weekly 50% | weekly 90% | median abs. rel. error |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | arm | channel | tested | data sets | ROAS 50% | ROAS 90% | median abs. rel. error "
+        "| mean rel. error | prior-driven |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (scenario, channel), part in table[table["converged"]].groupby(["scenario", "channel"], sort=False):
+    groups = table[table["converged"]].groupby(["scenario", "arm", "channel"], sort=False)
+    for (scenario, arm, channel), part in groups:
         lines.append(
-            f"| {scenario} | {channel} | {len(part)} | {part['covered_roas_50'].mean():.0%} | "
-            f"{part['covered_roas_90'].mean():.0%} | {part['weekly_covered_50'].mean():.0%} | "
-            f"{part['weekly_covered_90'].mean():.0%} | {part['rel_error'].abs().median():.0%} |"
+            f"| {scenario} | {arm} | {channel} | {'yes' if part['tested'].any() else 'no'} | {len(part)} | "
+            f"{part['covered_roas_50'].mean():.0%} | {part['covered_roas_90'].mean():.0%} | "
+            f"{part['roas_rel_error'].abs().median():.0%} | {part['roas_rel_error'].mean():+.0%} | "
+            f"{part['prior_driven'].mean():.0%} |"
         )
     return "\n".join(lines)
 
@@ -174,11 +255,14 @@ def run_study(
     workers: int | None = None,
     scheduler: str | None = None,
     log=print,
+    arms: tuple[str, ...] = ARMS,
+    scenarios: list[str] | None = None,
+    media_prior: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate, fit (a sweep on Dask), and score: returns (sweep results, coverage table)."""
     out.mkdir(parents=True, exist_ok=True)
-    sets = simulate_sets(k, out)
-    sweep = write_sweep(sets, out, draws, chains)
+    sets = simulate_sets(k, out, scenarios)
+    sweep = write_sweep(sets, out, draws, chains, arms, media_prior)
     results = run_sweep(sweep, out, scheduler=scheduler, workers=workers, log=log)
     table = coverage_rows(results, sets)
     write_text(out / "coverage.csv", table.to_csv(index=False))
@@ -187,23 +271,37 @@ def run_study(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-k", type=int, default=20, help="data sets (>= 20 for the study's figures)")
+    parser.add_argument("-k", type=int, default=40, help="data sets, alternating between the scenarios")
     parser.add_argument("-o", "--out", type=Path, default=Path("runs/coverage"))
     parser.add_argument("--draws", type=int, default=500, help="draws (and tuning steps) per chain")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address: fit on a cluster")
+    parser.add_argument("--arms", default=",".join(ARMS), help="uncalibrated, calibrated or both (comma-separated)")
+    parser.add_argument("--scenarios", default="four_channel,intermittent", help=f"of {', '.join(SCENARIOS)}")
+    parser.add_argument("--media-prior", default=None, help="model.media_prior of every fit, as JSON")
     args = parser.parse_args()
+    arms = tuple(a.strip() for a in args.arms.split(","))
+    scenarios = [s.strip() for s in args.scenarios.split(",")]
+    if unknown := sorted(set(arms) - set(ARMS)) + sorted(set(scenarios) - set(SCENARIOS)):
+        parser.error(f"unknown arm or scenario: {', '.join(unknown)}")
+    media_prior = json.loads(args.media_prior) if args.media_prior else None
     t0 = time.perf_counter()
-    results, table = run_study(args.k, args.out, args.draws, args.chains, args.workers, args.scheduler)
+    results, table = run_study(
+        args.k, args.out, args.draws, args.chains, args.workers, args.scheduler,
+        arms=arms, scenarios=scenarios, media_prior=media_prior,
+    )  # fmt: skip
     wall = time.perf_counter() - t0
-    failed = int((results["status"] != "ok").sum())
+    failed = results[results["status"] != "ok"]
     summary = summarize(table) + "\n\n" + per_channel(table)
     fits = results["wall_s"].astype(float)
     stuck = table[~table["converged"]].drop_duplicates("run_id")
-    stuck_text = ", ".join(f"{r.scenario}-{r.index} (R-hat {r.max_rhat:.2f})" for r in stuck.itertuples())
+    stuck_text = ", ".join(f"{r.scenario}-{r.index} {r.arm} (R-hat {r.max_rhat:.2f})" for r in stuck.itertuples())
+    failed_text = "; ".join(str(e)[:200] for e in failed["error"])
     footer = (
-        f"{len(results) - failed} fits ok, {failed} failed, {len(stuck)} not converged"
+        f"{len(results) - len(failed)} fits ok, {len(failed)} failed"
+        + (f" [{failed_text}]" if len(failed) else "")
+        + f", {len(stuck)} not converged"
         + (f" [{stuck_text}]" if len(stuck) else "")
         + f"; {wall / 60:.1f} min in all "
         f"(median {np.median(fits):.0f} s per fit, max R-hat {results['max_rhat'].astype(float).max():.3f}, "

@@ -313,7 +313,11 @@ def test_post_processing_log_likelihood_matches_pymc(trend, options):
     import xarray as xr
 
     frame, _ = simulate(sigmoid_scenario())
-    mmm = MMM(DATA, {"trend": trend, "trend_options": options, "yearly_seasonality": 1})
+    # beta free (the coefficient prior): the free RVs' draws make a whole posterior
+    mmm = MMM(
+        DATA,
+        {"trend": trend, "trend_options": options, "yearly_seasonality": 1, "media_prior": {"type": "coefficient"}},
+    )
     model = mmm.build_model(frame)
     free = [v.name for v in model.free_RVs]
     draws = pm.draw([model[n] for n in free], draws=20, random_seed=2)

@@ -97,7 +97,10 @@ def test_one_geo_model_is_the_national_model(panel):
     frame, _ = panel
     one = frame[frame["geo"] == "geo_01"].reset_index(drop=True)
     model_cfg = {**SMALL_MODEL, "trend": "piecewise", "n_changepoints": 2}
-    national = MMM({"channel_columns": CHANNELS, "target_column": "sales"}, model_cfg)
+    # a geo panel's media prior is the coefficient prior (media_prior auto); the national model states it
+    national = MMM(
+        {"channel_columns": CHANNELS, "target_column": "sales"}, {**model_cfg, "media_prior": {"type": "coefficient"}}
+    )
     geo = MMM(GEO_DATA, {**model_cfg, "geo": {"adstock": "pooled", "trend": "pooled"}})
     nm, gm = national.build_model(one.drop(columns="geo")), geo.build_model(one)
     assert {v.name for v in nm.free_RVs} == {v.name for v in gm.free_RVs}  # nothing to pool with one geo

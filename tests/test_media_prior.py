@@ -74,7 +74,7 @@ def test_a_fit_with_a_roas_prior_reports_the_roas_it_sampled(tmp_path):
     post = mmm.idata["posterior"]
     table = roas_table(mmm)
     np.testing.assert_allclose(table["roas_mean"], post["roas"].mean(("chain", "draw")), rtol=1e-8)
-    coefficient_model = MMM(DATA, BASE)
+    coefficient_model = MMM(DATA, {**BASE, "media_prior": {"type": "coefficient"}})
     coefficient_model.build_model(national_frame())
     assert n_parameters(mmm.idata) == sum(
         int(np.prod([len(mmm.coords()[d]) for d in dims])) for dims in coefficient_model.variable_dims().values()
@@ -102,9 +102,65 @@ def test_bad_media_prior_configs(media_prior, message):
 
 
 def test_media_prior_needs_a_prior_for_every_channel_and_known_names():
-    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "roas", "channels": {"search": ROAS_PRIOR}}})
+    # roas / share give unnamed channels the total media share prior; mroas has no automatic prior
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "mroas", "channels": {"search": ROAS_PRIOR}}})
     with pytest.raises(ConfigError, match="no prior for"):
+        mmm.build_model(national_frame())
+    mmm = MMM(
+        DATA,
+        {**BASE, "media_prior": {"type": "roas", "channels": {"search": {"dist": "Gamma", "alpha": 2, "beta": 2}}}},
+    )
+    with pytest.raises(ConfigError, match="same distribution"):  # the automatic prior is LogNormal
         mmm.build_model(national_frame())
     mmm = MMM(DATA, {**BASE, "media_prior": {"type": "roas", "default": ROAS_PRIOR, "channels": {"radio": ROAS_PRIOR}}})
     with pytest.raises(ConfigError, match="radio"):
         mmm.build_model(national_frame())
+
+
+# ------------------------------------------------------------ the default: type auto
+def test_auto_means_share_for_national_models_and_coefficient_for_geo_or_a_beta_prior():
+    assert MMM(DATA, BASE).model_config.media_prior.type == "share"
+    beta_prior = {**BASE, "priors": {"beta": {"dist": "HalfNormal", "sigma": 2.0}}}
+    assert MMM(DATA, beta_prior).model_config.media_prior.type == "coefficient"  # a coefficient prior was asked for
+    assert MMM({**DATA, "geo_column": "geo"}, BASE).model_config.media_prior.type == "coefficient"  # national only
+    for kind in ("coefficient", "roas"):  # a stated type is kept
+        assert MMM(DATA, {**BASE, "media_prior": {"type": kind}}).model_config.media_prior.type == kind
+    with pytest.raises(ValueError, match="name the type"):
+        MMM(DATA, {**BASE, "media_prior": {"default": ROAS_PRIOR}})
+
+
+def test_a_beta_prior_with_a_business_unit_type_is_refused_in_an_experiment():
+    from bayesmmm.config.experiment import ExperimentConfig
+
+    data = {**DATA, "path": "data.csv"}
+    model = {**BASE, "priors": {"beta": {"dist": "HalfNormal", "sigma": 2.0}}}
+    ExperimentConfig.model_validate({"data": data, "model": model})  # auto: the coefficient prior
+    with pytest.raises(ValueError, match=r"priors\.beta is the coefficient prior"):
+        ExperimentConfig.model_validate({"data": data, "model": {**model, "media_prior": {"type": "share"}}})
+
+
+@pytest.mark.parametrize("kind", ["share", "roas"])
+def test_the_total_media_share_prior(kind):
+    """Without media_prior.default the channels' shares add up to a total with mean 0.4 and sd 0.2
+    (independent LogNormals: the moments add); share splits it evenly, roas gives every channel one ROAS
+    prior (Meridian's total paid-media contribution prior). Checked on the post-processing's shares."""
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": kind}})
+    _, roas, share = prior_quantities(mmm, n=4000)
+    total = share.sum(axis=1)
+    assert abs(total.mean() - 0.4) < 0.02 and abs(total.std() - 0.2) < 0.02
+    spend, y = mmm.data.media.sum(axis=0), mmm.data.target.sum()
+    if kind == "share":
+        mean, sd, values = np.full(3, 0.4 / 3), np.full(3, 0.2 / np.sqrt(3)), share
+    else:
+        mean, sd, values = np.full(3, 0.4 * y / spend.sum()), np.full(3, 0.2 * y / np.sqrt((spend**2).sum())), roas
+    sigma = np.sqrt(np.log1p((sd / mean) ** 2))
+    for c in range(3):
+        reference = stats.lognorm(s=sigma[c], scale=mean[c] * np.exp(-(sigma[c] ** 2) / 2))
+        assert stats.kstest(values[:, c], reference.cdf).pvalue > 0.01
+
+
+def test_models_saved_before_media_prior_load_as_coefficient_models():
+    from pathlib import Path
+
+    mmm = MMM.load(Path(__file__).resolve().parent / "reference" / "national.nc")
+    assert mmm.model_config.media_prior.type == "coefficient" and mmm.media_prior_variable is None

@@ -157,6 +157,7 @@ def test_student_t_piecewise_log_likelihood_matches_pymc(tmp_path):
             "yearly_seasonality": 0,
             "adstock": "weibull_pdf",
             "saturation": "hill",
+            "media_prior": {"type": "coefficient"},  # beta free: the free RVs' draws make a whole posterior
         },
     )
     model = mmm.build_model(frame)

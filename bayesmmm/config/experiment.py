@@ -26,6 +26,7 @@ from bayesmmm.components.plugins import load_plugins
 from bayesmmm.components.priors import Prior
 
 __all__ = [
+    "AUTO_MEDIA_PRIOR",
     "AdstockConfig",
     "ConfigError",
     "DataConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "TrackingConfig",
     "load_experiment",
     "load_plugins",
+    "resolve_media_prior",
 ]
 
 
@@ -268,27 +270,52 @@ class GeoConfig(_Base):
 class MediaPriorConfig(_Base):
     """The prior of each channel's effect, in business units (Meridian's ``media_prior_type``).
 
-    ``type: coefficient`` (default): ``beta ~ priors.beta``, the channel's maximum weekly
-    effect on the scaled target. ``roas`` (contribution over the training weeks ÷ spend),
-    ``mroas`` (marginal ROAS of a 1% spend increase over the training weeks) or ``share``
-    (contribution ÷ the target's total over the training weeks): the prior is on that
-    quantity instead, and ``beta`` is the exact function of it and of the channel's
+    ``type: coefficient``: ``beta ~ priors.beta``, the channel's maximum weekly effect on the
+    scaled target (the default before this option existed). ``roas`` (contribution over the
+    training weeks ÷ spend), ``mroas`` (marginal ROAS of a 1% spend increase over the training
+    weeks) or ``share`` (contribution ÷ the target's total over the training weeks): the prior
+    is on that quantity instead, and ``beta`` is the exact function of it and of the channel's
     adstock and saturation parameters that gives the quantity; sampling the prior gives the
     requested distribution of the quantity. ``default`` applies to every channel not named
     under ``channels``; all channels' priors must use the same distribution (parameters may
-    differ). National models only for now.
+    differ). National models only.
+
+    ``type: auto`` (the default) is resolved when the model is built: ``coefficient`` for a
+    geo panel (``data.geo_column``) or when ``priors.beta`` is set (a coefficient prior was
+    asked for), else :data:`AUTO_MEDIA_PRIOR` (``share``, chosen by measurement: see the
+    README). With ``roas`` or ``share`` and no ``default``, a channel not named under
+    ``channels`` gets the *total media share* prior: ``LogNormal`` priors, independent across
+    channels, chosen so that the share of the target due to all channels together has mean
+    ``total_share_mean`` and standard deviation ``total_share_sd`` (Meridian's default for a
+    non-revenue KPI: 0.4 and 0.2). ``share`` splits it evenly (each channel: mean
+    ``total_share_mean / K``, sd ``total_share_sd / √K``, K channels); ``roas`` gives every
+    channel the same ROAS prior (Meridian's form: shares in proportion to spend).
     """
 
-    type: Literal["coefficient", "roas", "mroas", "share"] = "coefficient"
-    default: Prior | None = Field(None, description="prior of the quantity for every channel not under channels")
+    type: Literal["auto", "coefficient", "roas", "mroas", "share"] = Field(
+        "auto",
+        description="auto (share for national models, coefficient for geo panels or when priors.beta is set), "
+        "coefficient (beta ~ priors.beta), or the business quantity the prior is on: roas, mroas, share",
+    )
+    default: Prior | None = Field(
+        None,
+        description="prior of the quantity for every channel not under channels (roas / share: default the total "
+        "media share prior)",
+    )
     channels: dict[str, Prior] = Field({}, description="per-channel priors of the quantity")
+    total_share_mean: float = Field(
+        0.4, gt=0, lt=1, description="total media share prior (roas / share without default): mean of all channels"
+    )
+    total_share_sd: float = Field(
+        0.2, gt=0, description="total media share prior (roas / share without default): sd of all channels"
+    )
 
     @model_validator(mode="after")
     def _priors_for_the_type(self) -> MediaPriorConfig:
-        if self.type == "coefficient" and (self.default is not None or self.channels):
+        if self.type in ("coefficient", "auto") and (self.default is not None or self.channels):
             raise ValueError(
-                "media_prior.default / channels apply to type roas, mroas or share; with type coefficient set "
-                "the coefficient prior under model.priors.beta"
+                "media_prior.default / channels apply to type roas, mroas or share (name the type); with type "
+                "coefficient set the coefficient prior under model.priors.beta"
             )
         dists = {p.dist for p in [*([self.default] if self.default else []), *self.channels.values()]}
         if len(dists) > 1:
@@ -297,6 +324,19 @@ class MediaPriorConfig(_Base):
                 "vary the parameters per channel instead"
             )
         return self
+
+
+#: what ``model.media_prior.type: auto`` means for a national model without ``priors.beta``
+AUTO_MEDIA_PRIOR = "share"
+
+
+def resolve_media_prior(data: DataConfig, model: ModelConfig) -> ModelConfig:
+    """``model`` with ``media_prior.type: auto`` replaced by the type it means (see
+    :class:`MediaPriorConfig`); other types are returned unchanged."""
+    if model.media_prior.type != "auto":
+        return model
+    kind = "coefficient" if data.geo_column is not None or "beta" in model.priors else AUTO_MEDIA_PRIOR
+    return model.model_copy(update={"media_prior": model.media_prior.model_copy(update={"type": kind})})
 
 
 class ModelConfig(_Base):
@@ -340,7 +380,9 @@ class ModelConfig(_Base):
     priors: dict[str, Prior] = {}
     geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")
     media_prior: MediaPriorConfig = Field(
-        MediaPriorConfig(), description="channel effect priors in business units: roas, mroas or share"
+        MediaPriorConfig(),
+        description="channel effect priors in business units: roas, mroas or share (auto: share, or coefficient for "
+        "geo panels and when priors.beta is set)",
     )
 
     @field_validator("likelihood", "trend", "seasonality")
@@ -569,6 +611,12 @@ class ExperimentConfig(_Base):
     @model_validator(mode="after")
     def _geo_options_need_geo_data(self) -> ExperimentConfig:
         check_geo_options(self.data, self.model)
+        if "beta" in self.model.priors and self.model.media_prior.type not in ("auto", "coefficient"):
+            raise ValueError(
+                f"model.priors.beta is the coefficient prior, but model.media_prior.type is "
+                f"{self.model.media_prior.type!r} (the prior is on that quantity): remove priors.beta or set "
+                "media_prior.type: coefficient"
+            )
         return self
 
 

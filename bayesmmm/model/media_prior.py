@@ -11,6 +11,15 @@ weeks, ``g_c = Σ_t saturation(adstock(x_c / s_c))_t`` the curve summed over tho
   ``Δg_c = g_c(1.01 x) − g_c(x)`` (as :func:`~bayesmmm.decisions.response.marginal_roas`);
 - ``share``: contribution ÷ ``Y``, so ``beta_c = share_c Y / (s_y g_c)``.
 
+Without ``media_prior.default``, a ``roas`` or ``share`` channel not named under
+``channels`` gets the *total media share* prior (:func:`total_share_prior`): independent
+``LogNormal`` priors whose sum over the channels, as a share of the target, has mean
+``total_share_mean`` and sd ``total_share_sd`` (Meridian's default for a non-revenue KPI,
+0.4 and 0.2). ``share`` splits it evenly over the K channels (mean ``m / K``, sd
+``s / √K`` each); ``roas`` gives every channel the same ROAS prior (mean ``m Y / Σ_c S_c``,
+sd ``s Y / √(Σ_c S_c²)``), i.e. prior shares in proportion to spend. ``share`` is the
+default (``type: auto``), chosen by measurement (README, "Default media prior").
+
 Sampling the prior therefore gives exactly the requested distribution of the quantity
 (tested with a KS test). The graph uses :func:`coefficient`; after sampling, ``beta`` is
 recomputed per draw by the same function (:func:`posterior_coefficients`), so every backend
@@ -32,12 +41,55 @@ from bayesmmm.model.predictive import media_contributions
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["MROAS_STEP", "QUANTITY_VARIABLES", "coefficient", "posterior_coefficients", "quantity_prior"]
+__all__ = [
+    "MROAS_STEP",
+    "QUANTITY_VARIABLES",
+    "coefficient",
+    "lognormal_with",
+    "posterior_coefficients",
+    "quantity_prior",
+    "target_total",
+    "total_share_prior",
+]
 
 #: free variable holding the quantity, by media prior type
 QUANTITY_VARIABLES = {"roas": "roas", "mroas": "mroas", "share": "contribution_share"}
 #: spend increase of the marginal ROAS (as ``marginal_roas``'s default step)
 MROAS_STEP = 0.01
+
+
+def lognormal_with(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, sigma)`` of the LogNormal with this mean and standard deviation."""
+    mean, sd = np.asarray(mean, dtype="float64"), np.asarray(sd, dtype="float64")
+    sigma = np.sqrt(np.log1p((sd / mean) ** 2))
+    return np.log(mean) - sigma**2 / 2, sigma
+
+
+def total_share_prior(model: MMM) -> Prior:
+    """The total media share prior of every channel (``roas`` or ``share``), see the module docstring.
+
+    Independent channels: the total share's mean is the sum of the channels' means and its
+    variance the sum of their variances.
+    """
+    cfg = model.model_config.media_prior
+    k = len(model.channels)
+    m, s = cfg.total_share_mean, cfg.total_share_sd
+    if cfg.type == "share":
+        mean, sd = np.full(k, m / k), np.full(k, s / np.sqrt(k))
+    elif cfg.type == "roas":
+        spend = np.asarray(model.data.media, dtype="float64").sum(axis=0)
+        total = float(np.sum(model.data.target))
+        if not (spend > 0).all() or total <= 0:
+            raise ConfigError(
+                "model.media_prior type roas: the total media share prior needs spend on every channel and a "
+                "positive target total; give media_prior.default"
+            )
+        mean = np.full(k, m * total / spend.sum())
+        sd = np.full(k, s * total / np.sqrt(np.sum(spend**2)))
+    else:
+        raise ConfigError(f"model.media_prior type {cfg.type} has no automatic prior: set media_prior.default")
+    mu, sigma = lognormal_with(mean, sd)
+    return Prior(dist="LogNormal", mu=float(mu[0]), sigma=float(sigma[0]))
 
 
 def quantity_prior(model: MMM) -> Prior:
@@ -50,12 +102,20 @@ def quantity_prior(model: MMM) -> Prior:
             f"channels: {', '.join(model.channels)}"
         )
     missing = [c for c in model.channels if c not in cfg.channels]
-    if missing and cfg.default is None:
+    default = cfg.default
+    if missing and default is None:
+        if cfg.type == "mroas":
+            raise ConfigError(
+                f"model.media_prior (type {cfg.type}) has no prior for {missing}: set media_prior.default or name "
+                "them under media_prior.channels"
+            )
+        default = total_share_prior(model)
+    priors = [cfg.channels.get(c, default) for c in model.channels]
+    if len({p.dist for p in priors}) > 1:
         raise ConfigError(
-            f"model.media_prior (type {cfg.type}) has no prior for {missing}: set media_prior.default or name them "
-            "under media_prior.channels"
+            f"model.media_prior: channels without a prior get the total media share prior ({default.dist}); "
+            f"every channel's prior must use the same distribution: set media_prior.default"
         )
-    priors = [cfg.channels.get(c, cfg.default) for c in model.channels]
     names = sorted({k for p in priors for k in p.params})
     params: dict[str, Any] = {}
     for name in names:
@@ -69,11 +129,19 @@ def quantity_prior(model: MMM) -> Prior:
     return Prior(dist=priors[0].dist, **params)
 
 
-def coefficient(model: MMM, params: Mapping[str, Any], quantity: Any, reference_media: Any) -> Any:
+def target_total(model: MMM) -> float:
+    """``Y / s_y``: the target's total over the training weeks in scaled units (the ``share`` mapping's
+    only data constant; it enters the graph as ``pm.Data``, so that compiled code serves other data)."""
+    return float(np.sum(model.data.target)) / float(model.scales.target)
+
+
+def coefficient(
+    model: MMM, params: Mapping[str, Any], quantity: Any, reference_media: Any, total: Any | None = None
+) -> Any:
     """``beta`` (channel,) that gives each channel the ``quantity`` (PyTensor; national models).
 
     ``params`` holds the transform variables; ``reference_media`` is the scaled training media
-    (date, channel).
+    (date, channel); ``total`` the scaled target total (default :func:`target_total`).
     """
     import pytensor.tensor as pt
 
@@ -86,7 +154,7 @@ def coefficient(model: MMM, params: Mapping[str, Any], quantity: Any, reference_
     if kind == "roas":
         return quantity * spend / (scale * g)
     if kind == "share":
-        return quantity * float(np.sum(data.target)) / (scale * g)
+        return quantity * (target_total(model) if total is None else total) / g
     if kind == "mroas":
         up = pt.sum(media_contributions(model, reference_media * (1.0 + MROAS_STEP), unit), axis=0)
         return quantity * MROAS_STEP * spend / (scale * (up - g))

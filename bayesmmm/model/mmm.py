@@ -40,11 +40,25 @@ from bayesmmm.components.plugins import records_for
 from bayesmmm.components.priors import Prior
 from bayesmmm.components.seasonality import SEASONALITIES
 from bayesmmm.components.trend import TRENDS
-from bayesmmm.config.experiment import ConfigError, DataConfig, GeoConfig, ModelConfig, SamplerConfig, check_geo_options
+from bayesmmm.config.experiment import (
+    ConfigError,
+    DataConfig,
+    GeoConfig,
+    ModelConfig,
+    SamplerConfig,
+    check_geo_options,
+    resolve_media_prior,
+)
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_key, read_lift_tests
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
-from bayesmmm.model.media_prior import QUANTITY_VARIABLES, coefficient, posterior_coefficients, quantity_prior
+from bayesmmm.model.media_prior import (
+    QUANTITY_VARIABLES,
+    coefficient,
+    posterior_coefficients,
+    quantity_prior,
+    target_total,
+)
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive, mean_components, total
 from bayesmmm.model.scales import Scales
@@ -88,6 +102,8 @@ class MMM:
         self.model_config = (
             model_config if isinstance(model_config, ModelConfig) else ModelConfig.model_validate(dict(model_config))
         )
+        # media_prior.type auto -> the type it means here, so that a saved model stores the concrete type
+        self.model_config = resolve_media_prior(self.data_config, self.model_config)
         try:
             check_geo_options(self.data_config, self.model_config)
         except ValueError as exc:
@@ -303,7 +319,10 @@ class MMM:
                 created = transform.create_priors(("channel",))
                 params.update({transform.variable_name(p): rv for p, rv in created.items()})
             if self.media_prior_variable:  # beta: the exact function of the business quantity
-                beta = coefficient(self, params, params[self.media_prior_variable], inputs["media"])
+                share_total = None
+                if self.model_config.media_prior.type == "share":  # data, not a constant: compiled code is reused
+                    share_total = pm.Data("target_total_data", target_total(self))
+                beta = coefficient(self, params, params[self.media_prior_variable], inputs["media"], share_total)
                 params["beta"] = pm.Deterministic("beta", beta, dims="channel")
             for name, (var_dims, prior) in self.geo_variables().items():
                 params[name] = prior.create(name, dims=var_dims)
@@ -322,7 +341,8 @@ class MMM:
             parts.append(json.dumps([[r.spec, r.sha256] for r in self.plugins]))
         if self.is_geo:  # the geo count shapes the variables
             parts.append(json.dumps(["geo", len(self.geos)]))
-        if self.media_prior_variable and self.data is not None:  # the prior's mapping holds data totals
+        # the roas / mroas mapping (and roas's total media share prior) hold data totals; share's is pm.Data
+        if self.model_config.media_prior.type in ("roas", "mroas") and self.data is not None:
             totals = [self.data.media.sum(axis=0).tolist(), float(self.data.target.sum()), self.scales.target]
             parts.append(json.dumps(totals))
         if self.lift_tests is not None:  # which tests (channel, geo, dated) shapes the lift term

@@ -29,6 +29,9 @@ NATIONAL = {
         "n_changepoints": 3,
         "yearly_seasonality": 2,
         "likelihood": "student_t",
+        # the model these numbers are of: the coefficient prior, the default before media_prior existed
+        # (a saved model without media_prior loads as this one; a new config says so explicitly)
+        "media_prior": {"type": "coefficient"},
     },
 }
 GEO = {

@@ -136,3 +136,21 @@ def test_report_escapes_names_from_the_data(mmm_example_frame, tmp_path):
     assert page.count("&lt;img src=x onerror=alert(1)&gt;") >= 3
     assert "Marketing mix report: &lt;script&gt;alert(2)&lt;/script&gt;" in page
     assert page.count("<img ") == page.count("data:image/png;base64,")  # every real <img> is one of our figures
+
+
+def test_report_from_the_fitted_model_in_memory_matches_the_loaded_one(four_channel_fit, tmp_path):
+    """``write_report(model=...)`` (the demo's path: no reload, compiled mean reused) writes the
+    same tables as a report that loads ``posterior.nc``; a folder that is not a finished run is refused."""
+    from bayesmmm import write_report
+    from bayesmmm.model.mmm import ModelFileError
+
+    result, _ = four_channel_fit
+    loaded = shutil.copytree(result.run_dir, tmp_path / "loaded")
+    in_memory = shutil.copytree(result.run_dir, tmp_path / "memory")
+    write_report(loaded)
+    write_report(in_memory, model=result.model)
+    for table in ("insights.csv", "response_curves.csv", "decomposition.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(loaded / table), pd.read_csv(in_memory / table), rtol=1e-12)
+    (tmp_path / "half").mkdir()
+    with pytest.raises(ModelFileError, match="not a finished run folder"):
+        write_report(tmp_path / "half", model=result.model)

@@ -393,7 +393,7 @@ def demo(
         f"TRUE response of the plans (simulator's curves): current {true['current']:,.1f}, "
         f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
     )
-    _echo(f"Report: {write_report(result.run_dir)}")
+    _echo(f"Report: {write_report(result.run_dir, model=result.model)}")
     _track(result, tracking, config)  # after the report, so the logged run folder holds it
     if cal_config is not None:
         _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
@@ -401,7 +401,7 @@ def demo(
         calibrated = run_experiment(cal_config, out / "run_calibrated", log=_echo)
         _print_summary(calibrated, truth)
         _print_calibration_comparison(result.roas, calibrated.roas, truth)
-        _echo(f"Report: {write_report(calibrated.run_dir)}")
+        _echo(f"Report: {write_report(calibrated.run_dir, model=calibrated.model)}")
     _finish(result, config.diagnostics.on_fail)
 
 

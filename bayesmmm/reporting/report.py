@@ -181,7 +181,12 @@ def _mlh(d: dict[str, float]) -> tuple[float, float, float]:
     return d["mean"], d["hdi_low"], d["hdi_high"]
 
 
-def write_report(run_dir: str | Path, optimization: str | Path | None = None, hdi_prob: float | None = None) -> Path:
+def write_report(
+    run_dir: str | Path,
+    optimization: str | Path | None = None,
+    hdi_prob: float | None = None,
+    model: Any = None,
+) -> Path:
     """Write ``RUN_DIR/report.html`` and the tables behind it (see the module docstring); return the HTML path.
 
     Parameters
@@ -190,6 +195,9 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
     optimization : an optimization folder to include; default: the run's latest
         (``latest_optimization.json``), if any.
     hdi_prob : interval probability; default: the run's ``output.hdi_prob``.
+    model : the run's fitted :class:`~bayesmmm.model.mmm.MMM` when the caller holds it (as
+        ``bayesmmm demo`` does, right after the fit): its compiled mean and components are
+        reused instead of loading ``posterior.nc`` again. The folder is checked all the same.
     """
     from bayesmmm.decisions.insights import channel_insights, decomposition_table, findings, insights_json
     from bayesmmm.decisions.response import adstock_weights, response_curves
@@ -198,7 +206,15 @@ def write_report(run_dir: str | Path, optimization: str | Path | None = None, hd
     from bayesmmm.reporting import plots
 
     run_dir = Path(run_dir)
-    mmm = MMM.load(run_dir)  # refuses anything but a finished run folder
+    if model is None:
+        mmm = MMM.load(run_dir)  # refuses anything but a finished run folder
+    else:
+        from bayesmmm.io import MARKER
+        from bayesmmm.model.mmm import ModelFileError
+
+        if not (run_dir / MARKER).is_file():
+            raise ModelFileError(f"{run_dir} is not a finished run folder (no {MARKER}); fit it first")
+        mmm = model
     opt_folder = _optimization_folder(run_dir, optimization)
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
     if hdi_prob is None:

@@ -27,7 +27,14 @@ from pathlib import Path
 import pandas as pd
 
 from bayesmmm.config.experiment import load_experiment
-from bayesmmm.workflows.bench import cache_env, run_child
+from bayesmmm.workflows.bench import (
+    cache_env,
+    peer_spec,
+    process_failure,
+    run_child,
+    run_process,
+    sampler_overrides,
+)
 from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, write_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,37 +117,14 @@ def main() -> None:
 def _fit(who, backend, seed, name, experiment, overrides, data_path, data_cfg, cache_root, args) -> dict:
     """One fit in a fresh process whose compilation caches live in ``cache_root``."""
     env = cache_env(Path(cache_root))
-    if who == "bayesmmm" and args.mode == "process":
-        return _fit_cli(backend, seed, name, experiment, overrides, data_path, env, args)
+    settings = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "target_accept": args.target_accept}
     if who == "bayesmmm":
-        spec = {
-            "experiment": str(experiment),
-            "data_path": str(data_path.resolve()),
-            "overrides": {
-                **overrides,
-                "sampler.backend": backend,
-                "sampler.seed": seed,
-                "sampler.chains": args.chains,
-                "sampler.draws": args.draws,
-                "sampler.tune": args.tune,
-                "sampler.target_accept": args.target_accept,
-                "sampler.progressbar": False,
-            },
-        }
+        ours = {**overrides, **sampler_overrides(backend, seed, **settings)}
+        if args.mode == "process":
+            return _fit_cli(name, backend, experiment, ours, data_path, env, args)
+        spec = {"experiment": str(experiment), "data_path": str(data_path.resolve()), "overrides": ours}
         return run_child(spec, env, 3600)
-    spec = {
-        "data_path": str(data_path.resolve()),
-        "date_column": data_cfg.date_column,
-        "target_column": data_cfg.target_column,
-        "channels": data_cfg.channel_columns,
-        "controls": data_cfg.control_columns,
-        "chains": args.chains,
-        "draws": args.draws,
-        "tune": args.tune,
-        "seed": seed,
-        "target_accept": args.target_accept,
-        "nuts_sampler": backend,
-    }
+    spec = peer_spec(data_path.resolve(), data_cfg, backend, seed, **settings)
     result = run_child(spec, env, 3600, python=args.peer_python, module=PEER_FIT.read_text())
     if args.mode == "process" and result.get("status") == "ok":  # the whole process, less our measuring
         result["library_wall_s"] = result["wall_s"]
@@ -149,42 +133,20 @@ def _fit(who, backend, seed, name, experiment, overrides, data_path, data_cfg, c
     return result
 
 
-def _fit_cli(backend, seed, name, experiment, overrides, data_path, env, args) -> dict:
+def _fit_cli(name, backend, experiment, overrides, data_path, env, args) -> dict:
     """``bayesmmm -q fit`` in a fresh process, timed from launch to exit; figures read from the run folder."""
-    import subprocess
-    import time
-
     import numpy as np
     import xarray as xr
 
-    config = load_experiment(
-        experiment,
-        {
-            **overrides,
-            "data.path": str(data_path.resolve()),
-            "sampler.backend": backend,
-            "sampler.seed": seed,
-            "sampler.chains": args.chains,
-            "sampler.draws": args.draws,
-            "sampler.tune": args.tune,
-            "sampler.target_accept": args.target_accept,
-            "sampler.progressbar": False,
-        },
-    )
+    config = load_experiment(experiment, {**overrides, "data.path": str(data_path.resolve())})
     work = Path(tempfile.mkdtemp(prefix=f"fit-{name}-{backend}-", dir=args.out))
     config_path = work / "experiment.yaml"
     config_path.write_text(config.to_yaml())
     run_dir = work / "run"
     command = [sys.executable, "-m", "bayesmmm.cli.main", "-q", "fit", str(config_path), "-o", str(run_dir)]
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "error": "no result within 3600 s"}
-    process_s = round(time.perf_counter() - start, 3)
-    if proc.returncode != 0 or not (run_dir / "diagnostics.json").exists():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"status": "failed", "process_s": process_s, "error": " | ".join(tail)[:500]}
+    proc, process_s = run_process(command, env, 3600)
+    if proc is None or proc.returncode != 0 or not (run_dir / "diagnostics.json").exists():
+        return process_failure(proc, process_s, 3600)
     diag = json.loads((run_dir / "diagnostics.json").read_text())
     timings = json.loads((run_dir / "metadata.json").read_text())["timings"]
     stats = xr.open_datatree(run_dir / "posterior.nc")["sample_stats"]

@@ -37,7 +37,7 @@ import pandas as pd
 from bayesmmm.config.experiment import load_experiment
 from bayesmmm.evaluation.summaries import hdi_bounds
 from bayesmmm.io import write_json, write_text
-from bayesmmm.workflows.bench import cache_env, run_child
+from bayesmmm.workflows.bench import cache_env, peer_spec, run_child, sampler_overrides
 from bayesmmm.workflows.simulate import LiftTestSpec, builtin_scenario, load_scenario, write_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,36 +108,18 @@ def fit(library: str, arm: str, data: dict[str, Any], args: argparse.Namespace) 
     lift = data["lift_tests"] if arm == "calibrated" else None
     env = cache_env((args.out / "cache").resolve())
     seed = args.seed + data["index"]
+    settings = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "target_accept": args.target_accept}
     if library == "bayesmmm":
         spec = {
             "experiment": str(experiment),
             "data_path": data["data"],
             "lift_tests": lift,
-            "overrides": {
-                **overrides,
-                "sampler.backend": args.ours,
-                "sampler.seed": seed,
-                "sampler.chains": args.chains,
-                "sampler.draws": args.draws,
-                "sampler.tune": args.tune,
-                "sampler.target_accept": args.target_accept,
-                "sampler.progressbar": False,
-            },
+            "overrides": {**overrides, **sampler_overrides(args.ours, seed, **settings)},
         }
         return run_child(spec, env, 3600, module=_OURS_CHILD)
     data_cfg = load_experiment(experiment, {"data.path": data["data"]}).data
     spec = {
-        "data_path": data["data"],
-        "date_column": data_cfg.date_column,
-        "target_column": data_cfg.target_column,
-        "channels": data_cfg.channel_columns,
-        "controls": data_cfg.control_columns,
-        "chains": args.chains,
-        "draws": args.draws,
-        "tune": args.tune,
-        "seed": seed,
-        "target_accept": args.target_accept,
-        "nuts_sampler": args.theirs,
+        **peer_spec(data["data"], data_cfg, args.theirs, seed, **settings),
         "lift_tests": lift,
         "contributions": True,
     }

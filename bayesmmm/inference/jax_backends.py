@@ -401,7 +401,7 @@ def jax_model(model, seed: int | None = None, cache_key: str | None = None, expo
                 _save_translation(lookup, blobs, tr)
                 # this process runs the exported functions too: a cold and a warm fit sample alike
                 meta = {"var_names": tr.var_names, "data_names": tr.data_names, "key": tr.key}
-                tr = _from_exported(*blobs, _json_roundtrip(meta))
+                tr = _from_exported(*blobs, meta)
     if memory is not None:
         _TRANSLATIONS[memory] = tr
         _TRANSLATIONS.move_to_end(memory)
@@ -421,13 +421,6 @@ def jax_model(model, seed: int | None = None, cache_key: str | None = None, expo
         translation=source,
         exported=tr.exported,
     )
-
-
-def _json_roundtrip(meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` as a later process reads it back (tuples become lists)."""
-    import json
-
-    return json.loads(json.dumps(meta))
 
 
 def initial_points(jm: JaxModel, chains: int, seed: int | None, logp_batch: Callable) -> list[np.ndarray]:
@@ -659,13 +652,13 @@ def start_jax(config: SamplerConfig):
     return jax
 
 
-def _prepare(model, config: SamplerConfig, cache_key: str | None) -> _Prepared:
+def _prepare(jax, model, config: SamplerConfig, cache_key: str | None) -> _Prepared:
     """Translate ``model`` (or reuse the translation) and build (or reuse) its program.
 
-    Runs inside the caller's :func:`_precision` context."""
-    backend = config.backend
-    jax = start_jax(config)
+    ``jax`` is the module :func:`start_jax` returned; runs inside the caller's :func:`_precision` context."""
     import jax.numpy as jnp
+
+    backend = config.backend
 
     devices = resolve_devices(config.device, jax)
     platform = devices[0].platform
@@ -741,7 +734,7 @@ def precompile_jax(model, config: SamplerConfig, cache_key: str) -> None:
     config = config.model_copy(update={"backend": resolve_backend(config.backend)})
     jax = start_jax(config)
     with _precision(jax, config.precision):
-        prep = _prepare(model, config, cache_key)
+        prep = _prepare(jax, model, config, cache_key)
         if prep.program.compiled is None:
             prep.program.compiled = _lowered(prep, config).compile()
 
@@ -760,7 +753,7 @@ def sample_jax(
     start = time.perf_counter()
     jax = start_jax(config)
     with _precision(jax, config.precision):
-        prep = _prepare(model, config, cache_key)
+        prep = _prepare(jax, model, config, cache_key)
         jm, program, dtype = prep.jm, prep.program, prep.dtype
         # compiled once per program: traced here (JAX's precision setting is per thread),
         # XLA compiles on a worker thread (C++, without the GIL, mostly on one core) while

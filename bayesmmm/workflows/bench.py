@@ -42,7 +42,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bayesmmm.config.experiment import ConfigError, format_validation_error, yaml_problem
 
-__all__ = ["RESULT_COLUMNS", "BenchSuite", "fit_once", "load_suite", "results_markdown", "run_suite"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "BenchSuite",
+    "fit_once",
+    "load_suite",
+    "peer_spec",
+    "process_failure",
+    "results_markdown",
+    "run_child",
+    "run_process",
+    "run_suite",
+    "sampler_overrides",
+]
 
 RESULT_COLUMNS = [
     "dataset",
@@ -184,29 +196,77 @@ def cache_env(cache_root: Path) -> dict[str, str]:
     return env
 
 
+def run_process(
+    command: list[str], env: dict[str, str], timeout: float, stdin: str | None = None
+) -> tuple[subprocess.CompletedProcess | None, float]:
+    """Run ``command`` in a fresh process: ``(the finished process, or None on timeout; wall seconds)``."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(command, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc = None
+    return proc, round(time.perf_counter() - start, 3)
+
+
+def process_failure(proc: subprocess.CompletedProcess | None, elapsed: float, timeout: float) -> dict[str, Any]:
+    """The result row of a child process that timed out or printed no result (its last lines of output)."""
+    if proc is None:
+        return {"status": "timeout", "error": f"no result within {timeout:.0f} s"}
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"status": "failed", "process_s": elapsed, "error": " | ".join(tail)[:500]}
+
+
 def run_child(
     spec: dict[str, Any], env: dict[str, str], timeout: float, python: str | None = None, module: str | None = None
 ) -> dict[str, Any]:
     """Run a fit in a fresh interpreter; returns its measurements plus ``process_s`` (or ``error``)."""
     code = module or "from bayesmmm.workflows.bench import child_main; child_main()"
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [python or sys.executable, "-c", code],
-            input=json.dumps(spec),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"status": "timeout", "error": f"no result within {timeout:.0f} s"}
-    elapsed = round(time.perf_counter() - start, 3)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("BAYESMMM_BENCH_RESULT "):
-            return {"status": "ok", "process_s": elapsed, **json.loads(line.split(" ", 1)[1])}
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"status": "failed", "process_s": elapsed, "error": " | ".join(tail)[:500]}
+    proc, elapsed = run_process([python or sys.executable, "-c", code], env, timeout, stdin=json.dumps(spec))
+    if proc is not None:
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith("BAYESMMM_BENCH_RESULT "):
+                return {"status": "ok", "process_s": elapsed, **json.loads(line.split(" ", 1)[1])}
+    return process_failure(proc, elapsed, timeout)
+
+
+def sampler_overrides(backend: str, seed: int, chains: int, draws: int, tune: int, target_accept: float) -> dict:
+    """Experiment overrides of a benchmark fit's sampler (no progress bar)."""
+    return {
+        "sampler.backend": backend,
+        "sampler.seed": seed,
+        "sampler.chains": chains,
+        "sampler.draws": draws,
+        "sampler.tune": tune,
+        "sampler.target_accept": target_accept,
+        "sampler.progressbar": False,
+    }
+
+
+def peer_spec(
+    data_path: str | Path,
+    data_cfg: Any,
+    nuts_sampler: str,
+    seed: int,
+    chains: int,
+    draws: int,
+    tune: int,
+    target_accept: float,
+) -> dict[str, Any]:
+    """The JSON spec of ``benchmarks/peer_fit.py`` (PyMC-Marketing's fit) for a data set
+    (``data_cfg``: its :class:`~bayesmmm.config.experiment.DataConfig`) and sampler settings."""
+    return {
+        "data_path": str(data_path),
+        "date_column": data_cfg.date_column,
+        "target_column": data_cfg.target_column,
+        "channels": data_cfg.channel_columns,
+        "controls": data_cfg.control_columns,
+        "chains": chains,
+        "draws": draws,
+        "tune": tune,
+        "seed": seed,
+        "target_accept": target_accept,
+        "nuts_sampler": nuts_sampler,
+    }
 
 
 # ------------------------------------------------------------------------------- suite

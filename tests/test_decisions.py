@@ -118,6 +118,30 @@ def test_marginal_roas_is_the_slope_of_the_response_curve(fitted_example):
     np.testing.assert_allclose(at_one["response_mean"], roas.loc[at_one.index, "contribution_mean"], rtol=1e-10)
 
 
+def _totals_by_evaluation(mmm, multiplier, draws):
+    """The reference: the whole mean evaluated at the scaled history, media summed over dates (and geos)."""
+    comps = mmm.evaluate(*mmm.history_inputs(multiplier), draws=draws, components=("media",))
+    media = comps["media"]
+    return media.reshape(media.shape[0], -1, media.shape[-1]).sum(axis=1)
+
+
+@pytest.mark.parametrize("linear", [True, False])
+def test_media_totals_equal_the_mean_evaluated_at_scaled_spend(fitted_example, monkeypatch, linear):
+    """The response-curve shortcut (adstock once per draw, saturation per multiplier) against the
+    mean function evaluated at each scaled history; ``linear=False`` is the path of a plugin adstock."""
+    mmm = fitted_example
+    if not linear:
+        monkeypatch.setattr(type(mmm.adstock), "linear", property(lambda self: False))
+    assert mmm.adstock.linear is linear
+    draws = mmm.posterior_draws(max_draws=200, seed=3)
+    multipliers = [0.0, 0.37, 1.0, 1.9, np.array([0.5, 1.6])]
+    got = mmm.media_totals(multipliers, draws, batch_size=64)  # batches that do not divide the draws
+    assert got.shape == (5, 200, 2)
+    for k, m in enumerate(multipliers):
+        np.testing.assert_allclose(got[k], _totals_by_evaluation(mmm, m, draws), rtol=1e-10, atol=1e-9)
+    assert np.all(got[0] == 0)
+
+
 # ------------------------------------------------------------------ optimizer
 def test_optimizer_matches_brute_force_on_fitted_two_channel_model(fitted_example):
     mmm = fitted_example

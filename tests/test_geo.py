@@ -215,6 +215,11 @@ def test_geo_flight_response_and_optimizer(geo_fit):
     up, _ = engine.per_channel(totals + eps * np.eye(3)[0])
     np.testing.assert_allclose((up[:, 0] - response[:, 0]) / eps[0], grad[:, 0], rtol=1e-3)
     assert (marginal_roas(mmm) > 0).all()
+    # channel totals at scaled spend: each geo in its own units, summed (against the whole mean)
+    draws = mmm.posterior_draws(max_draws=50, seed=1)
+    for m in (0.6, np.array([1.0, 1.5, 0.2])):
+        comps = mmm.evaluate(*mmm.history_inputs(m), draws=draws, components=("media",))
+        np.testing.assert_allclose(mmm.media_totals([m], draws)[0], comps["media"].sum(axis=(1, 2)), rtol=1e-10)
     result = optimize_budget(mmm, float(totals.sum()), 8)
     assert result is not None
 

@@ -154,3 +154,17 @@ def test_report_from_the_fitted_model_in_memory_matches_the_loaded_one(four_chan
     (tmp_path / "half").mkdir()
     with pytest.raises(ModelFileError, match="not a finished run folder"):
         write_report(tmp_path / "half", model=result.model)
+
+
+def test_report_reuses_the_runs_fit_figure_only_at_its_hdi_probability(four_channel_fit, tmp_path):
+    """The run's ``fit.png`` was drawn at ``output.hdi_prob``: the report copies it then, and draws
+    its own at any other probability."""
+    from bayesmmm import write_report
+
+    result, _ = four_channel_fit
+    run = shutil.copytree(result.run_dir, tmp_path / "run")
+    write_report(run, model=result.model)
+    assert (run / "figures" / "fit.png").read_bytes() == (run / "fit.png").read_bytes()
+    write_report(run, model=result.model, hdi_prob=0.5)
+    drawn = (run / "figures" / "fit.png").read_bytes()
+    assert drawn[:8] == b"\x89PNG\r\n\x1a\n" and drawn != (run / "fit.png").read_bytes()

@@ -148,6 +148,12 @@ class Adstock(Transform):
         """Adstocked ``x`` (same shape), params broadcasting against ``x.shape[1:]``."""
         return convolve(x, self.weights(**params))
 
+    @property
+    def linear(self) -> bool:
+        """Whether ``apply`` is linear in ``x`` (``apply(m x) = m apply(x)``): true for the
+        convolution of this class, assumed false for a subclass that overrides ``apply``."""
+        return type(self).apply is Adstock.apply
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(l_max={self.l_max}, normalize={self.normalize})"
 

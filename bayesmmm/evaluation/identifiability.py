@@ -89,14 +89,7 @@ def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]
 
 def roas_draws(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
     """ROAS of each channel over the training weeks per draw: (sample, channel) (national for a panel)."""
-    spend = mmm.data.media.sum(axis=0)
-
-    def media_totals(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        media = batch["media"]  # (sample, date[, geo], channel)
-        return {"media": media.reshape(media.shape[0], -1, media.shape[-1]).sum(axis=1)}
-
-    out = mmm.evaluate(*mmm.history_inputs(), draws=draws, reduce=media_totals, components=("media",))
-    return out["media"] / spend
+    return mmm.media_totals([1.0], draws)[0] / mmm.data.media.sum(axis=0)
 
 
 def expected_test_lift(

@@ -476,6 +476,10 @@ class MMM:
         """Components in original units per draw: :meth:`Predictive.evaluate`."""
         return self.predictive.evaluate(dates, media, controls, draws, batch_size, reduce, components)
 
+    def media_totals(self, multipliers, draws=None, batch_size: int = 1000):
+        """Channel totals at scaled spend: :meth:`~bayesmmm.model.predictive.Predictive.media_totals`."""
+        return self.predictive.media_totals(multipliers, draws, batch_size)
+
     def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
         """``(sample, ...)`` → ``(chain, draw, ...)``: :meth:`Predictive.to_chain_draw`."""
         return self.predictive.to_chain_draw(arr, dims, coords)

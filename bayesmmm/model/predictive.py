@@ -27,7 +27,16 @@ from bayesmmm.data.loading import DataError, frame_to_data
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["COMPONENTS", "Predictive", "mean_components", "media_contributions", "national_and_geo", "total"]
+__all__ = [
+    "COMPONENTS",
+    "Predictive",
+    "adstocked_media",
+    "mean_components",
+    "media_contributions",
+    "national_and_geo",
+    "saturated_media",
+    "total",
+]
 
 #: the additive components of the mean, in summation order
 COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
@@ -47,6 +56,18 @@ def total(comps: Mapping[str, Any]):
     )
 
 
+def adstocked_media(model: MMM, media_x: Any, params: Mapping[str, Any]) -> Any:
+    """Scaled spend carried over by the model's adstock (PyTensor; same shape as ``media_x``)."""
+    ad = {p: params[v] for p, v in model.adstock.variable_names.items()}
+    return model.adstock.apply(media_x, **ad)
+
+
+def saturated_media(model: MMM, adstocked: Any, params: Mapping[str, Any]) -> Any:
+    """``saturation(adstocked) × beta``: the scaled contributions of already adstocked spend (PyTensor)."""
+    sat = {p: params[v] for p, v in model.saturation.variable_names.items()}
+    return model.saturation.apply(adstocked, **sat) * params["beta"]
+
+
 def media_contributions(model: MMM, media_x: Any, params: Mapping[str, Any]) -> Any:
     """Scaled media contributions ``saturation(adstock(media)) × beta`` (PyTensor).
 
@@ -54,9 +75,7 @@ def media_contributions(model: MMM, media_x: Any, params: Mapping[str, Any]) -> 
     variable names (``beta``, ``adstock_*``, ``saturation_*``) to tensors broadcasting
     against ``media_x.shape[1:]``.
     """
-    ad = {p: params[v] for p, v in model.adstock.variable_names.items()}
-    sat = {p: params[v] for p, v in model.saturation.variable_names.items()}
-    return model.saturation.apply(model.adstock.apply(media_x, **ad), **sat) * params["beta"]
+    return saturated_media(model, adstocked_media(model, media_x, params), params)
 
 
 def media_mean(model: MMM, params: Mapping[str, Any], reference_media: Any) -> Any:
@@ -142,6 +161,15 @@ def national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def _placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """PyTensor inputs for each free variable: one draw (core shape) and a batch of draws (leading axis)."""
+    import pytensor.tensor as pt
+
+    core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
+    batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
+    return core, batched
+
+
 class Predictive:
     """The compiled mean function and observation model of one fitted model.
 
@@ -163,6 +191,7 @@ class Predictive:
         self._components: tuple[Any, xr.Dataset] | None = None
         self._centering: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None
         self._draws: tuple[Any, dict[str, np.ndarray]] | None = None
+        self._media_fns: tuple[Callable, Callable, list[str]] | None = None
 
     # ------------------------------------------------------------ compiled mean
     def compiled(
@@ -201,8 +230,7 @@ class Predictive:
             "t": pt.vector("t", dtype="float64"),
             "fourier": pt.matrix("fourier", dtype="float64"),
         }
-        core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
-        batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
+        core, batched = _placeholders(dims)
         centering = center_fn = None
         inputs = [*design.values(), *batched.values()]
         if model.model_config.center_media:  # center on the TRAINING media, whatever the design
@@ -308,6 +336,73 @@ class Predictive:
                 batch = {k: batch[k] for k in components}
             chunks.append(batch if reduce is None else reduce(batch))
         return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+
+    def _media_functions(self) -> tuple[Callable, Callable, list[str]]:
+        """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, *draws)``
+        → (sample, [geo,] channel), the contributions summed over dates; compiled once."""
+        if self._media_fns is None:
+            import pytensor
+            import pytensor.tensor as pt
+            from pytensor.graph.replace import vectorize_graph
+
+            from bayesmmm.components.base import numpy_mode
+
+            model = self.model
+            dims = model.variable_dims()
+            panel = pt.tensor3 if model.is_geo else pt.matrix
+            media, carried = panel("media", dtype="float64"), panel("adstocked", dtype="float64")
+            core, batched = _placeholders(dims)
+            carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
+            params = model.geo_parameters(core) if model.is_geo else core
+            replace = {core[n]: batched[n] for n in dims}
+            adstocked = vectorize_graph(adstocked_media(model, media, params), replace)
+            totals = pt.sum(saturated_media(model, carried, params), axis=0)
+            totals = vectorize_graph(totals, {**replace, carried: carried_draws})
+            mode = numpy_mode()
+            adstock_fn = pytensor.function([media, *batched.values()], adstocked, mode=mode, on_unused_input="ignore")
+            saturate_fn = pytensor.function(
+                [carried_draws, *batched.values()], totals, mode=mode, on_unused_input="ignore"
+            )
+            self._media_fns = (adstock_fn, saturate_fn, list(dims))
+        return self._media_fns
+
+    def media_totals(
+        self,
+        multipliers: Sequence[float | np.ndarray],
+        draws: Mapping[str, np.ndarray] | None = None,
+        batch_size: int = 1000,
+    ) -> np.ndarray:
+        """Each channel's contribution over the training weeks (summed over geos), in ORIGINAL
+        units, with the historical spend scaled by each multiplier: (multiplier, sample, channel).
+
+        A multiplier is a number or one per channel. The same :func:`adstocked_media` and
+        :func:`saturated_media` as the mean; an adstock is a convolution, linear in spend
+        (:attr:`~bayesmmm.components.adstock.Adstock.linear`), so the adstocked history is
+        computed once per draw and only the saturation is evaluated per multiplier (response
+        curves evaluate dozens). An adstock that is not linear is evaluated per multiplier.
+        """
+        model = self.model
+        adstock_fn, saturate_fn, order = self._media_functions()
+        draws = self.posterior_draws() if draws is None else draws
+        media = model.design(*model.history_inputs())["media"]  # scaled, (date, [geo,] channel)
+        n_channels = media.shape[-1]
+        scale = np.asarray(model.scales.target, dtype=float)  # scalar, or (geo,)
+        factors = [np.broadcast_to(np.asarray(m, dtype=float), (n_channels,)) for m in multipliers]
+        linear = getattr(model.adstock, "linear", False)
+        n = len(next(iter(draws.values())))
+        out = np.empty((len(factors), n, n_channels))
+        for start in range(0, n, batch_size):
+            part = [draws[k][start : start + batch_size] for k in order]
+            base = adstock_fn(media, *part) if linear else None
+            for i, m in enumerate(factors):
+                carried = base * m if linear else adstock_fn(media * m, *part)
+                per = np.asarray(saturate_fn(carried, *part))  # (sample, [geo,] channel)
+                if model.is_geo:  # national: each geo in its own units, then summed
+                    per = (per * (scale.reshape(-1, 1) if scale.ndim else scale)).sum(axis=1)
+                else:
+                    per = per * scale
+                out[i, start : start + len(part[0])] = per
+        return out
 
     def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
         """An array with a leading ``sample`` axis (all draws, chain-major) as (chain, draw, *dims)."""

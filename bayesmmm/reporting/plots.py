@@ -166,7 +166,8 @@ def plot_contributions(mmm: MMM, path: str | Path, hdi_prob: float = 0.9, compon
         ax.plot(dates, mean.sel(channel=ch), color=f"C{i}", lw=1.4)
         ax.set_title(f"{ch}: contribution ({hdi_prob:.0%} HDI)", loc="left", fontsize=9)
         spend_ax = ax.twinx()
-        spend_ax.bar(dates, mmm.data.media[:, i], width=5, color="0.6", alpha=0.35)
+        # one step-area artist, not a bar patch per week (which took most of this figure's time)
+        spend_ax.fill_between(dates, mmm.data.media[:, i], step="mid", color="0.6", alpha=0.35, lw=0)
         spend_ax.set_yticks([])
         ax.set_zorder(spend_ax.get_zorder() + 1)
         ax.patch.set_visible(False)
@@ -326,7 +327,7 @@ def plot_rank(idata, path: str | Path, var_names: list[str] | None = None, max_p
     Each panel pools a parameter's draws from all chains, ranks them, and draws one
     histogram of ranks per chain; the dashed line is the uniform level.
     """
-    import arviz as az
+    import arviz_stats as az  # arviz re-exports these; its plotting half costs 0.35 s to import
     from scipy.stats import rankdata
 
     post = idata["posterior"].to_dataset()
@@ -350,8 +351,9 @@ def plot_rank(idata, path: str | Path, var_names: list[str] | None = None, max_p
     for ax, (r, label, x) in zip(axes, panels, strict=False):
         ranks = rankdata(x.ravel()).reshape(x.shape)
         bins = np.linspace(0, ranks.size, 21)
-        for c in range(x.shape[0]):
-            ax.hist(ranks[c], bins=bins, histtype="step", lw=1)
+        counts = np.array([np.histogram(ranks[c], bins=bins)[0] for c in range(x.shape[0])])
+        # one step line per chain, drawn in one call (a histogram patch per chain is slow to lay out)
+        ax.plot(bins, np.hstack([counts, counts[:, -1:]]).T, drawstyle="steps-post", lw=1)
         ax.axhline(x.shape[1] / 20, color="k", lw=0.6, ls="--")
         ax.set_title(f"{label}  R-hat {r:.3f}", fontsize=8)
         ax.set_yticks([])

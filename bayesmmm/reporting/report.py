@@ -121,6 +121,19 @@ def _signed_percent(x: Any) -> str:
     return f"{float(x):+.0%}" if np.isfinite(float(x)) else "–"
 
 
+def _fit_figure(mmm: Any, run_dir: Path, path: Path, hdi_prob: float, config: dict, comps: Any) -> Path:
+    """The fit figure: the run's own ``fit.png`` when it was drawn at this HDI probability, else drawn."""
+    from bayesmmm.io import atomic_path
+    from bayesmmm.reporting import plots
+
+    drawn = run_dir / "fit.png"
+    if drawn.is_file() and float((config.get("output") or {}).get("hdi_prob", 0.9)) == hdi_prob:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(drawn.read_bytes())
+        return path
+    return plots.plot_fit(mmm, path, hdi_prob, comps)
+
+
 def _environment():
     """The Jinja2 environment of the report: package templates, autoescape on, the number filters."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -233,7 +246,7 @@ def write_report(
     metrics = fit_metrics(mmm, comps)
     figs = run_dir / "figures"
     paths = {
-        "fit": plots.plot_fit(mmm, figs / "fit.png", hdi_prob, comps),
+        "fit": _fit_figure(mmm, run_dir, figs / "fit.png", hdi_prob, config, comps),
         "decomposition": plots.plot_decomposition(mmm, figs / "decomposition.png", comps),
         "contributions": plots.plot_contributions(mmm, figs / "contributions.png", hdi_prob, comps),
         "roas": plots.plot_roas(ins, figs / "roas.png"),

@@ -128,3 +128,26 @@ def test_schema_accepts_the_yaml_shorthands():
         "tracking: {mlflow: {tracking_uri: 'file:///tmp/mlruns', experiment: e, run_name: r}}\n"
     )
     jsonschema.validate(raw, experiment_json_schema())
+
+
+def _console(tmp_path: Path, args: list[str], prelude: str = "") -> tuple[int, str, str]:
+    """Run the console script's entry point (``bayesmmm.cli:main``) in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = f"import sys\n{prelude}\nfrom bayesmmm.cli import main\nsys.argv = ['bayesmmm', *{args!r}]\nmain()\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_console_script_quick_exit_keeps_status_output_and_exit_handlers(tmp_path):
+    """The entry point skips the interpreter's teardown, not the exit handlers, the flush or the status."""
+    marker = tmp_path / "atexit.txt"
+    prelude = f"import atexit, pathlib\natexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('ran'))"
+    rc, out, _err = _console(tmp_path, ["--version"], prelude)
+    assert (rc, out.strip()) == (0, f"bayesmmm {bayesmmm.__version__}")
+    assert marker.read_text() == "ran"
+    rc, out, err = _console(tmp_path, ["fit", str(tmp_path / "missing.yaml")])
+    assert rc == 2 and "missing.yaml" in err, (rc, out, err)
+    rc, _out, err = _console(tmp_path, ["no-such-command"])
+    assert rc == 2 and "No such command" in err

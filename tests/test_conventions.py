@@ -131,11 +131,11 @@ def test_schema_accepts_the_yaml_shorthands():
 
 
 def _console(tmp_path: Path, args: list[str], prelude: str = "") -> tuple[int, str, str]:
-    """Run the console script's entry point (``bayesmmm.cli:main``) in a fresh interpreter."""
+    """Run the console script's entry point (``bayesmmm.cli:run``) in a fresh interpreter."""
     import subprocess
     import sys
 
-    code = f"import sys\n{prelude}\nfrom bayesmmm.cli import main\nsys.argv = ['bayesmmm', *{args!r}]\nmain()\n"
+    code = f"import sys\n{prelude}\nfrom bayesmmm.cli import run\nsys.argv = ['bayesmmm', *{args!r}]\nrun()\n"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     return proc.returncode, proc.stdout, proc.stderr
 

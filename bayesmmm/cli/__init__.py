@@ -5,16 +5,17 @@
 - :mod:`bayesmmm.cli.serve`: the service and registry commands (serve, register, models,
   compare-models, promote), added to the same app.
 
-The console script is :func:`main` (the app, then a quick exit).
+The console script is :func:`run` (the app, then a quick exit; not named ``main``, which is the
+submodule).
 """
 
 from bayesmmm.cli import serve as _serve_commands  # noqa: F401  (adds its commands to the app)
 from bayesmmm.cli.main import app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "run"]
 
 
-def main() -> None:
+def run() -> None:
     """Console-script entry point: run the app, then exit without the interpreter's teardown.
 
     Once a command has finished, freeing JAX's and XLA's runtime (and every module's objects)

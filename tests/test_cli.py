@@ -165,8 +165,8 @@ def test_warnings_are_one_line(contract_dir, tmp_path):
 
 
 def test_demo_end_to_end_in_a_fresh_process(tmp_path):
-    """README command 1's job, small: simulate, fit, calibrated refit (compiled on a background
-    thread meanwhile), optimize, two reports; the calibrated ROAS error is the smaller one."""
+    """README command 1's job, small: simulate, fit, calibrated refit (fitted and reported by a
+    child process meanwhile), optimize, two reports; the calibrated ROAS error is the smaller one."""
     import re
     import subprocess
     import sys
@@ -188,3 +188,14 @@ def test_demo_end_to_end_in_a_fresh_process(tmp_path):
     assert calibrated < uncalibrated
     diag = json.loads((out / "run_calibrated" / "diagnostics.json").read_text())
     assert {t["channel"] for t in diag["calibration"]["lift_tests"]} == {"search", "social", "ctv"}
+
+
+def test_demo_child_fit_reports_its_error_and_writes_nothing(tmp_path):
+    """The demo's calibrated fit runs in a child process: its failure comes back as one error line."""
+    from bayesmmm.cli.main import _ChildFit
+    from bayesmmm.config.experiment import ConfigError
+
+    child = _ChildFit("data: {path: nowhere.csv}\nmodel: {adstock: no_such_adstock}\n", tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"(?s)the calibrated fit: .*no_such_adstock"):
+        child.result()
+    assert not (tmp_path / "run").exists()

@@ -25,6 +25,7 @@ def run() -> None:
     one, which waits for it.
     """
     import atexit
+    import contextlib
     import os
     import sys
     import threading
@@ -44,8 +45,6 @@ def run() -> None:
         code = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing left to flush
             stream.flush()
-        except (OSError, ValueError):  # a closed or broken pipe: nothing left to flush
-            pass
     os._exit(code)

@@ -14,7 +14,6 @@ sweep failed; 1 an unexpected error (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -356,7 +355,7 @@ def demo(
     from bayesmmm.config.experiment import load_experiment
     from bayesmmm.decisions.optimizer import optimize_budget
     from bayesmmm.reporting.report import write_optimization, write_report
-    from bayesmmm.workflows.experiment import run_experiment
+    from bayesmmm.workflows.experiment import load_run, run_experiment
     from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, true_flight_response, write_simulation
 
     scenario = load_scenario(builtin_scenario("four_channel"))
@@ -366,15 +365,15 @@ def demo(
     overrides["data.path"] = str(data_path.resolve())
     config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
     lift_path = data_path.parent / "lift_tests.csv"
-    cal_config = precompiling = None
+    calibrated = None
     if calibrate and lift_path.exists():
         calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
         cal_config = load_experiment(
             builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
         )
-        # the calibrated model compiles on a background thread while the first model compiles and
-        # samples and its report is written: XLA compiles without the GIL, on the other core
-        precompiling = _precompile_in_background(cal_config)
+        # the calibrated fit and its report run in a child process meanwhile: each fit is mostly
+        # one core of Python and XLA compilation, so two side by side use both cores
+        calibrated = _ChildFit(cal_config.to_yaml(), out / "run_calibrated")
     tracking = _start_tracking(config, mlflow)
     result = run_experiment(config, out / "run", log=_echo)
     truth = json.loads(truth_path.read_text())
@@ -395,47 +394,92 @@ def demo(
     )
     _echo(f"Report: {write_report(result.run_dir, model=result.model)}")
     _track(result, tracking, config)  # after the report, so the logged run folder holds it
-    if cal_config is not None:
+    if calibrated is not None:
         _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
-        _wait_for(precompiling)
-        calibrated = run_experiment(cal_config, out / "run_calibrated", log=_echo)
-        _print_summary(calibrated, truth)
-        _print_calibration_comparison(result.roas, calibrated.roas, truth)
-        _echo(f"Report: {write_report(calibrated.run_dir, model=calibrated.model)}")
+        run_dir, caught = calibrated.result()  # the child's error, if any, is raised here
+        for message in caught:  # the child's warnings, here rather than in the middle of the first summary
+            echo_error(f"warning: {message}")
+        cal_result = load_run(run_dir)
+        _print_summary(cal_result, truth)
+        _print_calibration_comparison(result.roas, cal_result.roas, truth)
+        _echo(f"Report: {Path(run_dir) / 'report.html'}")
     _finish(result, config.diagnostics.on_fail)
 
 
-def _precompile_in_background(config: Any) -> Any:
-    """Compile ``config``'s model on a daemon thread; a Future (its failure only costs the overlap)."""
-    from concurrent.futures import Future
+class _ChildFit:
+    """An experiment fitted and reported by a fresh Python process (the demo's calibrated fit).
 
-    from bayesmmm.data.loading import read_csv
-    from bayesmmm.inference.sampling import import_backend
-    from bayesmmm.model.mmm import MMM
+    A subprocess rather than ``multiprocessing``: nothing of the calling program is imported
+    again in the child. The experiment goes in on stdin; the run folder and the warnings
+    raised meanwhile come back as JSON on stdout; its stderr is kept in a file for an error.
+    """
 
-    import_backend(config.sampler)  # imports on this thread: two threads importing JAX at once can break it
-    future: Future = Future()
+    def __init__(self, config_yaml: str, run_dir: Path) -> None:
+        import subprocess
+        import tempfile
 
-    def work() -> None:
-        try:
-            lift = config.calibration.lift_tests.path if config.calibration is not None else None
-            mmm = MMM(config.data, config.model, lift_tests=lift)
-            future.set_result(mmm.precompile(read_csv(config.data.source_path), config.sampler))
-        except BaseException as exc:
-            future.set_exception(exc)
+        self._stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in result())
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
+        code = "import sys; from bayesmmm.cli.main import _child_fit_main; sys.exit(_child_fit_main())"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(run_dir)],
+            stdin=subprocess.PIPE,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            text=True,
+        )
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(config_yaml)
+        self._proc.stdin.close()
 
-    threading.Thread(target=work, name="bayesmmm-precompile", daemon=True).start()
-    return future
+    def result(self) -> tuple[str, list[str]]:
+        """Wait for the child: its run folder and warnings. Its error is raised here: an input
+        error (bad data, config, ...) as a ConfigError, anything else as a RuntimeError."""
+        import json
+
+        from bayesmmm.config.experiment import ConfigError
+
+        code = self._proc.wait()
+        self._stdout.seek(0)
+        self._stderr.seek(0)
+        out, err = self._stdout.read(), self._stderr.read()
+        self._stdout.close()
+        self._stderr.close()
+        lines = out.splitlines()
+        done = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+        if code == 0 and "run_dir" in done:
+            return done["run_dir"], done["warnings"]
+        if "error" in done:
+            raise (ConfigError if done.get("input") else RuntimeError)(f"the calibrated fit: {done['error']}")
+        tail = [line for line in err.splitlines() if line.strip()][-3:]
+        raise RuntimeError(f"the calibrated fit's process ended with status {code}: {' / '.join(tail)}")
 
 
-def _wait_for(future: Any) -> None:
-    """Wait for a background precompile; if it failed, the fit compiles for itself (and reports any error)."""
-    import logging
+def _child_fit_main() -> int:
+    """Body of :class:`_ChildFit`'s process: the experiment YAML on stdin, the run folder in argv."""
+    import json
+    import warnings
 
+    from pydantic import ValidationError
+
+    from bayesmmm.config.experiment import ExperimentConfig
+    from bayesmmm.progress import set_verbosity
+    from bayesmmm.reporting.report import write_report
+    from bayesmmm.workflows.experiment import run_experiment
+
+    set_verbosity(-1)
     try:
-        future.result()
-    except Exception as exc:
-        logging.getLogger("bayesmmm").debug("background precompile failed: %s", exc)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            result = run_experiment(ExperimentConfig.from_yaml(sys.stdin.read()), sys.argv[1])
+            write_report(result.run_dir, model=result.model)
+        done = {"run_dir": str(result.run_dir), "warnings": [str(w.message) for w in caught]}
+    except Exception as exc:  # relayed to the parent, which reports it as its own
+        done = {"error": str(exc), "input": isinstance(exc, (ValidationError, *_input_errors()))}
+    print(json.dumps(done))
+    sys.stdout.flush()
+    return 1 if "error" in done else 0
+    return 0
 
 
 def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dict[str, Any]) -> None:

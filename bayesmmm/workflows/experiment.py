@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from bayesmmm.config.experiment import ConfigError, ExperimentConfig
 from bayesmmm.data.loading import file_hash, read_csv
@@ -33,7 +34,7 @@ from bayesmmm.evaluation.summaries import (
 from bayesmmm.io import atomic_run_dir, check_run_dir, write_json, write_text
 from bayesmmm.model.mmm import MMM
 
-__all__ = ["RunResult", "default_run_dir", "run_experiment"]
+__all__ = ["RunResult", "default_run_dir", "load_run", "run_experiment"]
 
 
 @dataclass
@@ -145,6 +146,21 @@ def run_experiment(
             },
         )
     return RunResult(Path(run_dir), roas, diag, metrics, timings, mmm)
+
+
+def load_run(run_dir: str | Path) -> RunResult:
+    """The :class:`RunResult` of a finished run folder (its tables, diagnostics, timings and model).
+
+    Raises :class:`~bayesmmm.model.mmm.ModelFileError` for a folder that is not a finished run.
+    """
+    run_dir = Path(run_dir)
+    mmm = MMM.load(run_dir)  # checks the folder first
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    diag = json.loads((run_dir / "diagnostics.json").read_text())
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    roas = pd.read_csv(run_dir / "roas.csv")
+    roas.attrs["hdi_prob"] = float((config.get("output") or {}).get("hdi_prob", 0.9))
+    return RunResult(run_dir, roas, diag, diag.get("fit", {}), meta.get("timings", {}), mmm)
 
 
 def _frame_hash(frame: pd.DataFrame) -> str:

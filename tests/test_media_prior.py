@@ -164,3 +164,25 @@ def test_models_saved_before_media_prior_load_as_coefficient_models():
 
     mmm = MMM.load(Path(__file__).resolve().parent / "reference" / "national.nc")
     assert mmm.model_config.media_prior.type == "coefficient" and mmm.media_prior_variable is None
+
+
+def test_prior_draws_batched_when_priors_are_roots_one_by_one_otherwise():
+    """The batched prior draws (one call for all draws) match PyMC's one-draw-at-a-time sampler in
+    distribution; a prior with a free parameter (hierarchical) is drawn one at a time."""
+    import pymc as pm
+
+    from bayesmmm.evaluation.identifiability import _prior_one_by_one, _vectorized_prior
+
+    with pm.Model() as roots:
+        pm.LogNormal("a", 0.0, 0.5, shape=3)
+        pm.Beta("b", 2.0, 5.0)
+    batched = _vectorized_prior(roots, ["a", "b"], 2000, 1)
+    single = _prior_one_by_one(roots, ["a", "b"], 2000, 2)
+    assert batched["a"].shape == (2000, 3) and batched["b"].shape == (2000,)
+    assert stats.ks_2samp(batched["a"][:, 1], np.asarray(single["a"])[:, 1]).pvalue > 0.01
+    assert stats.kstest(batched["b"], stats.beta(2.0, 5.0).cdf).pvalue > 0.01
+    assert len(np.unique(batched["a"][:, 0])) == 2000  # independent draws, not one repeated
+    with pm.Model() as hierarchical:
+        scale = pm.HalfNormal("scale")
+        pm.Normal("x", 0.0, scale)
+    assert _vectorized_prior(hierarchical, ["scale", "x"], 10, 0) is None

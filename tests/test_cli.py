@@ -191,11 +191,14 @@ def test_demo_end_to_end_in_a_fresh_process(tmp_path):
 
 
 def test_demo_child_fit_reports_its_error_and_writes_nothing(tmp_path):
-    """The demo's calibrated fit runs in a child process: its failure comes back as one error line."""
+    """The demo's calibrated fit runs in a child process: its failure comes back as the parent's own
+    input error; a child given no experiment exits quietly."""
     from bayesmmm.cli.main import _ChildFit
     from bayesmmm.config.experiment import ConfigError
 
-    child = _ChildFit("data: {path: nowhere.csv}\nmodel: {adstock: no_such_adstock}\n", tmp_path / "run")
+    child = _ChildFit(tmp_path / "run").start("data: {path: nowhere.csv}\nmodel: {adstock: no_such_adstock}\n")
     with pytest.raises(ConfigError, match=r"(?s)the calibrated fit: .*no_such_adstock"):
         child.result()
+    assert not (tmp_path / "run").exists()
+    _ChildFit(tmp_path / "run").cancel()  # started, never given an experiment: exits, writes nothing
     assert not (tmp_path / "run").exists()

@@ -358,6 +358,10 @@ def demo(
     from bayesmmm.workflows.experiment import load_run, run_experiment
     from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, true_flight_response, write_simulation
 
+    # the calibrated fit and its report run in a child process beside the first fit: each fit is
+    # mostly one core of Python and XLA compilation, so two side by side use both cores. Started
+    # first, so that its imports overlap the simulation; it gets its experiment once the data exist.
+    child = _ChildFit(out / "run_calibrated") if calibrate else None
     scenario = load_scenario(builtin_scenario("four_channel"))
     data_path, truth_path = write_simulation(scenario, out / "data")
     _echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
@@ -366,14 +370,14 @@ def demo(
     config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
     lift_path = data_path.parent / "lift_tests.csv"
     calibrated = None
-    if calibrate and lift_path.exists():
+    if child is not None and lift_path.exists():
         calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
         cal_config = load_experiment(
             builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
         )
-        # the calibrated fit and its report run in a child process meanwhile: each fit is mostly
-        # one core of Python and XLA compilation, so two side by side use both cores
-        calibrated = _ChildFit(cal_config.to_yaml(), out / "run_calibrated")
+        calibrated = child.start(cal_config.to_yaml())
+    elif child is not None:
+        child.cancel()
     tracking = _start_tracking(config, mlflow)
     result = run_experiment(config, out / "run", log=_echo)
     truth = json.loads(truth_path.read_text())
@@ -410,11 +414,12 @@ class _ChildFit:
     """An experiment fitted and reported by a fresh Python process (the demo's calibrated fit).
 
     A subprocess rather than ``multiprocessing``: nothing of the calling program is imported
-    again in the child. The experiment goes in on stdin; the run folder and the warnings
+    again in the child. The process starts (and imports) at once; :meth:`start` sends it the
+    experiment on stdin (:meth:`cancel`: none, and it exits). The run folder and the warnings
     raised meanwhile come back as JSON on stdout; its stderr is kept in a file for an error.
     """
 
-    def __init__(self, config_yaml: str, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path) -> None:
         import subprocess
         import tempfile
 
@@ -428,9 +433,20 @@ class _ChildFit:
             stderr=self._stderr,
             text=True,
         )
+
+    def start(self, config_yaml: str) -> _ChildFit:
+        """Send the experiment: the child fits it and writes its report."""
         assert self._proc.stdin is not None
         self._proc.stdin.write(config_yaml)
         self._proc.stdin.close()
+        return self
+
+    def cancel(self) -> None:
+        """No experiment after all: the child exits without writing anything."""
+        self.start("")
+        self._proc.wait()
+        self._stdout.close()
+        self._stderr.close()
 
     def result(self) -> tuple[str, list[str]]:
         """Wait for the child: its run folder and warnings. Its error is raised here: an input
@@ -468,10 +484,13 @@ def _child_fit_main() -> int:
     from bayesmmm.workflows.experiment import run_experiment
 
     set_verbosity(-1)
+    text = sys.stdin.read()  # the imports above overlap the parent's work until it sends this
+    if not text.strip():
+        return 0  # cancelled
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")
-            result = run_experiment(ExperimentConfig.from_yaml(sys.stdin.read()), sys.argv[1])
+            result = run_experiment(ExperimentConfig.from_yaml(text), sys.argv[1])
             write_report(result.run_dir, model=result.model)
         done = {"run_dir": str(result.run_dir), "warnings": [str(w.message) for w in caught]}
     except Exception as exc:  # relayed to the parent, which reports it as its own

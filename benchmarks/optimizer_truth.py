@@ -11,10 +11,11 @@ achievable gain the model's plan captures, ``(optimized - current) / (oracle - c
 Arms (``--arm``, repeatable): ``uncalibrated``; ``calibrated``, the same data and model
 calibrated with lift tests on every channel; ``calibrated-but-last``, the same tests less
 the last channel's; ``calibrated-scale-up``, tests on every channel that double the spend
-(``delta_x = +x``) instead. The tests come from the simulator's TRUE curves (the
-scenario's own ``lift_tests`` block with its channels widened to all, else 4-week go-dark
-tests with a 10% standard error); the simulator draws them from their own random stream,
-so every arm fits the same data.
+(``delta_x = +x``) instead; ``calibrated-two-point``, both (each channel's curve measured at
+zero and at twice its spend: the level and the slope the plan moves along). The tests come
+from the simulator's TRUE curves (the scenario's own ``lift_tests`` block with its channels
+widened to all, else 4-week go-dark tests with a 10% standard error); the simulator draws
+them from their own random stream, so every arm fits the same data.
 
 To tell posterior error from optimizer error, each row also holds the model's own
 (posterior-mean) response at the optimized and at the oracle plan: where the model rates
@@ -49,7 +50,7 @@ from bayesmmm.decisions.response import FlightResponse
 from bayesmmm.io import write_text
 from bayesmmm.workflows.simulate import LiftTestSpec, builtin_scenario, true_flight_response, write_simulation
 
-ARMS = ("uncalibrated", "calibrated", "calibrated-but-last", "calibrated-scale-up")
+ARMS = ("uncalibrated", "calibrated", "calibrated-but-last", "calibrated-scale-up", "calibrated-two-point")
 
 
 def oracle(truth: dict, channels: list[str], total: float, lower, upper, current, weeks: int) -> np.ndarray:
@@ -84,7 +85,7 @@ def run_scenario(
     data_path, truth_path = write_simulation(scenario, work / f"{name}-{seed}")
     truth = json.loads(truth_path.read_text())
     lift = pd.read_csv(data_path.parent / "lift_tests.csv")
-    if "calibrated-scale-up" in arms:  # the same data (the tests have their own random stream)
+    if {"calibrated-scale-up", "calibrated-two-point"} & set(arms):  # the same data (own random stream)
         up = scenario.model_copy(update={"lift_tests": tests.model_copy(update={"change": 1.0})})
         up_data, _ = write_simulation(up, work / f"{name}-{seed}-scale-up")
         if not pd.read_csv(up_data).equals(pd.read_csv(data_path)):
@@ -98,6 +99,8 @@ def run_scenario(
                 kept = lift
             elif arm == "calibrated-but-last":
                 kept = lift[lift["channel"] != lift["channel"].iloc[-1]]
+            elif arm == "calibrated-two-point":
+                kept = pd.concat([lift, lift_up], ignore_index=True)
             else:
                 kept = lift_up
             lift_path = write_text(work / f"{name}-{seed}-{arm}-lift_tests.csv", kept.to_csv(index=False))

@@ -202,3 +202,21 @@ def test_demo_child_fit_reports_its_error_and_writes_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
     _ChildFit(tmp_path / "run").cancel()  # started, never given an experiment: exits, writes nothing
     assert not (tmp_path / "run").exists()
+
+
+def test_demo_child_fit_stopped_midway_leaves_nothing(tmp_path):
+    """When the demo fails or is interrupted, its calibrated fit is interrupted too: no run folder,
+    no half-built one beside it."""
+    import time
+
+    from bayesmmm import load_experiment, load_scenario
+    from bayesmmm.cli.main import _ChildFit
+    from bayesmmm.workflows.simulate import builtin_scenario, write_simulation
+
+    data_path, _ = write_simulation(load_scenario(builtin_scenario("four_channel")), tmp_path / "data")
+    config = load_experiment(builtin_scenario("four_channel_experiment"), {"data.path": str(data_path)})
+    _ChildFit(tmp_path / "idle").stop()  # still waiting for its experiment
+    child = _ChildFit(tmp_path / "run").start(config.to_yaml())
+    time.sleep(4)  # inside the fit by now (imports ≈ 2 s)
+    child.stop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

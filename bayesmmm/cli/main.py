@@ -362,51 +362,56 @@ def demo(
     # mostly one core of Python and XLA compilation, so two side by side use both cores. Started
     # first, so that its imports overlap the simulation; it gets its experiment once the data exist.
     child = _ChildFit(out / "run_calibrated") if calibrate else None
-    scenario = load_scenario(builtin_scenario("four_channel"))
-    data_path, truth_path = write_simulation(scenario, out / "data")
-    _echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
-    overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
-    overrides["data.path"] = str(data_path.resolve())
-    config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
-    lift_path = data_path.parent / "lift_tests.csv"
-    calibrated = None
-    if child is not None and lift_path.exists():
-        calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
-        cal_config = load_experiment(
-            builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
+    try:
+        scenario = load_scenario(builtin_scenario("four_channel"))
+        data_path, truth_path = write_simulation(scenario, out / "data")
+        _echo(f"Simulated {scenario.n_weeks} weeks of {', '.join(scenario.channels)} → {data_path}")
+        overrides = _sampler_overrides(sampler, draws, tune, chains, seed)
+        overrides["data.path"] = str(data_path.resolve())
+        config = load_experiment(builtin_scenario("four_channel_experiment"), _quiet_sampler(overrides))
+        lift_path = data_path.parent / "lift_tests.csv"
+        calibrated = None
+        if child is not None and lift_path.exists():
+            calibration = {"name": "four_channel_calibrated", "calibration.lift_tests.path": str(lift_path.resolve())}
+            cal_config = load_experiment(
+                builtin_scenario("four_channel_experiment"), _quiet_sampler({**overrides, **calibration})
+            )
+            calibrated = child.start(cal_config.to_yaml())
+        elif child is not None:
+            child.cancel()
+        tracking = _start_tracking(config, mlflow)
+        result = run_experiment(config, out / "run", log=_echo)
+        truth = json.loads(truth_path.read_text())
+        _print_summary(result, truth)
+        mmm, weeks = result.model, 12
+        budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
+        opt = optimize_budget(mmm, budget, weeks, max_change=0.5, progressbar=True)
+        write_optimization(opt, out / "optimization", run_dir=result.run_dir)
+        _print_optimization(opt, None)
+        spends = opt.allocation.set_index("channel")
+        true = {
+            plan: sum(true_flight_response(truth, spends[col].to_dict(), weeks).values())
+            for plan, col in (("current", "current_spend"), ("optimized", "optimized_spend"))
+        }
+        _echo(
+            f"TRUE response of the plans (simulator's curves): current {true['current']:,.1f}, "
+            f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
         )
-        calibrated = child.start(cal_config.to_yaml())
-    elif child is not None:
-        child.cancel()
-    tracking = _start_tracking(config, mlflow)
-    result = run_experiment(config, out / "run", log=_echo)
-    truth = json.loads(truth_path.read_text())
-    _print_summary(result, truth)
-    mmm, weeks = result.model, 12
-    budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
-    opt = optimize_budget(mmm, budget, weeks, max_change=0.5, progressbar=True)
-    write_optimization(opt, out / "optimization", run_dir=result.run_dir)
-    _print_optimization(opt, None)
-    spends = opt.allocation.set_index("channel")
-    true = {
-        plan: sum(true_flight_response(truth, spends[col].to_dict(), weeks).values())
-        for plan, col in (("current", "current_spend"), ("optimized", "optimized_spend"))
-    }
-    _echo(
-        f"TRUE response of the plans (simulator's curves): current {true['current']:,.1f}, "
-        f"optimized {true['optimized']:,.1f} ({true['optimized'] / true['current'] - 1:+.1%})"
-    )
-    _echo(f"Report: {write_report(result.run_dir, model=result.model)}")
-    _track(result, tracking, config)  # after the report, so the logged run folder holds it
-    if calibrated is not None:
-        _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
-        run_dir, caught = calibrated.result()  # the child's error, if any, is raised here
-        for message in caught:  # the child's warnings, here rather than in the middle of the first summary
-            echo_error(f"warning: {message}")
-        cal_result = load_run(run_dir)
-        _print_summary(cal_result, truth)
-        _print_calibration_comparison(result.roas, cal_result.roas, truth)
-        _echo(f"Report: {Path(run_dir) / 'report.html'}")
+        _echo(f"Report: {write_report(result.run_dir, model=result.model)}")
+        _track(result, tracking, config)  # after the report, so the logged run folder holds it
+        if calibrated is not None:
+            _echo(f"\nCalibrated fit: the same model with the lift tests of {lift_path}")
+            run_dir, caught = calibrated.result()  # the child's error, if any, is raised here
+            for message in caught:  # the child's warnings, here rather than in the middle of the first summary
+                echo_error(f"warning: {message}")
+            cal_result = load_run(run_dir)
+            _print_summary(cal_result, truth)
+            _print_calibration_comparison(result.roas, cal_result.roas, truth)
+            _echo(f"Report: {Path(run_dir) / 'report.html'}")
+    except BaseException:  # this process failed or was interrupted: so is the calibrated fit
+        if child is not None:
+            child.stop()
+        raise
     _finish(result, config.diagnostics.on_fail)
 
 
@@ -440,6 +445,21 @@ class _ChildFit:
         self._proc.stdin.write(config_yaml)
         self._proc.stdin.close()
         return self
+
+    def stop(self) -> None:
+        """Interrupt the child if it still runs (as Ctrl-C would: it leaves no half-written run folder)."""
+        import signal
+        import subprocess
+
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        for f in (self._stdout, self._stderr):
+            f.close()
 
     def cancel(self) -> None:
         """No experiment after all: the child exits without writing anything."""

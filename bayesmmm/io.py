@@ -95,7 +95,7 @@ def atomic_run_dir(path: str | Path, marker: str = MARKER, kind: str = "run") ->
     path = Path(path)
     check_run_dir(path, marker, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(path)
+    remove_stale_partials(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=PARTIAL_SUFFIX, dir=path.parent))
     try:
         yield tmp
@@ -113,8 +113,9 @@ def atomic_run_dir(path: str | Path, marker: str = MARKER, kind: str = "run") ->
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _remove_stale_partials(path: Path) -> None:
+def remove_stale_partials(path: str | Path) -> None:
     """Delete hidden ``.NAME.PID-*.partial`` folders beside ``path`` left by killed processes of this host."""
+    path = Path(path)
     prefix = f".{path.name}."
     for entry in path.parent.glob(f"{glob.escape(prefix)}*{PARTIAL_SUFFIX}"):
         pid_text = entry.name[len(prefix) :].split("-", 1)[0]

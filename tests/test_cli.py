@@ -205,8 +205,9 @@ def test_demo_child_fit_reports_its_error_and_writes_nothing(tmp_path):
 
 
 def test_demo_child_fit_stopped_midway_leaves_nothing(tmp_path):
-    """When the demo fails or is interrupted, its calibrated fit is interrupted too: no run folder,
-    no half-built one beside it."""
+    """When the demo fails or is interrupted, its calibrated fit is stopped too: no run folder, no
+    half-built one beside it, whether the child takes the interrupt or has to be killed (an
+    interrupt waits for the XLA program running)."""
     import time
 
     from bayesmmm import load_experiment, load_scenario
@@ -214,9 +215,12 @@ def test_demo_child_fit_stopped_midway_leaves_nothing(tmp_path):
     from bayesmmm.workflows.simulate import builtin_scenario, write_simulation
 
     data_path, _ = write_simulation(load_scenario(builtin_scenario("four_channel")), tmp_path / "data")
-    config = load_experiment(builtin_scenario("four_channel_experiment"), {"data.path": str(data_path)})
-    _ChildFit(tmp_path / "idle").stop()  # still waiting for its experiment
+    long_fit = {"data.path": str(data_path), "sampler.draws": 200_000, "sampler.chains": 2}  # minutes
+    config = load_experiment(builtin_scenario("four_channel_experiment"), long_fit)
+    _ChildFit(tmp_path / "idle").stop()  # still waiting for its experiment: takes the interrupt
     child = _ChildFit(tmp_path / "run").start(config.to_yaml())
-    time.sleep(4)  # inside the fit by now (imports ≈ 2 s)
-    child.stop()
+    time.sleep(8)  # imports, then compiling or sampling: Python takes the interrupt, XLA does not
+    started = time.monotonic()
+    child.stop(timeout=3)
+    assert time.monotonic() - started < 20  # interrupted, or killed 3 s later
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]

@@ -428,6 +428,7 @@ class _ChildFit:
         import subprocess
         import tempfile
 
+        self._run_dir = Path(run_dir)
         self._stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in result())
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         code = "import sys; from bayesmmm.cli.main import _child_fit_main; sys.exit(_child_fit_main())"
@@ -446,18 +447,23 @@ class _ChildFit:
         self._proc.stdin.close()
         return self
 
-    def stop(self) -> None:
-        """Interrupt the child if it still runs (as Ctrl-C would: it leaves no half-written run folder)."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Interrupt the child if it still runs, as Ctrl-C would; a child that does not stop within
+        ``timeout`` seconds (an interrupt waits for the XLA program running) is killed and its
+        half-built run folder removed. Either way nothing half-written is left."""
         import signal
         import subprocess
+
+        from bayesmmm.io import remove_stale_partials
 
         if self._proc.poll() is None:
             self._proc.send_signal(signal.SIGINT)
             try:
-                self._proc.wait(timeout=30)
+                self._proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        remove_stale_partials(self._run_dir)
         for f in (self._stdout, self._stderr):
             f.close()
 

@@ -30,6 +30,7 @@ unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,9 +44,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MROAS_STEP",
+    "POOLING_VARIABLES",
     "QUANTITY_VARIABLES",
+    "HierarchicalPrior",
     "coefficient",
+    "create_quantity",
+    "hierarchical_prior",
+    "is_pooled",
     "lognormal_with",
+    "pooling_dims",
     "posterior_coefficients",
     "quantity_prior",
     "target_total",
@@ -56,6 +63,8 @@ __all__ = [
 QUANTITY_VARIABLES = {"roas": "roas", "mroas": "mroas", "share": "contribution_share"}
 #: spend increase of the marginal ROAS (as ``marginal_roas``'s default step)
 MROAS_STEP = 0.01
+#: free variables of ``pooling: hierarchical``: the shared log level, the spread, each channel's offset
+POOLING_VARIABLES = {"level": "media_prior_mu", "spread": "media_prior_tau", "offset": "media_prior_z"}
 
 
 def lognormal_with(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +99,62 @@ def total_share_prior(model: MMM) -> Prior:
         raise ConfigError(f"model.media_prior type {cfg.type} has no automatic prior: set media_prior.default")
     mu, sigma = lognormal_with(mean, sd)
     return Prior(dist="LogNormal", mu=float(mu[0]), sigma=float(sigma[0]))
+
+
+@dataclass(frozen=True)
+class HierarchicalPrior:
+    """``log q_c = mu + tau z_c``: ``mu ~ Normal(mu_mean, mu_sd)``, ``tau ~ HalfNormal(tau_scale)``,
+    ``z_c ~ Normal(0, 1)`` (``pooling: hierarchical``; see the module docstring)."""
+
+    mu_mean: float
+    mu_sd: float
+    tau_scale: float
+
+
+def hierarchical_prior(model: MMM) -> HierarchicalPrior:
+    """The pooled form of :func:`total_share_prior` (see the module docstring).
+
+    With the independent prior ``LogNormal(m0, s0)`` of each channel and ``s_T`` the total
+    share's log-sd (``√log(1 + (total_share_sd / total_share_mean)²)``): ``mu ~ Normal(m0, s_T)``,
+    ``tau ~ HalfNormal(√(s0² − s_T²))``, so that each channel's log quantity keeps the
+    independent prior's mean ``m0`` and variance ``s0²`` (``Var mu + E tau² = s0²``).
+    """
+    cfg = model.model_config.media_prior
+    independent = total_share_prior(model)
+    m0, s0 = float(independent.params["mu"]), float(independent.params["sigma"])
+    s_total = float(np.sqrt(np.log1p((cfg.total_share_sd / cfg.total_share_mean) ** 2)))
+    level_sd = min(s_total, s0)
+    return HierarchicalPrior(mu_mean=m0, mu_sd=level_sd, tau_scale=float(np.sqrt(max(s0**2 - level_sd**2, 0.0))))
+
+
+def is_pooled(model: MMM) -> bool:
+    """Whether the channels' quantity has the hierarchical prior (``pooling: hierarchical``, 2+ channels)."""
+    cfg = model.model_config.media_prior
+    return cfg.pooling == "hierarchical" and cfg.type in ("roas", "share") and len(model.channels) > 1
+
+
+def pooling_dims(model: MMM) -> dict[str, tuple[str, ...]]:
+    """Dims of the hierarchical prior's free variables (empty unless :func:`is_pooled`)."""
+    if not is_pooled(model):
+        return {}
+    return {POOLING_VARIABLES["level"]: (), POOLING_VARIABLES["spread"]: (), POOLING_VARIABLES["offset"]: ("channel",)}
+
+
+def create_quantity(model: MMM) -> Any:
+    """Create the channels' quantity variable (``channel``,) in the current PyMC model: a random
+    variable with :func:`quantity_prior`, or with ``pooling: hierarchical`` the deterministic
+    ``exp(mu + tau z)`` of the pooled prior's free variables (:func:`hierarchical_prior`)."""
+    import pymc as pm
+
+    name = QUANTITY_VARIABLES[model.model_config.media_prior.type]
+    if not is_pooled(model):
+        return quantity_prior(model).create(name, ("channel",))
+    quantity_prior(model)  # the same checks of the channels' names
+    h = hierarchical_prior(model)
+    mu = pm.Normal(POOLING_VARIABLES["level"], mu=h.mu_mean, sigma=h.mu_sd)
+    tau = pm.HalfNormal(POOLING_VARIABLES["spread"], sigma=h.tau_scale)
+    z = pm.Normal(POOLING_VARIABLES["offset"], mu=0.0, sigma=1.0, dims="channel")
+    return pm.Deterministic(name, pm.math.exp(mu + tau * z), dims="channel")
 
 
 def quantity_prior(model: MMM) -> Prior:

@@ -166,39 +166,48 @@ def test_models_saved_before_media_prior_load_as_coefficient_models():
     assert mmm.model_config.media_prior.type == "coefficient" and mmm.media_prior_variable is None
 
 
-# ------------------------------------------------------- pooling: hierarchical
-POOLED = {"type": "share", "pooling": "hierarchical"}
+# ------------------------------------------------------- pooling: level, hierarchical
+POOLED = {"type": "share", "pooling": "level"}
 
 
-def test_the_pooled_prior_samples_its_numpy_reference():
-    """pooling: hierarchical: log share_c = mu + tau z_c with mu ~ Normal(m0, s_T), tau ~ HalfNormal(√(s0² − s_T²)),
-    z_c ~ Normal(0, 1); (m0, s0) the independent prior's LogNormal and s_T the total share's log-sd. The shares of
-    the post-processing's contributions follow a NumPy sample of that hierarchy, channel by channel and in total
-    (two-sample KS), and each channel's log share keeps the independent prior's mean and variance."""
+@pytest.mark.parametrize("pooling", ["level", "hierarchical"])
+def test_the_pooled_prior_samples_its_numpy_reference(pooling):
+    """log share_c = mu + tau z_c with mu ~ Normal(m0, s_T), z_c ~ Normal(0, 1) and tau = √(s0² − s_T²) (level) or
+    tau ~ HalfNormal(√(s0² − s_T²)) (hierarchical); (m0, s0) the independent prior's LogNormal, s_T the total share's
+    log-sd. The shares of the post-processing's contributions follow a NumPy sample of that hierarchy, channel by
+    channel and in total (two-sample KS); each channel's log share keeps the independent prior's mean and
+    variance. With a fixed spread (level) each channel's prior IS the independent LogNormal and the total's mean
+    is exactly 0.4, its sd 0.2 √(2 − 1/K)."""
     from bayesmmm.model.media_prior import POOLING_VARIABLES, hierarchical_prior
 
-    mmm = MMM(DATA, {**BASE, "media_prior": POOLED})
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": "share", "pooling": pooling}})
     draws, _, share = prior_quantities(mmm, n=4000)
     np.testing.assert_allclose(share, draws["contribution_share"], rtol=1e-9)  # exact, draw by draw
-    mu, tau, z = (draws[POOLING_VARIABLES[k]] for k in ("level", "spread", "offset"))
-    np.testing.assert_allclose(share, np.exp(mu[:, None] + tau[:, None] * z), rtol=1e-9)
     k, m, s = 3, 0.4, 0.2
     s0 = np.sqrt(np.log1p(k * (s / m) ** 2))  # the independent prior's per-channel log-sd (mean m/k, sd s/√k)
     m0, s_total = np.log(m / k) - s0**2 / 2, np.sqrt(np.log1p((s / m) ** 2))
     h = hierarchical_prior(mmm)
     assert (h.mu_mean, h.mu_sd, h.tau_scale) == pytest.approx((m0, s_total, np.sqrt(s0**2 - s_total**2)), rel=1e-12)
+    mu, z = draws[POOLING_VARIABLES["level"]], draws[POOLING_VARIABLES["offset"]]
+    tau = draws[POOLING_VARIABLES["spread"]] if pooling == "hierarchical" else np.full(len(mu), h.tau_scale)
+    assert (POOLING_VARIABLES["spread"] in draws) == (pooling == "hierarchical")
+    np.testing.assert_allclose(share, np.exp(mu[:, None] + tau[:, None] * z), rtol=1e-9)
     rng = np.random.default_rng(11)
     n = 200_000
-    ref = np.exp(
-        rng.normal(m0, s_total, n)[:, None] + np.abs(rng.normal(0, h.tau_scale, n))[:, None] * rng.normal(size=(n, k))
-    )
+    ref_tau = np.abs(rng.normal(0, h.tau_scale, n)) if pooling == "hierarchical" else np.full(n, h.tau_scale)
+    ref = np.exp(rng.normal(m0, s_total, n)[:, None] + ref_tau[:, None] * rng.normal(size=(n, k)))
     for c in range(k):
         assert stats.ks_2samp(share[:, c], ref[:, c]).pvalue > 0.01
     assert stats.ks_2samp(share.sum(axis=1), ref.sum(axis=1)).pvalue > 0.01
     log = np.log(share)
-    se_mean, se_var = s0 / np.sqrt(len(log)), np.log(ref[:, 0]).var() * 0.1  # var: heavy tails, a loose 10%
-    assert np.abs(log.mean(axis=0) - m0).max() < 4 * se_mean
-    assert np.abs(log.var(axis=0) - s0**2).max() < se_var + 4 * np.sqrt(2 / len(log)) * s0**2
+    assert np.abs(log.mean(axis=0) - m0).max() < 4 * s0 / np.sqrt(len(log))
+    assert np.abs(np.log(ref).var(axis=0) - s0**2).max() < 0.01  # the reference's log-variance is s0²
+    if pooling == "level":  # the channel's own prior is exactly the independent one
+        for c in range(k):
+            assert stats.kstest(share[:, c], stats.lognorm(s=s0, scale=np.exp(m0)).cdf).pvalue > 0.01
+        total = ref.sum(axis=1)
+        assert total.mean() == pytest.approx(m, rel=0.01)
+        assert total.std() == pytest.approx(s * np.sqrt(2 - 1 / k), rel=0.02)
 
 
 def test_pooling_config_resolves_validates_and_round_trips():
@@ -206,7 +215,7 @@ def test_pooling_config_resolves_validates_and_round_trips():
 
     resolved = MMM(DATA, BASE).model_config.media_prior
     assert (resolved.type, resolved.pooling) == ("share", AUTO_MEDIA_POOLING)
-    for stated in ("none", "hierarchical"):  # a stated pooling is kept
+    for stated in ("none", "level", "hierarchical"):  # a stated pooling is kept
         assert MMM(DATA, {**BASE, "media_prior": {"pooling": stated}}).model_config.media_prior.pooling == stated
     # auto pools the total media share prior of share only: not roas, not user-given priors, not coefficients
     assert MMM(DATA, {**BASE, "media_prior": {"type": "roas"}}).model_config.media_prior.pooling == "none"
@@ -269,18 +278,19 @@ def three_channel_tests(tmp_path_factory):
 
 
 def test_lift_tests_on_two_channels_pull_the_untested_one_toward_them_only_when_pooled(three_channel_tests):
-    """The untested channel's posterior log share is nearer the tested channels' with pooling: hierarchical than
-    with independent channels (whose prior keeps pulling it toward 13%)."""
+    """The untested channel's posterior log share is nearer the tested channels' with a pooled prior (level,
+    hierarchical) than with independent channels (whose prior keeps pulling it toward 13%)."""
     frame, tests = three_channel_tests
     data = {"channel_columns": ["a", "b", "c"]}
     model = {"adstock": {"name": "geometric", "l_max": 4}, "saturation": "logistic", "yearly_seasonality": 0}
     sampler = {"backend": "nutpie", "chains": 2, "draws": 300, "tune": 300, "seed": 3, "progressbar": False}
     gaps, untested = {}, {}
-    for pooling in ("none", "hierarchical"):
+    for pooling in ("none", "level", "hierarchical"):
         mmm = MMM(data, {**model, "media_prior": {"type": "share", "pooling": pooling}}, lift_tests=tests)
         mmm.fit(frame, sampler)
         log_share = np.log(mmm.idata["posterior"]["contribution_share"]).mean(("chain", "draw")).to_numpy()
         gaps[pooling] = log_share[2] - log_share[:2].mean()
         untested[pooling] = np.exp(log_share[2])
-    assert abs(gaps["hierarchical"]) < abs(gaps["none"]) - 0.2, gaps  # nearer by at least a factor e^0.2 ≈ 1.22
-    assert untested["hierarchical"] < untested["none"], untested
+    for pooling in ("level", "hierarchical"):
+        assert abs(gaps[pooling]) < abs(gaps["none"]) - 0.2, gaps  # nearer by at least a factor e^0.2 ≈ 1.22
+        assert untested[pooling] < untested["none"], untested

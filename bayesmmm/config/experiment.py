@@ -321,11 +321,11 @@ class MediaPriorConfig(_Base):
     total_share_sd: float = Field(
         0.2, gt=0, description="total media share prior (roas / share without default): sd of all channels"
     )
-    pooling: Literal["auto", "none", "hierarchical"] = Field(
+    pooling: Literal["auto", "none", "level", "hierarchical"] = Field(
         "auto",
-        description="total media share prior: none (independent channels) or hierarchical (exchangeable channels "
-        "sharing a learned log level: lift-tested channels inform the untested ones); auto: hierarchical for "
-        "share with the total media share prior, none otherwise",
+        description="total media share prior: none (independent channels), level (exchangeable channels sharing "
+        "a learned log level, fixed spread: lift-tested channels inform the untested ones) or hierarchical (level "
+        "and spread learned); auto: AUTO_MEDIA_POOLING for share with the total media share prior, else none",
     )
 
     @model_validator(mode="after")
@@ -341,11 +341,11 @@ class MediaPriorConfig(_Base):
                 f"media_prior: every channel's prior must use the same distribution (got {', '.join(sorted(dists))}); "
                 "vary the parameters per channel instead"
             )
-        if self.pooling == "hierarchical" and (
+        if self.pooling in ("level", "hierarchical") and (
             self.type not in ("auto", "roas", "share") or self.default is not None or self.channels
         ):
             raise ValueError(
-                "media_prior.pooling: hierarchical pools the total media share prior: it applies to type roas or "
+                f"media_prior.pooling: {self.pooling} pools the total media share prior: it applies to type roas or "
                 "share (or auto) without default and channels"
             )
         return self
@@ -361,7 +361,7 @@ def resolve_media_prior(data: DataConfig, model: ModelConfig) -> ModelConfig:
     """``model`` with ``media_prior.type: auto`` and ``pooling: auto`` replaced by what they mean
     (see :class:`MediaPriorConfig`); stated values are returned unchanged.
 
-    Raises ``ConfigError`` for ``pooling: hierarchical`` where ``auto`` means ``coefficient``.
+    Raises ``ConfigError`` for a pooled prior (``level``, ``hierarchical``) where ``auto`` means ``coefficient``.
     """
     prior = model.media_prior
     kind = prior.type
@@ -371,9 +371,9 @@ def resolve_media_prior(data: DataConfig, model: ModelConfig) -> ModelConfig:
     if pooling == "auto":
         total_prior = kind == "share" and prior.default is None and not prior.channels
         pooling = AUTO_MEDIA_POOLING if total_prior else "none"
-    elif pooling == "hierarchical" and kind not in ("roas", "share"):
+    elif pooling != "none" and kind not in ("roas", "share"):
         raise ConfigError(
-            "model.media_prior.pooling: hierarchical pools a roas or share prior, but media_prior.type auto means "
+            f"model.media_prior.pooling: {pooling} pools a roas or share prior, but media_prior.type auto means "
             "coefficient here (a geo panel, or priors.beta is set)"
         )
     if (kind, pooling) == (prior.type, prior.pooling):

@@ -20,6 +20,27 @@ Without ``media_prior.default``, a ``roas`` or ``share`` channel not named under
 sd ``s Y / √(Σ_c S_c²)``), i.e. prior shares in proportion to spend. ``share`` is the
 default (``type: auto``), chosen by measurement (README, "Default media prior").
 
+``pooling: hierarchical`` replaces the independent total media share prior by a pooled one
+(:func:`hierarchical_prior`): the channels are a priori exchangeable, ``log q_c = mu + tau
+z_c`` (non-centred: ``z_c ~ Normal(0, 1)``), with
+
+- ``mu ~ Normal(m0, s_T)``: the shared log level, centred on the independent prior's log
+  mean ``m0`` (each channel's ``LogNormal(m0, s0)``), with the total share's own log-sd
+  ``s_T = √log(1 + (total_share_sd / total_share_mean)²)`` (0.47 for 40% ± 20%): the
+  uncertainty of the total is uncertainty of the level;
+- ``tau ~ HalfNormal(√(s0² − s_T²))``: the channels' spread around it, scaled so that each
+  channel's log quantity keeps the independent prior's mean and variance
+  (``Var mu + E tau² = s0²``; one channel: no spread, the independent prior).
+
+Each channel's prior is thus as wide as before, but the channels share a level that the
+data and lift tests learn: a lift-tested channel moves ``mu`` and so the prior of an
+untested one (toward the tested channels' level rather than toward a fixed
+``total_share_mean / K``). The total's prior keeps its mean near ``total_share_mean`` but is
+wider with a heavier upper tail (measured for three channels: mean 0.41, median 0.33, 5–95%
+0.12–0.92, against 0.40, 0.36, 0.17–0.77 independent). The free variables are
+``media_prior_mu``, ``media_prior_tau`` and ``media_prior_z``; the quantity is their
+deterministic function.
+
 Sampling the prior therefore gives exactly the requested distribution of the quantity
 (tested with a KS test). The graph uses :func:`coefficient`; after sampling, ``beta`` is
 recomputed per draw by the same function (:func:`posterior_coefficients`), so every backend
@@ -128,22 +149,28 @@ def hierarchical_prior(model: MMM) -> HierarchicalPrior:
 
 
 def is_pooled(model: MMM) -> bool:
-    """Whether the channels' quantity has the hierarchical prior (``pooling: hierarchical``, 2+ channels)."""
+    """Whether the channels' quantity has a pooled prior (``pooling: level`` or ``hierarchical``, 2+ channels)."""
     cfg = model.model_config.media_prior
-    return cfg.pooling == "hierarchical" and cfg.type in ("roas", "share") and len(model.channels) > 1
+    return cfg.pooling in ("level", "hierarchical") and cfg.type in ("roas", "share") and len(model.channels) > 1
 
 
 def pooling_dims(model: MMM) -> dict[str, tuple[str, ...]]:
-    """Dims of the hierarchical prior's free variables (empty unless :func:`is_pooled`)."""
+    """Dims of the pooled prior's free variables (empty unless :func:`is_pooled`; ``media_prior_tau`` with
+    ``hierarchical`` only)."""
     if not is_pooled(model):
         return {}
-    return {POOLING_VARIABLES["level"]: (), POOLING_VARIABLES["spread"]: (), POOLING_VARIABLES["offset"]: ("channel",)}
+    dims: dict[str, tuple[str, ...]] = {POOLING_VARIABLES["level"]: ()}
+    if model.model_config.media_prior.pooling == "hierarchical":
+        dims[POOLING_VARIABLES["spread"]] = ()
+    dims[POOLING_VARIABLES["offset"]] = ("channel",)
+    return dims
 
 
 def create_quantity(model: MMM) -> Any:
     """Create the channels' quantity variable (``channel``,) in the current PyMC model: a random
-    variable with :func:`quantity_prior`, or with ``pooling: hierarchical`` the deterministic
-    ``exp(mu + tau z)`` of the pooled prior's free variables (:func:`hierarchical_prior`)."""
+    variable with :func:`quantity_prior`, or with a pooled prior the deterministic ``exp(mu + tau z)``
+    of its free variables (:func:`hierarchical_prior`; ``tau`` the fixed ``tau_scale`` with
+    ``pooling: level``)."""
     import pymc as pm
 
     name = QUANTITY_VARIABLES[model.model_config.media_prior.type]
@@ -152,7 +179,9 @@ def create_quantity(model: MMM) -> Any:
     quantity_prior(model)  # the same checks of the channels' names
     h = hierarchical_prior(model)
     mu = pm.Normal(POOLING_VARIABLES["level"], mu=h.mu_mean, sigma=h.mu_sd)
-    tau = pm.HalfNormal(POOLING_VARIABLES["spread"], sigma=h.tau_scale)
+    tau: Any = h.tau_scale
+    if model.model_config.media_prior.pooling == "hierarchical":
+        tau = pm.HalfNormal(POOLING_VARIABLES["spread"], sigma=h.tau_scale)
     z = pm.Normal(POOLING_VARIABLES["offset"], mu=0.0, sigma=1.0, dims="channel")
     return pm.Deterministic(name, pm.math.exp(mu + tau * z), dims="channel")
 

@@ -230,7 +230,7 @@ class MMM:
         }
         if self.media_prior_variable:  # beta is then a function of this variable (model.media_prior)
             dims[self.media_prior_variable] = ("channel",)
-            dims.update(pooling_dims(self))  # pooling: hierarchical: the quantity is a function of these
+            dims.update(pooling_dims(self))  # a pooled prior: the quantity is a function of these
         dims.update(self.trend.variables())
         dims.update(self.seasonality.variables())
         if self.controls:
@@ -410,7 +410,7 @@ class MMM:
             post["beta"] = (("chain", "draw", "channel"), beta)
             post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
             if is_pooled(self):
-                post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + media_prior_tau * z)"
+                post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + tau * media_prior_z)"
             idata["posterior"] = xr.DataTree(post)
         self.idata = self._complete_idata(idata)
         return self.idata

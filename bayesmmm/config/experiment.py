@@ -293,15 +293,17 @@ class MediaPriorConfig(_Base):
     channel the same ROAS prior (Meridian's form: shares in proportion to spend).
 
     ``pooling`` (total media share prior only, i.e. ``roas`` or ``share`` without ``default``
-    and ``channels``): ``none`` keeps the channels independent; ``hierarchical`` makes them
-    exchangeable, ``log q_c = mu + tau z_c`` with ``mu`` the shared log level (its prior
-    centred on the independent prior's log mean, sd the total share's log-sd) and ``tau``
-    the channels' spread (``HalfNormal``, scale chosen so that each channel's log-variance
-    is the independent prior's): lift-tested channels then inform the level of the
-    untested ones (:mod:`bayesmmm.model.media_prior`). ``auto`` (the default) is resolved
-    when the model is built: :data:`AUTO_MEDIA_POOLING` for ``share`` with the total media
-    share prior, ``none`` otherwise. Models saved before this option existed load with
-    ``none``.
+    and ``channels``): ``none`` keeps the channels independent. ``level`` and ``hierarchical``
+    make them exchangeable, ``log q_c = mu + tau z_c``, sharing a log level ``mu`` that the
+    data and lift tests learn (its prior centred on the independent prior's log mean, sd the
+    total share's log-sd): lift-tested channels then inform the untested ones. ``level``
+    fixes the spread ``tau`` so that each channel's prior is exactly the independent one
+    (the total's sd grows to ``total_share_sd · √(2 − 1/K)``); ``hierarchical`` learns it
+    (``HalfNormal``, same per-channel log-variance). See
+    :mod:`bayesmmm.model.media_prior` and the measured comparison in
+    ``benchmarks/README.md``. ``auto`` (the default) is resolved when the model is built:
+    :data:`AUTO_MEDIA_POOLING` for ``share`` with the total media share prior, ``none``
+    otherwise. Models saved before this option existed load with ``none``.
     """
 
     type: Literal["auto", "coefficient", "roas", "mroas", "share"] = Field(
@@ -325,7 +327,7 @@ class MediaPriorConfig(_Base):
         "auto",
         description="total media share prior: none (independent channels), level (exchangeable channels sharing "
         "a learned log level, fixed spread: lift-tested channels inform the untested ones) or hierarchical (level "
-        "and spread learned); auto: AUTO_MEDIA_POOLING for share with the total media share prior, else none",
+        "and spread learned); auto (default): none",
     )
 
     @model_validator(mode="after")

@@ -20,26 +20,33 @@ Without ``media_prior.default``, a ``roas`` or ``share`` channel not named under
 sd ``s Y / √(Σ_c S_c²)``), i.e. prior shares in proportion to spend. ``share`` is the
 default (``type: auto``), chosen by measurement (README, "Default media prior").
 
-``pooling: hierarchical`` replaces the independent total media share prior by a pooled one
-(:func:`hierarchical_prior`): the channels are a priori exchangeable, ``log q_c = mu + tau
-z_c`` (non-centred: ``z_c ~ Normal(0, 1)``), with
+``pooling`` (:func:`hierarchical_prior`) replaces the independent total media share prior by
+a pooled one: the channels are a priori exchangeable and share a log level that the data
+and lift tests learn, ``log q_c = mu + tau z_c`` (non-centred, ``z_c ~ Normal(0, 1)``), with
 
-- ``mu ~ Normal(m0, s_T)``: the shared log level, centred on the independent prior's log
-  mean ``m0`` (each channel's ``LogNormal(m0, s0)``), with the total share's own log-sd
-  ``s_T = √log(1 + (total_share_sd / total_share_mean)²)`` (0.47 for 40% ± 20%): the
-  uncertainty of the total is uncertainty of the level;
-- ``tau ~ HalfNormal(√(s0² − s_T²))``: the channels' spread around it, scaled so that each
-  channel's log quantity keeps the independent prior's mean and variance
-  (``Var mu + E tau² = s0²``; one channel: no spread, the independent prior).
+- ``mu ~ Normal(m0, s_T)``: centred on the independent prior's log mean ``m0`` (each
+  channel's ``LogNormal(m0, s0)``), with the total share's own log-sd ``s_T = √log(1 +
+  (total_share_sd / total_share_mean)²)`` (0.47 for 40% ± 20%): the uncertainty of the
+  total is uncertainty of the level;
+- ``level``: ``tau = √(s0² − s_T²)`` fixed, so that each channel's prior is EXACTLY the
+  independent ``LogNormal(m0, s0)``; only the dependence changes. The total's mean stays
+  ``total_share_mean``; its sd becomes ``total_share_sd · √(2 − 1/K)`` (0.26 for K = 3, 0.28
+  for large K) because the channels now move together;
+- ``hierarchical``: ``tau ~ HalfNormal(√(s0² − s_T²))`` learned too (each channel's log
+  quantity keeps the mean ``m0`` and variance ``s0²``; heavier tails: the total's prior
+  mean is 0.41 for K = 3, 0.43 for K = 4 and infinite for K ≥ 10, where ``√(s0² − s_T²) ≥
+  1``).
 
-Each channel's prior is thus as wide as before, but the channels share a level that the
-data and lift tests learn: a lift-tested channel moves ``mu`` and so the prior of an
-untested one (toward the tested channels' level rather than toward a fixed
-``total_share_mean / K``). The total's prior keeps its mean near ``total_share_mean`` but is
-wider with a heavier upper tail (measured for three channels: mean 0.41, median 0.33, 5–95%
-0.12–0.92, against 0.40, 0.36, 0.17–0.77 independent). The free variables are
-``media_prior_mu``, ``media_prior_tau`` and ``media_prior_z``; the quantity is their
-deterministic function.
+One channel: nothing to pool, the independent prior. A lift-tested channel then moves
+``mu``, and so the prior of an untested channel: toward the tested channels' level rather
+than toward a fixed ``total_share_mean / K``. Measured (``benchmarks/README.md``, "Pooled
+share prior"): ``level`` lowers the errors a little and keeps the untested channel honestly
+uncertain; ``hierarchical`` lowers them more, but its posteriors diverge in about a third of
+the fits (a funnel when ``tau`` is small) and, when the tested channels agree, it shrinks the
+untested channel confidently toward them (too-narrow intervals that the identifiability
+check, which compares with the marginal prior, often does not flag). The free variables are
+``media_prior_mu``, ``media_prior_z`` and (``hierarchical``) ``media_prior_tau``; the quantity
+is their deterministic function.
 
 Sampling the prior therefore gives exactly the requested distribution of the quantity
 (tested with a KS test). The graph uses :func:`coefficient`; after sampling, ``beta`` is
@@ -124,8 +131,9 @@ def total_share_prior(model: MMM) -> Prior:
 
 @dataclass(frozen=True)
 class HierarchicalPrior:
-    """``log q_c = mu + tau z_c``: ``mu ~ Normal(mu_mean, mu_sd)``, ``tau ~ HalfNormal(tau_scale)``,
-    ``z_c ~ Normal(0, 1)`` (``pooling: hierarchical``; see the module docstring)."""
+    """``log q_c = mu + tau z_c``: ``mu ~ Normal(mu_mean, mu_sd)``, ``z_c ~ Normal(0, 1)``, and ``tau =
+    tau_scale`` (``pooling: level``) or ``tau ~ HalfNormal(tau_scale)`` (``pooling: hierarchical``); see the
+    module docstring."""
 
     mu_mean: float
     mu_sd: float
@@ -136,9 +144,10 @@ def hierarchical_prior(model: MMM) -> HierarchicalPrior:
     """The pooled form of :func:`total_share_prior` (see the module docstring).
 
     With the independent prior ``LogNormal(m0, s0)`` of each channel and ``s_T`` the total
-    share's log-sd (``√log(1 + (total_share_sd / total_share_mean)²)``): ``mu ~ Normal(m0, s_T)``,
-    ``tau ~ HalfNormal(√(s0² − s_T²))``, so that each channel's log quantity keeps the
-    independent prior's mean ``m0`` and variance ``s0²`` (``Var mu + E tau² = s0²``).
+    share's log-sd (``√log(1 + (total_share_sd / total_share_mean)²)``): ``mu ~ Normal(m0, s_T)``
+    and the spread's scale ``√(s0² − s_T²)``, so that each channel's log quantity keeps the
+    independent prior's mean ``m0`` and variance ``s0²`` (``Var mu + E tau² = s0²``). Where
+    ``s0 < s_T`` (a ``roas`` prior with one dominant spender) the level takes all of ``s0``.
     """
     cfg = model.model_config.media_prior
     independent = total_share_prior(model)

@@ -207,14 +207,22 @@ def _untested(table: pd.DataFrame) -> pd.Series:
 
 def summarize(table: pd.DataFrame) -> str:
     """Markdown table per scenario × arm over the converged fits (max R-hat < ``MAX_RHAT``):
-    coverage of the ROAS and weekly-contribution HDIs, ROAS recovery error, divergences, and
-    how often the identifiability check flagged the untested / the tested channels prior-driven."""
+    coverage of the ROAS and weekly-contribution HDIs, ROAS recovery error (all channels, the
+    untested one, the tested ones), divergences, and how often the identifiability check
+    flagged the untested / the tested channels prior-driven."""
     lines = [
         "| scenario | arm | fits (converged) | channel pairs | ROAS 50% | ROAS 90% | weekly 50% | weekly 90% "
-        "| ROAS error: median abs. rel. | mean rel. (bias) | fits with divergences | untested channel "
-        "prior-driven | tested channels prior-driven | all channels prior-driven |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ROAS error: median abs. rel. | mean rel. (bias) | untested channel: error / bias | tested channels: "
+        "error / bias | fits with divergences | untested channel prior-driven | tested channels prior-driven "
+        "| all channels prior-driven |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def errors(rows: pd.DataFrame) -> str:
+        if not len(rows):
+            return "–"
+        return f"{rows['roas_rel_error'].abs().median():.1%} / {rows['roas_rel_error'].mean():+.0%}"
+
     for (scenario, arm), every in table.groupby(["scenario", "arm"], sort=False):
         part = every[every["converged"]]
         runs = every.drop_duplicates("run_id")
@@ -225,7 +233,8 @@ def summarize(table: pd.DataFrame) -> str:
             f"| {scenario} | {arm} | {len(runs)} ({part['run_id'].nunique()}) | {len(part)} | "
             f"{part['covered_roas_50'].mean():.0%} | {part['covered_roas_90'].mean():.0%} | "
             f"{part['weekly_covered_50'].mean():.0%} | {part['weekly_covered_90'].mean():.0%} | "
-            f"{part['roas_rel_error'].abs().median():.0%} | {part['roas_rel_error'].mean():+.0%} | "
+            f"{part['roas_rel_error'].abs().median():.1%} | {part['roas_rel_error'].mean():+.0%} | "
+            f"{errors(untested)} | {errors(tested)} | "
             f"{int((runs['divergences'] > 0).sum())} ({int(runs['divergences'].sum())} in all) | "
             f"{untested['prior_driven'].mean():.0%} of {len(untested)} | {tested_text} | "
             f"{part['prior_driven'].mean():.0%} |"

@@ -91,7 +91,7 @@ __all__ = [
 QUANTITY_VARIABLES = {"roas": "roas", "mroas": "mroas", "share": "contribution_share"}
 #: spend increase of the marginal ROAS (as ``marginal_roas``'s default step)
 MROAS_STEP = 0.01
-#: free variables of ``pooling: hierarchical``: the shared log level, the spread, each channel's offset
+#: free variables of the pooled priors: the shared log level, the spread (``hierarchical`` only), the offsets
 POOLING_VARIABLES = {"level": "media_prior_mu", "spread": "media_prior_tau", "offset": "media_prior_z"}
 
 

@@ -26,6 +26,7 @@ from bayesmmm.components.plugins import load_plugins
 from bayesmmm.components.priors import Prior
 
 __all__ = [
+    "AUTO_MEDIA_POOLING",
     "AUTO_MEDIA_PRIOR",
     "AdstockConfig",
     "ConfigError",
@@ -290,6 +291,19 @@ class MediaPriorConfig(_Base):
     non-revenue KPI: 0.4 and 0.2). ``share`` splits it evenly (each channel: mean
     ``total_share_mean / K``, sd ``total_share_sd / √K``, K channels); ``roas`` gives every
     channel the same ROAS prior (Meridian's form: shares in proportion to spend).
+
+    ``pooling`` (total media share prior only, i.e. ``roas`` or ``share`` without ``default``
+    and ``channels``): ``none`` keeps the channels independent. ``level`` and ``hierarchical``
+    make them exchangeable, ``log q_c = mu + tau z_c``, sharing a log level ``mu`` that the
+    data and lift tests learn (its prior centred on the independent prior's log mean, sd the
+    total share's log-sd): lift-tested channels then inform the untested ones. ``level``
+    fixes the spread ``tau`` so that each channel's prior is exactly the independent one
+    (the total's sd grows to ``total_share_sd · √(2 − 1/K)``); ``hierarchical`` learns it
+    (``HalfNormal``, same per-channel log-variance). See
+    :mod:`bayesmmm.model.media_prior` and the measured comparison in
+    ``benchmarks/README.md``. ``auto`` (the default) is resolved when the model is built:
+    :data:`AUTO_MEDIA_POOLING` for ``share`` with the total media share prior, ``none``
+    otherwise. Models saved before this option existed load with ``none``.
     """
 
     type: Literal["auto", "coefficient", "roas", "mroas", "share"] = Field(
@@ -309,6 +323,12 @@ class MediaPriorConfig(_Base):
     total_share_sd: float = Field(
         0.2, gt=0, description="total media share prior (roas / share without default): sd of all channels"
     )
+    pooling: Literal["auto", "none", "level", "hierarchical"] = Field(
+        "auto",
+        description="total media share prior: none (independent channels), level (exchangeable channels sharing "
+        "a learned log level, fixed spread: lift-tested channels inform the untested ones) or hierarchical (level "
+        "and spread learned); auto (default): none",
+    )
 
     @model_validator(mode="after")
     def _priors_for_the_type(self) -> MediaPriorConfig:
@@ -323,20 +343,44 @@ class MediaPriorConfig(_Base):
                 f"media_prior: every channel's prior must use the same distribution (got {', '.join(sorted(dists))}); "
                 "vary the parameters per channel instead"
             )
+        if self.pooling in ("level", "hierarchical") and (
+            self.type not in ("auto", "roas", "share") or self.default is not None or self.channels
+        ):
+            raise ValueError(
+                f"media_prior.pooling: {self.pooling} pools the total media share prior: it applies to type roas or "
+                "share (or auto) without default and channels"
+            )
         return self
 
 
 #: what ``model.media_prior.type: auto`` means for a national model without ``priors.beta``
 AUTO_MEDIA_PRIOR = "share"
+#: what ``model.media_prior.pooling: auto`` means for ``share`` with the total media share prior
+AUTO_MEDIA_POOLING = "none"
 
 
 def resolve_media_prior(data: DataConfig, model: ModelConfig) -> ModelConfig:
-    """``model`` with ``media_prior.type: auto`` replaced by the type it means (see
-    :class:`MediaPriorConfig`); other types are returned unchanged."""
-    if model.media_prior.type != "auto":
+    """``model`` with ``media_prior.type: auto`` and ``pooling: auto`` replaced by what they mean
+    (see :class:`MediaPriorConfig`); stated values are returned unchanged.
+
+    Raises ``ConfigError`` for a pooled prior (``level``, ``hierarchical``) where ``auto`` means ``coefficient``.
+    """
+    prior = model.media_prior
+    kind = prior.type
+    if kind == "auto":
+        kind = "coefficient" if data.geo_column is not None or "beta" in model.priors else AUTO_MEDIA_PRIOR
+    pooling = prior.pooling
+    if pooling == "auto":
+        total_prior = kind == "share" and prior.default is None and not prior.channels
+        pooling = AUTO_MEDIA_POOLING if total_prior else "none"
+    elif pooling != "none" and kind not in ("roas", "share"):
+        raise ConfigError(
+            f"model.media_prior.pooling: {pooling} pools a roas or share prior, but media_prior.type auto means "
+            "coefficient here (a geo panel, or priors.beta is set)"
+        )
+    if (kind, pooling) == (prior.type, prior.pooling):
         return model
-    kind = "coefficient" if data.geo_column is not None or "beta" in model.priors else AUTO_MEDIA_PRIOR
-    return model.model_copy(update={"media_prior": model.media_prior.model_copy(update={"type": kind})})
+    return model.model_copy(update={"media_prior": prior.model_copy(update={"type": kind, "pooling": pooling})})
 
 
 class ModelConfig(_Base):

@@ -55,8 +55,10 @@ from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variabl
 from bayesmmm.model.media_prior import (
     QUANTITY_VARIABLES,
     coefficient,
+    create_quantity,
+    is_pooled,
+    pooling_dims,
     posterior_coefficients,
-    quantity_prior,
     target_total,
 )
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
@@ -228,6 +230,7 @@ class MMM:
         }
         if self.media_prior_variable:  # beta is then a function of this variable (model.media_prior)
             dims[self.media_prior_variable] = ("channel",)
+            dims.update(pooling_dims(self))  # a pooled prior: the quantity is a function of these
         dims.update(self.trend.variables())
         dims.update(self.seasonality.variables())
         if self.controls:
@@ -310,7 +313,7 @@ class MMM:
                 if name in dims and not (name == "beta" and self.media_prior_variable):
                     params[name] = self.priors[name].create(name, dims=dims[name])
             if self.media_prior_variable:
-                params[self.media_prior_variable] = quantity_prior(self).create(self.media_prior_variable, ("channel",))
+                params[self.media_prior_variable] = create_quantity(self)
             own = [*self.trend.variables(), *self.seasonality.variables(), *self.likelihood.param_names]
             for name in own:  # a plugin component's own variables
                 if name not in params:
@@ -406,6 +409,8 @@ class MMM:
             beta = posterior_coefficients(self, post)
             post["beta"] = (("chain", "draw", "channel"), beta)
             post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
+            if is_pooled(self):
+                post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + tau * media_prior_z)"
             idata["posterior"] = xr.DataTree(post)
         self.idata = self._complete_idata(idata)
         return self.idata

@@ -143,8 +143,9 @@ def test_a_beta_prior_with_a_business_unit_type_is_refused_in_an_experiment():
 def test_the_total_media_share_prior(kind):
     """Without media_prior.default the channels' shares add up to a total with mean 0.4 and sd 0.2
     (independent LogNormals: the moments add); share splits it evenly, roas gives every channel one ROAS
-    prior (Meridian's total paid-media contribution prior). Checked on the post-processing's shares."""
-    mmm = MMM(DATA, {**BASE, "media_prior": {"type": kind}})
+    prior (Meridian's total paid-media contribution prior). Checked on the post-processing's shares.
+    Independent channels (``pooling: none``; the pooled default's total is tested below)."""
+    mmm = MMM(DATA, {**BASE, "media_prior": {"type": kind, "pooling": "none"}})
     _, roas, share = prior_quantities(mmm, n=4000)
     total = share.sum(axis=1)
     assert abs(total.mean() - 0.4) < 0.02 and abs(total.std() - 0.2) < 0.02

@@ -327,7 +327,7 @@ class MediaPriorConfig(_Base):
         "auto",
         description="total media share prior: none (independent channels), level (exchangeable channels sharing "
         "a learned log level, fixed spread: lift-tested channels inform the untested ones) or hierarchical (level "
-        "and spread learned); auto (default): none",
+        "and spread learned); auto (default): level for the total media share prior, else none",
     )
 
     @model_validator(mode="after")
@@ -356,7 +356,8 @@ class MediaPriorConfig(_Base):
 #: what ``model.media_prior.type: auto`` means for a national model without ``priors.beta``
 AUTO_MEDIA_PRIOR = "share"
 #: what ``model.media_prior.pooling: auto`` means for ``share`` with the total media share prior
-AUTO_MEDIA_POOLING = "none"
+#: (chosen by measurement: benchmarks/README.md, "Pooled share prior")
+AUTO_MEDIA_POOLING = "level"
 
 
 def resolve_media_prior(data: DataConfig, model: ModelConfig) -> ModelConfig:

@@ -18,7 +18,8 @@ Without ``media_prior.default``, a ``roas`` or ``share`` channel not named under
 0.4 and 0.2). ``share`` splits it evenly over the K channels (mean ``m / K``, sd
 ``s / √K`` each); ``roas`` gives every channel the same ROAS prior (mean ``m Y / Σ_c S_c``,
 sd ``s Y / √(Σ_c S_c²)``), i.e. prior shares in proportion to spend. ``share`` is the
-default (``type: auto``), chosen by measurement (README, "Default media prior").
+default (``type: auto``), chosen by measurement (README, "Default media prior"), pooled
+``level`` (``pooling: auto``, below; also chosen by measurement).
 
 ``pooling`` (:func:`hierarchical_prior`) replaces the independent total media share prior by
 a pooled one: the channels are a priori exchangeable and share a log level that the data

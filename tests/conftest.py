@@ -106,8 +106,8 @@ def four_channel_fit(tmp_path_factory):
     """
     import json
 
-    from bayesmmm import MMM, load_experiment, load_scenario, run_experiment
-    from bayesmmm.workflows.experiment import RunResult
+    from bayesmmm import load_experiment, load_scenario, run_experiment
+    from bayesmmm.workflows.experiment import load_run
     from bayesmmm.workflows.simulate import builtin_scenario, write_simulation
 
     def build(root: Path) -> None:
@@ -128,11 +128,7 @@ def four_channel_fit(tmp_path_factory):
         run_experiment(config, root / "run")
 
     root = build_once(tmp_path_factory, "four_channel", build)
-    run = root / "run"
-    diag = json.loads((run / "diagnostics.json").read_text())
-    meta = json.loads((run / "metadata.json").read_text())
-    result = RunResult(run, pd.read_csv(run / "roas.csv"), diag, diag["fit"], meta["timings"], MMM.load(run))
-    return result, json.loads((root / "data" / "truth.json").read_text())
+    return load_run(root / "run"), json.loads((root / "data" / "truth.json").read_text())
 
 
 HOLDOUT_WEEKS = 13

@@ -429,7 +429,7 @@ class _ChildFit:
         import tempfile
 
         self._run_dir = Path(run_dir)
-        self._stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in result())
+        self._stdout = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed by _close())
         self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115
         code = "import sys; from bayesmmm.cli.main import _child_fit_main; sys.exit(_child_fit_main())"
         self._proc = subprocess.Popen(
@@ -464,15 +464,17 @@ class _ChildFit:
                 self._proc.kill()
                 self._proc.wait()
         remove_stale_partials(self._run_dir)
-        for f in (self._stdout, self._stderr):
-            f.close()
+        self._close()
 
     def cancel(self) -> None:
         """No experiment after all: the child exits without writing anything."""
         self.start("")
         self._proc.wait()
-        self._stdout.close()
-        self._stderr.close()
+        self._close()
+
+    def _close(self) -> None:
+        for f in (self._stdout, self._stderr):
+            f.close()
 
     def result(self) -> tuple[str, list[str]]:
         """Wait for the child: its run folder and warnings. Its error is raised here: an input
@@ -485,8 +487,7 @@ class _ChildFit:
         self._stdout.seek(0)
         self._stderr.seek(0)
         out, err = self._stdout.read(), self._stderr.read()
-        self._stdout.close()
-        self._stderr.close()
+        self._close()
         lines = out.splitlines()
         done = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
         if code == 0 and "run_dir" in done:
@@ -524,7 +525,6 @@ def _child_fit_main() -> int:
     print(json.dumps(done))
     sys.stdout.flush()
     return 1 if "error" in done else 0
-    return 0
 
 
 def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dict[str, Any]) -> None:

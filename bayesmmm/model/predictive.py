@@ -388,7 +388,7 @@ class Predictive:
         n_channels = media.shape[-1]
         scale = np.asarray(model.scales.target, dtype=float)  # scalar, or (geo,)
         factors = [np.broadcast_to(np.asarray(m, dtype=float), (n_channels,)) for m in multipliers]
-        linear = getattr(model.adstock, "linear", False)
+        linear = model.adstock.linear
         n = len(next(iter(draws.values())))
         out = np.empty((len(factors), n, n_channels))
         for start in range(0, n, batch_size):

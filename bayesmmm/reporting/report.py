@@ -121,13 +121,14 @@ def _signed_percent(x: Any) -> str:
     return f"{float(x):+.0%}" if np.isfinite(float(x)) else "–"
 
 
-def _fit_figure(mmm: Any, run_dir: Path, path: Path, hdi_prob: float, config: dict, comps: Any) -> Path:
-    """The fit figure: the run's own ``fit.png`` when it was drawn at this HDI probability, else drawn."""
+def _fit_figure(mmm: Any, run_dir: Path, path: Path, hdi_prob: float, run_hdi_prob: float, comps: Any) -> Path:
+    """The fit figure: the run's own ``fit.png`` (drawn at ``run_hdi_prob``) when that is this HDI
+    probability, else drawn."""
     from bayesmmm.io import atomic_path
     from bayesmmm.reporting import plots
 
     drawn = run_dir / "fit.png"
-    if drawn.is_file() and float((config.get("output") or {}).get("hdi_prob", 0.9)) == hdi_prob:
+    if drawn.is_file() and run_hdi_prob == hdi_prob:
         with atomic_path(path) as tmp:
             tmp.write_bytes(drawn.read_bytes())
         return path
@@ -230,8 +231,9 @@ def write_report(
         mmm = model
     opt_folder = _optimization_folder(run_dir, optimization)
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) if (run_dir / "config.yaml").exists() else {}
+    run_hdi_prob = float((config.get("output") or {}).get("hdi_prob", 0.9))  # the run's figures and tables
     if hdi_prob is None:
-        hdi_prob = float((config.get("output") or {}).get("hdi_prob", 0.9))
+        hdi_prob = run_hdi_prob
     if not 0 < hdi_prob < 1:
         raise ValueError(f"hdi_prob must be in (0, 1), got {hdi_prob}")
     diag = _read_json(run_dir / "diagnostics.json")
@@ -246,7 +248,7 @@ def write_report(
     metrics = fit_metrics(mmm, comps)
     figs = run_dir / "figures"
     paths = {
-        "fit": _fit_figure(mmm, run_dir, figs / "fit.png", hdi_prob, config, comps),
+        "fit": _fit_figure(mmm, run_dir, figs / "fit.png", hdi_prob, run_hdi_prob, comps),
         "decomposition": plots.plot_decomposition(mmm, figs / "decomposition.png", comps),
         "contributions": plots.plot_contributions(mmm, figs / "contributions.png", hdi_prob, comps),
         "roas": plots.plot_roas(ins, figs / "roas.png"),

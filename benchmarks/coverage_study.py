@@ -69,7 +69,10 @@ LIFT_DESIGN = {
     "intermittent": {"change": -1.0, "noise": 0.15},
     "ten_channel": {"change": -1.0, "noise": 0.15},
 }
-ARMS = ("uncalibrated", "calibrated")
+#: ``calibrated_all`` tests every channel (the untested one too, same design): what the
+#: calibrated arm could reach if the untested channel had been tested
+ARMS = ("uncalibrated", "calibrated", "calibrated_all")
+DEFAULT_ARMS = ("uncalibrated", "calibrated")
 
 
 #: seed of the first data set (data set i: ``SEED_BASE + i``); the default prior was chosen on 1000-1007
@@ -82,7 +85,8 @@ def simulate_sets(
 ) -> list[dict[str, Any]]:
     """K data sets alternating between the scenarios, seeds ``seed_base + i``, each with the lift
     tests of :data:`LIFT_DESIGN` (their own random stream: the data do not depend on them)."""
-    from bayesmmm.workflows.simulate import LiftTestSpec
+    from bayesmmm.io import write_text as write
+    from bayesmmm.workflows.simulate import LiftTestSpec, simulate, simulate_lift_tests
 
     sets = []
     names = scenarios or ["four_channel", "intermittent"]
@@ -91,6 +95,10 @@ def simulate_sets(
         tests = LiftTestSpec(channels=SCENARIOS[name]["channels"][:-1], **LIFT_DESIGN[name])
         scenario = load_scenario(builtin_scenario(name)).model_copy(update={"seed": seed_base + i, "lift_tests": tests})
         data_path, truth_path = write_simulation(scenario, out / "data" / f"{name}-{i}")
+        every = scenario.model_copy(update={"lift_tests": tests.model_copy(update={"channels": None})})
+        frame, truth = simulate(every)
+        all_tests = simulate_lift_tests(every, frame, truth).drop(columns="true_lift")
+        write(data_path.parent / "lift_tests_all.csv", all_tests.to_csv(index=False))
         sets.append(
             {
                 "scenario": name,
@@ -98,6 +106,7 @@ def simulate_sets(
                 "data": str(data_path),
                 "truth": str(truth_path),
                 "lift_tests": str(data_path.parent / "lift_tests.csv"),
+                "lift_tests_all": str(data_path.parent / "lift_tests_all.csv"),
             }
         )
     return sets
@@ -135,8 +144,9 @@ def write_sweep(
                 "model.trend": spec["trend"],
                 "model.saturation": spec["saturation"],
             }
-            if arm == "calibrated":
-                run["calibration"] = {"lift_tests": {"path": s["lift_tests"]}}
+            if arm != "uncalibrated":
+                tests = s["lift_tests_all"] if arm == "calibrated_all" else s["lift_tests"]
+                run["calibration"] = {"lift_tests": {"path": tests}}
             runs.append(run)
     write_text(out / "base.yaml", yaml.safe_dump(base, sort_keys=False))
     return write_text(out / "sweep.yaml", yaml.safe_dump({"base": "base.yaml", "runs": runs}, sort_keys=False))
@@ -154,8 +164,10 @@ def coverage_rows(results: pd.DataFrame, sets: list[dict[str, Any]]) -> pd.DataF
     for r in results[results["status"] == "ok"].itertuples():
         overrides = json.loads(r.overrides)
         s = by_data[overrides["data.path"]]
-        arm = "calibrated" if "calibration" in overrides else "uncalibrated"
-        tested = set(SCENARIOS[s["scenario"]]["channels"][:-1]) if arm == "calibrated" else set()
+        channels = SCENARIOS[s["scenario"]]["channels"]
+        tests = overrides.get("calibration", {}).get("lift_tests", {}).get("path", "")
+        arm = "uncalibrated" if not tests else "calibrated_all" if tests.endswith("_all.csv") else "calibrated"
+        tested = {"uncalibrated": set(), "calibrated": set(channels[:-1]), "calibrated_all": set(channels)}[arm]
         truth = json.loads(Path(s["truth"]).read_text())["channels"]
         diag = json.loads((Path(r.run_dir) / "diagnostics.json").read_text())
         flagged = set(diag.get("identifiability", {}).get("prior_driven", []))
@@ -181,8 +193,10 @@ def coverage_rows(results: pd.DataFrame, sets: list[dict[str, Any]]) -> pd.DataF
                 "channel": ch,
                 "true_contribution": truth[ch]["contribution"],
                 "contribution_mean": float(c.mean()),
+                "contribution_median": float(c.median()),
                 "true_roas": truth[ch]["roas"],
                 "roas_mean": float(roas.mean()),
+                "roas_median": float(roas.median()),
             }
             for prob in (0.5, 0.9):
                 p = int(prob * 100)
@@ -196,13 +210,15 @@ def coverage_rows(results: pd.DataFrame, sets: list[dict[str, Any]]) -> pd.DataF
     table = pd.DataFrame(rows)
     table["rel_error"] = (table["contribution_mean"] - table["true_contribution"]) / table["true_contribution"]
     table["roas_rel_error"] = (table["roas_mean"] - table["true_roas"]) / table["true_roas"]
+    table["roas_rel_error_median"] = (table["roas_median"] - table["true_roas"]) / table["true_roas"]
     return table
 
 
 def _untested(table: pd.DataFrame) -> pd.Series:
-    """Rows of the channel every arm leaves untested (the scenario's last channel)."""
+    """Rows of the channel the calibrated arm leaves untested (the scenario's last channel), in the
+    arms that leave it untested (not ``calibrated_all``)."""
     last = {name: spec["channels"][-1] for name, spec in SCENARIOS.items()}
-    return table["channel"] == table["scenario"].map(last)
+    return (table["channel"] == table["scenario"].map(last)) & ~table["tested"]
 
 
 def summarize(table: pd.DataFrame) -> str:
@@ -212,11 +228,17 @@ def summarize(table: pd.DataFrame) -> str:
     flagged the untested / the tested channels prior-driven."""
     lines = [
         "| scenario | arm | fits (converged) | channel pairs | ROAS 50% | ROAS 90% | weekly 50% | weekly 90% "
-        "| ROAS error: median abs. rel. | mean rel. (bias) | untested channel: error / bias | tested channels: "
-        "error / bias | fits with divergences | untested channel prior-driven | tested channels prior-driven "
-        "| all channels prior-driven |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ROAS error: median abs. rel. | mean rel. (bias) | posterior median: error / bias "
+        "| untested channel: error / bias | tested channels: error / bias | fits with divergences "
+        "| untested channel prior-driven | tested channels prior-driven | all channels prior-driven |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def by_median(rows: pd.DataFrame) -> str:
+        if "roas_rel_error_median" not in rows or not len(rows):
+            return "–"
+        err = rows["roas_rel_error_median"]
+        return f"{err.abs().median():.1%} / {err.mean():+.0%}"
 
     def errors(rows: pd.DataFrame) -> str:
         if not len(rows):
@@ -229,14 +251,15 @@ def summarize(table: pd.DataFrame) -> str:
         untested = part[_untested(part)]
         tested = part[part["tested"]]
         tested_text = f"{tested['prior_driven'].mean():.0%} of {len(tested)}" if len(tested) else "–"
+        untested_text = f"{untested['prior_driven'].mean():.0%} of {len(untested)}" if len(untested) else "–"
         lines.append(
             f"| {scenario} | {arm} | {len(runs)} ({part['run_id'].nunique()}) | {len(part)} | "
             f"{part['covered_roas_50'].mean():.0%} | {part['covered_roas_90'].mean():.0%} | "
             f"{part['weekly_covered_50'].mean():.0%} | {part['weekly_covered_90'].mean():.0%} | "
             f"{part['roas_rel_error'].abs().median():.1%} | {part['roas_rel_error'].mean():+.0%} | "
-            f"{errors(untested)} | {errors(tested)} | "
+            f"{by_median(part)} | {errors(untested)} | {errors(tested)} | "
             f"{int((runs['divergences'] > 0).sum())} ({int(runs['divergences'].sum())} in all) | "
-            f"{untested['prior_driven'].mean():.0%} of {len(untested)} | {tested_text} | "
+            f"{untested_text} | {tested_text} | "
             f"{part['prior_driven'].mean():.0%} |"
         )
     return "\n".join(lines)
@@ -268,7 +291,7 @@ def run_study(
     workers: int | None = None,
     scheduler: str | None = None,
     log=print,
-    arms: tuple[str, ...] = ARMS,
+    arms: tuple[str, ...] = DEFAULT_ARMS,
     scenarios: list[str] | None = None,
     media_prior: dict[str, Any] | None = None,
     seed_base: int = SEED_BASE,
@@ -291,7 +314,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
     parser.add_argument("--scheduler", default=None, help="Dask scheduler address: fit on a cluster")
-    parser.add_argument("--arms", default=",".join(ARMS), help="uncalibrated, calibrated or both (comma-separated)")
+    parser.add_argument("--arms", default=",".join(DEFAULT_ARMS), help=f"of {', '.join(ARMS)} (comma-separated)")
     parser.add_argument("--scenarios", default="four_channel,intermittent", help=f"of {', '.join(SCENARIOS)}")
     parser.add_argument("--media-prior", default=None, help="model.media_prior of every fit, as JSON")
     parser.add_argument(

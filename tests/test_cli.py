@@ -186,6 +186,8 @@ def test_demo_end_to_end_in_a_fresh_process(tmp_path):
     assert errors, proc.stdout[-3000:]
     uncalibrated, calibrated = map(int, errors.groups())
     assert calibrated < uncalibrated
+    by_median = re.search(r"by the posterior median instead: uncalibrated (\d+)%, calibrated (\d+)%", proc.stdout)
+    assert by_median and int(by_median.group(2)) < int(by_median.group(1)), proc.stdout[-3000:]
     diag = json.loads((out / "run_calibrated" / "diagnostics.json").read_text())
     assert {t["channel"] for t in diag["calibration"]["lift_tests"]} == {"search", "social", "ctv"}
 

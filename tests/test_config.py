@@ -116,6 +116,19 @@ def test_prior_overrides_and_defaults():
     assert adstock.priors["alpha"].params == {"alpha": 2.0, "beta": 2.0}
 
 
+def test_unknown_model_prior_lists_every_valid_name_component_priors_included():
+    """The error names the components' own priors (HSGP, spline, Student-t) too, which are valid keys."""
+    with pytest.raises(ValueError, match="unknown model prior 'trend_gp_amplitud'") as info:
+        ModelConfig.model_validate({"trend": "hsgp", "priors": {"trend_gp_amplitud": {"dist": "HalfNormal"}}})
+    message = str(info.value)
+    assert "Did you mean 'trend_gp_amplitude'?" in message
+    valid = message.split("Valid: ")[1].split(". ")[0].split(", ")
+    for name in ("intercept", "beta", "nu", "trend_gp_amplitude", "trend_gp_lengthscale", "trend_spline_sigma"):
+        assert name in valid, (name, message)
+    model = ModelConfig.model_validate({"trend": "hsgp", "priors": {"trend_gp_amplitude": {"dist": "HalfNormal"}}})
+    assert model.priors["trend_gp_amplitude"].dist == "HalfNormal"
+
+
 def test_shorthand_transform_names_and_overrides():
     raw = {"data": {"channel_columns": ["a"]}, "model": {"adstock": "weibull_pdf", "saturation": "hill"}}
     set_dotted(raw, "model.adstock.l_max", 4)

@@ -69,7 +69,16 @@ def test_seed_base_moves_the_data_sets_and_the_summary_splits_tested_from_untest
             "weekly_covered_50": 1.0,
             "weekly_covered_90": 1.0,
             "roas_rel_error": errors,
+            "roas_rel_error_median": [0.05, -0.1, 0.2, 0.4],
         }
     )
     row = study.summarize(table).splitlines()[2]
     assert "| 80.0% / +80% | 20.0% / +7% |" in row  # untested tv; tested: median |e| 0.2, mean +0.067
+    assert "| 15.0% / +14% |" in row  # by the posterior median: median |e| 0.15, mean +0.1375
+    # the calibrated_all arm's tests: every channel, the untested one too
+    for s in default:
+        every = pd.read_csv(s["lift_tests_all"])
+        some = pd.read_csv(s["lift_tests"])
+        names = study.SCENARIOS[s["scenario"]]["channels"]
+        assert list(every["channel"]) == names and list(some["channel"]) == names[:-1]
+        assert (every["sigma"] > 0).all() and np.isfinite(every["delta_y"]).all()

@@ -73,6 +73,13 @@ def test_roas_table_and_metrics(fitted_example):
     assert (table["roas_hdi_low"] <= table["roas_mean"]).all() and (table["roas_mean"] <= table["roas_hdi_high"]).all()
     np.testing.assert_allclose(table["roas_mean"] * table["spend"], table["contribution_mean"], rtol=1e-9)
     assert table["share_mean"].sum() == pytest.approx(1.0)
+    # medians: a plain NumPy median of contribution / spend over every draw
+    media = fitted_example.posterior_components()["media"].sum("date").transpose("chain", "draw", "channel")
+    draws = media.to_numpy().reshape(-1, len(table))
+    np.testing.assert_allclose(table["roas_median"], np.median(draws / table["spend"].to_numpy(), axis=0), rtol=1e-12)
+    np.testing.assert_allclose(table["contribution_median"], np.median(draws, axis=0), rtol=1e-12)
+    shares = draws / draws.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(table["share_median"], np.median(shares, axis=0), rtol=1e-12)
     metrics = fit_metrics(fitted_example)
     assert metrics["r2"] > 0.9 and metrics["mape"] < 0.1
     long = contributions_table(fitted_example)

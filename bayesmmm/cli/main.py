@@ -197,7 +197,8 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
             "channel": roas["channel"],
             "spend": roas["spend"].map("{:,.0f}".format),
             "contribution": roas["contribution_mean"].map("{:,.1f}".format),
-            "ROAS": roas["roas_mean"].map("{:.4g}".format),
+            "ROAS mean": roas["roas_mean"].map("{:.4g}".format),
+            "median": roas["roas_median"].map("{:.4g}".format),
             f"ROAS {prob:.0%} HDI": [
                 f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(roas.roas_hdi_low, roas.roas_hdi_high, strict=True)
             ],
@@ -536,6 +537,8 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
     true = np.array([truth["channels"][ch]["roas"] for ch in uncalibrated["channel"]])
     err_u = uncalibrated["roas_mean"].to_numpy() / true - 1
     err_c = calibrated["roas_mean"].to_numpy() / true - 1
+    med_err_u = uncalibrated["roas_median"].to_numpy() / true - 1
+    med_err_c = calibrated["roas_median"].to_numpy() / true - 1
     table = pd.DataFrame(
         {
             "channel": uncalibrated["channel"],
@@ -549,6 +552,8 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
     _echo(table.to_string(index=False))
     med_u, med_c = np.median(np.abs(err_u)), np.median(np.abs(err_c))
     _echo(f"  median absolute error: uncalibrated {med_u:.0%}, calibrated {med_c:.0%}")
+    by_u, by_c = np.median(np.abs(med_err_u)), np.median(np.abs(med_err_c))
+    _echo(f"  by the posterior median instead: uncalibrated {by_u:.0%}, calibrated {by_c:.0%}")
 
 
 @app.command()

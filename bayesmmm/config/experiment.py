@@ -452,7 +452,7 @@ class ModelConfig(_Base):
                 close = difflib.get_close_matches(key, valid, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ValueError(
-                    f"unknown model prior {key!r}.{hint} Valid: {', '.join(MODEL_PRIORS)}. "
+                    f"unknown model prior {key!r}.{hint} Valid: {', '.join(valid)}. "
                     "Transform priors go under adstock.priors / saturation.priors."
                 )
         return value

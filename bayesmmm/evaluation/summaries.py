@@ -91,11 +91,19 @@ def _mean(da: xr.DataArray) -> xr.DataArray:
     return da.mean(("chain", "draw"))
 
 
+def _median(da: xr.DataArray) -> xr.DataArray:
+    return da.median(("chain", "draw"))
+
+
 def roas_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
     """Per channel: total spend, contribution, ROAS (= contribution / spend) and share.
 
     ``share`` is the channel's fraction of the total media contribution; ``spend_share``
-    its fraction of total spend. Totals are over the training weeks.
+    its fraction of total spend. Totals are over the training weeks. Posterior means (which
+    add up across channels), HDIs, and, last, the posterior medians ``contribution_median``,
+    ``roas_median`` and ``share_median``: ROAS posteriors are right-skewed where the data say
+    little (a log-normal-like prior), and there the mean sits well above the median (see
+    ``benchmarks/README.md``, "Point estimates").
     """
     comps = mmm.posterior_components() if components is None else components
     contribution = comps["media"].sum("date")
@@ -119,6 +127,9 @@ def roas_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = 
             "share_hdi_low": s_lo.to_numpy(),
             "share_hdi_high": s_hi.to_numpy(),
             "spend_share": (spend / spend.sum()).to_numpy(),
+            "contribution_median": _median(contribution).to_numpy(),
+            "roas_median": _median(roas).to_numpy(),
+            "share_median": _median(share).to_numpy(),
         }
     )
     table.attrs["hdi_prob"] = hdi_prob

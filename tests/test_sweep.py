@@ -77,6 +77,30 @@ def test_sweep_isolates_failures_and_skips_finished_runs(sweep_dir):
     assert elapsed < 60, f"re-run took {elapsed:.0f} s"
 
 
+def test_a_run_that_switches_the_trend_drops_the_base_trends_options(tmp_path):
+    """Options belong to their trend: the base's hsgp options do not follow a run to linear or spline
+    (which would make those runs invalid); a run that keeps hsgp, or sets its own options, keeps them."""
+    (tmp_path / "data.csv").write_text("date,sales,a\n2024-01-01,1,1\n")
+    (tmp_path / "base.yaml").write_text(
+        "data: {path: data.csv, channel_columns: [a]}\nmodel: {trend: hsgp, trend_options: {m: 12}}\n"
+    )
+    (tmp_path / "sweep.yaml").write_text(
+        "base: base.yaml\nruns:\n"
+        "  - {model.trend: linear}\n"
+        "  - {model.trend: spline}\n"
+        "  - {model.trend: spline, model.trend_options: {n_knots: 9}}\n"
+        "  - {model.trend: hsgp}\n"
+        "  - {model.trend_options.m: 30}\n"
+        "  - {model.trend: spline, model.trend_options.m: 30}\n"  # another trend's option: still an error
+    )
+    sweep, base, _ = load_sweep(tmp_path / "sweep.yaml")
+    runs = plan_sweep(sweep, base, tmp_path / "out")
+    assert [r.error for r in runs[:5]] == [None] * 5, [r.error for r in runs]
+    options = [r.config["model"]["trend_options"] for r in runs[:5]]
+    assert options == [{}, {}, {"n_knots": 9}, {"m": 12}, {"m": 30}]
+    assert "has no setting 'm'" in runs[5].error
+
+
 def test_bad_sweep_file(tmp_path):
     (tmp_path / "s.yaml").write_text("base: none.yaml\ngrd: {}\n")
     result = CliRunner().invoke(app, ["sweep", str(tmp_path / "s.yaml")])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +43,7 @@ __all__ = [
     "SaturationConfig",
     "SelectionConfig",
     "TrackingConfig",
+    "apply_overrides",
     "load_experiment",
     "load_plugins",
     "resolve_media_prior",
@@ -770,8 +772,7 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     overrides = dict(overrides or {})
     if "data.path" in overrides and "data.dataset" not in overrides and isinstance(raw.get("data"), dict):
         raw["data"].pop("dataset", None)  # a CSV given for this run (--data) replaces the bundled data set
-    for key, value in overrides.items():
-        set_dotted(raw, key, value)
+    apply_overrides(raw, overrides)
     if isinstance(raw.get("plugins"), list):
         raw["plugins"] = absolute_plugins([str(p) for p in raw["plugins"]], path.parent.resolve())
     try:
@@ -791,6 +792,22 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return f"{getattr(exc, 'problem', None) or exc}{where}"
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Apply dotted ``overrides`` (:func:`set_dotted`) to a raw experiment mapping, in place.
+
+    Options belong to their trend: an override that switches ``model.trend`` to another trend
+    drops the base's ``model.trend_options`` unless the overrides also set them, so a sweep
+    over trends gives each trend its own defaults instead of another trend's options.
+    """
+    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    switched = "model.trend" in overrides and overrides["model.trend"] != model.get("trend", "linear")
+    sets_options = any(k == "model.trend_options" or k.startswith("model.trend_options.") for k in overrides)
+    for key, value in overrides.items():
+        set_dotted(raw, key, value)
+    if switched and not sets_options:
+        raw["model"].pop("trend_options", None)
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

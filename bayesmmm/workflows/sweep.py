@@ -35,9 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bayesmmm.config.experiment import (
     ConfigError,
     ExperimentConfig,
+    apply_overrides,
     format_validation_error,
     load_plugins,
-    set_dotted,
     yaml_problem,
 )
 from bayesmmm.progress import is_quiet
@@ -121,8 +121,7 @@ def plan_sweep(sweep: SweepConfig, base: dict[str, Any], out_dir: str | Path) ->
     runs = []
     for overrides in _override_sets(sweep):
         raw = copy.deepcopy(base)
-        for key, value in overrides.items():
-            set_dotted(raw, key, value)
+        apply_overrides(raw, overrides)
         try:
             config = ExperimentConfig.model_validate(raw)
             resolved = config.model_dump(mode="json")

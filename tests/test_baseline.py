@@ -256,6 +256,42 @@ def test_forecast_intervals_widen_beyond_the_data(sigmoid_fits, trend):
     assert np.all(np.diff(width[n - 1 :]) > -1e-9 * width.max())  # monotone beyond the data
 
 
+def test_hsgp_forecast_past_its_limit_warns_where_the_intervals_narrow(sigmoid_fits):
+    """Past t = L (c = 3: 1.5 training spans) the HSGP's intervals narrow toward the boundary t = 2:
+    measured on the fit, and predict() warns with the fix; before it, and for the spline, no warning."""
+    import warnings
+
+    fits, train, _test = sigmoid_fits
+    model = fits["hsgp"]
+    span_days = (pd.Timestamp(train["date"].iloc[-1]) - pd.Timestamp(train["date"].iloc[0])).days
+    last = pd.Timestamp(train["date"].iloc[-1])
+
+    def future(t_end: float) -> pd.DataFrame:
+        weeks = round((t_end - 1.0) * span_days / 7)
+        dates = pd.date_range(last, periods=weeks + 1, freq="7D")[1:]
+        return pd.DataFrame({"date": dates, **{c: 100.0 for c in DATA["channel_columns"]}})
+
+    far = future(1.95)
+    n, ahead = len(train), len(far)
+    all_dates = pd.DatetimeIndex(pd.to_datetime(train["date"])).append(pd.DatetimeIndex(far["date"]))
+    media = np.vstack([train[DATA["channel_columns"]].to_numpy(), np.full((ahead, 2), 100.0)])
+    comps = model.evaluate(all_dates, media, np.zeros((n + ahead, 0)))
+    lo, hi = np.quantile(comps["trend"], [0.05, 0.95], axis=0)
+    t = model.design(all_dates, media, np.zeros((n + ahead, 0)))["t"]
+    at = lambda x: int(np.argmin(np.abs(t - x)))  # noqa: E731
+    width = hi - lo  # measured: 4 at t = 1, 112 at 1.5, 126 at 1.75, 88 at 1.95
+    assert width[at(1.5)] > 10 * width[at(1.0)]  # widening beyond the data...
+    assert width[at(1.95)] < 0.8 * width[at(1.5) :].max()  # ...then the pinch the warning is about
+    with pytest.warns(
+        UserWarning, match=r"t = 1\.9\d training spans.*t = 1\.50.*trend_options\.c to at least 4 \(now 3\)"
+    ):
+        model.predict(far)
+    for trend, frame in (("hsgp", future(1.45)), ("spline", far)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            fits[trend].predict(frame)
+
+
 def test_hsgp_model_saves_loads_and_predicts(sigmoid_fits, tmp_path):
     fits, _train, test = sigmoid_fits
     model = fits["hsgp"]

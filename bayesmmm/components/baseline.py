@@ -174,6 +174,17 @@ class HSGPTrend(Trend):
     def coords(self):
         return {"trend_basis": [f"basis_{j}" for j in range(1, self.m + 1)]}
 
+    def forecast_limit(self) -> float:
+        """Half a training span inside the approximation's boundary ``0.5 + L``: every basis
+        function vanishes at the boundary, and the prior variance with it (``ℓ = 0.45``, ``c = 3``:
+        92% of its value inside at ``t = 1.5``, 46% at 1.75, 0 at 2), so a forecast past this
+        ``t = L`` would narrow toward the boundary instead of widening."""
+        return self.L
+
+    def forecast_fix(self, t_last: float) -> str:
+        c = math.ceil(2 * t_last * 10) / 10
+        return f"forecast fewer weeks, or set model.trend_options.c to at least {c:g} (now {self.c:g}) and refit"
+
     def basis(self, t: Any) -> Any:
         """The centered basis ``φ_j(t) - φ̄_j``, PyTensor ``(date, m)``."""
         return hsgp_basis(t, self.m, self.L) - hsgp_basis_mean(self.m, self.L)[None, :]

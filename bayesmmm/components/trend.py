@@ -95,6 +95,15 @@ class Trend:
         """Variable name → dims (``()`` for a scalar)."""
         return {}
 
+    def forecast_limit(self) -> float | None:
+        """The latest ``t`` (training spans from the first training date) to which this trend's
+        forecast is trustworthy, or None (no limit). Forecasts past it warn (:meth:`MMM.predict`)."""
+        return None
+
+    def forecast_fix(self, t_last: float) -> str:
+        """What a user can do when a forecast reaches ``t_last`` past :meth:`forecast_limit`."""
+        return "forecast fewer weeks"
+
     def coords(self) -> dict[str, list[str]]:
         """Coordinates of the dims the variables add (e.g. ``changepoint``)."""
         return {}

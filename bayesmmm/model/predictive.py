@@ -15,6 +15,7 @@ and the service (:meth:`Predictive.predict_draws`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "national_and_geo",
     "saturated_media",
     "total",
+    "warn_past_trend_limit",
 ]
 
 #: the additive components of the mean, in summation order
@@ -159,6 +161,24 @@ def national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     out["mu_geo"] = total(batch)
     out["media_geo"] = batch["media"].sum(axis=1)
     return out
+
+
+def warn_past_trend_limit(model: MMM, dates: pd.DatetimeIndex) -> None:
+    """Warn when ``dates`` reach past the trend's :meth:`~bayesmmm.components.trend.Trend.forecast_limit`."""
+    limit = model.trend.forecast_limit()
+    scales = model.scales
+    if limit is None or scales is None or not len(dates) or scales.span_days <= 0:
+        return
+    t_last = (dates[-1] - pd.Timestamp(scales.start)).days / scales.span_days
+    if t_last > limit:
+        last_ok = pd.Timestamp(scales.start) + pd.Timedelta(days=limit * scales.span_days)
+        warnings.warn(
+            f"the forecast reaches {dates[-1].date()} (t = {t_last:.2f} training spans), past {last_ok.date()} "
+            f"(t = {limit:.2f}), where the {model.model_config.trend} trend's approximation stops widening its "
+            f"intervals and narrows them toward its boundary instead: {model.trend.forecast_fix(t_last)}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -516,6 +536,7 @@ class Predictive:
         model = self.model
         model.require_fitted()
         n_new = len(dates)
+        warn_past_trend_limit(model, pd.DatetimeIndex(dates))
         draws = self.posterior_draws() if draws is None else draws
         if include_history:
             model.check_continues(dates)

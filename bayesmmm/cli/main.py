@@ -198,7 +198,8 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
             "spend": roas["spend"].map("{:,.0f}".format),
             "contribution": roas["contribution_mean"].map("{:,.1f}".format),
             "ROAS mean": roas["roas_mean"].map("{:.4g}".format),
-            "median": roas["roas_median"].map("{:.4g}".format),
+            # runs written before the medians existed have none
+            "median": roas["roas_median"].map("{:.4g}".format) if "roas_median" in roas else "–",
             f"ROAS {prob:.0%} HDI": [
                 f"[{lo:.4g}, {hi:.4g}]" for lo, hi in zip(roas.roas_hdi_low, roas.roas_hdi_high, strict=True)
             ],
@@ -537,7 +538,7 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
     true = np.array([truth["channels"][ch]["roas"] for ch in uncalibrated["channel"]])
     err_u = uncalibrated["roas_mean"].to_numpy() / true - 1
     err_c = calibrated["roas_mean"].to_numpy() / true - 1
-    med_err_u = uncalibrated["roas_median"].to_numpy() / true - 1
+    med_err_u = uncalibrated["roas_median"].to_numpy() / true - 1  # both fits are this run's: medians present
     med_err_c = calibrated["roas_median"].to_numpy() / true - 1
     table = pd.DataFrame(
         {

@@ -96,6 +96,22 @@ def future(frame: pd.DataFrame, weeks: int, geo: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: roas_table's columns when the reference was stored (columns added later, e.g. the medians, are extra)
+ROAS_REFERENCE_COLUMNS = [
+    "spend",
+    "contribution_mean",
+    "contribution_hdi_low",
+    "contribution_hdi_high",
+    "roas_mean",
+    "roas_hdi_low",
+    "roas_hdi_high",
+    "share_mean",
+    "share_hdi_low",
+    "share_hdi_high",
+    "spend_share",
+]
+
+
 def outputs(mmm, frame: pd.DataFrame, geo: bool) -> dict:
     from bayesmmm import contributions_table, marginal_roas, optimize_budget, response_curves, roas_table
 
@@ -104,7 +120,7 @@ def outputs(mmm, frame: pd.DataFrame, geo: bool) -> dict:
     comps = mmm.posterior_components()
     out = {
         "components_mean": {k: comps[k].mean(("chain", "draw")).to_numpy().tolist() for k in comps.data_vars},
-        "roas": roas_table(mmm).drop(columns=["channel"]).to_numpy().tolist(),
+        "roas": roas_table(mmm)[ROAS_REFERENCE_COLUMNS].to_numpy().tolist(),
         "contributions": contributions_table(mmm).select_dtypes("number").to_numpy().tolist(),
         "log_likelihood_sum": float(mmm.idata["log_likelihood"]["y"].sum()),
         "predict_mu": pred["mu"].mean(("chain", "draw")).to_numpy().tolist(),

@@ -226,3 +226,16 @@ def test_demo_child_fit_stopped_midway_leaves_nothing(tmp_path):
     child.stop(timeout=3)
     assert time.monotonic() - started < 20  # interrupted, or killed 3 s later
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_simulate_help_names_every_built_in_scenario_and_each_simulates(tmp_path):
+    from bayesmmm.workflows.simulate import BUILTIN_DIR
+
+    names = sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml") if not p.stem.endswith("_experiment"))
+    assert {"four_channel", "intermittent", "ten_channel", "geo_panel"} <= set(names)
+    result = runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "250"}, terminal_width=250)
+    for name in names:
+        assert name in result.output, (name, result.output)
+    for name in names:
+        out = runner.invoke(app, ["simulate", name, "-o", str(tmp_path / name)])
+        assert out.exit_code == 0 and (tmp_path / name / "data.csv").is_file(), out.output

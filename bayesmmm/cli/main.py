@@ -284,7 +284,10 @@ def _finish(result: Any, on_fail: str) -> None:
 @app.command()
 @handle_errors
 def simulate(
-    scenario: Annotated[str, typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent")],
+    scenario: Annotated[
+        str,
+        typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent, ten_channel, geo_panel"),
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
 ) -> None:
     """Simulate a scenario: writes OUT/data.csv and OUT/truth.json (and OUT/lift_tests.csv if it asks for tests)."""

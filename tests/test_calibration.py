@@ -435,3 +435,39 @@ def test_gate_fails_on_prior_driven_channels_when_asked(uncalibrated):
     diag = {"passed": True, "problems": []}
     add_calibration_diagnostics(uncalibrated, diag, DiagnosticsConfig(identifiability=False))
     assert "identifiability" not in diag
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.5, 0.8])
+@pytest.mark.parametrize("weeks", [1, 4, 12])
+def test_window_capture_is_the_mean_readout_of_a_go_dark_test(alpha, weeks):
+    """A plain NumPy counterfactual: constant spend, dark for `weeks` weeks, linear response through the
+    adstock; the mean weekly loss over the window over the steady-state level."""
+    from bayesmmm.evaluation.identifiability import weeks_to_capture, window_capture
+
+    l_max = 8
+    w = alpha ** np.arange(l_max)
+    spend = np.ones(40)
+    dark = spend.copy()
+    dark[20 : 20 + weeks] = 0.0
+    response = lambda x: np.array([sum(w[l] / w.sum() * x[t - l] for l in range(l_max)) for t in range(len(x))])  # noqa: E731, E741
+    loss = (response(spend) - response(dark))[20 : 20 + weeks].mean()
+    assert window_capture(w, weeks) == pytest.approx(loss, rel=1e-12)
+    needed = weeks_to_capture(w)
+    assert window_capture(w, needed) >= 0.8 > (window_capture(w, needed - 1) if needed > 1 else 0.0)
+
+
+def test_advice_for_a_channel_with_a_go_dark_test_names_the_test_length_it_needs(calibrated):
+    """`b` has the simulator's dated 4-week go-dark test, `a` a steady-state one (its whole level)."""
+    from bayesmmm.decisions.response import adstock_weights
+    from bayesmmm.evaluation.identifiability import lift_advice, weeks_to_capture, window_capture
+
+    table = adstock_weights(calibrated, max_draws=200)
+    weights = table[table["channel"] == "b"].sort_values("lag")["weight_mean"].to_numpy()
+    shown, needed = window_capture(weights, 4), weeks_to_capture(weights)
+    advice = lift_advice(calibrated, "b")
+    assert shown < 0.8 and needed > 4  # true alpha 0.6 (0.70 at the truth); measured 0.63 and 8 weeks
+    assert f"4-week go-dark test shows only about {shown:.0%}" in advice
+    assert f"a go-dark test of {needed} weeks would show 80%" in advice
+    assert "pins the curve's level at the tested spend" in lift_advice(calibrated, "a")
+    uncalibrated_advice = lift_advice(MMM(DATA, MODEL), "a")
+    assert uncalibrated_advice == "run a lift test"

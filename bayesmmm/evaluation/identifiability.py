@@ -29,7 +29,11 @@ channel's spend for 4 weeks (the 4 weeks ending ``carryover_weeks`` weeks before
 of the data, at their mean spend), as the model's posterior weekly lift with its HDI
 (:func:`~bayesmmm.model.calibration.lift_draws`, the same computation the calibration's
 likelihood uses). A test that measures it with a standard error well below the interval's
-width will pin the channel.
+width will pin the channel. A channel that stays prior-driven although it has a go-dark test
+gets different advice (:func:`lift_advice`): where the test's weeks are short next to the
+channel's carry-over, the readout shows only part of the level (a 4-week go-dark of a
+geometric ``alpha = 0.8`` channel: 49%), and the level trades off against the carry-over,
+so the advice names the test length that would show 80%.
 """
 
 from __future__ import annotations
@@ -44,13 +48,17 @@ if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
 __all__ = [
+    "CAPTURE_GOAL",
     "DEFAULT_THRESHOLD",
     "add_calibration_diagnostics",
     "expected_test_lift",
     "expected_test_lifts",
     "identifiability",
+    "lift_advice",
     "prior_draws",
     "roas_draws",
+    "weeks_to_capture",
+    "window_capture",
 ]
 
 #: ``prior_driven`` when the data removed less than this share of the prior's log-ROAS variance
@@ -241,13 +249,7 @@ def identifiability(
         test = tests[name]
         entry["expected_test"] = test
         plus, minus = test["plus"], test["minus"]
-        tested = mmm.lift_tests is not None and name in set(mmm.lift_tests["channel"])
-        what = (
-            "its lift test pins only part of the curve: run another at a different spend level (a go-dark "
-            "test pins the level)"
-            if tested
-            else "run a lift test"
-        )
+        what = lift_advice(mmm, name)
         entry["advice"] = (
             f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.1%} of the prior's "
             f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
@@ -256,6 +258,82 @@ def identifiability(
             f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
         )
     return {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
+
+
+#: share of a go-dark's full effect a test's window should show before it pins the level
+CAPTURE_GOAL = 0.8
+
+
+def window_capture(weights: np.ndarray, weeks: int) -> float:
+    """Mean share of the steady-state effect lost over the first ``weeks`` weeks of going dark.
+
+    ``weights``: the adstock's lag weights (lag 0 first). Going dark at week 1, week ``t`` has
+    lost the weights of lags ``0..t-1`` of the adstocked spend (linear in spend, saturation
+    aside); a test whose readout is the mean over its ``weeks`` weeks shows this share of the
+    channel's level. Geometric ``alpha = 0.8`` over 8 lags: 0.49 for 4 weeks, 0.80 for 12.
+    """
+    w = np.clip(np.asarray(weights, dtype="float64"), 0.0, None)
+    if w.sum() <= 0 or weeks < 1:
+        return 1.0
+    cum = np.cumsum(w / w.sum())
+    lost = cum[np.minimum(np.arange(weeks), len(cum) - 1)]  # week t (1-based) has lost lags 0..t-1
+    return float(lost.mean())
+
+
+def weeks_to_capture(weights: np.ndarray, goal: float = CAPTURE_GOAL, longest: int = 104) -> int | None:
+    """The shortest go-dark test (weeks) whose mean readout shows ``goal`` of the level, or None."""
+    for weeks in range(1, longest + 1):
+        if window_capture(weights, weeks) >= goal:
+            return weeks
+    return None
+
+
+def lift_advice(mmm: MMM, name: str) -> str:
+    """What to do about a prior-driven channel, given the lift tests it already has.
+
+    No test: run one. Tests that are not go-dark: they pin only part of the curve. A dated
+    go-dark test whose window shows less than :data:`CAPTURE_GOAL` of the level
+    (:func:`window_capture` with the posterior mean adstock weights): run it for the weeks
+    :func:`weeks_to_capture` says. Otherwise (the level is pinned): test another spend level.
+    """
+    tests = mmm.lift_tests
+    mine = tests[tests["channel"] == name] if tests is not None else None
+    if mine is None or not len(mine):
+        return "run a lift test"
+    dark = mine[np.isclose(mine["delta_x"], -mine["x"])]
+    if not len(dark):
+        return (
+            "its lift test pins only part of the curve: run another at a different spend level (a go-dark "
+            "test pins the level)"
+        )
+    dated = dark.dropna(subset=["start", "end"]) if {"start", "end"} <= set(dark.columns) else dark.iloc[:0]
+    if len(dated) < len(dark):  # a steady-state go-dark already shows the whole level
+        return _shape_advice()
+    weeks = max(int(((pd.Timestamp(r.end) - pd.Timestamp(r.start)).days) // 7) + 1 for r in dated.itertuples())
+    try:
+        from bayesmmm.decisions.response import adstock_weights
+
+        table = adstock_weights(mmm, max_draws=200)
+        weights = table[table["channel"] == name].sort_values("lag")["weight_mean"].to_numpy()
+    except (NotImplementedError, AttributeError, TypeError, ValueError, KeyError):  # e.g. a plugin without weights
+        return _shape_advice()
+    shown = window_capture(weights, weeks)
+    if shown >= CAPTURE_GOAL:
+        return _shape_advice()
+    needed = weeks_to_capture(weights)
+    longer = f"a go-dark test of {needed} weeks would show {CAPTURE_GOAL:.0%}" if needed else "test for longer"
+    return (
+        f"its {weeks}-week go-dark test shows only about {shown:.0%} of the channel's level, because its "
+        f"effect carries over for weeks (posterior adstock), so the level and the carry-over trade off: "
+        f"{longer}"
+    )
+
+
+def _shape_advice() -> str:
+    return (
+        "its go-dark test pins the curve's level at the tested spend, not the shape below it: run another "
+        "at a different spend level (e.g. a ±50% test)"
+    )
 
 
 def add_calibration_diagnostics(mmm: MMM, diag: dict[str, Any], config: Any, hdi_prob: float = 0.9) -> None:

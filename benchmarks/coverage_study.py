@@ -8,7 +8,7 @@ ROAS, total contribution and weekly contributions, and the recovery error:
 
     python benchmarks/coverage_study.py -k 40 -o runs/coverage [--arms uncalibrated,calibrated]
         [--scenarios four_channel,intermittent,ten_channel] [--media-prior '{"type": "coefficient"}']
-        [--draws 500] [--workers N] [--seed-base 1000]
+        [--draws 500] [--workers N] [--seed-base 1000] [--lift-weeks N]
 
 Two arms fit the same data sets: ``uncalibrated`` (the data alone) and ``calibrated``
 (plus lift tests on every channel but the scenario's last one, simulated from the TRUE
@@ -81,10 +81,11 @@ MAX_RHAT = 1.05  # fits above it are reported apart: a stuck chain says nothing 
 
 
 def simulate_sets(
-    k: int, out: Path, scenarios: list[str] | None = None, seed_base: int = SEED_BASE
+    k: int, out: Path, scenarios: list[str] | None = None, seed_base: int = SEED_BASE, lift_weeks: int | None = None
 ) -> list[dict[str, Any]]:
     """K data sets alternating between the scenarios, seeds ``seed_base + i``, each with the lift
-    tests of :data:`LIFT_DESIGN` (their own random stream: the data do not depend on them)."""
+    tests of :data:`LIFT_DESIGN` (their own random stream: the data do not depend on them);
+    ``lift_weeks`` replaces the dated designs' test length."""
     from bayesmmm.io import write_text as write
     from bayesmmm.workflows.simulate import LiftTestSpec, simulate, simulate_lift_tests
 
@@ -92,7 +93,10 @@ def simulate_sets(
     names = scenarios or ["four_channel", "intermittent"]
     for i in range(k):
         name = names[i % len(names)]
-        tests = LiftTestSpec(channels=SCENARIOS[name]["channels"][:-1], **LIFT_DESIGN[name])
+        design = dict(LIFT_DESIGN[name])
+        if lift_weeks is not None and "weeks" in design:
+            design["weeks"] = lift_weeks
+        tests = LiftTestSpec(channels=SCENARIOS[name]["channels"][:-1], **design)
         scenario = load_scenario(builtin_scenario(name)).model_copy(update={"seed": seed_base + i, "lift_tests": tests})
         data_path, truth_path = write_simulation(scenario, out / "data" / f"{name}-{i}")
         every = scenario.model_copy(update={"lift_tests": tests.model_copy(update={"channels": None})})
@@ -295,10 +299,11 @@ def run_study(
     scenarios: list[str] | None = None,
     media_prior: dict[str, Any] | None = None,
     seed_base: int = SEED_BASE,
+    lift_weeks: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate, fit (a sweep on Dask), and score: returns (sweep results, coverage table)."""
     out.mkdir(parents=True, exist_ok=True)
-    sets = simulate_sets(k, out, scenarios, seed_base)
+    sets = simulate_sets(k, out, scenarios, seed_base, lift_weeks)
     sweep = write_sweep(sets, out, draws, chains, arms, media_prior)
     results = run_sweep(sweep, out, scheduler=scheduler, workers=workers, log=log)
     table = coverage_rows(results, sets)
@@ -320,6 +325,9 @@ def main() -> None:
     parser.add_argument(
         "--seed-base", type=int, default=SEED_BASE, help="seed of the first data set (data set i: SEED_BASE + i)"
     )
+    parser.add_argument(
+        "--lift-weeks", type=int, default=None, help="length of the dated lift tests (four_channel: 4 by default)"
+    )
     args = parser.parse_args()
     arms = tuple(a.strip() for a in args.arms.split(","))
     scenarios = [s.strip() for s in args.scenarios.split(",")]
@@ -329,7 +337,7 @@ def main() -> None:
     t0 = time.perf_counter()
     results, table = run_study(
         args.k, args.out, args.draws, args.chains, args.workers, args.scheduler,
-        arms=arms, scenarios=scenarios, media_prior=media_prior, seed_base=args.seed_base,
+        arms=arms, scenarios=scenarios, media_prior=media_prior, seed_base=args.seed_base, lift_weeks=args.lift_weeks,
     )  # fmt: skip
     wall = time.perf_counter() - t0
     failed = results[results["status"] != "ok"]

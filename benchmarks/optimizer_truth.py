@@ -77,10 +77,14 @@ def run_scenario(
     work: Path,
     sampler: dict,
     arms: tuple[str, ...] = ("uncalibrated",),
+    lift_weeks: int | None = None,
 ) -> list[dict]:
-    """Fit one simulated scenario once per arm and score the optimizer under each ``max_change``."""
+    """Fit one simulated scenario once per arm and score the optimizer under each ``max_change``;
+    ``lift_weeks`` replaces the length of the (dated) lift tests."""
     scenario = load_scenario(builtin_scenario(name))
     tests = (scenario.lift_tests or LiftTestSpec(change=-1.0, noise=0.1, weeks=4)).model_copy(update={"channels": None})
+    if lift_weeks is not None:
+        tests = tests.model_copy(update={"weeks": lift_weeks})
     scenario = scenario.model_copy(update={"seed": seed, "lift_tests": tests})
     data_path, truth_path = write_simulation(scenario, work / f"{name}-{seed}")
     truth = json.loads(truth_path.read_text())
@@ -178,6 +182,7 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--arm", action="append", choices=ARMS, default=None, help="repeatable (default: all)")
+    parser.add_argument("--lift-weeks", type=int, default=None, help="length of the lift tests (default: 4)")
     args = parser.parse_args()
     arms = tuple(args.arm or ARMS)
     scenarios = args.scenario or ["four_channel:0", "four_channel:1", "four_channel:2"]
@@ -188,7 +193,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for item in scenarios:
             name, _, seed = item.partition(":")
-            for row in run_scenario(name, int(seed or 0), args.weeks, changes, Path(tmp), sampler, arms):
+            fits = run_scenario(name, int(seed or 0), args.weeks, changes, Path(tmp), sampler, arms, args.lift_weeks)
+            for row in fits:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
             write_text(args.out / "results.csv", pd.DataFrame(rows).to_csv(index=False))  # so far

@@ -19,7 +19,7 @@ from bayesmmm import MMM
 from bayesmmm.data.loading import DataError
 from bayesmmm.evaluation.identifiability import expected_test_lift, identifiability, prior_draws
 from bayesmmm.model.calibration import lift_draws
-from bayesmmm.workflows.simulate import ScenarioConfig, write_simulation
+from bayesmmm.workflows.simulate import ScenarioConfig, simulate, write_simulation
 
 SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 200, "tune": 300, "seed": 3, "progressbar": False}
 L_MAX = 6
@@ -471,3 +471,32 @@ def test_advice_for_a_channel_with_a_go_dark_test_names_the_test_length_it_needs
     assert "pins the curve's level at the tested spend" in lift_advice(calibrated, "a")
     uncalibrated_advice = lift_advice(MMM(DATA, MODEL), "a")
     assert uncalibrated_advice == "run a lift test"
+
+
+def test_simulated_dated_test_in_a_dark_window_is_a_clear_error(tmp_path):
+    """A flighted channel that spends nothing in its test's weeks cannot be tested there: the simulator
+    says which channel, which weeks and the fix, and writes nothing (it used to write a test with x = 0,
+    which the calibration then rejected)."""
+    from bayesmmm.config.experiment import ConfigError
+
+    spec = {
+        **SCENARIO,
+        "channels": {
+            **SCENARIO["channels"],
+            "b": {
+                **SCENARIO["channels"]["b"],
+                "spend": {"shape": 10, "scale": 300, "flighting": {"mean_on_weeks": 2, "mean_off_weeks": 30}},
+            },
+        },
+        "lift_tests": {"channels": ["a", "b"], "change": -1.0, "noise": 0.05, "weeks": 12},
+    }
+    # the first seed whose b is dark over its test's weeks (b is the last channel: the last 12 weeks)
+    for seed in range(100):
+        scenario = ScenarioConfig.model_validate({**spec, "seed": seed})
+        if (simulate(scenario)[0]["b"].to_numpy()[-12:] == 0).all():
+            break
+    else:
+        pytest.fail("no seed below 100 leaves b dark for 12 weeks")
+    with pytest.raises(ConfigError, match=r"12-week test of channel 'b' falls in weeks .* spends nothing.*steady"):
+        write_simulation(scenario, tmp_path / "out")
+    assert not (tmp_path / "out" / "lift_tests.csv").exists()

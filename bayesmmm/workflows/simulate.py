@@ -558,6 +558,12 @@ def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: di
             end = n - 1 - (len(names) - 1 - k) * spec.weeks
             start = end - spec.weeks + 1
             x = float(spend[start : end + 1].mean())
+            if x <= 0:
+                raise ConfigError(
+                    f"lift_tests: the {spec.weeks}-week test of channel {name!r} falls in weeks "
+                    f"{dates[start].date()}..{dates[end].date()}, where it spends nothing, so it cannot change "
+                    "its spend; test flighted channels in steady state (omit lift_tests.weeks) or use shorter tests"
+                )
             base, treat = spend.copy(), spend.copy()
             base[start : end + 1], treat[start : end + 1] = x, x * (1.0 + spec.change)
             diff = true_contribution(ch, treat[:, None]) - true_contribution(ch, base[:, None])

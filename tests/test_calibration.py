@@ -456,10 +456,15 @@ def test_window_capture_is_the_mean_readout_of_a_go_dark_test(alpha, weeks):
     assert window_capture(w, needed) >= 0.8 > (window_capture(w, needed - 1) if needed > 1 else 0.0)
 
 
-def test_advice_for_a_channel_with_a_go_dark_test_names_the_test_length_it_needs(calibrated):
+def test_advice_for_a_channel_with_a_go_dark_test_names_the_test_length_it_needs(calibrated, uncalibrated):
     """`b` has the simulator's dated 4-week go-dark test, `a` a steady-state one (its whole level)."""
     from bayesmmm.decisions.response import adstock_weights
-    from bayesmmm.evaluation.identifiability import lift_advice, weeks_to_capture, window_capture
+    from bayesmmm.evaluation.identifiability import (
+        lift_advice,
+        posterior_adstock_weights,
+        weeks_to_capture,
+        window_capture,
+    )
 
     table = adstock_weights(calibrated, max_draws=200)
     weights = table[table["channel"] == "b"].sort_values("lag")["weight_mean"].to_numpy()
@@ -469,8 +474,17 @@ def test_advice_for_a_channel_with_a_go_dark_test_names_the_test_length_it_needs
     assert f"4-week go-dark test shows only about {shown:.0%}" in advice
     assert f"a go-dark test of {needed} weeks would show 80%" in advice
     assert "pins the curve's level at the tested spend" in lift_advice(calibrated, "a")
-    uncalibrated_advice = lift_advice(MMM(DATA, MODEL), "a")
-    assert uncalibrated_advice == "run a lift test"
+    # untested: run one, as long as the posterior carry-over needs (true alpha 0.3 for a, 0.6 for b)
+    weights = posterior_adstock_weights(uncalibrated)
+    need_a, need_b = weeks_to_capture(weights["a"]), weeks_to_capture(weights["b"])
+    assert need_a <= 4 < need_b, (need_a, need_b)
+    assert lift_advice(uncalibrated, "a") == "run a lift test (a go-dark test pins the level)"
+    advice_b = lift_advice(uncalibrated, "b", weights)
+    assert advice_b.startswith("run a lift test: a go-dark test pins the level")
+    assert (
+        f"should run {need_b} weeks to show 80% of it (4 weeks would show {window_capture(weights['b'], 4):.0%})"
+        in advice_b
+    )
 
 
 def test_simulated_dated_test_in_a_dark_window_is_a_clear_error(tmp_path):

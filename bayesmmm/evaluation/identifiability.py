@@ -39,6 +39,7 @@ so the advice names the test length that would show 80%.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "expected_test_lifts",
     "identifiability",
     "lift_advice",
+    "posterior_adstock_weights",
     "prior_draws",
     "roas_draws",
     "weeks_to_capture",
@@ -244,12 +246,13 @@ def identifiability(
         channels[name] = entry
     flagged = [name for name, entry in channels.items() if entry["prior_driven"]]
     tests = expected_test_lifts(mmm, flagged, hdi_prob=hdi_prob)  # one evaluation for every flagged channel
+    weights = posterior_adstock_weights(mmm) if flagged else {}
     for name in flagged:
         entry, measure = channels[name], measures[name]
         test = tests[name]
         entry["expected_test"] = test
         plus, minus = test["plus"], test["minus"]
-        what = lift_advice(mmm, name)
+        what = lift_advice(mmm, name, weights)
         entry["advice"] = (
             f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.1%} of the prior's "
             f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
@@ -288,18 +291,31 @@ def weeks_to_capture(weights: np.ndarray, goal: float = CAPTURE_GOAL, longest: i
     return None
 
 
-def lift_advice(mmm: MMM, name: str) -> str:
+def lift_advice(mmm: MMM, name: str, weights: Mapping[str, np.ndarray] | None = None) -> str:
     """What to do about a prior-driven channel, given the lift tests it already has.
 
-    No test: run one. Tests that are not go-dark: they pin only part of the curve. A dated
-    go-dark test whose window shows less than :data:`CAPTURE_GOAL` of the level
-    (:func:`window_capture` with the posterior mean adstock weights): run it for the weeks
-    :func:`weeks_to_capture` says. Otherwise (the level is pinned): test another spend level.
+    No test: run one (a go-dark test pins the level), for as many weeks as
+    :func:`weeks_to_capture` says when the channel's posterior carry-over makes 4 weeks too
+    short. Tests that are not go-dark: they pin only part of the curve. A dated go-dark test
+    whose window shows less than :data:`CAPTURE_GOAL` of the level (:func:`window_capture`
+    with the posterior mean adstock weights): run it for longer. Otherwise (the level is
+    pinned): test another spend level. ``weights``: :func:`posterior_adstock_weights`, when the
+    caller advises on several channels (computed here otherwise).
     """
+    if weights is None:
+        weights = posterior_adstock_weights(mmm)
+    weights_c = weights.get(name)
     tests = mmm.lift_tests
     mine = tests[tests["channel"] == name] if tests is not None else None
     if mine is None or not len(mine):
-        return "run a lift test"
+        needed = weeks_to_capture(weights_c) if weights_c is not None else None
+        if needed is None or needed <= 4:
+            return "run a lift test (a go-dark test pins the level)"
+        return (
+            f"run a lift test: a go-dark test pins the level, and with this channel's carry-over (posterior "
+            f"adstock) it should run {needed} weeks to show {CAPTURE_GOAL:.0%} of it (4 weeks would show "
+            f"{window_capture(weights_c, 4):.0%})"
+        )
     dark = mine[np.isclose(mine["delta_x"], -mine["x"])]
     if not len(dark):
         return (
@@ -310,23 +326,30 @@ def lift_advice(mmm: MMM, name: str) -> str:
     if len(dated) < len(dark):  # a steady-state go-dark already shows the whole level
         return _shape_advice()
     weeks = max(int(((pd.Timestamp(r.end) - pd.Timestamp(r.start)).days) // 7) + 1 for r in dated.itertuples())
-    try:
-        from bayesmmm.decisions.response import adstock_weights
-
-        table = adstock_weights(mmm, max_draws=200)
-        weights = table[table["channel"] == name].sort_values("lag")["weight_mean"].to_numpy()
-    except (NotImplementedError, AttributeError, TypeError, ValueError, KeyError):  # e.g. a plugin without weights
+    if weights_c is None:
         return _shape_advice()
-    shown = window_capture(weights, weeks)
+    shown = window_capture(weights_c, weeks)
     if shown >= CAPTURE_GOAL:
         return _shape_advice()
-    needed = weeks_to_capture(weights)
+    needed = weeks_to_capture(weights_c)
     longer = f"a go-dark test of {needed} weeks would show {CAPTURE_GOAL:.0%}" if needed else "test for longer"
     return (
         f"its {weeks}-week go-dark test shows only about {shown:.0%} of the channel's level, because its "
         f"effect carries over for weeks (posterior adstock), so the level and the carry-over trade off: "
         f"{longer}"
     )
+
+
+def posterior_adstock_weights(mmm: MMM, max_draws: int = 200) -> dict[str, np.ndarray]:
+    """Each channel's posterior mean adstock lag weights (lag 0 first); empty where the adstock has
+    no lag weights (e.g. a plugin that overrides ``apply``)."""
+    try:
+        from bayesmmm.decisions.response import adstock_weights
+
+        table = adstock_weights(mmm, max_draws=max_draws)
+    except (NotImplementedError, AttributeError, TypeError, ValueError, KeyError):
+        return {}
+    return {str(name): part.sort_values("lag")["weight_mean"].to_numpy() for name, part in table.groupby("channel")}
 
 
 def _shape_advice() -> str:

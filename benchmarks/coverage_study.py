@@ -86,8 +86,7 @@ def simulate_sets(
     """K data sets alternating between the scenarios, seeds ``seed_base + i``, each with the lift
     tests of :data:`LIFT_DESIGN` (their own random stream: the data do not depend on them);
     ``lift_weeks`` replaces the dated designs' test length."""
-    from bayesmmm.io import write_text as write
-    from bayesmmm.workflows.simulate import LiftTestSpec, simulate, simulate_lift_tests
+    from bayesmmm.workflows.simulate import LiftTestSpec, simulate_lift_tests
 
     sets = []
     names = scenarios or ["four_channel", "intermittent"]
@@ -99,10 +98,11 @@ def simulate_sets(
         tests = LiftTestSpec(channels=SCENARIOS[name]["channels"][:-1], **design)
         scenario = load_scenario(builtin_scenario(name)).model_copy(update={"seed": seed_base + i, "lift_tests": tests})
         data_path, truth_path = write_simulation(scenario, out / "data" / f"{name}-{i}")
+        # the same design on every channel, from the data and truth just written (not simulated again)
         every = scenario.model_copy(update={"lift_tests": tests.model_copy(update={"channels": None})})
-        frame, truth = simulate(every)
+        frame, truth = pd.read_csv(data_path), json.loads(truth_path.read_text())
         all_tests = simulate_lift_tests(every, frame, truth).drop(columns="true_lift")
-        write(data_path.parent / "lift_tests_all.csv", all_tests.to_csv(index=False))
+        write_text(data_path.parent / "lift_tests_all.csv", all_tests.to_csv(index=False))
         sets.append(
             {
                 "scenario": name,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CAPTURE_GOAL",
     "DEFAULT_THRESHOLD",
+    "TEST_WEEKS",
     "add_calibration_diagnostics",
     "expected_test_lift",
     "expected_test_lifts",
@@ -65,6 +66,8 @@ __all__ = [
 
 #: ``prior_driven`` when the data removed less than this share of the prior's log-ROAS variance
 DEFAULT_THRESHOLD = 0.9
+#: length (weeks) of the test the check describes for a flagged channel
+TEST_WEEKS = 4
 
 
 def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
@@ -135,7 +138,7 @@ def roas_draws(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def expected_test_lift(
-    mmm: MMM, channel: str, change: float = 0.5, weeks: int = 4, hdi_prob: float = 0.9
+    mmm: MMM, channel: str, change: float = 0.5, weeks: int = TEST_WEEKS, hdi_prob: float = 0.9
 ) -> dict[str, Any]:
     """The posterior weekly lift a test changing ``channel``'s spend by ``±change`` for ``weeks`` weeks would show.
 
@@ -147,7 +150,7 @@ def expected_test_lift(
 
 
 def expected_test_lifts(
-    mmm: MMM, channels: list[str], change: float = 0.5, weeks: int = 4, hdi_prob: float = 0.9
+    mmm: MMM, channels: list[str], change: float = 0.5, weeks: int = TEST_WEEKS, hdi_prob: float = 0.9
 ) -> dict[str, dict[str, Any]]:
     """:func:`expected_test_lift` of several channels at once (one evaluation of the lift graph)."""
     from bayesmmm.evaluation.summaries import hdi_bounds
@@ -309,12 +312,12 @@ def lift_advice(mmm: MMM, name: str, weights: Mapping[str, np.ndarray] | None = 
     mine = tests[tests["channel"] == name] if tests is not None else None
     if mine is None or not len(mine):
         needed = weeks_to_capture(weights_c) if weights_c is not None else None
-        if needed is None or needed <= 4:
+        if needed is None or needed <= TEST_WEEKS:
             return "run a lift test (a go-dark test pins the level)"
         return (
             f"run a lift test: a go-dark test pins the level, and with this channel's carry-over (posterior "
-            f"adstock) it should run {needed} weeks to show {CAPTURE_GOAL:.0%} of it (4 weeks would show "
-            f"{window_capture(weights_c, 4):.0%})"
+            f"adstock) it should run {needed} weeks to show {CAPTURE_GOAL:.0%} of it ({TEST_WEEKS} weeks would "
+            f"show {window_capture(weights_c, TEST_WEEKS):.0%})"
         )
     dark = mine[np.isclose(mine["delta_x"], -mine["x"])]
     if not len(dark):

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmmm.components.features import time_index
 from bayesmmm.data.loading import DataError, frame_to_data
 
 if TYPE_CHECKING:
@@ -167,11 +168,12 @@ def warn_past_trend_limit(model: MMM, dates: pd.DatetimeIndex) -> None:
     """Warn when ``dates`` reach past the trend's :meth:`~bayesmmm.components.trend.Trend.forecast_limit`."""
     limit = model.trend.forecast_limit()
     scales = model.scales
-    if limit is None or scales is None or not len(dates) or scales.span_days <= 0:
+    if limit is None or scales is None or not len(dates):
         return
-    t_last = (dates[-1] - pd.Timestamp(scales.start)).days / scales.span_days
+    start = pd.Timestamp(scales.start)
+    t_last = float(time_index(dates[-1:], start, scales.span_days)[0])  # the model's own t
     if t_last > limit:
-        last_ok = pd.Timestamp(scales.start) + pd.Timedelta(days=limit * scales.span_days)
+        last_ok = start + pd.Timedelta(days=limit * max(scales.span_days, 1.0))
         warnings.warn(
             f"the forecast reaches {dates[-1].date()} (t = {t_last:.2f} training spans), past {last_ok.date()} "
             f"(t = {limit:.2f}), where the {model.model_config.trend} trend's approximation stops widening its "

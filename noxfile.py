@@ -1,6 +1,11 @@
-"""Developer sessions: ``nox -s tests | slow | lint | demo | bench``.
+"""Developer sessions: ``nox -s tests | tests_latest | lock | slow | lint | demo | bench``.
 
 Python 3.12 is found as ``python3.12``; on a pyenv machine run with ``PYENV_VERSION=3.12``.
+
+``tests`` (and CI, and the README's commands) install from ``constraints.txt``, the committed lock, so
+a run is reproducible; ``tests_latest`` installs the newest releases the ranges in pyproject.toml allow,
+so an upstream release that breaks bayesmmm is seen here before users see it; ``lock`` regenerates
+``constraints.txt`` (then run ``tests`` on it and commit it).
 """
 
 import nox
@@ -8,13 +13,34 @@ import nox
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 PYTHON = "3.12"
+#: the lock tool, pinned so that a regenerated lock depends only on what PyPI holds
+UV = "uv==0.13.9"
+CONSTRAINTS = "constraints.txt"
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Default suite (no slow tests), on both cores."""
-    session.install("-e", ".[dev]")
+    """Default suite (no slow tests), on both cores, with the locked dependencies."""
+    session.install("-c", CONSTRAINTS, "-e", ".[dev]")
     session.run("pytest", "-n", "2", *session.posargs)
+
+
+@nox.session(python=PYTHON, reuse_venv=False)
+def tests_latest(session: nox.Session) -> None:
+    """Default suite on the newest releases pyproject.toml allows (no lock, a fresh virtualenv)."""
+    session.install("--upgrade", "--upgrade-strategy", "eager", "-e", ".[dev]")
+    session.run("pip", "list", "--format", "freeze", silent=False)
+    session.run("pytest", "-n", "2", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Resolve every extra of pyproject.toml for Python 3.12 on all platforms into ``constraints.txt``."""
+    session.install(UV)
+    session.run(
+        "uv", "pip", "compile", "pyproject.toml", "--all-extras", "--universal", "--python-version", PYTHON,
+        "--upgrade", "--quiet", "--custom-compile-command", "nox -s lock", "-o", CONSTRAINTS,
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)

@@ -35,3 +35,30 @@ def test_every_core_and_serve_requirement_is_pinned_within_its_range():
         name = canonicalize_name(req.name)
         assert name in pins, f"{req.name} ({req}) is not pinned in requirements-serve.lock: regenerate it"
         assert req.specifier.contains(pins[name], prereleases=True), f"{req.name} {pins[name]} outside {req}"
+
+
+def test_the_ci_lock_pins_every_requirement_of_every_extra_within_its_range():
+    """constraints.txt (``nox -s lock``) is what CI and the README's commands install from: every
+    requirement of pyproject.toml, core and every extra, is pinned there inside pyproject's range, so a
+    fresh machine gets the releases the suite was run on (``nox -s tests_latest`` tries the newest)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins: dict[str, set[Version]] = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)  # name==version, with a platform marker where the resolution needs one
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"constraints.txt: {line!r} is not pinned with =="
+        pins.setdefault(canonicalize_name(req.name), set()).add(Version(spec.version))
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        wanted += [Requirement(r) for r in extra]
+    for req in wanted:
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} ({req}) is not in constraints.txt: run `nox -s lock`"
+        for version in pins[name]:
+            assert req.specifier.contains(version, prereleases=True), f"{req.name} {version} outside {req}"
+    for path in ("README.md", ".ci/run"):
+        text = (ROOT / path).read_text()
+        assert "-c constraints.txt" in text, f"{path} must install with -c constraints.txt"

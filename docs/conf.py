@@ -1,6 +1,6 @@
 """Sphinx configuration of the bayesmmm documentation (Markdown pages through MyST-Parser).
 
-Build: ``nox -s docs`` or ``.venv/bin/python -m sphinx -W --keep-going -b html docs docs/_build/html``
+Build: ``nox -s docs`` or ``.venv/bin/python -m sphinx -W --keep-going -b html docs build/docs``
 (warnings are errors); serve locally: ``nox -s docs_serve``.
 """
 

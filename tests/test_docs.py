@@ -121,7 +121,7 @@ RUNNER = textwrap.dedent(
     sys.path.insert(0, ".")
     namespace = {"__name__": "__docs__"}
     for block in json.loads(Path("_blocks.json").read_text()):
-        code, first = block["text"], block["text"].splitlines()[0] if block["text"].strip() else ""
+        code = block["text"]
         if block["file"]:
             Path(block["file"]).parent.mkdir(parents=True, exist_ok=True)
             Path(block["file"]).write_text(code)
@@ -260,23 +260,38 @@ def cheap_runs() -> list[tuple[str, str]]:
     return runs
 
 
+CLI_RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    from typer.testing import CliRunner
+    from bayesmmm.cli import app
+
+    results = []
+    for args in json.loads(sys.argv[1]):
+        result = CliRunner().invoke(app, args)
+        results.append({"code": result.exit_code, "output": result.output[-2000:], "error": repr(result.exception)})
+    print(json.dumps(results))
+    """
+)
+
+
 def test_cheap_commands_run(tmp_path: Path):
+    """The cheap commands of the docs' shell blocks, in one interpreter (typer's test runner), must exit 0."""
     runs = cheap_runs()
     assert any("simulate" in line for _, line in runs) and any("--help" in line for _, line in runs)
-    work = scratch(tmp_path)
-    for where, line in runs:
-        args = shlex.split(COMMAND.match(line)["args"] or "")
-        done = subprocess.run(
-            [sys.executable, "-c", "from bayesmmm.cli import run; run()", *args],
-            cwd=work,
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, (
-            f"{where}: `{line}` exited {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
+    argv = [shlex.split(COMMAND.match(line)["args"] or "") for _, line in runs]
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_RUNNER, json.dumps(argv)],
+        cwd=scratch(tmp_path),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = json.loads(done.stdout.splitlines()[-1])
+    for (where, line), result in zip(runs, results, strict=True):
+        assert result["code"] == 0, f"{where}: `{line}` exited {result['code']}: {result['error']}\n{result['output']}"
 
 
 def test_the_command_reference_names_every_command_and_option():

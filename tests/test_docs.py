@@ -379,3 +379,16 @@ def test_the_readme_links_resolve():
     assert any(link.startswith("docs/") for link in local)
     missing = [link for link in local if not (ROOT / link).exists()]
     assert not missing, f"README.md links to missing files: {missing}"
+
+
+def _is_part(part: object, whole: object) -> bool:
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(k in whole and _is_part(v, whole[k]) for k, v in part.items())
+    return part == whole
+
+
+def test_the_readme_example_shows_its_config():
+    """The README's worked example shows configs/four_channel.yaml as it is (a part of it, unchanged)."""
+    config = yaml.safe_load((ROOT / "configs" / "four_channel.yaml").read_text())
+    shown = [yaml.safe_load(b.text) for b in blocks(README) if b.lang == "yaml"]
+    assert shown and all(_is_part(part, config) for part in shown), "README.md: the YAML differs from its config"

@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests | tests_latest | lock | slow | lint | demo | bench``.
+"""Developer sessions: ``nox -s tests | tests_latest | lock | slow | lint | demo | bench | docs | docs_serve``.
 
 Python 3.12 is found as ``python3.12``; on a pyenv machine run with ``PYENV_VERSION=3.12``.
 
@@ -56,6 +56,25 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+DOCS_BUILD = "build/docs"
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation (docs/ -> build/docs); any warning is an error."""
+    session.install("-c", CONSTRAINTS, "-e", ".[docs]")
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-b", "html", "docs", DOCS_BUILD, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs_serve(session: nox.Session) -> None:
+    """Build the documentation, then serve it on http://127.0.0.1:8000 (``-- PORT`` for another port)."""
+    session.install("-c", CONSTRAINTS, "-e", ".[docs]")
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-b", "html", "docs", DOCS_BUILD)
+    port = session.posargs[0] if session.posargs else "8000"
+    session.run("python", "-m", "http.server", port, "--bind", "127.0.0.1", "--directory", DOCS_BUILD)
 
 
 @nox.session(python=PYTHON)

@@ -18,7 +18,6 @@ import pytest
 from bayesmmm import MMM
 from bayesmmm.data.loading import DataError
 from bayesmmm.evaluation.identifiability import expected_test_lift, identifiability, prior_draws
-from bayesmmm.model.calibration import lift_draws
 from bayesmmm.workflows.simulate import ScenarioConfig, simulate, write_simulation
 
 SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 200, "tune": 300, "seed": 3, "progressbar": False}
@@ -145,7 +144,7 @@ def test_model_lift_matches_closed_forms_for_prior_draws(sim, pinned_tests):
     mmm = MMM(DATA, MODEL, lift_tests=pinned_tests)
     mmm.build_model(frame)
     draws = prior_draws(mmm, 6, seed=1)
-    got = lift_draws(mmm, draws)  # (sample, test), original units
+    got = mmm.lift_draws(draws)  # (sample, test), original units
     s_y, s_c = mmm.scales.target, np.asarray(mmm.scales.media)
     steady, dated = pinned_tests.iloc[0], pinned_tests.iloc[1]
     dates = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
@@ -172,7 +171,7 @@ def test_tiny_sigma_pins_beta_times_delta_saturation(calibrated, pinned_tests):
     closed = -d["beta"][:, 0] * np.tanh(d["saturation_lam"][:, 0] * test["x"] / s_c / 2) * mmm.scales.target
     assert abs(closed.mean() - test["delta_y"]) < 2 * test["sigma"]
     assert closed.std() < 2 * test["sigma"]
-    np.testing.assert_allclose(lift_draws(mmm)[:, 0], closed, rtol=1e-9)
+    np.testing.assert_allclose(mmm.lift_draws()[:, 0], closed, rtol=1e-9)
 
 
 def test_dated_lift_equals_numpy_counterfactual_at_posterior_means(calibrated, sim, pinned_tests):
@@ -191,9 +190,9 @@ def test_dated_lift_equals_numpy_counterfactual_at_posterior_means(calibrated, s
         means["saturation_lam"][0, 1],
     )
     ref = (np_contribution(treat, *args) - np_contribution(base, *args))[window].mean() * mmm.scales.target
-    assert lift_draws(mmm, means)[0, 1] == pytest.approx(ref, rel=1e-9)
+    assert mmm.lift_draws(means)[0, 1] == pytest.approx(ref, rel=1e-9)
     # and the fit agrees with the measurement (5% standard error)
-    assert abs(lift_draws(mmm)[:, 1].mean() - row["delta_y"]) < 3 * row["sigma"]
+    assert abs(mmm.lift_draws()[:, 1].mean() - row["delta_y"]) < 3 * row["sigma"]
 
 
 def test_identifiability_flags_prior_driven_channels_and_tests_contract_them(uncalibrated, calibrated):
@@ -226,7 +225,7 @@ def test_calibrated_model_saves_loads_predicts_and_optimizes(calibrated, sim, tm
     pd.testing.assert_frame_equal(
         loaded.lift_tests.drop(columns=["geo"]), mmm.lift_tests.drop(columns=["geo"]), check_dtype=False
     )
-    np.testing.assert_allclose(lift_draws(loaded), lift_draws(mmm))
+    np.testing.assert_allclose(loaded.lift_draws(), mmm.lift_draws())
     future = pd.DataFrame(
         {"date": pd.date_range(pd.Timestamp(frame["date"].iloc[-1]) + pd.Timedelta(days=7), periods=4, freq="7D")}
     ).assign(a=1200.0, b=3000.0)
@@ -242,7 +241,7 @@ def test_numpyro_samples_a_calibrated_model(sim, pinned_tests):
     mmm = MMM(DATA, MODEL, lift_tests=pinned_tests)
     mmm.fit(sim[0], {**SAMPLER, "backend": "numpyro"})
     test = pinned_tests.iloc[0]
-    assert abs(lift_draws(mmm)[:, 0].mean() - test["delta_y"]) < 2 * test["sigma"]
+    assert abs(mmm.lift_draws()[:, 0].mean() - test["delta_y"]) < 2 * test["sigma"]
 
 
 def test_geo_lift_uses_the_geos_parameters_and_scales():
@@ -264,7 +263,7 @@ def test_geo_lift_uses_the_geos_parameters_and_scales():
     mmm = MMM({**DATA, "geo_column": "geo"}, {**MODEL, "geo": {"adstock": "pooled", "saturation": "pooled"}}, tests)
     mmm.build_model(panel)
     draws = prior_draws(mmm, 4, seed=2)
-    got = lift_draws(mmm, draws)
+    got = mmm.lift_draws(draws)
     per_geo = mmm.geo_media_parameters(draws)  # (sample, geo, channel)
     s_c, s_y = np.asarray(mmm.scales.media), np.asarray(mmm.scales.target)
     for i, (c, g) in enumerate(((0, 1), (1, 0))):
@@ -371,7 +370,7 @@ def test_steady_state_lift_for_every_registered_transform(sim, adstock, saturati
     mmm = MMM(DATA, model, lift_tests=tests)
     mmm.build_model(sim[0])
     draws = prior_draws(mmm, 3, seed=4)
-    got = lift_draws(mmm, draws)[:, 0]
+    got = mmm.lift_draws(draws)[:, 0]
     sat = SATURATIONS.get(saturation)()
     s_c = np.asarray(mmm.scales.media)[1]
     for i in range(3):
@@ -389,7 +388,7 @@ def test_steady_state_of_an_unnormalized_adstock_is_the_weights_sum(sim):
     draws = prior_draws(mmm, 3, seed=5)
     alpha, lam, beta = draws["adstock_alpha"][:, 0], draws["saturation_lam"][:, 0], draws["beta"][:, 0]
     level = 1200.0 / np.asarray(mmm.scales.media)[0] * (1 - alpha**L_MAX) / (1 - alpha)
-    np.testing.assert_allclose(lift_draws(mmm, draws)[:, 0], -beta * np.tanh(lam * level / 2) * mmm.scales.target)
+    np.testing.assert_allclose(mmm.lift_draws(draws)[:, 0], -beta * np.tanh(lam * level / 2) * mmm.scales.target)
 
 
 def test_compiled_calibrated_model_serves_new_measurements(calibrated, sim, pinned_tests):
@@ -401,7 +400,7 @@ def test_compiled_calibrated_model_serves_new_measurements(calibrated, sim, pinn
     mmm = MMM(DATA, MODEL, lift_tests=moved)
     mmm.fit(sim[0], SAMPLER)
     assert mmm.structure_key() == calibrated.structure_key() and mmm.timings["compile_reused"] == 1
-    assert abs(lift_draws(mmm)[:, 0].mean() - moved.loc[0, "delta_y"]) < 2 * moved.loc[0, "sigma"]
+    assert abs(mmm.lift_draws()[:, 0].mean() - moved.loc[0, "delta_y"]) < 2 * moved.loc[0, "sigma"]
 
 
 def test_expected_test_lift_is_the_predictive_cores_counterfactual(uncalibrated):

@@ -209,7 +209,7 @@ def test_the_pooled_prior_samples_its_numpy_reference(pooling):
     k, m, s = 3, 0.4, 0.2
     s0 = np.sqrt(np.log1p(k * (s / m) ** 2))  # the independent prior's per-channel log-sd (mean m/k, sd s/√k)
     m0, s_total = np.log(m / k) - s0**2 / 2, np.sqrt(np.log1p((s / m) ** 2))
-    h = hierarchical_prior(mmm)
+    h = hierarchical_prior(mmm.require_spec())
     assert (h.mu_mean, h.mu_sd, h.tau_scale) == pytest.approx((m0, s_total, np.sqrt(s0**2 - s_total**2)), rel=1e-12)
     mu, z = draws[POOLING_VARIABLES["level"]], draws[POOLING_VARIABLES["offset"]]
     tau = draws[POOLING_VARIABLES["spread"]] if pooling == "hierarchical" else np.full(len(mu), h.tau_scale)
@@ -335,7 +335,7 @@ def test_every_backend_samples_the_pooled_prior_and_recomputes_beta(backend, tmp
     post = mmm.idata["posterior"]
     level, offset = POOLING_VARIABLES["level"], POOLING_VARIABLES["offset"]
     assert {level, offset, "contribution_share", "beta"} <= set(post.data_vars)
-    tau = hierarchical_prior(mmm).tau_scale
+    tau = hierarchical_prior(mmm.require_spec()).tau_scale
     np.testing.assert_allclose(post["contribution_share"], np.exp(post[level] + tau * post[offset]), rtol=1e-6)
     share = mmm.posterior_components()["media"].sum("date") / mmm.data.target.sum()
     np.testing.assert_allclose(share.transpose(*post["contribution_share"].dims), post["contribution_share"], rtol=1e-6)

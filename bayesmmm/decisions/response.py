@@ -104,7 +104,7 @@ class FlightResponse:
         mask = pt.vector("mask", dtype="float64")  # (date,)
         params = {n: pt.matrix(n, dtype="float64") for n in self._names}
         media = mask[:, None, None] * x[None, :, :]
-        contrib = media_contributions(mmm, media, params)
+        contrib = media_contributions(mmm.require_spec(), media, params)
         total = pt.sum(contrib, axis=0)  # (draw, channel)
         grad = pt.grad(pt.sum(total), x)  # response of (d, c) depends on x[d, c] only
         return pytensor.function(
@@ -123,7 +123,7 @@ class FlightResponse:
         scale = pt.vector("target_scale", dtype="float64")  # (geo,)
         params = {n: pt.tensor3(n, dtype="float64") for n in self._names}
         media = mask[:, None, None, None] * x[None]
-        contrib = media_contributions(mmm, media, params)
+        contrib = media_contributions(mmm.require_spec(), media, params)
         per_geo = pt.sum(contrib, axis=0) * scale[None, :, None]  # (draw, geo, channel), original units
         grad = pt.grad(pt.sum(per_geo), x)
         fn = pytensor.function(

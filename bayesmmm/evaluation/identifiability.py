@@ -154,7 +154,7 @@ def expected_test_lifts(
 ) -> dict[str, dict[str, Any]]:
     """:func:`expected_test_lift` of several channels at once (one evaluation of the lift graph)."""
     from bayesmmm.evaluation.summaries import hdi_bounds
-    from bayesmmm.model.calibration import check_lift_tests, lift_draws
+    from bayesmmm.model.calibration import check_lift_tests
 
     if not channels:
         return {}
@@ -187,7 +187,7 @@ def expected_test_lifts(
                 )
     tests = check_lift_tests(pd.DataFrame(rows), source="expected lift")
     # (sample, channel, ±, geo) → national
-    lifts = lift_draws(mmm, tests=tests).reshape(-1, len(channels), 2, len(geos)).sum(axis=3)
+    lifts = mmm.lift_draws(tests=tests).reshape(-1, len(channels), 2, len(geos)).sum(axis=3)
     out: dict[str, dict[str, Any]] = {}
     for i, channel in enumerate(channels):
         entry: dict[str, Any] = {
@@ -371,7 +371,8 @@ def add_calibration_diagnostics(mmm: MMM, diag: dict[str, Any], config: Any, hdi
     if mmm.lift_tests is not None:
         from bayesmmm.model.calibration import calibration_summary
 
-        diag["calibration"] = {"lift_tests": calibration_summary(mmm, hdi_prob)}
+        summary = calibration_summary(mmm.require_spec(), mmm.posterior_draws(), mmm.lift_tests, hdi_prob)
+        diag["calibration"] = {"lift_tests": summary}
     if not config.identifiability:
         return
     ident = identifiability(mmm, config.prior_driven_contraction, hdi_prob=hdi_prob)

@@ -54,10 +54,11 @@ import numpy as np
 import pandas as pd
 
 from bayesmmm.data.loading import DataError, read_csv
+from bayesmmm.model.geo import geo_parameters
 from bayesmmm.model.predictive import media_contributions
 
 if TYPE_CHECKING:
-    from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.spec import ModelSpec
 
 __all__ = [
     "LIFT_COLUMNS",
@@ -208,8 +209,8 @@ class LiftDesign:
     target_scale: np.ndarray
 
 
-def lift_design(model: MMM, tests: pd.DataFrame | None = None) -> LiftDesign:
-    """Check ``tests`` (default ``model.lift_tests``) against the model's data and build the design.
+def lift_design(spec: ModelSpec, tests: pd.DataFrame) -> LiftDesign:
+    """Check ``tests`` against the model's data and build the design.
 
     Raises
     ------
@@ -217,33 +218,32 @@ def lift_design(model: MMM, tests: pd.DataFrame | None = None) -> LiftDesign:
         An unknown channel or geo, a geo missing on a geo model (or given on a national
         one), dates outside the data or a window without a week of data.
     """
-    tests = model.lift_tests if tests is None else tests
-    scales = model.require_scales()
-    data = model.data
+    scales = spec.scales
+    data = spec.data
     source = tests.attrs.get("source", "lift tests")
     dates = pd.DatetimeIndex(data.dates)
     n, k = len(dates), len(tests)
-    media = data.geo_media if model.is_geo else data.media[:, None, :]  # (date, geo, channel)
-    s_media = np.asarray(scales.media, dtype=float).reshape(-1, len(model.channels))  # (geo|1, channel)
+    media = data.geo_media if spec.is_geo else data.media[:, None, :]  # (date, geo, channel)
+    s_media = np.asarray(scales.media, dtype=float).reshape(-1, len(spec.channels))  # (geo|1, channel)
     s_y = np.atleast_1d(np.asarray(scales.target, dtype=float))
     base, treat, weights = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
     ch_idx, geo_idx = np.zeros(k, dtype="int64"), np.zeros(k, dtype="int64")
     for i, row in enumerate(tests.itertuples(index=False)):
         where = f"{source}, row {i + 2} ({row.channel})"
-        if row.channel not in model.channels:
-            close = difflib.get_close_matches(row.channel, model.channels, n=1)
+        if row.channel not in spec.channels:
+            close = difflib.get_close_matches(row.channel, spec.channels, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise DataError(f"{where}: unknown channel {row.channel!r}{hint}; channels: {', '.join(model.channels)}")
-        c = model.channels.index(row.channel)
+            raise DataError(f"{where}: unknown channel {row.channel!r}{hint}; channels: {', '.join(spec.channels)}")
+        c = spec.channels.index(row.channel)
         g = 0
-        if model.is_geo:
+        if spec.is_geo:
             if row.geo is None:
                 raise DataError(f"{where}: the model is a geo panel: give the test's geo in a 'geo' column")
-            if row.geo not in model.geos:
-                close = difflib.get_close_matches(row.geo, model.geos, n=1)
+            if row.geo not in spec.geos:
+                close = difflib.get_close_matches(row.geo, spec.geos, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise DataError(f"{where}: unknown geo {row.geo!r}{hint}; geos: {', '.join(model.geos)}")
-            g = model.geos.index(row.geo)
+                raise DataError(f"{where}: unknown geo {row.geo!r}{hint}; geos: {', '.join(spec.geos)}")
+            g = spec.geos.index(row.geo)
         elif row.geo is not None:
             raise DataError(f"{where}: the model is national but the test names geo {row.geo!r}; drop the geo column")
         s = s_media[g if len(s_media) > 1 else 0, c]
@@ -265,7 +265,7 @@ def lift_design(model: MMM, tests: pd.DataFrame | None = None) -> LiftDesign:
             base[window, i], treat[window, i] = row.x / s, (row.x + row.delta_x) / s
             weights[window, i] = 1.0 / window.sum()
         ch_idx[i], geo_idx[i] = c, g
-    rows = _rows_needed(weights, tests["start"].notna().to_numpy(), model.carryover_weeks)
+    rows = _rows_needed(weights, tests["start"].notna().to_numpy(), spec.carryover_weeks)
     steady = tests["start"].isna().to_numpy()
     weights[:, steady] = 0.0
     weights[rows.stop - 1, steady] = 1.0  # a constant series is steady from `carryover_weeks` rows on
@@ -297,7 +297,7 @@ def _rows_needed(weights: np.ndarray, dated: np.ndarray, carry: int) -> slice:
     return slice(lo, hi + 1)
 
 
-def model_lift(model: MMM, params: Mapping[str, Any], base, treat, weights, channel, geo):
+def model_lift(spec: ModelSpec, params: Mapping[str, Any], base, treat, weights, channel, geo):
     """The model's lift of each test, scaled target units (PyTensor, pure).
 
     ``params``: the model's variables (as for :func:`~bayesmmm.model.predictive.mean_components`);
@@ -305,41 +305,42 @@ def model_lift(model: MMM, params: Mapping[str, Any], base, treat, weights, chan
     indices. Each parameter is gathered for the test's channel (and geo, for per-geo values
     of a pooled panel), so the channel transforms see one column per test.
     """
-    if model.is_geo:
-        params = model.geo_parameters(params)
-    names = ["beta", *model.adstock.variable_names.values(), *model.saturation.variable_names.values()]
+    if spec.is_geo:
+        params = geo_parameters(spec, params)
+    names = ["beta", *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
     gathered = {}
     for name in names:
         value = params[name]
         gathered[name] = value[geo, channel] if value.ndim == 2 else value[channel]
-    diff = media_contributions(model, treat, gathered) - media_contributions(model, base, gathered)
+    diff = media_contributions(spec, treat, gathered) - media_contributions(spec, base, gathered)
     return (diff * weights).sum(axis=0)
 
 
-def add_lift_likelihood(model: MMM, params: Mapping[str, Any]) -> None:
-    """Inside the PyMC model context: ``lift_obs ~ Normal(model_lift, sigma)`` observed at ``delta_y``.
+def add_lift_likelihood(spec: ModelSpec, tests: pd.DataFrame, params: Mapping[str, Any]) -> None:
+    """Inside the PyMC model context: ``lift_obs ~ Normal(model_lift, sigma)`` observed at ``delta_y`` of ``tests``.
 
     The spend series and measurements are ``pm.Data`` (a compiled model serves new data);
     the test indices are constants (they are part of ``structure_key``).
     """
     import pymc as pm
 
-    d = lift_design(model)
+    d = lift_design(spec, tests)
     pm.modelcontext(None).add_coord("lift_test", np.arange(len(d.channel)))
     base = pm.Data("lift_base", d.base)
     treat = pm.Data("lift_treat", d.treat)
     weights = pm.Data("lift_weights", d.weights)
     delta_y = pm.Data("lift_delta_y", d.delta_y, dims="lift_test")
     sigma = pm.Data("lift_sigma", d.sigma, dims="lift_test")
-    mu = model_lift(model, params, base, treat, weights, d.channel, d.geo)
+    mu = model_lift(spec, params, base, treat, weights, d.channel, d.geo)
     pm.Normal("lift_obs", mu=mu, sigma=sigma, observed=delta_y, dims="lift_test")
 
 
-def lift_draws(model: MMM, draws: Mapping[str, np.ndarray] | None = None, tests: pd.DataFrame | None = None):
+def lift_draws(spec: ModelSpec, draws: Mapping[str, np.ndarray], tests: pd.DataFrame) -> np.ndarray:
     """The model's lift of each test per draw, ORIGINAL target units: (sample, test).
 
-    ``draws``: free variables with a leading sample axis (default: the posterior;
-    posterior means with a length-1 axis give the lift at the means).
+    ``draws``: free variables with a leading sample axis (the posterior's, or posterior means
+    with a length-1 axis for the lift at the means); :meth:`~bayesmmm.model.mmm.MMM.lift_draws`
+    passes the model's own.
     """
     import pytensor
     import pytensor.tensor as pt
@@ -347,19 +348,20 @@ def lift_draws(model: MMM, draws: Mapping[str, np.ndarray] | None = None, tests:
 
     from bayesmmm.components.base import numpy_mode
 
-    d = lift_design(model, tests)
-    draws = model.posterior_draws() if draws is None else draws
-    dims = model.variable_dims()
+    d = lift_design(spec, tests)
+    dims = spec.variable_dims
     core = {n: pt.tensor(n, shape=(None,) * len(v), dtype="float64") for n, v in dims.items()}
     batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(v) + 1), dtype="float64") for n, v in dims.items()}
-    lift = model_lift(model, core, d.base, d.treat, d.weights, d.channel, d.geo)
+    lift = model_lift(spec, core, d.base, d.treat, d.weights, d.channel, d.geo)
     out = vectorize_graph(lift, {core[n]: batched[n] for n in dims})
     fn = pytensor.function(list(batched.values()), out, mode=numpy_mode(), on_unused_input="ignore")
     values = fn(*[np.asarray(draws[n], dtype="float64") for n in dims])
     return np.asarray(values) * d.target_scale
 
 
-def calibration_summary(model: MMM, hdi_prob: float = 0.9) -> list[dict[str, Any]]:
+def calibration_summary(
+    spec: ModelSpec, draws: Mapping[str, np.ndarray], tests: pd.DataFrame, hdi_prob: float = 0.9
+) -> list[dict[str, Any]]:
     """Per lift test: the measurement next to the model's posterior lift (for ``diagnostics.json``).
 
     ``z`` is ``(posterior mean lift − delta_y) / sigma``: |z| > 2 means the model and the
@@ -367,12 +369,11 @@ def calibration_summary(model: MMM, hdi_prob: float = 0.9) -> list[dict[str, Any
     """
     from bayesmmm.evaluation.summaries import hdi_bounds
 
-    tests = model.lift_tests
-    draws = lift_draws(model)
+    lifts = lift_draws(spec, draws, tests)
     out = []
     for i, row in enumerate(tests.itertuples(index=False)):
-        lo, hi = hdi_bounds(draws[:, i], hdi_prob)
-        mean = float(draws[:, i].mean())
+        lo, hi = hdi_bounds(lifts[:, i], hdi_prob)
+        mean = float(lifts[:, i].mean())
         out.append(
             {
                 "channel": row.channel,

@@ -3,7 +3,8 @@
 ``beta[g, c] = beta[c] · exp(beta_geo_sigma[c] · z[g, c])`` (non-centered; ``z`` zero-sum over
 geos with ``beta_pooling: zerosum``); pooled transform parameters, trend slopes and Fourier
 coefficients vary on the scale of their prior's support (:func:`link_of`). With ``sigma:
-per_geo`` the noise scale ``sigma`` has a geo dim (:meth:`~bayesmmm.model.mmm.MMM.variable_dims`).
+per_geo`` the noise scale ``sigma`` has a geo dim. Which geo variables exist, with their dims and
+priors, is the spec's :attr:`~bayesmmm.model.spec.ModelSpec.geo_variables`; this module holds the math.
 With one geo there is nothing to pool and every function here returns its input.
 """
 
@@ -17,9 +18,9 @@ import numpy as np
 from bayesmmm.components.priors import Prior
 
 if TYPE_CHECKING:
-    from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.spec import ModelSpec
 
-__all__ = ["geo_media_parameters", "geo_parameters", "geo_variables", "link_of", "pool_parameter"]
+__all__ = ["geo_media_parameters", "geo_parameters", "link_of", "pool_parameter"]
 
 #: link functions of pooled positive / unit-interval parameters, by prior distribution
 _LOGIT_DISTS = frozenset({"Beta", "Kumaraswamy", "LogitNormal"})
@@ -56,52 +57,27 @@ def pool_parameter(value, sigma, z, link: str = "identity"):
     return value + sigma * z
 
 
-def geo_variables(model: MMM) -> dict[str, tuple[tuple[str, ...], Prior]]:
-    """Dims and priors of the geo-deviation variables (empty unless the panel has >= 2 geos)."""
-    if not model.pooled:
-        return {}
-    cfg = model.geo_config
-    z = Prior(dist="Normal", mu=0.0, sigma=1.0)
-    out = {"beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))}
-    if cfg.beta_pooling == "zerosum":  # PyMC's zero-sum axis is the last one: (channel, geo)
-        out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
-    else:
-        out["beta_geo_z"] = (("geo", "channel"), z)
-    if model.trend.pooled_variable in model.trend.variables() and cfg.trend == "pooled":
-        out["trend_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.trend_sigma))
-        out["trend_geo_z"] = (("geo",), z)
-    if model.seasonality.active and cfg.seasonality == "pooled":
-        out["seasonality_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.seasonality_sigma))
-        out["seasonality_geo_z"] = (("geo", model.seasonality.feature_dim), z)
-    for transform, mode in ((model.adstock, cfg.adstock), (model.saturation, cfg.saturation)):
-        if mode == "pooled":
-            for name in transform.variable_names.values():
-                out[f"{name}_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.param_sigma))
-                out[f"{name}_geo_z"] = (("geo", "channel"), z)
-    return out
-
-
-def geo_parameters(model: MMM, params: Mapping[str, Any]) -> dict[str, Any]:
+def geo_parameters(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]:
     """Per-geo values of the pooled parameters (PyTensor; pure, core shapes).
 
     ``beta`` becomes ``(geo, channel)``; pooled transform parameters ``(geo,
     channel)``, a pooled trend slope ``(geo,)`` and pooled Fourier coefficients
     ``(geo, fourier_mode)``. Shared parameters are returned unchanged.
     """
-    if not model.pooled:
+    if not spec.pooled:
         return dict(params)
     out = dict(params)
     z = params["beta_geo_z"]
-    if model.geo_config.beta_pooling == "zerosum":
+    if spec.geo_config.beta_pooling == "zerosum":
         z = z.T  # stored (channel, geo)
     out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
     if "trend_geo_z" in params:
-        name = model.trend.pooled_variable
+        name = spec.trend.pooled_variable
         out[name] = pool_parameter(params[name], params["trend_geo_sigma"], params["trend_geo_z"])
     if "seasonality_geo_z" in params:
-        name = model.seasonality.pooled_variable
+        name = spec.seasonality.pooled_variable
         out[name] = pool_parameter(params[name], params["seasonality_geo_sigma"], params["seasonality_geo_z"])
-    for transform in (model.adstock, model.saturation):
+    for transform in (spec.adstock, spec.saturation):
         for p, name in transform.variable_names.items():
             if f"{name}_geo_z" in params:
                 out[name] = pool_parameter(
@@ -113,7 +89,7 @@ def geo_parameters(model: MMM, params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def geo_media_parameters(model: MMM, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def geo_media_parameters(spec: ModelSpec, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per-geo media parameters of a geo model for each draw: ``beta`` and the transform
     variables, each ``(sample, geo, channel)`` (shared ones broadcast over geos)."""
     import pytensor
@@ -122,15 +98,15 @@ def geo_media_parameters(model: MMM, draws: Mapping[str, np.ndarray]) -> dict[st
 
     from bayesmmm.components.base import numpy_mode
 
-    dims = model.variable_dims()
+    dims = spec.variable_dims
     core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
     batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
-    names = ["beta", *model.adstock.variable_names.values(), *model.saturation.variable_names.values()]
-    per_geo = model.geo_parameters(core)
+    names = ["beta", *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
+    per_geo = geo_parameters(spec, core)
     outs = vectorize_graph([per_geo[n] for n in names], {core[n]: batched[n] for n in dims})
     fn = pytensor.function(list(batched.values()), outs, mode=numpy_mode(), on_unused_input="ignore")
     values = fn(*[np.asarray(draws[n], dtype="float64") for n in dims])
-    shape = (len(values[0]), len(model.geos), len(model.channels))
+    shape = (len(values[0]), len(spec.geos), len(spec.channels))
     return {
         n: np.ascontiguousarray(np.broadcast_to(v[:, None, :] if v.ndim == 2 else v, shape))
         for n, v in zip(names, values, strict=True)

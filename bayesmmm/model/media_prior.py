@@ -67,9 +67,10 @@ import numpy as np
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError
 from bayesmmm.model.predictive import media_contributions
+from bayesmmm.model.spec import POOLING_VARIABLES, QUANTITY_VARIABLES
 
 if TYPE_CHECKING:
-    from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.spec import ModelSpec
 
 __all__ = [
     "MROAS_STEP",
@@ -79,21 +80,15 @@ __all__ = [
     "coefficient",
     "create_quantity",
     "hierarchical_prior",
-    "is_pooled",
     "lognormal_with",
-    "pooling_dims",
     "posterior_coefficients",
     "quantity_prior",
     "target_total",
     "total_share_prior",
 ]
 
-#: free variable holding the quantity, by media prior type
-QUANTITY_VARIABLES = {"roas": "roas", "mroas": "mroas", "share": "contribution_share"}
 #: spend increase of the marginal ROAS (as ``marginal_roas``'s default step)
 MROAS_STEP = 0.01
-#: free variables of the pooled priors: the shared log level, the spread (``hierarchical`` only), the offsets
-POOLING_VARIABLES = {"level": "media_prior_mu", "spread": "media_prior_tau", "offset": "media_prior_z"}
 
 
 def lognormal_with(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,20 +98,20 @@ def lognormal_with(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.log(mean) - sigma**2 / 2, sigma
 
 
-def total_share_prior(model: MMM) -> Prior:
+def total_share_prior(spec: ModelSpec) -> Prior:
     """The total media share prior of every channel (``roas`` or ``share``), see the module docstring.
 
     Independent channels: the total share's mean is the sum of the channels' means and its
     variance the sum of their variances.
     """
-    cfg = model.model_config.media_prior
-    k = len(model.channels)
+    cfg = spec.model_config.media_prior
+    k = len(spec.channels)
     m, s = cfg.total_share_mean, cfg.total_share_sd
     if cfg.type == "share":
         mean, sd = np.full(k, m / k), np.full(k, s / np.sqrt(k))
     elif cfg.type == "roas":
-        spend = np.asarray(model.data.media, dtype="float64").sum(axis=0)
-        total = float(np.sum(model.data.target))
+        spend = np.asarray(spec.data.media, dtype="float64").sum(axis=0)
+        total = float(np.sum(spec.data.target))
         if not (spend > 0).all() or total <= 0:
             raise ConfigError(
                 "model.media_prior type roas: the total media share prior needs spend on every channel and a "
@@ -141,7 +136,7 @@ class HierarchicalPrior:
     tau_scale: float
 
 
-def hierarchical_prior(model: MMM) -> HierarchicalPrior:
+def hierarchical_prior(spec: ModelSpec) -> HierarchicalPrior:
     """The pooled form of :func:`total_share_prior` (see the module docstring).
 
     With the independent prior ``LogNormal(m0, s0)`` of each channel and ``s_T`` the total
@@ -150,62 +145,44 @@ def hierarchical_prior(model: MMM) -> HierarchicalPrior:
     independent prior's mean ``m0`` and variance ``s0²`` (``Var mu + E tau² = s0²``). Where
     ``s0 < s_T`` (a ``roas`` prior with one dominant spender) the level takes all of ``s0``.
     """
-    cfg = model.model_config.media_prior
-    independent = total_share_prior(model)
+    cfg = spec.model_config.media_prior
+    independent = total_share_prior(spec)
     m0, s0 = float(independent.params["mu"]), float(independent.params["sigma"])
     s_total = float(np.sqrt(np.log1p((cfg.total_share_sd / cfg.total_share_mean) ** 2)))
     level_sd = min(s_total, s0)
     return HierarchicalPrior(mu_mean=m0, mu_sd=level_sd, tau_scale=float(np.sqrt(max(s0**2 - level_sd**2, 0.0))))
 
 
-def is_pooled(model: MMM) -> bool:
-    """Whether the channels' quantity has a pooled prior (``pooling: level`` or ``hierarchical``, 2+ channels)."""
-    cfg = model.model_config.media_prior
-    return cfg.pooling in ("level", "hierarchical") and cfg.type in ("roas", "share") and len(model.channels) > 1
-
-
-def pooling_dims(model: MMM) -> dict[str, tuple[str, ...]]:
-    """Dims of the pooled prior's free variables (empty unless :func:`is_pooled`; ``media_prior_tau`` with
-    ``hierarchical`` only)."""
-    if not is_pooled(model):
-        return {}
-    dims: dict[str, tuple[str, ...]] = {POOLING_VARIABLES["level"]: ()}
-    if model.model_config.media_prior.pooling == "hierarchical":
-        dims[POOLING_VARIABLES["spread"]] = ()
-    dims[POOLING_VARIABLES["offset"]] = ("channel",)
-    return dims
-
-
-def create_quantity(model: MMM) -> Any:
+def create_quantity(spec: ModelSpec) -> Any:
     """Create the channels' quantity variable (``channel``,) in the current PyMC model: a random
     variable with :func:`quantity_prior`, or with a pooled prior the deterministic ``exp(mu + tau z)``
     of its free variables (:func:`hierarchical_prior`; ``tau`` the fixed ``tau_scale`` with
     ``pooling: level``)."""
     import pymc as pm
 
-    name = QUANTITY_VARIABLES[model.model_config.media_prior.type]
-    if not is_pooled(model):
-        return quantity_prior(model).create(name, ("channel",))
-    quantity_prior(model)  # the same checks of the channels' names
-    h = hierarchical_prior(model)
+    name = QUANTITY_VARIABLES[spec.model_config.media_prior.type]
+    if not spec.media_prior_pooled:
+        return quantity_prior(spec).create(name, ("channel",))
+    quantity_prior(spec)  # the same checks of the channels' names
+    h = hierarchical_prior(spec)
     mu = pm.Normal(POOLING_VARIABLES["level"], mu=h.mu_mean, sigma=h.mu_sd)
     tau: Any = h.tau_scale
-    if model.model_config.media_prior.pooling == "hierarchical":
+    if spec.model_config.media_prior.pooling == "hierarchical":
         tau = pm.HalfNormal(POOLING_VARIABLES["spread"], sigma=h.tau_scale)
     z = pm.Normal(POOLING_VARIABLES["offset"], mu=0.0, sigma=1.0, dims="channel")
     return pm.Deterministic(name, pm.math.exp(mu + tau * z), dims="channel")
 
 
-def quantity_prior(model: MMM) -> Prior:
+def quantity_prior(spec: ModelSpec) -> Prior:
     """The channels' prior of the quantity as one vectorized prior over ``channel``."""
-    cfg = model.model_config.media_prior
-    unknown = sorted(set(cfg.channels) - set(model.channels))
+    cfg = spec.model_config.media_prior
+    unknown = sorted(set(cfg.channels) - set(spec.channels))
     if unknown:
         raise ConfigError(
             f"model.media_prior.channels names {unknown}, which are not channels of the data; "
-            f"channels: {', '.join(model.channels)}"
+            f"channels: {', '.join(spec.channels)}"
         )
-    missing = [c for c in model.channels if c not in cfg.channels]
+    missing = [c for c in spec.channels if c not in cfg.channels]
     default = cfg.default
     if missing and default is None:
         if cfg.type == "mroas":
@@ -213,8 +190,8 @@ def quantity_prior(model: MMM) -> Prior:
                 f"model.media_prior (type {cfg.type}) has no prior for {missing}: set media_prior.default or name "
                 "them under media_prior.channels"
             )
-        default = total_share_prior(model)
-    priors = [cfg.channels.get(c, default) for c in model.channels]
+        default = total_share_prior(spec)
+    priors = [cfg.channels.get(c, default) for c in spec.channels]
     if len({p.dist for p in priors}) > 1:
         raise ConfigError(
             f"model.media_prior: channels without a prior get the total media share prior ({default.dist}); "
@@ -233,14 +210,14 @@ def quantity_prior(model: MMM) -> Prior:
     return Prior(dist=priors[0].dist, **params)
 
 
-def target_total(model: MMM) -> float:
+def target_total(spec: ModelSpec) -> float:
     """``Y / s_y``: the target's total over the training weeks in scaled units (the ``share`` mapping's
     only data constant; it enters the graph as ``pm.Data``, so that compiled code serves other data)."""
-    return float(np.sum(model.data.target)) / float(model.scales.target)
+    return float(np.sum(spec.data.target)) / float(spec.scales.target)
 
 
 def coefficient(
-    model: MMM, params: Mapping[str, Any], quantity: Any, reference_media: Any, total: Any | None = None
+    spec: ModelSpec, params: Mapping[str, Any], quantity: Any, reference_media: Any, total: Any | None = None
 ) -> Any:
     """``beta`` (channel,) that gives each channel the ``quantity`` (PyTensor; national models).
 
@@ -249,23 +226,23 @@ def coefficient(
     """
     import pytensor.tensor as pt
 
-    kind = model.model_config.media_prior.type
-    data = model.data
-    scale = float(model.scales.target)
+    kind = spec.model_config.media_prior.type
+    data = spec.data
+    scale = float(spec.scales.target)
     unit = {**params, "beta": pt.ones_like(quantity)}
-    g = pt.sum(media_contributions(model, reference_media, unit), axis=0)  # (channel,)
+    g = pt.sum(media_contributions(spec, reference_media, unit), axis=0)  # (channel,)
     spend = np.asarray(data.media, dtype="float64").sum(axis=0)
     if kind == "roas":
         return quantity * spend / (scale * g)
     if kind == "share":
-        return quantity * (target_total(model) if total is None else total) / g
+        return quantity * (target_total(spec) if total is None else total) / g
     if kind == "mroas":
-        up = pt.sum(media_contributions(model, reference_media * (1.0 + MROAS_STEP), unit), axis=0)
+        up = pt.sum(media_contributions(spec, reference_media * (1.0 + MROAS_STEP), unit), axis=0)
         return quantity * MROAS_STEP * spend / (scale * (up - g))
     raise ValueError(f"no coefficient mapping for media prior type {kind!r}")
 
 
-def posterior_coefficients(model: MMM, posterior) -> np.ndarray:
+def posterior_coefficients(spec: ModelSpec, posterior) -> np.ndarray:
     """``beta`` per draw, ``(chain, draw, channel)``, from a posterior holding the quantity and the
     transform variables (the same :func:`coefficient` as the graph, compiled with NumPy)."""
     import pytensor
@@ -274,12 +251,12 @@ def posterior_coefficients(model: MMM, posterior) -> np.ndarray:
 
     from bayesmmm.components.base import numpy_mode
 
-    name = QUANTITY_VARIABLES[model.model_config.media_prior.type]
-    inputs = [name, *model.adstock.variable_names.values(), *model.saturation.variable_names.values()]
+    name = QUANTITY_VARIABLES[spec.model_config.media_prior.type]
+    inputs = [name, *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
     core = {n: pt.vector(n, dtype="float64") for n in inputs}
     batched = {n: pt.matrix(f"{n}_draws", dtype="float64") for n in inputs}
-    reference = pt.constant(model.design(*model.history_inputs())["media"], dtype="float64")
-    beta = coefficient(model, core, core[name], reference)
+    reference = pt.constant(spec.training_design()["media"], dtype="float64")
+    beta = coefficient(spec, core, core[name], reference)
     fn = pytensor.function(
         list(batched.values()),
         vectorize_graph(beta, {core[n]: batched[n] for n in inputs}),

@@ -33,8 +33,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmmm.components.adstock import Adstock
-from bayesmmm.components.features import time_index
 from bayesmmm.components.likelihood import LIKELIHOODS
 from bayesmmm.components.plugins import records_for
 from bayesmmm.components.priors import Prior
@@ -50,20 +48,13 @@ from bayesmmm.config.experiment import (
     resolve_media_prior,
 )
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
-from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_key, read_lift_tests
-from bayesmmm.model.geo import geo_media_parameters, geo_parameters, geo_variables, link_of, pool_parameter
-from bayesmmm.model.media_prior import (
-    QUANTITY_VARIABLES,
-    coefficient,
-    create_quantity,
-    is_pooled,
-    pooling_dims,
-    posterior_coefficients,
-    target_total,
-)
+from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_draws, lift_key, read_lift_tests
+from bayesmmm.model.geo import geo_media_parameters, geo_parameters, link_of, pool_parameter
+from bayesmmm.model.media_prior import coefficient, create_quantity, posterior_coefficients, target_total
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive, mean_components, total
 from bayesmmm.model.scales import Scales
+from bayesmmm.model.spec import QUANTITY_VARIABLES, ModelSpec
 
 __all__ = ["MMM", "ModelFileError", "Scales", "link_of", "pool_parameter"]
 
@@ -130,12 +121,11 @@ class MMM:
         self.lift_tests: pd.DataFrame | None = None
         if lift_tests is not None:
             self.set_lift_tests(lift_tests)
-        self.data: MMMData | None = None
-        self.scales: Scales | None = None
+        #: the model bound to its training data (:class:`~bayesmmm.model.spec.ModelSpec`), set by :meth:`bind`
+        self.spec: ModelSpec | None = None
         self.idata = None
         self.timings: dict[str, float] = {}
-        #: the predictive core: compiled mean function, decomposition, forecasts, log-likelihood
-        self.predictive = Predictive(self)
+        self._predictive: tuple[ModelSpec, Any, Predictive] | None = None
 
     def set_lift_tests(self, tests: pd.DataFrame | str | Path | None) -> None:
         """Calibrate with lift tests (a CSV path or a frame in the contract of
@@ -173,7 +163,7 @@ class MMM:
     @property
     def geos(self) -> tuple[str, ...]:
         """The panel's geos (empty for a national model or before data are set)."""
-        return self.data.geos if self.data is not None else ()
+        return self.spec.geos if self.spec is not None else ()
 
     @property
     def geo_config(self) -> GeoConfig:
@@ -183,37 +173,69 @@ class MMM:
     @property
     def pooled(self) -> bool:
         """Whether there are geo deviations to pool (a panel of at least two geos)."""
-        return self.is_geo and len(self.geos) > 1
+        return self.spec is not None and self.spec.pooled
+
+    @property
+    def data(self) -> MMMData | None:
+        """The training data (None before :meth:`bind`)."""
+        return self.spec.data if self.spec is not None else None
+
+    @property
+    def scales(self) -> Scales | None:
+        """The training scales (None before :meth:`bind`)."""
+        return self.spec.scales if self.spec is not None else None
+
+    def bind(self, data: MMMData, scales: Scales) -> ModelSpec:
+        """Bind the model to its training data and scales: builds the frozen :attr:`spec` every
+        computation of the model reads (a new binding is a new spec, with its own compiled code)."""
+        self.spec = ModelSpec(
+            data_config=self.data_config,
+            model_config=self.model_config,
+            adstock=self.adstock,
+            saturation=self.saturation,
+            likelihood=self.likelihood,
+            trend=self.trend,
+            seasonality=self.seasonality,
+            priors=self.priors,
+            data=data,
+            scales=scales,
+        )
+        return self.spec
+
+    def require_spec(self) -> ModelSpec:
+        """The bound :attr:`spec`; ``RuntimeError`` before the model has data."""
+        if self.spec is None:
+            raise RuntimeError("the model has no data yet: call fit() (or MMM.load) first")
+        return self.spec
+
+    @property
+    def predictive(self) -> Predictive:
+        """The predictive core over the current posterior: ``Predictive(spec, posterior)``, made anew
+        whenever the spec or the posterior changes (never a stale view of an earlier one)."""
+        spec = self.require_spec()
+        posterior = self.idata["posterior"] if self.idata is not None and "posterior" in self.idata else None
+        cached = self._predictive
+        if cached is None or cached[0] is not spec or cached[1] is not posterior:
+            cached = (spec, posterior, Predictive(spec, posterior))
+            self._predictive = cached
+        return cached[2]
 
     def history_inputs(self, multiplier: float | np.ndarray = 1.0) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
         """Training ``dates, media × multiplier, controls`` in the model's layout (with geo for panels)."""
-        data = self.data
-        if self.is_geo:
-            return data.dates, data.geo_media * multiplier, data.geo_controls
-        return data.dates, data.media * multiplier, data.controls
+        return self.require_spec().history_inputs(multiplier)
 
     def design(self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray) -> dict[str, np.ndarray]:
-        """Scaled numeric inputs of the mean function for the given rows."""
-        s = self.require_scales()
-        return {
-            "media": media / np.asarray(s.media),
-            "controls": controls / np.asarray(s.controls)
-            if controls.shape[-1]
-            else np.zeros((*controls.shape[:-1], 0)),
-            "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
-            "fourier": self.seasonality.features(dates),
-        }
+        """Scaled numeric inputs of the mean function for the given rows: :meth:`ModelSpec.design`."""
+        return self.require_spec().design(dates, media, controls)
 
     def require_fitted(self) -> None:
         """Raise ``RuntimeError`` unless the model has a posterior and its data."""
-        if self.idata is None or self.data is None:
+        if self.idata is None or self.spec is None:
             raise RuntimeError("the model is not fitted: call fit() or MMM.load() first")
 
     def require_scales(self) -> Scales:
         """The training scales; ``RuntimeError`` before the model has data."""
-        if self.scales is None:
-            raise RuntimeError("the model has no data yet: call fit() (or MMM.load) first")
-        return self.scales
+        return self.require_spec().scales
 
     @property
     def media_prior_variable(self) -> str | None:
@@ -222,52 +244,24 @@ class MMM:
         return QUANTITY_VARIABLES.get(self.model_config.media_prior.type)
 
     def variable_dims(self) -> dict[str, tuple[str, ...]]:
-        """Dims of every free variable (transform parameters are per channel)."""
-        dims = {
-            "intercept": ("geo",) if self.is_geo else (),
-            "beta": ("channel",),
-            "sigma": ("geo",) if self.pooled and self.geo_config.sigma == "per_geo" else (),
-        }
-        if self.media_prior_variable:  # beta is then a function of this variable (model.media_prior)
-            dims[self.media_prior_variable] = ("channel",)
-            dims.update(pooling_dims(self))  # a pooled prior: the quantity is a function of these
-        dims.update(self.trend.variables())
-        dims.update(self.seasonality.variables())
-        if self.controls:
-            dims["gamma_control"] = ("control",)
-        for name in self.likelihood.param_names:
-            dims[name] = ()
-        for transform in (self.adstock, self.saturation):
-            for name in transform.variable_names.values():
-                dims[name] = ("channel",)
-        dims.update({name: d for name, (d, _prior) in self.geo_variables().items()})
-        return dims
+        """Dims of every free variable: :attr:`ModelSpec.variable_dims`."""
+        return dict(self.require_spec().variable_dims)
 
     def geo_variables(self) -> dict[str, tuple[tuple[str, ...], Prior]]:
-        """Dims and priors of the geo-deviation variables: :func:`~bayesmmm.model.geo.geo_variables`."""
-        return geo_variables(self)
+        """Dims and priors of the geo-deviation variables: :attr:`ModelSpec.geo_variables`."""
+        return dict(self.require_spec().geo_variables)
 
     def geo_parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Per-geo values of the pooled parameters: :func:`~bayesmmm.model.geo.geo_parameters`."""
-        return geo_parameters(self, params)
+        return geo_parameters(self.require_spec(), params)
 
     def geo_media_parameters(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per-geo media parameters per draw: :func:`~bayesmmm.model.geo.geo_media_parameters`."""
-        return geo_media_parameters(self, draws)
+        return geo_media_parameters(self.require_spec(), draws)
 
     def coords(self, dates: pd.DatetimeIndex | None = None) -> dict[str, Any]:
-        """Named coordinates of the model's dims."""
-        dates = self.data.dates if dates is None and self.data is not None else dates
-        coords: dict[str, Any] = {"channel": list(self.channels)}
-        if self.is_geo and self.data is not None:
-            coords["geo"] = list(self.geos)
-        if dates is not None:
-            coords["date"] = pd.DatetimeIndex(dates)
-        if self.controls:
-            coords["control"] = list(self.controls)
-        coords.update(self.seasonality.coords())
-        coords.update(self.trend.coords())
-        return coords
+        """Named coordinates of the model's dims: :meth:`ModelSpec.coords`."""
+        return self.require_spec().coords(dates)
 
     # ------------------------------------------------------------ mean function
     # ------------------------------------------------------------------- model
@@ -284,10 +278,11 @@ class MMM:
                 f"model.media_prior type {self.model_config.media_prior.type!r} is implemented for national models; "
                 "for a geo panel use type coefficient (model.priors.beta)"
             )
-        design = self.design(*self.history_inputs())
-        dims = self.variable_dims()
+        spec = self.require_spec()
+        design = spec.training_design()
+        dims = spec.variable_dims
         geo = ("geo",) if self.is_geo else ()
-        with pm.Model(coords=self.coords()) as model:
+        with pm.Model(coords=spec.coords()) as model:
             # Data enter as pm.Data so that a model compiled once serves every data set of
             # the same structure (nutpie's with_data): hold-out refits, sweeps, seeds.
             inputs = {
@@ -313,7 +308,7 @@ class MMM:
                 if name in dims and not (name == "beta" and self.media_prior_variable):
                     params[name] = self.priors[name].create(name, dims=dims[name])
             if self.media_prior_variable:
-                params[self.media_prior_variable] = create_quantity(self)
+                params[self.media_prior_variable] = create_quantity(spec)
             own = [*self.trend.variables(), *self.seasonality.variables(), *self.likelihood.param_names]
             for name in own:  # a plugin component's own variables
                 if name not in params:
@@ -324,15 +319,15 @@ class MMM:
             if self.media_prior_variable:  # beta: the exact function of the business quantity
                 share_total = None
                 if self.model_config.media_prior.type == "share":  # data, not a constant: compiled code is reused
-                    share_total = pm.Data("target_total_data", target_total(self))
-                beta = coefficient(self, params, params[self.media_prior_variable], inputs["media"], share_total)
+                    share_total = pm.Data("target_total_data", target_total(spec))
+                beta = coefficient(spec, params, params[self.media_prior_variable], inputs["media"], share_total)
                 params["beta"] = pm.Deterministic("beta", beta, dims="channel")
-            for name, (var_dims, prior) in self.geo_variables().items():
+            for name, (var_dims, prior) in spec.geo_variables.items():
                 params[name] = prior.create(name, dims=var_dims)
-            mu = total(self.components(params, inputs))
+            mu = total(mean_components(spec, params, inputs))
             self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
             if self.lift_tests is not None:
-                add_lift_likelihood(self, params)
+                add_lift_likelihood(spec, self.lift_tests, params)
         return model
 
     def structure_key(self) -> str:
@@ -354,20 +349,12 @@ class MMM:
 
     def _set_data(self, frame: pd.DataFrame) -> None:
         data = frame_to_data(frame, self.data_config, min_rows=self.min_rows)
-        self.data = data
-        self.scales = Scales.from_data(data, self.data_config.target_column)
-        self.predictive = Predictive(self)
+        self.bind(data, Scales.from_data(data, self.data_config.target_column))
 
     @property
     def carryover_weeks(self) -> int:
-        """Training weeks whose spend reaches a forecast: ``l_max - 1`` for a lag-window adstock.
-
-        An adstock class that overrides ``apply`` may carry over further, so then every
-        training week counts.
-        """
-        if type(self.adstock).apply is Adstock.apply:
-            return self.adstock.l_max - 1
-        return self.data.n_dates if self.data is not None else 0
+        """Training weeks whose spend reaches a forecast: :attr:`ModelSpec.carryover_weeks`."""
+        return self.require_spec().carryover_weeks
 
     @property
     def min_rows(self) -> int:
@@ -406,10 +393,10 @@ class MMM:
         self.timings = timings
         if self.media_prior_variable:  # beta per draw, by the graph's own function, whatever the backend
             post = idata["posterior"].to_dataset()
-            beta = posterior_coefficients(self, post)
+            beta = posterior_coefficients(self.spec, post)
             post["beta"] = (("chain", "draw", "channel"), beta)
             post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
-            if is_pooled(self):
+            if self.spec.media_prior_pooled:
                 post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + tau * media_prior_z)"
             idata["posterior"] = xr.DataTree(post)
         self.idata = self._complete_idata(idata)
@@ -448,30 +435,30 @@ class MMM:
         self.predictive.compiled()
 
     def _complete_idata(self, idata):
-        """The model file's tree (:func:`~bayesmmm.model.persistence.to_datatree`)."""
-        return to_datatree(self, idata)
+        """The model file's tree (:func:`~bayesmmm.model.persistence.to_datatree`) with the pointwise
+        log-likelihood of its own posterior."""
+        tree = to_datatree(self.require_spec(), idata, self.lift_tests, self.plugins)
+        self.idata = tree
+        tree["log_likelihood"] = xr.DataTree(xr.Dataset({"y": self.log_likelihood()}))
+        return tree
 
     def check_continues(self, dates: pd.DatetimeIndex) -> None:
-        hist = self.data
-        if dates[0] <= hist.dates[-1]:
-            raise DataError(
-                f"new dates start on {dates[0].date()}, not after the training data's last date "
-                f"{hist.dates[-1].date()}; give only the weeks after it (in Python, include_history=False "
-                "scores past weeks)"
-            )
-        gap = (dates[0] - hist.dates[-1]).days
-        if gap != 7:
-            raise DataError(
-                f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
-                f"after the last training date {hist.dates[-1].date()}"
-            )
+        """``DataError`` unless ``dates`` continue the training data: :meth:`ModelSpec.check_continues`."""
+        self.require_spec().check_continues(dates)
+
+    def lift_draws(self, draws: Mapping[str, np.ndarray] | None = None, tests: pd.DataFrame | None = None):
+        """The model's lift of each test per draw, original units, (sample, test):
+        :func:`~bayesmmm.model.calibration.lift_draws` of the posterior (or ``draws``) and the model's
+        lift tests (or ``tests``)."""
+        draws = self.posterior_draws() if draws is None else draws
+        return lift_draws(self.require_spec(), draws, self.lift_tests if tests is None else tests)
 
     # ------------------------------------------------- predictive (one core)
     def components(
         self, params: Mapping[str, Any], design: Mapping[str, Any], reference_media: Any = None
     ) -> dict[str, Any]:
         """Scaled mean components as PyTensor expressions: :func:`~bayesmmm.model.predictive.mean_components`."""
-        return mean_components(self, params, design, reference_media)
+        return mean_components(self.require_spec(), params, design, reference_media)
 
     def posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Free variables with a leading ``sample`` axis: :meth:`Predictive.posterior_draws`."""
@@ -526,7 +513,8 @@ class MMM:
     # --------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
         """Write the fitted model (posterior, data, config, scales, versions, plugins) to NetCDF, atomically."""
-        return save_model(self, path)
+        self.require_fitted()
+        return save_model(self.idata, path)
 
     @classmethod
     def load(cls, path: str | Path, *, import_plugins: bool = True) -> MMM:

@@ -10,19 +10,20 @@ components come from (:mod:`bayesmmm.components.plugins`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import xarray as xr
 
-from bayesmmm.components.plugins import PluginError, ensure_plugins
+from bayesmmm.components.plugins import PluginError, PluginRecord, ensure_plugins
 from bayesmmm.config.experiment import DataConfig, ModelConfig
 from bayesmmm.data.loading import MMMData
 from bayesmmm.model.scales import Scales
 
 if TYPE_CHECKING:
-    from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.spec import ModelSpec
 
 __all__ = ["ModelFileError", "load_model", "package_versions", "save_model", "saved_model_config", "to_datatree"]
 
@@ -50,12 +51,13 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def to_datatree(model: MMM, idata: Any):
-    """The model file's tree: posterior and sample_stats of ``idata`` plus observed/constant data,
-    metadata and the log-likelihood; sets ``model.idata``."""
+def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, plugins: Sequence[PluginRecord]) -> Any:
+    """The model file's tree: posterior and sample_stats of ``idata`` plus observed/constant data and
+    metadata (the model adds the log-likelihood, computed from this tree's posterior)."""
     from xarray import DataTree
 
-    data = model.data
+    model = spec
+    data = spec.data
     date = pd.DatetimeIndex(data.dates)
     if model.is_geo:
         geo_coords = {"geo": list(model.geos)}
@@ -95,30 +97,29 @@ def to_datatree(model: MMM, idata: Any):
             ).model_dump_json(),
             "bayesmmm_scales": json.dumps(model.scales.__dict__),
             "bayesmmm_versions": json.dumps(package_versions()),
-            "bayesmmm_plugins": json.dumps([r.to_dict() for r in model.plugins]),
+            "bayesmmm_plugins": json.dumps([r.to_dict() for r in plugins]),
         }
     )
-    if model.lift_tests is not None:  # the calibration the posterior was fitted with
+    if lift_tests is not None:  # the calibration the posterior was fitted with
         from bayesmmm.model.calibration import lift_tests_to_json
 
-        tree.attrs["bayesmmm_calibration"] = lift_tests_to_json(model.lift_tests)
-    model.idata = tree
-    tree["log_likelihood"] = xr.DataTree(xr.Dataset({"y": model.log_likelihood()}))
+        tree.attrs["bayesmmm_calibration"] = lift_tests_to_json(lift_tests)
     return tree
 
 
 # ---------------------------------------------------------- post-processing
 
 
-def save_model(model: MMM, path: str | Path) -> Path:
-    """Write the fitted model (posterior, data, config, scales, versions) to NetCDF, atomically."""
+def save_model(tree: Any, path: str | Path) -> Path:
+    """Write a fitted model's tree (:func:`to_datatree`: posterior, data, config, scales, versions) to
+    NetCDF, atomically."""
     from bayesmmm.io import atomic_path
 
-    if model.idata is None:
+    if tree is None:
         raise RuntimeError("nothing to save: fit the model first")
     path = Path(path)
     with atomic_path(path) as tmp:
-        model.idata.to_netcdf(tmp, engine="netcdf4")
+        tree.to_netcdf(tmp, engine="netcdf4")
     return path
 
 
@@ -141,8 +142,10 @@ def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
     return config
 
 
-def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True) -> MMM:
+def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True) -> M:
     """Load a model written by :meth:`save`; it predicts exactly what the original did.
+
+    ``cls`` is the model class to build (``MMM``; passed in, so this module does not import it).
 
     ``path`` is a ``posterior.nc`` or a finished run folder (one holding
     ``metadata.json``, written last); the hidden ``*.partial`` folder of an
@@ -197,7 +200,7 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
         const = tree["constant_data"]
         if mmm.is_geo:
             n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
-            mmm.data = MMMData.from_panel(
+            data = MMMData.from_panel(
                 dates=pd.DatetimeIndex(const["date"].values),
                 geos=tuple(str(g) for g in const["geo"].values),
                 target=tree["observed_data"]["y"].transpose("date", "geo").to_numpy(),
@@ -208,7 +211,7 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
                 population=const["population"].to_numpy() if "population" in const else None,
             )
         else:
-            mmm.data = MMMData(
+            data = MMMData(
                 dates=pd.DatetimeIndex(const["date"].values),
                 target=tree["observed_data"]["y"].to_numpy(),
                 media=const["spend"].to_numpy(),
@@ -216,7 +219,7 @@ def load_model(cls: type[MMM], path: str | Path, *, import_plugins: bool = True)
                 channels=mmm.channels,
                 control_names=mmm.controls,
             )
-        mmm.scales = Scales(**json.loads(attrs["bayesmmm_scales"]))
+        mmm.bind(data, Scales(**json.loads(attrs["bayesmmm_scales"])))
         if "bayesmmm_calibration" in attrs:  # absent in uncalibrated and older files
             from bayesmmm.model.calibration import lift_tests_from_json
 

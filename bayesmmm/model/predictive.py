@@ -8,13 +8,17 @@ and the service (:meth:`Predictive.predict_draws`).
 
 - :func:`mean_components` — the scaled components as PyTensor expressions (pure);
 - :func:`total` — ``mu`` from the components (PyTensor or NumPy);
-- :class:`Predictive` — per fitted model: the mean function compiled once (vectorized over
-  draws, NumPy linker), evaluation in original units, forecasts with observation noise, the
-  posterior decomposition and the pointwise log-likelihood.
+- :class:`Predictive` — one posterior of one model: ``Predictive(spec, posterior)``, immutable.
+  The mean function is compiled once per :class:`~bayesmmm.model.spec.ModelSpec` (vectorized
+  over draws, NumPy linker) and shared by every posterior of that spec; evaluation in original
+  units, forecasts with observation noise, the posterior decomposition and the pointwise
+  log-likelihood all read this object's own posterior. :meth:`Predictive.thinned` makes a new
+  one over fewer draws, so a view evaluates exactly the draws it reports.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,9 +29,10 @@ import xarray as xr
 
 from bayesmmm.components.features import time_index
 from bayesmmm.data.loading import DataError, frame_to_data
+from bayesmmm.model.geo import geo_parameters
 
 if TYPE_CHECKING:
-    from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.spec import ModelSpec
 
 __all__ = [
     "COMPONENTS",
@@ -59,40 +64,40 @@ def total(comps: Mapping[str, Any]):
     )
 
 
-def adstocked_media(model: MMM, media_x: Any, params: Mapping[str, Any]) -> Any:
+def adstocked_media(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]) -> Any:
     """Scaled spend carried over by the model's adstock (PyTensor; same shape as ``media_x``)."""
-    ad = {p: params[v] for p, v in model.adstock.variable_names.items()}
-    return model.adstock.apply(media_x, **ad)
+    ad = {p: params[v] for p, v in spec.adstock.variable_names.items()}
+    return spec.adstock.apply(media_x, **ad)
 
 
-def saturated_media(model: MMM, adstocked: Any, params: Mapping[str, Any]) -> Any:
+def saturated_media(spec: ModelSpec, adstocked: Any, params: Mapping[str, Any]) -> Any:
     """``saturation(adstocked) × beta``: the scaled contributions of already adstocked spend (PyTensor)."""
-    sat = {p: params[v] for p, v in model.saturation.variable_names.items()}
-    return model.saturation.apply(adstocked, **sat) * params["beta"]
+    sat = {p: params[v] for p, v in spec.saturation.variable_names.items()}
+    return spec.saturation.apply(adstocked, **sat) * params["beta"]
 
 
-def media_contributions(model: MMM, media_x: Any, params: Mapping[str, Any]) -> Any:
+def media_contributions(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]) -> Any:
     """Scaled media contributions ``saturation(adstock(media)) × beta`` (PyTensor).
 
     ``media_x`` is scaled spend with the date axis first; ``params`` maps the model's
     variable names (``beta``, ``adstock_*``, ``saturation_*``) to tensors broadcasting
     against ``media_x.shape[1:]``.
     """
-    return saturated_media(model, adstocked_media(model, media_x, params), params)
+    return saturated_media(spec, adstocked_media(spec, media_x, params), params)
 
 
-def media_mean(model: MMM, params: Mapping[str, Any], reference_media: Any) -> Any:
+def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any) -> Any:
     """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor): what the
     intercept is centered by when ``center_media`` is on; ``()`` or ``(geo,)``."""
     import pytensor.tensor as pt
 
-    if model.is_geo:
-        params = model.geo_parameters(params)
-    return pt.sum(pt.mean(media_contributions(model, reference_media, params), axis=0), axis=-1)
+    if spec.is_geo:
+        params = geo_parameters(spec, params)
+    return pt.sum(pt.mean(media_contributions(spec, reference_media, params), axis=0), axis=-1)
 
 
 def mean_components(
-    model: MMM,
+    spec: ModelSpec,
     params: Mapping[str, Any],
     design: Mapping[str, Any],
     reference_media: Any = None,
@@ -102,7 +107,7 @@ def mean_components(
 
     Parameters
     ----------
-    model : the model whose structure (transforms, trend, seasonality, geo pooling) applies.
+    spec : the model whose structure (transforms, trend, seasonality, geo pooling) applies.
     params : variable name → tensor (random variables or placeholders).
     design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
         ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
@@ -123,32 +128,31 @@ def mean_components(
     """
     import pytensor.tensor as pt
 
-    config = model.model_config
     t = pt.as_tensor_variable(design["t"])
     media_x = pt.as_tensor_variable(design["media"])
-    if model.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
-        params = model.geo_parameters(params)
+    if spec.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
+        params = geo_parameters(spec, params)
         zeros = pt.zeros((t.shape[0], media_x.shape[1]), dtype=t.dtype)
     else:
         zeros = pt.zeros_like(t)
     out: dict[str, Any] = {"intercept": zeros + params["intercept"]}
-    trend = model.trend.apply(t, params, model.is_geo)
-    out["trend"] = trend + zeros if model.is_geo else trend
-    if model.seasonality.active:
-        season = model.seasonality.apply(pt.as_tensor_variable(design["fourier"]), params, model.is_geo)
-        out["seasonality"] = season + zeros if model.is_geo else season
+    trend = spec.trend.apply(t, params, spec.is_geo)
+    out["trend"] = trend + zeros if spec.is_geo else trend
+    if spec.seasonality.active:
+        season = spec.seasonality.apply(pt.as_tensor_variable(design["fourier"]), params, spec.is_geo)
+        out["seasonality"] = season + zeros if spec.is_geo else season
     else:
         out["seasonality"] = zeros
-    if model.controls:
+    if spec.controls:
         out["controls"] = pt.as_tensor_variable(design["controls"]) * params["gamma_control"]
-    elif model.is_geo:
+    elif spec.is_geo:
         out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
     else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
         out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
-    out["media"] = media_contributions(model, media_x, params)
-    if config.center_media:
+    out["media"] = media_contributions(spec, media_x, params)
+    if spec.model_config.center_media:
         if centering is None:
-            ref = out["media"] if reference_media is None else media_contributions(model, reference_media, params)
+            ref = out["media"] if reference_media is None else media_contributions(spec, reference_media, params)
             centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
         out["intercept"] = out["intercept"] - centering
     return out
@@ -164,11 +168,11 @@ def national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def warn_past_trend_limit(model: MMM, dates: pd.DatetimeIndex) -> None:
+def warn_past_trend_limit(spec: ModelSpec, dates: pd.DatetimeIndex) -> None:
     """Warn when ``dates`` reach past the trend's :meth:`~bayesmmm.components.trend.Trend.forecast_limit`."""
-    limit = model.trend.forecast_limit()
-    scales = model.scales
-    if limit is None or scales is None or not len(dates):
+    limit = spec.trend.forecast_limit()
+    scales = spec.scales
+    if limit is None or not len(dates):
         return
     start = pd.Timestamp(scales.start)
     t_last = float(time_index(dates[-1:], start, scales.span_days)[0])  # the model's own t
@@ -176,8 +180,8 @@ def warn_past_trend_limit(model: MMM, dates: pd.DatetimeIndex) -> None:
         last_ok = start + pd.Timedelta(days=limit * max(scales.span_days, 1.0))
         warnings.warn(
             f"the forecast reaches {dates[-1].date()} (t = {t_last:.2f} training spans), past {last_ok.date()} "
-            f"(t = {limit:.2f}), where the {model.model_config.trend} trend's approximation stops widening its "
-            f"intervals and narrows them toward its boundary instead: {model.trend.forecast_fix(t_last)}",
+            f"(t = {limit:.2f}), where the {spec.model_config.trend} trend's approximation stops widening its "
+            f"intervals and narrows them toward its boundary instead: {spec.trend.forecast_fix(t_last)}",
             UserWarning,
             stacklevel=3,
         )
@@ -193,27 +197,65 @@ def _placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], 
 
 
 class Predictive:
-    """The compiled mean function and observation model of one fitted model.
+    """The compiled mean function and observation model of one model, over one posterior.
 
     Parameters
     ----------
-    model : the :class:`~bayesmmm.model.mmm.MMM` (with data; fitted for anything that
-        uses the posterior).
+    spec : the model, bound to its training data (:class:`~bayesmmm.model.spec.ModelSpec`).
+    posterior : its posterior (a Dataset or DataTree node with ``chain``/``draw`` dims), or None
+        for a model not fitted yet (only :meth:`compiled` and the pure helpers work then).
 
     Notes
     -----
-    The mean function is compiled once, on first use, in
-    :func:`~bayesmmm.components.base.numpy_mode`: the arrays are whole batches of draws,
-    so NumPy does the work and compilation takes milliseconds.
+    Immutable: everything it computes comes from ``spec`` and ``posterior``, never from the model
+    object that made it, so it cannot disagree with itself. The mean function is compiled once per
+    spec, on first use, in :func:`~bayesmmm.components.base.numpy_mode` (the arrays are whole
+    batches of draws, so NumPy does the work and compilation takes milliseconds), and shared by
+    every posterior of that spec (:meth:`thinned` views included).
     """
 
-    def __init__(self, model: MMM) -> None:
-        self.model = model
-        self._compiled: dict[tuple[str, ...], tuple[Callable, list[str], list[str], Callable | None]] = {}
-        self._components: tuple[Any, xr.Dataset] | None = None
+    def __init__(self, spec: ModelSpec, posterior: Any = None) -> None:
+        if posterior is not None and not isinstance(posterior, xr.Dataset):
+            posterior = posterior.to_dataset()  # a DataTree node
+        self._spec = spec
+        self._posterior = posterior
+        self._components: xr.Dataset | None = None
         self._centering: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None
-        self._draws: tuple[Any, dict[str, np.ndarray]] | None = None
-        self._media_fns: tuple[Callable, Callable, list[str]] | None = None
+        self._draws: dict[str, np.ndarray] | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model this predictive evaluates."""
+        return self._spec
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior this predictive evaluates (``RuntimeError`` if the model is not fitted)."""
+        if self._posterior is None:
+            raise RuntimeError("the model is not fitted: call fit() or MMM.load() first")
+        return self._posterior
+
+    @property
+    def n_draws(self) -> int:
+        """Draws (chains × draws) of :attr:`posterior`: exactly the draws every method evaluates."""
+        post = self.posterior
+        return int(post.sizes["chain"] * post.sizes["draw"])
+
+    def thinned(self, max_draws: int | None) -> Predictive:
+        """A predictive over at most ``max_draws`` draws: every k-th draw of each chain.
+
+        Shares the compiled functions (they depend on the spec alone); returns ``self`` when there
+        are no more draws than that (or ``max_draws`` is None).
+        """
+        post = self.posterior
+        n = self.n_draws
+        if max_draws is None or n <= max_draws:
+            return self
+        chains = post.sizes["chain"]
+        if max_draws < chains:
+            raise ValueError(f"max_draws must be at least the number of chains ({chains}), got {max_draws}")
+        step = math.ceil(n / max_draws)
+        return Predictive(self._spec, post.isel(draw=slice(None, None, step)))
 
     # ------------------------------------------------------------ compiled mean
     def compiled(
@@ -223,61 +265,26 @@ class Predictive:
         *draws[, centering])`` returns the components (all of :data:`COMPONENTS`, or the
         ``components`` asked for, in that order) for a leading draw axis; ``center_fn(*draws)``
         the intercept's centering per draw (None without ``center_media``). Compiled once per
-        set of components (a subset computes only what it needs), except that once every
+        spec and set of components (a subset computes only what it needs), except that once every
         component is compiled, that function serves any subset: a second compile takes
         longer than the work it would save."""
         names = tuple(COMPONENTS if components is None else components)
         unknown = sorted(set(names) - set(COMPONENTS))
         if unknown or not names:
             raise ValueError(f"unknown mean component(s) {unknown}; valid: {', '.join(COMPONENTS)}")
-        if names not in self._compiled:
-            if COMPONENTS in self._compiled:  # compiling a subset (~1-2 s) costs more than it saves
-                return self._compiled[COMPONENTS]
-            self._compiled[names] = self._compile(names)
-        return self._compiled[names]
-
-    def _compile(self, names: tuple[str, ...]):
-        import pytensor
-        import pytensor.tensor as pt
-        from pytensor.graph.replace import vectorize_graph
-
-        from bayesmmm.components.base import numpy_mode
-
-        model = self.model
-        dims = model.variable_dims()
-        panel = pt.tensor3 if model.is_geo else pt.matrix
-        design = {
-            "media": panel("media", dtype="float64"),
-            "controls": panel("controls", dtype="float64"),
-            "t": pt.vector("t", dtype="float64"),
-            "fourier": pt.matrix("fourier", dtype="float64"),
-        }
-        core, batched = _placeholders(dims)
-        centering = center_fn = None
-        inputs = [*design.values(), *batched.values()]
-        if model.model_config.center_media:  # center on the TRAINING media, whatever the design
-            reference = pt.constant(model.design(*model.history_inputs())["media"], dtype="float64")
-            shape = (None,) if model.is_geo else ()
-            centering = pt.tensor("centering", shape=shape, dtype="float64")
-            batched_centering = pt.tensor("centering_draws", shape=(None, *shape), dtype="float64")
-            inputs.append(batched_centering)
-            # a function of the draws alone: computed once per set of draws, not per design
-            shift = vectorize_graph(media_mean(model, core, reference), {core[n]: batched[n] for n in dims})
-            center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
-        comps = mean_components(model, core, design, centering=centering)
-        names = list(names)
-        replace = {core[n]: batched[n] for n in dims}
-        if centering is not None:
-            replace[centering] = batched_centering
-        outs = vectorize_graph([comps[k] for k in names], replace)
-        fn = pytensor.function(inputs, outs, mode=numpy_mode(), on_unused_input="ignore")
-        return fn, list(dims), names, center_fn
+        compiled = self._spec.memo.setdefault("mean_functions", {})
+        if names not in compiled:
+            if COMPONENTS in compiled:  # compiling a subset (~1-2 s) costs more than it saves
+                return compiled[COMPONENTS]
+            compiled[names] = compile_mean(self._spec, names)
+        return compiled[names]
 
     def centering(self, draws: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """:func:`media_mean` over the training media for each draw (None without ``center_media``);
         remembered for the last set of draws."""
+        compiled = self._spec.memo.get("mean_functions") or {}
         # the centering does not depend on the components: any compiled entry has it
-        _fn, order, _names, center_fn = next(iter(self._compiled.values()), None) or self.compiled(("media",))
+        _fn, order, _names, center_fn = next(iter(compiled.values()), None) or self.compiled(("media",))
         if center_fn is None:
             return None
         cached = self._centering
@@ -291,24 +298,21 @@ class Predictive:
     def posterior_draws(self, max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Free variables stacked over (chain, draw) → leading ``sample`` axis (a seeded subsample
         of ``max_draws`` when given)."""
-        model = self.model
-        model.require_fitted()
-        posterior = model.idata["posterior"]
-        post = posterior.to_dataset()
-        n = post.sizes["chain"] * post.sizes["draw"]
+        post = self.posterior
+        n = self.n_draws
         every = max_draws is None or max_draws >= n
-        if every and self._draws is not None and self._draws[0] is posterior:
-            return self._draws[1]  # the same read-only arrays: centering and friends stay cached
+        if every and self._draws is not None:
+            return self._draws  # the same read-only arrays: centering and friends stay cached
         idx = np.arange(n)
         if not every:
             idx = np.sort(np.random.default_rng(seed).choice(n, size=max_draws, replace=False))
         out = {}
-        for name in model.variable_dims():
+        for name in self._spec.variable_dims:
             arr = post[name].to_numpy()
             out[name] = arr.reshape(n, *arr.shape[2:])[idx]
             out[name].flags.writeable = False
         if every:
-            self._draws = (posterior, out)
+            self._draws = out
         return out
 
     def evaluate(
@@ -331,16 +335,16 @@ class Predictive:
         arrays (e.g. sums over geos) before the batches are joined, so memory stays
         bounded by the batch size rather than by the number of draws.
         """
-        model = self.model
+        spec = self._spec
         fn, order, names, _center_fn = self.compiled(components)
         draws = self.posterior_draws() if draws is None else draws
         centering = self.centering(draws)
-        design = model.design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
+        design = spec.design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
         n = len(next(iter(draws.values())))
-        extra = 1 if model.is_geo else 0
+        extra = 1 if spec.is_geo else 0
         core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, "controls": 2, "media": 2}
         core_ndim = {k: v + extra for k, v in core_ndim.items()}
-        scale = np.asarray(model.scales.target, dtype=float)  # scalar, or (geo,)
+        scale = np.asarray(spec.scales.target, dtype=float)  # scalar, or (geo,)
         scales = {k: scale[:, None] if scale.ndim and core_ndim[k] == 3 else scale for k in names}
         chunks: list[dict[str, np.ndarray]] = []
         for start in range(0, n, batch_size):
@@ -359,35 +363,6 @@ class Predictive:
             chunks.append(batch if reduce is None else reduce(batch))
         return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
 
-    def _media_functions(self) -> tuple[Callable, Callable, list[str]]:
-        """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, *draws)``
-        → (sample, [geo,] channel), the contributions summed over dates; compiled once."""
-        if self._media_fns is None:
-            import pytensor
-            import pytensor.tensor as pt
-            from pytensor.graph.replace import vectorize_graph
-
-            from bayesmmm.components.base import numpy_mode
-
-            model = self.model
-            dims = model.variable_dims()
-            panel = pt.tensor3 if model.is_geo else pt.matrix
-            media, carried = panel("media", dtype="float64"), panel("adstocked", dtype="float64")
-            core, batched = _placeholders(dims)
-            carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
-            params = model.geo_parameters(core) if model.is_geo else core
-            replace = {core[n]: batched[n] for n in dims}
-            adstocked = vectorize_graph(adstocked_media(model, media, params), replace)
-            totals = pt.sum(saturated_media(model, carried, params), axis=0)
-            totals = vectorize_graph(totals, {**replace, carried: carried_draws})
-            mode = numpy_mode()
-            adstock_fn = pytensor.function([media, *batched.values()], adstocked, mode=mode, on_unused_input="ignore")
-            saturate_fn = pytensor.function(
-                [carried_draws, *batched.values()], totals, mode=mode, on_unused_input="ignore"
-            )
-            self._media_fns = (adstock_fn, saturate_fn, list(dims))
-        return self._media_fns
-
     def media_totals(
         self,
         multipliers: Sequence[float | np.ndarray],
@@ -403,14 +378,16 @@ class Predictive:
         computed once per draw and only the saturation is evaluated per multiplier (response
         curves evaluate dozens). An adstock that is not linear is evaluated per multiplier.
         """
-        model = self.model
-        adstock_fn, saturate_fn, order = self._media_functions()
+        spec = self._spec
+        if "media_functions" not in spec.memo:
+            spec.memo["media_functions"] = compile_media(spec)
+        adstock_fn, saturate_fn, order = spec.memo["media_functions"]
         draws = self.posterior_draws() if draws is None else draws
-        media = model.design(*model.history_inputs())["media"]  # scaled, (date, [geo,] channel)
+        media = spec.training_design()["media"]  # scaled, (date, [geo,] channel)
         n_channels = media.shape[-1]
-        scale = np.asarray(model.scales.target, dtype=float)  # scalar, or (geo,)
+        scale = np.asarray(spec.scales.target, dtype=float)  # scalar, or (geo,)
         factors = [np.broadcast_to(np.asarray(m, dtype=float), (n_channels,)) for m in multipliers]
-        linear = model.adstock.linear
+        linear = spec.adstock.linear
         n = len(next(iter(draws.values())))
         out = np.empty((len(factors), n, n_channels))
         for start in range(0, n, batch_size):
@@ -419,7 +396,7 @@ class Predictive:
             for i, m in enumerate(factors):
                 carried = base * m if linear else adstock_fn(media * m, *part)
                 per = np.asarray(saturate_fn(carried, *part))  # (sample, [geo,] channel)
-                if model.is_geo:  # national: each geo in its own units, then summed
+                if spec.is_geo:  # national: each geo in its own units, then summed
                     per = (per * (scale.reshape(-1, 1) if scale.ndim else scale)).sum(axis=1)
                 else:
                     per = per * scale
@@ -428,7 +405,7 @@ class Predictive:
 
     def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
         """An array with a leading ``sample`` axis (all draws, chain-major) as (chain, draw, *dims)."""
-        post = self.model.idata["posterior"]
+        post = self.posterior
         chains, draws = post.sizes["chain"], post.sizes["draw"]
         return xr.DataArray(
             arr.reshape(chains, draws, *arr.shape[1:]),
@@ -446,39 +423,34 @@ class Predictive:
         ``mu_geo`` (…, date, geo) and ``media_geo`` (…, geo, channel: each geo's
         contribution summed over the training weeks); the full (date, geo, channel)
         posterior is never held, only batches of draws.
-        Computed once per posterior and cached (treat the result as read-only).
+        Computed once per predictive and cached (treat the result as read-only).
         """
-        model = self.model
-        model.require_fitted()
-        if self._components is not None and self._components[0] is model.idata:
-            return self._components[1]
-        if model.is_geo:
-            comps = self.evaluate(*model.history_inputs(), reduce=national_and_geo)
+        if self._components is not None:
+            return self._components
+        spec = self._spec
+        if spec.is_geo:
+            comps = self.evaluate(*spec.history_inputs(), reduce=national_and_geo)
         else:
-            comps = self.evaluate(*model.history_inputs())
-        coords = model.coords()
-        date = {"date": coords["date"]}
+            comps = self.evaluate(*spec.history_inputs())
+        date = {"date": pd.DatetimeIndex(spec.data.dates)}
+        channels = {"channel": list(spec.channels)}
         ds = xr.Dataset(
             {
                 "intercept": self.to_chain_draw(comps["intercept"], ("date",), date),
                 "trend": self.to_chain_draw(comps["trend"], ("date",), date),
                 "seasonality": self.to_chain_draw(comps["seasonality"], ("date",), date),
                 "controls": self.to_chain_draw(
-                    comps["controls"], ("date", "control"), {**date, "control": list(model.controls)}
+                    comps["controls"], ("date", "control"), {**date, "control": list(spec.controls)}
                 ),
-                "media": self.to_chain_draw(
-                    comps["media"], ("date", "channel"), {**date, "channel": list(model.channels)}
-                ),
+                "media": self.to_chain_draw(comps["media"], ("date", "channel"), {**date, **channels}),
             }
         )
-        ds["mu"] = self.to_chain_draw(comps["mu"] if model.is_geo else total(comps), ("date",), date)
-        if model.is_geo:
-            geo = {"geo": list(model.geos)}
+        ds["mu"] = self.to_chain_draw(comps["mu"] if spec.is_geo else total(comps), ("date",), date)
+        if spec.is_geo:
+            geo = {"geo": list(spec.geos)}
             ds["mu_geo"] = self.to_chain_draw(comps["mu_geo"], ("date", "geo"), {**date, **geo})
-            ds["media_geo"] = self.to_chain_draw(
-                comps["media_geo"], ("geo", "channel"), {**geo, "channel": list(model.channels)}
-            )
-        self._components = (model.idata, ds)
+            ds["media_geo"] = self.to_chain_draw(comps["media_geo"], ("geo", "channel"), {**geo, **channels})
+        self._components = ds
         return ds
 
     # ------------------------------------------------------- observation model
@@ -488,26 +460,26 @@ class Predictive:
         """``sigma`` in ORIGINAL units and the likelihood's other parameters, per draw, shaped
         ``(sample, 1 × shape_tail)`` to broadcast against ``(sample, date[, geo])`` (a per-geo
         ``sigma``, ``geo.sigma: per_geo``, keeps its geo axis last)."""
-        model = self.model
+        spec = self._spec
         ones = (1,) * shape_tail
         sigma = np.asarray(draws["sigma"])
         tail = (*ones[:-1], sigma.shape[-1]) if sigma.ndim == 2 else ones
-        sigma = sigma.reshape(-1, *tail) * np.asarray(model.scales.target, dtype=float)
-        params = {p: np.asarray(draws[p]).reshape(-1, *ones) for p in model.likelihood.param_names}
+        sigma = sigma.reshape(-1, *tail) * np.asarray(spec.scales.target, dtype=float)
+        params = {p: np.asarray(draws[p]).reshape(-1, *ones) for p in spec.likelihood.param_names}
         return sigma, params
 
     def log_likelihood(self) -> xr.DataArray:
         """Pointwise log-likelihood of the observed target, original units, (chain, draw, date[, geo])."""
-        model = self.model
+        spec = self._spec
         comps = self.posterior_components()
-        key = "mu_geo" if model.is_geo else "mu"
+        key = "mu_geo" if spec.is_geo else "mu"
         mu = comps[key].to_numpy()  # (chain, draw, date[, geo])
-        y = model.data.geo_target if model.is_geo else model.data.target
+        y = spec.data.geo_target if spec.is_geo else spec.data.target
         chains, n_draws = mu.shape[:2]
         sigma, params = self.observation_params(self.posterior_draws(), mu.ndim - 2)
         sigma = sigma.reshape(chains, n_draws, *sigma.shape[1:])
         params = {k: v.reshape(chains, n_draws, *v.shape[1:]) for k, v in params.items()}
-        ll = model.likelihood.logpdf(y, mu, sigma, params)
+        ll = spec.likelihood.logpdf(y, mu, sigma, params)
         return xr.DataArray(ll, dims=comps[key].dims, coords=comps[key].coords)
 
     # ----------------------------------------------------------------- predict
@@ -527,7 +499,8 @@ class Predictive:
         ``media``/``controls`` are in the model's layout (with a geo axis for a panel, geos
         in the model's order). With ``include_history`` the training weeks whose spend
         carries over are prepended (the new dates must follow the training dates).
-        ``draws`` (default: every posterior draw) may be a fixed subset reused across calls.
+        ``draws`` (default: every draw of this predictive's posterior) may be a fixed subset
+        reused across calls.
 
         Returns
         -------
@@ -535,19 +508,18 @@ class Predictive:
         ``y`` (sample, date) for the new rows; for a geo model these are national totals
         and ``mu_geo`` (sample, date, geo) is added.
         """
-        model = self.model
-        model.require_fitted()
+        spec = self._spec
         n_new = len(dates)
-        warn_past_trend_limit(model, pd.DatetimeIndex(dates))
+        warn_past_trend_limit(spec, pd.DatetimeIndex(dates))
         draws = self.posterior_draws() if draws is None else draws
         if include_history:
-            model.check_continues(dates)
-            h_dates, h_media, h_controls = model.history_inputs()
-            start = max(len(h_dates) - model.carryover_weeks, 0)
+            spec.check_continues(dates)
+            h_dates, h_media, h_controls = spec.history_inputs()
+            start = max(len(h_dates) - spec.carryover_weeks, 0)
             dates = h_dates[start:].append(pd.DatetimeIndex(dates))
             media = np.concatenate([h_media[start:], media])
             controls = np.concatenate([h_controls[start:], controls])
-        if model.is_geo:
+        if spec.is_geo:
 
             def last_weeks(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                 out = national_and_geo({k: v[:, -n_new:] for k, v in batch.items()})
@@ -558,27 +530,27 @@ class Predictive:
             comps = self.evaluate(dates, media, controls, draws=draws)
             out = {"mu": total(comps)[:, -n_new:], "media": comps["media"][:, -n_new:]}
         if noise:
-            per_obs = out["mu_geo"] if model.is_geo else out["mu"]
+            per_obs = out["mu_geo"] if spec.is_geo else out["mu"]
             sigma, params = self.observation_params(draws, per_obs.ndim - 1)
             rng = np.random.default_rng(seed)
-            y = per_obs + sigma * model.likelihood.noise(rng, per_obs.shape, params)
-            out["y"] = y.sum(axis=-1) if model.is_geo else y
+            y = per_obs + sigma * spec.likelihood.noise(rng, per_obs.shape, params)
+            out["y"] = y.sum(axis=-1) if spec.is_geo else y
         return out
 
     def predict(self, frame: pd.DataFrame, *, include_history: bool = True, noise: bool = False, seed: int = 0):
         """:meth:`~bayesmmm.model.mmm.MMM.predict`: :meth:`predict_draws` on a frame, as a Dataset."""
-        model = self.model
-        model.require_fitted()
-        new = frame_to_data(frame, model.data_config, require_target=False)
-        if model.is_geo:
-            if set(new.geos) != set(model.geos):
-                missing = sorted(set(model.geos) - set(new.geos))
-                unknown = sorted(set(new.geos) - set(model.geos))
+        spec = self._spec
+        self.posterior  # noqa: B018  (a clear error before any parsing when not fitted)
+        new = frame_to_data(frame, spec.data_config, require_target=False)
+        if spec.is_geo:
+            if set(new.geos) != set(spec.geos):
+                missing = sorted(set(spec.geos) - set(new.geos))
+                unknown = sorted(set(new.geos) - set(spec.geos))
                 raise DataError(
                     f"the new rows must cover the training geos exactly: missing {missing or 'none'}, "
                     f"unknown {unknown or 'none'}; give one row per date for every training geo"
                 )
-            order = [new.geos.index(g) for g in model.geos]
+            order = [new.geos.index(g) for g in spec.geos]
             media, controls = new.geo_media[:, order], new.geo_controls[:, order]
         else:
             media, controls = new.media, new.controls
@@ -588,12 +560,75 @@ class Predictive:
             {
                 "mu": self.to_chain_draw(out["mu"], ("date",), coords),
                 "media": self.to_chain_draw(
-                    out["media"], ("date", "channel"), {**coords, "channel": list(model.channels)}
+                    out["media"], ("date", "channel"), {**coords, "channel": list(spec.channels)}
                 ),
             }
         )
-        if model.is_geo:
-            ds["mu_geo"] = self.to_chain_draw(out["mu_geo"], ("date", "geo"), {**coords, "geo": list(model.geos)})
+        if spec.is_geo:
+            ds["mu_geo"] = self.to_chain_draw(out["mu_geo"], ("date", "geo"), {**coords, "geo": list(spec.geos)})
         if noise:
             ds["y"] = self.to_chain_draw(out["y"], ("date",), coords)
         return ds
+
+
+# ------------------------------------------------------------------ compilation
+def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, list[str], list[str], Callable | None]:
+    """The vectorized mean function of :meth:`Predictive.compiled` for ``names`` (pure: spec in, functions out)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    from bayesmmm.components.base import numpy_mode
+
+    dims = spec.variable_dims
+    panel = pt.tensor3 if spec.is_geo else pt.matrix
+    design = {
+        "media": panel("media", dtype="float64"),
+        "controls": panel("controls", dtype="float64"),
+        "t": pt.vector("t", dtype="float64"),
+        "fourier": pt.matrix("fourier", dtype="float64"),
+    }
+    core, batched = _placeholders(dims)
+    centering = center_fn = None
+    inputs = [*design.values(), *batched.values()]
+    if spec.model_config.center_media:  # center on the TRAINING media, whatever the design
+        reference = pt.constant(spec.training_design()["media"], dtype="float64")
+        shape = (None,) if spec.is_geo else ()
+        centering = pt.tensor("centering", shape=shape, dtype="float64")
+        batched_centering = pt.tensor("centering_draws", shape=(None, *shape), dtype="float64")
+        inputs.append(batched_centering)
+        # a function of the draws alone: computed once per set of draws, not per design
+        shift = vectorize_graph(media_mean(spec, core, reference), {core[n]: batched[n] for n in dims})
+        center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
+    comps = mean_components(spec, core, design, centering=centering)
+    replace = {core[n]: batched[n] for n in dims}
+    if centering is not None:
+        replace[centering] = batched_centering
+    outs = vectorize_graph([comps[k] for k in names], replace)
+    fn = pytensor.function(inputs, outs, mode=numpy_mode(), on_unused_input="ignore")
+    return fn, list(dims), list(names), center_fn
+
+
+def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
+    """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, *draws)``
+    → (sample, [geo,] channel), the contributions summed over dates (:meth:`Predictive.media_totals`)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    from bayesmmm.components.base import numpy_mode
+
+    dims = spec.variable_dims
+    panel = pt.tensor3 if spec.is_geo else pt.matrix
+    media, carried = panel("media", dtype="float64"), panel("adstocked", dtype="float64")
+    core, batched = _placeholders(dims)
+    carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
+    params = geo_parameters(spec, core) if spec.is_geo else core
+    replace = {core[n]: batched[n] for n in dims}
+    adstocked = vectorize_graph(adstocked_media(spec, media, params), replace)
+    totals = pt.sum(saturated_media(spec, carried, params), axis=0)
+    totals = vectorize_graph(totals, {**replace, carried: carried_draws})
+    mode = numpy_mode()
+    adstock_fn = pytensor.function([media, *batched.values()], adstocked, mode=mode, on_unused_input="ignore")
+    saturate_fn = pytensor.function([carried_draws, *batched.values()], totals, mode=mode, on_unused_input="ignore")
+    return adstock_fn, saturate_fn, list(dims)

@@ -1,0 +1,237 @@
+"""The frozen description of a model bound to its training data: what every consumer computes from.
+
+A :class:`ModelSpec` is built once, when an :class:`~bayesmmm.model.mmm.MMM` is bound to data
+(``fit``, ``build_model``, ``MMM.load``): the column roles and configuration, the components
+(adstock, saturation, likelihood, trend, seasonality), the priors, the training data and the
+scales, and what follows from them (the free variables and their dims, the geo pooling, the
+coordinates, the scaled design of any rows). It never changes and never points back at the model:
+the predictive core (:class:`~bayesmmm.model.predictive.Predictive`), the geo, media-prior and
+calibration helpers take a spec, so a view of a posterior (a thinned one, say) cannot disagree
+with the model it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmmm.components.adstock import Adstock
+from bayesmmm.components.features import time_index
+from bayesmmm.components.priors import Prior
+from bayesmmm.config.experiment import DataConfig, GeoConfig, ModelConfig
+from bayesmmm.data.loading import DataError, MMMData
+from bayesmmm.model.scales import Scales
+
+__all__ = ["POOLING_VARIABLES", "QUANTITY_VARIABLES", "ModelSpec"]
+
+#: free variable holding the quantity of a business-unit media prior, by its type (:mod:`bayesmmm.model.media_prior`)
+QUANTITY_VARIABLES = {"roas": "roas", "mroas": "mroas", "share": "contribution_share"}
+#: free variables of the pooled media priors: the shared log level, the spread (``hierarchical`` only), the offsets
+POOLING_VARIABLES = {"level": "media_prior_mu", "spread": "media_prior_tau", "offset": "media_prior_z"}
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """A model's structure, priors, training data and scales, fixed when it is bound to data.
+
+    Parameters
+    ----------
+    data_config, model_config : the column roles and the model's configuration.
+    adstock, saturation, likelihood, trend, seasonality : the bound components.
+    priors : every prior by variable name (read-only).
+    data : the training data (original units).
+    scales : the scaling constants fixed at training time.
+
+    Notes
+    -----
+    Equality is identity: two specs are the same model only if they are the same object, so
+    caches keyed by a spec (compiled functions) can never serve another model.
+    """
+
+    data_config: DataConfig
+    model_config: ModelConfig
+    adstock: Any
+    saturation: Any
+    likelihood: Any
+    trend: Any
+    seasonality: Any
+    priors: Mapping[str, Prior]
+    data: MMMData
+    scales: Scales
+    #: values derived from the spec alone (the training design, compiled functions), filled on first use
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "priors", MappingProxyType(dict(self.priors)))
+
+    # ----------------------------------------------------------------- roles
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.data_config.channel_columns)
+
+    @property
+    def controls(self) -> tuple[str, ...]:
+        return tuple(self.data_config.control_columns)
+
+    @property
+    def is_geo(self) -> bool:
+        """Whether the model is fitted to a geo panel (``data.geo_column`` set)."""
+        return self.data_config.geo_column is not None
+
+    @property
+    def geos(self) -> tuple[str, ...]:
+        """The panel's geos (empty for a national model)."""
+        return self.data.geos
+
+    @property
+    def geo_config(self) -> GeoConfig:
+        """``model.geo`` or its defaults."""
+        return self.model_config.geo or GeoConfig()
+
+    @property
+    def pooled(self) -> bool:
+        """Whether there are geo deviations to pool (a panel of at least two geos)."""
+        return self.is_geo and len(self.geos) > 1
+
+    @property
+    def media_prior_variable(self) -> str | None:
+        """The free variable of the channels' business-unit prior, or None with coefficient priors."""
+        return QUANTITY_VARIABLES.get(self.model_config.media_prior.type)
+
+    @property
+    def media_prior_pooled(self) -> bool:
+        """Whether the channels' quantity has a pooled prior (``pooling: level`` or ``hierarchical``, 2+ channels)."""
+        cfg = self.model_config.media_prior
+        return cfg.pooling in ("level", "hierarchical") and cfg.type in ("roas", "share") and len(self.channels) > 1
+
+    @property
+    def carryover_weeks(self) -> int:
+        """Training periods whose spend reaches a forecast: ``l_max - 1`` for a lag-window adstock; an
+        adstock class that overrides ``apply`` may carry over further, so then every training period."""
+        if type(self.adstock).apply is Adstock.apply:
+            return self.adstock.l_max - 1
+        return self.data.n_dates
+
+    # ------------------------------------------------------------- variables
+    def pooling_dims(self) -> dict[str, tuple[str, ...]]:
+        """Dims of the pooled media prior's free variables (empty unless :attr:`media_prior_pooled`)."""
+        if not self.media_prior_pooled:
+            return {}
+        dims: dict[str, tuple[str, ...]] = {POOLING_VARIABLES["level"]: ()}
+        if self.model_config.media_prior.pooling == "hierarchical":
+            dims[POOLING_VARIABLES["spread"]] = ()
+        dims[POOLING_VARIABLES["offset"]] = ("channel",)
+        return dims
+
+    @cached_property
+    def geo_variables(self) -> Mapping[str, tuple[tuple[str, ...], Prior]]:
+        """Dims and priors of the geo-deviation variables (empty unless the panel has >= 2 geos); the
+        math that uses them is :mod:`bayesmmm.model.geo`."""
+        if not self.pooled:
+            return MappingProxyType({})
+        cfg = self.geo_config
+        z = Prior(dist="Normal", mu=0.0, sigma=1.0)
+        out = {"beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))}
+        if cfg.beta_pooling == "zerosum":  # PyMC's zero-sum axis is the last one: (channel, geo)
+            out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
+        else:
+            out["beta_geo_z"] = (("geo", "channel"), z)
+        if self.trend.pooled_variable in self.trend.variables() and cfg.trend == "pooled":
+            out["trend_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.trend_sigma))
+            out["trend_geo_z"] = (("geo",), z)
+        if self.seasonality.active and cfg.seasonality == "pooled":
+            out["seasonality_geo_sigma"] = ((), Prior(dist="HalfNormal", sigma=cfg.seasonality_sigma))
+            out["seasonality_geo_z"] = (("geo", self.seasonality.feature_dim), z)
+        for transform, mode in ((self.adstock, cfg.adstock), (self.saturation, cfg.saturation)):
+            if mode == "pooled":
+                for name in transform.variable_names.values():
+                    out[f"{name}_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.param_sigma))
+                    out[f"{name}_geo_z"] = (("geo", "channel"), z)
+        return MappingProxyType(out)
+
+    @cached_property
+    def variable_dims(self) -> Mapping[str, tuple[str, ...]]:
+        """Dims of every free variable (transform parameters are per channel); read-only."""
+        dims = {
+            "intercept": ("geo",) if self.is_geo else (),
+            "beta": ("channel",),
+            "sigma": ("geo",) if self.pooled and self.geo_config.sigma == "per_geo" else (),
+        }
+        if self.media_prior_variable:  # beta is then a function of this variable (model.media_prior)
+            dims[self.media_prior_variable] = ("channel",)
+            dims.update(self.pooling_dims())  # a pooled prior: the quantity is a function of these
+        dims.update(self.trend.variables())
+        dims.update(self.seasonality.variables())
+        if self.controls:
+            dims["gamma_control"] = ("control",)
+        for name in self.likelihood.param_names:
+            dims[name] = ()
+        for transform in (self.adstock, self.saturation):
+            for name in transform.variable_names.values():
+                dims[name] = ("channel",)
+        dims.update({name: d for name, (d, _prior) in self.geo_variables.items()})
+        return MappingProxyType(dims)
+
+    def coords(self, dates: pd.DatetimeIndex | None = None) -> dict[str, Any]:
+        """Named coordinates of the model's dims (``date``: the training dates unless ``dates`` given)."""
+        coords: dict[str, Any] = {"channel": list(self.channels)}
+        if self.is_geo:
+            coords["geo"] = list(self.geos)
+        coords["date"] = pd.DatetimeIndex(self.data.dates if dates is None else dates)
+        if self.controls:
+            coords["control"] = list(self.controls)
+        coords.update(self.seasonality.coords())
+        coords.update(self.trend.coords())
+        return coords
+
+    # ---------------------------------------------------------------- inputs
+    def history_inputs(self, multiplier: float | np.ndarray = 1.0) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+        """Training ``dates, media × multiplier, controls`` in the model's layout (with geo for panels)."""
+        data = self.data
+        if self.is_geo:
+            return data.dates, data.geo_media * multiplier, data.geo_controls
+        return data.dates, data.media * multiplier, data.controls
+
+    def design(self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray) -> dict[str, np.ndarray]:
+        """Scaled numeric inputs of the mean function for the given rows."""
+        s = self.scales
+        return {
+            "media": media / np.asarray(s.media),
+            "controls": controls / np.asarray(s.controls)
+            if controls.shape[-1]
+            else np.zeros((*controls.shape[:-1], 0)),
+            "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
+            "fourier": self.seasonality.features(dates),
+        }
+
+    def training_design(self) -> dict[str, np.ndarray]:
+        """:meth:`design` of the training rows (computed once)."""
+        if "training_design" not in self.memo:
+            design = self.design(*self.history_inputs())
+            for value in design.values():
+                value.flags.writeable = False
+            self.memo["training_design"] = design
+        return self.memo["training_design"]
+
+    def check_continues(self, dates: pd.DatetimeIndex) -> None:
+        """Raise :class:`~bayesmmm.data.loading.DataError` unless ``dates`` start one period after the
+        training data's last date (the one check of "do these dates continue the data")."""
+        last = self.data.dates[-1]
+        if dates[0] <= last:
+            raise DataError(
+                f"new dates start on {dates[0].date()}, not after the training data's last date "
+                f"{last.date()}; give only the weeks after it (in Python, include_history=False "
+                "scores past weeks)"
+            )
+        gap = (dates[0] - last).days
+        if gap != 7:
+            raise DataError(
+                f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
+                f"after the last training date {last.date()}"
+            )

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmmm.model.predictive import media_contributions
+from bayesmmm.model.mean import media_contributions
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM

@@ -55,7 +55,7 @@ import pandas as pd
 
 from bayesmmm.data.loading import DataError, read_csv
 from bayesmmm.model.geo import geo_parameters
-from bayesmmm.model.predictive import media_contributions
+from bayesmmm.model.mean import media_contributions
 
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec

@@ -66,7 +66,7 @@ import numpy as np
 
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError
-from bayesmmm.model.predictive import media_contributions
+from bayesmmm.model.mean import media_contributions
 from bayesmmm.model.spec import POOLING_VARIABLES, QUANTITY_VARIABLES
 
 if TYPE_CHECKING:

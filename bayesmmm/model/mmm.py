@@ -50,9 +50,10 @@ from bayesmmm.config.experiment import (
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_draws, lift_key, read_lift_tests
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, link_of, pool_parameter
+from bayesmmm.model.mean import mean_components, total
 from bayesmmm.model.media_prior import coefficient, create_quantity, posterior_coefficients, target_total
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
-from bayesmmm.model.predictive import Predictive, mean_components, total
+from bayesmmm.model.predictive import Predictive
 from bayesmmm.model.scales import Scales
 from bayesmmm.model.spec import QUANTITY_VARIABLES, ModelSpec
 

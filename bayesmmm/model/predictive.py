@@ -6,8 +6,8 @@ the PyMC graph for fitting (:func:`mean_components`, :func:`total`, the likeliho
 response curves and the optimizer (:func:`media_contributions`, :meth:`Predictive.evaluate`)
 and the service (:meth:`Predictive.predict_draws`).
 
-- :func:`mean_components` — the scaled components as PyTensor expressions (pure);
-- :func:`total` — ``mu`` from the components (PyTensor or NumPy);
+The pure functions of the mean live in :mod:`bayesmmm.model.mean` (re-exported here);
+
 - :class:`Predictive` — one posterior of one model: ``Predictive(spec, posterior)``, immutable.
   The mean function is compiled once per :class:`~bayesmmm.model.spec.ModelSpec` (vectorized
   over draws, NumPy linker) and shared by every posterior of that spec; evaluation in original
@@ -19,7 +19,6 @@ and the service (:meth:`Predictive.predict_draws`).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +26,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesmmm.components.features import time_index
 from bayesmmm.data.loading import DataError, frame_to_data
-from bayesmmm.model.geo import geo_parameters
+from bayesmmm.model.mean import (
+    COMPONENTS,
+    adstocked_media,
+    compile_mean,
+    compile_media,
+    mean_components,
+    media_contributions,
+    national_and_geo,
+    saturated_media,
+    total,
+    warn_past_trend_limit,
+)
 
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
@@ -45,155 +54,6 @@ __all__ = [
     "total",
     "warn_past_trend_limit",
 ]
-
-#: the additive components of the mean, in summation order
-COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
-
-
-def total(comps: Mapping[str, Any]):
-    """``mu``: the sum of the components (PyTensor tensors or NumPy arrays, same layout).
-
-    ``controls`` and ``media`` carry their control / channel axis last; it is summed.
-    """
-    return (
-        comps["intercept"]
-        + comps["trend"]
-        + comps["seasonality"]
-        + comps["controls"].sum(axis=-1)
-        + comps["media"].sum(axis=-1)
-    )
-
-
-def adstocked_media(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]) -> Any:
-    """Scaled spend carried over by the model's adstock (PyTensor; same shape as ``media_x``)."""
-    ad = {p: params[v] for p, v in spec.adstock.variable_names.items()}
-    return spec.adstock.apply(media_x, **ad)
-
-
-def saturated_media(spec: ModelSpec, adstocked: Any, params: Mapping[str, Any]) -> Any:
-    """``saturation(adstocked) × beta``: the scaled contributions of already adstocked spend (PyTensor)."""
-    sat = {p: params[v] for p, v in spec.saturation.variable_names.items()}
-    return spec.saturation.apply(adstocked, **sat) * params["beta"]
-
-
-def media_contributions(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]) -> Any:
-    """Scaled media contributions ``saturation(adstock(media)) × beta`` (PyTensor).
-
-    ``media_x`` is scaled spend with the date axis first; ``params`` maps the model's
-    variable names (``beta``, ``adstock_*``, ``saturation_*``) to tensors broadcasting
-    against ``media_x.shape[1:]``.
-    """
-    return saturated_media(spec, adstocked_media(spec, media_x, params), params)
-
-
-def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any) -> Any:
-    """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor): what the
-    intercept is centered by when ``center_media`` is on; ``()`` or ``(geo,)``."""
-    import pytensor.tensor as pt
-
-    if spec.is_geo:
-        params = geo_parameters(spec, params)
-    return pt.sum(pt.mean(media_contributions(spec, reference_media, params), axis=0), axis=-1)
-
-
-def mean_components(
-    spec: ModelSpec,
-    params: Mapping[str, Any],
-    design: Mapping[str, Any],
-    reference_media: Any = None,
-    centering: Any = None,
-) -> dict[str, Any]:
-    """Scaled mean components as PyTensor expressions (pure: no model context).
-
-    Parameters
-    ----------
-    spec : the model whose structure (transforms, trend, seasonality, geo pooling) applies.
-    params : variable name → tensor (random variables or placeholders).
-    design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
-        ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
-        and controls have a geo axis, ``(date, geo, channel|control)``.
-    reference_media : the scaled TRAINING media, over which the media contributions
-        are centered when ``center_media`` is on (default: ``design["media"]``, i.e.
-        the design is the training data). Forecasts and counterfactuals pass the
-        training media here so that the intercept does not move with their inputs.
-    centering : :func:`media_mean` over the training media, if already computed (it depends on
-        the parameters only: a forecaster evaluating many designs with the same draws
-        computes it once).
-
-    Returns
-    -------
-    dict with ``intercept`` (date,), ``trend`` (date,), ``seasonality`` (date,),
-    ``controls`` (date, control) and ``media`` (date, channel); for a geo panel
-    each has a geo axis after ``date``.
-    """
-    import pytensor.tensor as pt
-
-    t = pt.as_tensor_variable(design["t"])
-    media_x = pt.as_tensor_variable(design["media"])
-    if spec.is_geo:  # per-date terms gain a geo axis; pooled parameters become per geo
-        params = geo_parameters(spec, params)
-        zeros = pt.zeros((t.shape[0], media_x.shape[1]), dtype=t.dtype)
-    else:
-        zeros = pt.zeros_like(t)
-    out: dict[str, Any] = {"intercept": zeros + params["intercept"]}
-    trend = spec.trend.apply(t, params, spec.is_geo)
-    out["trend"] = trend + zeros if spec.is_geo else trend
-    if spec.seasonality.active:
-        season = spec.seasonality.apply(pt.as_tensor_variable(design["fourier"]), params, spec.is_geo)
-        out["seasonality"] = season + zeros if spec.is_geo else season
-    else:
-        out["seasonality"] = zeros
-    if spec.controls:
-        out["controls"] = pt.as_tensor_variable(design["controls"]) * params["gamma_control"]
-    elif spec.is_geo:
-        out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
-    else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
-        out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
-    out["media"] = media_contributions(spec, media_x, params)
-    if spec.model_config.center_media:
-        if centering is None:
-            ref = out["media"] if reference_media is None else media_contributions(spec, reference_media, params)
-            centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
-        out["intercept"] = out["intercept"] - centering
-    return out
-
-
-def national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Reduce a batch of geo components ``(sample, date, geo, ·)`` to national sums plus
-    ``mu_geo`` (sample, date, geo) and ``media_geo`` (sample, geo, channel; summed over dates)."""
-    out = {k: batch[k].sum(axis=2) for k in COMPONENTS}
-    out["mu"] = total(out)
-    out["mu_geo"] = total(batch)
-    out["media_geo"] = batch["media"].sum(axis=1)
-    return out
-
-
-def warn_past_trend_limit(spec: ModelSpec, dates: pd.DatetimeIndex) -> None:
-    """Warn when ``dates`` reach past the trend's :meth:`~bayesmmm.components.trend.Trend.forecast_limit`."""
-    limit = spec.trend.forecast_limit()
-    scales = spec.scales
-    if limit is None or not len(dates):
-        return
-    start = pd.Timestamp(scales.start)
-    t_last = float(time_index(dates[-1:], start, scales.span_days)[0])  # the model's own t
-    if t_last > limit:
-        last_ok = start + pd.Timedelta(days=limit * max(scales.span_days, 1.0))
-        warnings.warn(
-            f"the forecast reaches {dates[-1].date()} (t = {t_last:.2f} training spans), past {last_ok.date()} "
-            f"(t = {limit:.2f}), where the {spec.model_config.trend} trend's approximation stops widening its "
-            f"intervals and narrows them toward its boundary instead: {spec.trend.forecast_fix(t_last)}",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """PyTensor inputs for each free variable: one draw (core shape) and a batch of draws (leading axis)."""
-    import pytensor.tensor as pt
-
-    core = {n: pt.tensor(n, shape=(None,) * len(d), dtype="float64") for n, d in dims.items()}
-    batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(d) + 1), dtype="float64") for n, d in dims.items()}
-    return core, batched
 
 
 class Predictive:
@@ -569,66 +429,3 @@ class Predictive:
         if noise:
             ds["y"] = self.to_chain_draw(out["y"], ("date",), coords)
         return ds
-
-
-# ------------------------------------------------------------------ compilation
-def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, list[str], list[str], Callable | None]:
-    """The vectorized mean function of :meth:`Predictive.compiled` for ``names`` (pure: spec in, functions out)."""
-    import pytensor
-    import pytensor.tensor as pt
-    from pytensor.graph.replace import vectorize_graph
-
-    from bayesmmm.components.base import numpy_mode
-
-    dims = spec.variable_dims
-    panel = pt.tensor3 if spec.is_geo else pt.matrix
-    design = {
-        "media": panel("media", dtype="float64"),
-        "controls": panel("controls", dtype="float64"),
-        "t": pt.vector("t", dtype="float64"),
-        "fourier": pt.matrix("fourier", dtype="float64"),
-    }
-    core, batched = _placeholders(dims)
-    centering = center_fn = None
-    inputs = [*design.values(), *batched.values()]
-    if spec.model_config.center_media:  # center on the TRAINING media, whatever the design
-        reference = pt.constant(spec.training_design()["media"], dtype="float64")
-        shape = (None,) if spec.is_geo else ()
-        centering = pt.tensor("centering", shape=shape, dtype="float64")
-        batched_centering = pt.tensor("centering_draws", shape=(None, *shape), dtype="float64")
-        inputs.append(batched_centering)
-        # a function of the draws alone: computed once per set of draws, not per design
-        shift = vectorize_graph(media_mean(spec, core, reference), {core[n]: batched[n] for n in dims})
-        center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
-    comps = mean_components(spec, core, design, centering=centering)
-    replace = {core[n]: batched[n] for n in dims}
-    if centering is not None:
-        replace[centering] = batched_centering
-    outs = vectorize_graph([comps[k] for k in names], replace)
-    fn = pytensor.function(inputs, outs, mode=numpy_mode(), on_unused_input="ignore")
-    return fn, list(dims), list(names), center_fn
-
-
-def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
-    """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, *draws)``
-    → (sample, [geo,] channel), the contributions summed over dates (:meth:`Predictive.media_totals`)."""
-    import pytensor
-    import pytensor.tensor as pt
-    from pytensor.graph.replace import vectorize_graph
-
-    from bayesmmm.components.base import numpy_mode
-
-    dims = spec.variable_dims
-    panel = pt.tensor3 if spec.is_geo else pt.matrix
-    media, carried = panel("media", dtype="float64"), panel("adstocked", dtype="float64")
-    core, batched = _placeholders(dims)
-    carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
-    params = geo_parameters(spec, core) if spec.is_geo else core
-    replace = {core[n]: batched[n] for n in dims}
-    adstocked = vectorize_graph(adstocked_media(spec, media, params), replace)
-    totals = pt.sum(saturated_media(spec, carried, params), axis=0)
-    totals = vectorize_graph(totals, {**replace, carried: carried_draws})
-    mode = numpy_mode()
-    adstock_fn = pytensor.function([media, *batched.values()], adstocked, mode=mode, on_unused_input="ignore")
-    saturate_fn = pytensor.function([carried_draws, *batched.values()], totals, mode=mode, on_unused_input="ignore")
-    return adstock_fn, saturate_fn, list(dims)

@@ -33,7 +33,7 @@ import pandas as pd
 def _serve(run: str, port: int, http_impl: str) -> None:
     import uvicorn
 
-    from bayesmmm.serving.reload import ServingApp
+    from bayesmmm.serving.app import ServingApp
 
     app = ServingApp.from_target(run, dashboard=False, token="", watch_interval=0)
     uvicorn.run(
@@ -125,7 +125,7 @@ def main() -> None:
         ssl.create_default_context()
     print(f" (ssl.create_default_context() {(time.process_time() - t) / 20 * 1e3:.1f} ms)")
 
-    from bayesmmm.serving.service import ModelService
+    from bayesmmm.serving.app import ModelService
 
     svc = ModelService.from_target(args.run, dashboard=False)
     req = svc.predict_model.model_validate_json(body)

@@ -236,7 +236,7 @@ def test_geo_run_reports_at_national_level_and_is_not_served(geo_fit, tmp_path):
     assert "Key findings" in page and page.count("data:image/png;base64,") >= 8
     assert "<h2>By geo</h2>" in page and (run_dir / "figures" / "roas_geo.png").exists()
     pytest.importorskip("fastapi")
-    from bayesmmm.serving.service import ModelService
+    from bayesmmm.serving.app import ModelService
 
     with pytest.raises(ConfigError, match="geo model is not supported"):
         ModelService(result.model, "geo", dashboard=False)

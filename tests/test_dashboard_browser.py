@@ -37,7 +37,8 @@ def browser():
 
 @pytest.fixture(scope="module")
 def url(example_run):
-    from bayesmmm.serving.app import ModelService, create_app
+    from bayesmmm.serving.factory import create_app
+    from bayesmmm.serving.service import ModelService
 
     service = ModelService.from_target(example_run)
     app = create_app(service, token=TOKEN)

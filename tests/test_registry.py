@@ -174,7 +174,8 @@ def test_serving_from_the_registry(registry, example_run):
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from bayesmmm.serving.app import ModelService, create_app
+    from bayesmmm.serving.factory import create_app
+    from bayesmmm.serving.service import ModelService
 
     registry.register(example_run, "example", promote=False)
     current = ModelService.from_target(registry.root, dashboard=False)
@@ -272,7 +273,8 @@ def test_models_endpoint_hides_absolute_paths(registry, example_run, tmp_path):
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from bayesmmm.serving.app import ModelService, create_app
+    from bayesmmm.serving.factory import create_app
+    from bayesmmm.serving.service import ModelService
 
     svc = ModelService.from_target(registry.root, dashboard=False)
     c = TestClient(create_app(svc, token=""), base_url="http://localhost")
@@ -287,7 +289,8 @@ def test_models_compare_is_cached(registry, example_run, monkeypatch):
         from fastapi.testclient import TestClient
 
     import bayesmmm.serving.model_registry as reg_module
-    from bayesmmm.serving.app import ModelService, create_app
+    from bayesmmm.serving.factory import create_app
+    from bayesmmm.serving.service import ModelService
 
     calls = []
     real = reg_module.compare_versions
@@ -314,7 +317,7 @@ def test_service_reloads_on_promote_without_dropping_requests(registry, example_
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from bayesmmm.serving.app import ServingApp
+    from bayesmmm.serving.reload import ServingApp
 
     serving = ServingApp.from_target(registry.root, dashboard=False, token="", watch_interval=0.2)
     c = TestClient(serving, base_url="http://localhost")
@@ -355,7 +358,7 @@ def test_sighup_reloads(registry, example_run):
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from bayesmmm.serving.app import ServingApp
+    from bayesmmm.serving.reload import ServingApp
 
     serving = ServingApp.from_target(registry.root, dashboard=False, token="", watch_interval=3600)
     c = TestClient(serving, base_url="http://localhost")

@@ -20,7 +20,10 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx works 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bayesmmm.serving.app import MAX_ROWS, JsonFormatter, ModelService, create_app, hdi_columns
+from bayesmmm.serving.factory import create_app
+from bayesmmm.serving.logs import JsonFormatter
+from bayesmmm.serving.schemas import MAX_ROWS
+from bayesmmm.serving.service import ModelService
 
 LOCAL = "http://localhost"  # the service answers only to localhost names by default (Host header check)
 
@@ -113,15 +116,6 @@ def test_carryover_history_is_exact(service):
     assert mmm.carryover_weeks == mmm.adstock.l_max - 1
 
 
-def test_hdi_columns_is_arviz_nearest():
-    from bayesmmm.evaluation.summaries import hdi_bounds
-
-    draws = np.random.default_rng(0).gamma(2.0, size=(401, 3))
-    lo, hi = hdi_columns(draws, 0.8)
-    for j in range(3):
-        assert (lo[j], hi[j]) == pytest.approx(hdi_bounds(draws[:, j], 0.8), rel=1e-12)
-
-
 def test_draws_are_thinned_for_serving(example_run):
     svc = ModelService.from_target(example_run, dashboard=False, max_draws=100)
     assert svc.forecaster.n_draws == 100
@@ -137,6 +131,14 @@ def _message(r, status=422):
     return body["message"]
 
 
+CONTINUE = "new_media_spend[0].date: new dates must continue the weekly grid"
+PAST = "new_media_spend[0].date: new dates start on"
+
+
+def last_training_week(service):
+    return str(service.mmm.data.dates[-1].date())
+
+
 BAD_PAYLOADS = [
     # (description, mutate(body) -> body, text expected in the message)
     ("missing channel", lambda b, s: {"new_media_spend": [{k: v for k, v in b[0].items() if k != "x2"}]}, "x2"),
@@ -144,9 +146,11 @@ BAD_PAYLOADS = [
     ("bad date", lambda b, s: {"new_media_spend": [{**b[0], "date": "2021-13-45"}]}, "new_media_spend[0].date"),
     ("date not a string", lambda b, s: {"new_media_spend": [{**b[0], "date": 20210906}]}, "ISO date"),
     ("date word", lambda b, s: {"new_media_spend": [{**b[0], "date": "next monday"}]}, "new_media_spend[0].date"),
-    ("wrong first week", lambda b, s: {"new_media_spend": [{**b[0], "date": "2030-01-07"}]}, "must be dated"),
+    # the dates must continue the training data: the model's own check (MMM.check_continues), naming the field
+    ("wrong first week", lambda b, s: {"new_media_spend": [{**b[0], "date": "2030-01-07"}]}, CONTINUE),
+    ("first week in the past", lambda b, s: {"new_media_spend": [{**b[0], "date": last_training_week(s)}]}, PAST),
     ("gap between weeks", lambda b, s: {"new_media_spend": [b[0], {**b[1], "date": b[2]["date"]}]}, "consecutive"),
-    ("weeks out of order", lambda b, s: {"new_media_spend": [b[1], b[0]]}, "must be dated"),
+    ("weeks out of order", lambda b, s: {"new_media_spend": [b[1], b[0]]}, CONTINUE),
     ("hdi_prob 0", lambda b, s: {"new_media_spend": b, "hdi_prob": 0}, "hdi_prob"),
     ("hdi_prob 1", lambda b, s: {"new_media_spend": b, "hdi_prob": 1}, "hdi_prob"),
     ("hdi_prob 1.5", lambda b, s: {"new_media_spend": b, "hdi_prob": 1.5}, "hdi_prob"),

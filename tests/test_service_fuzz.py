@@ -19,7 +19,8 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 @pytest.fixture(scope="module")
 def api_schema(fitted_example):
     """The service's OpenAPI spec, served in-process (ASGI) on the session's fitted example model."""
-    from bayesmmm.serving.app import ModelService, create_app
+    from bayesmmm.serving.factory import create_app
+    from bayesmmm.serving.service import ModelService
 
     # schemathesis' in-process transport sends Host: testserver (the server answers only to the hosts it is told)
     app = create_app(ModelService(fitted_example, "fuzz", dashboard=False), token="", allowed_hosts=["testserver"])

@@ -25,7 +25,8 @@ with warnings.catch_warnings():  # starlette nudges towards httpx2; httpx works 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bayesmmm.serving.app import ModelService, create_app
+from bayesmmm.serving.factory import create_app
+from bayesmmm.serving.service import ModelService
 
 LOCAL = "http://localhost"
 
@@ -134,7 +135,7 @@ def test_dashboard_template_escapes_model_text(service):
 def test_health_never_waits_on_optimize_and_overflow_is_429(service, monkeypatch):
     import httpx
 
-    from bayesmmm.serving.app import ServeLimits
+    from bayesmmm.serving.pools import ServeLimits
 
     monkeypatch.setattr("bayesmmm.decisions.optimizer.optimize_budget", slow_optimizer(0.5))
     # optimizer threads in this process (a stub cannot be patched into an optimizer process)
@@ -175,7 +176,7 @@ def test_health_never_waits_on_optimize_and_overflow_is_429(service, monkeypatch
 
 
 def test_per_request_timeout(service, monkeypatch):
-    from bayesmmm.serving.app import ServeLimits
+    from bayesmmm.serving.pools import ServeLimits
 
     monkeypatch.setattr("bayesmmm.decisions.optimizer.optimize_budget", slow_optimizer(1.0))
     limits = ServeLimits(request_timeout_s=0.2, optimize_processes=False)
@@ -185,7 +186,7 @@ def test_per_request_timeout(service, monkeypatch):
 
 
 def test_work_caps_size_horizon_draws(service):
-    from bayesmmm.serving.app import ServeLimits
+    from bayesmmm.serving.pools import ServeLimits
 
     n = service.forecaster.n_draws
     c = TestClient(create_app(service, token="", limits=ServeLimits(max_predict_cells=5 * n)), base_url=LOCAL)
@@ -203,7 +204,7 @@ def test_optimizer_process_gives_the_same_plan(service):
     """/optimize in the optimizer process: the same plan as in this process, and its errors as 422s."""
     import httpx
 
-    from bayesmmm.serving.app import OptimizeRequest
+    from bayesmmm.serving.schemas import OptimizeRequest
 
     body = {"budget": 5.0, "weeks": 8, "max_draws": 200, "max_change": 0.5}
     expected = service.optimize(OptimizeRequest(**body))
@@ -362,7 +363,7 @@ def test_optimizer_process_exits_with_the_server(tmp_path):
 
     code = (
         "import os, sys\n"
-        "from bayesmmm.serving.middleware import WorkPool\n"
+        "from bayesmmm.serving.pools import WorkPool\n"
         "pool = WorkPool('optimize', 1, 0, 30.0, processes=True)\n"
         "print(pool.executor.submit(os.getpid).result(timeout=120), flush=True)\n"
         "os._exit(0)\n"

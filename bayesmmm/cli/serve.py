@@ -1,7 +1,7 @@
 """Serving commands: ``bayesmmm serve | register | models | promote | compare-models``.
 
-Registered onto the main typer app by :mod:`bayesmmm.cli.main`. FastAPI and uvicorn are
-imported only when ``serve`` runs. The registry folder defaults to ``$BAYESMMM_REGISTRY``
+:func:`add_commands` adds them to a typer app (:mod:`bayesmmm.cli` adds them to the main
+one). FastAPI and uvicorn are imported only when ``serve`` runs. The registry folder defaults to ``$BAYESMMM_REGISTRY``
 or ``./registry``.
 """
 
@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bayesmmm.cli.main import app, echo_error, handle_errors
+from bayesmmm.cli.main import echo_error, handle_errors
 
 REGISTRY_ENV = "BAYESMMM_REGISTRY"
 EXIT_REFUSED = 3
@@ -57,7 +57,6 @@ def registry_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@app.command()
 @handle_errors
 @registry_errors
 def serve(
@@ -120,13 +119,13 @@ def serve(
     promoted version by itself (checked every --watch-interval seconds) or on SIGHUP,
     without dropping requests. Logs are JSON lines on stderr.
     """
-    import logging
-
     import uvicorn
 
     from bayesmmm.config.experiment import ConfigError
-    from bayesmmm.serving.app import HOSTS_ENV, TOKEN_ENV, ServingApp, configure_logging
-    from bayesmmm.serving.middleware import ServeLimits, check_hosts, check_token
+    from bayesmmm.serving.gate import HOSTS_ENV, TOKEN_ENV, check_hosts, check_token
+    from bayesmmm.serving.logs import configure_logging, service_log
+    from bayesmmm.serving.pools import ServeLimits
+    from bayesmmm.serving.reload import ServingApp
 
     # every option is checked before the model loads: a bad one fails in a second, with exit code 2
     if not 0 < hdi_prob < 1:
@@ -165,9 +164,8 @@ def serve(
             message = message.replace(field, option)
         raise ConfigError(message) from None
     configure_logging(log_level)
-    log = logging.getLogger("bayesmmm.serving.app")
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        log.warning(f"listening on {host} without a token: anyone who can reach the port can use the API")
+        service_log.warning(f"listening on {host} without a token: anyone who can reach the port can use the API")
     from bayesmmm.components.plugins import load_plugins
 
     plugins = tuple(r.spec if r.kind == "file" else r.module for r in load_plugins(plugin or []))
@@ -188,7 +186,7 @@ def serve(
     )
     serving.install_sighup()  # uvicorn handles SIGINT/SIGTERM only; SIGHUP reloads
     serving.start_watching()
-    log.info(
+    service_log.info(
         "serving",
         extra={
             "url": f"http://{host}:{port}",
@@ -202,7 +200,6 @@ def serve(
         serving.close()  # the watcher thread and the optimizer process
 
 
-@app.command()
 @handle_errors
 @registry_errors
 def register(
@@ -220,7 +217,6 @@ def register(
     typer.echo(f"{entry.label} {status}: {entry.path}")
 
 
-@app.command()
 @handle_errors
 @registry_errors
 def models(
@@ -269,7 +265,6 @@ def _holdout(path: Path | None):
     return read_csv(path)
 
 
-@app.command("compare-models")
 @handle_errors
 @registry_errors
 def compare_models(
@@ -294,7 +289,6 @@ def compare_models(
         _print_comparison(comparison)
 
 
-@app.command()
 @handle_errors
 @registry_errors
 def promote(
@@ -313,3 +307,12 @@ def promote(
     )
     _print_comparison(comparison)
     typer.echo(f"{name}/{reg.get(name, 'current').label.split('/')[-1]} is now current")
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Add the serving and registry commands to ``app``: serve, register, models, compare-models, promote."""
+    app.command()(serve)
+    app.command()(register)
+    app.command()(models)
+    app.command("compare-models")(compare_models)
+    app.command()(promote)

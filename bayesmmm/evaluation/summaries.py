@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmmm import stats
 from bayesmmm.config.experiment import DiagnosticsConfig
 
 if TYPE_CHECKING:
@@ -60,30 +61,20 @@ ROAS_GEO_COLUMNS = [
 
 
 def hdi(da: xr.DataArray, prob: float) -> tuple[xr.DataArray, xr.DataArray]:
-    """Lower and upper HDI bounds over ``(chain, draw)``.
+    """Lower and upper HDI bounds over ``(chain, draw)``, as DataArrays over the other dims.
 
-    ArviZ's ``hdi`` (method ``nearest``: the narrowest interval between two draws that holds
-    ``floor(prob · n)`` further draws), vectorized over the other dims in NumPy: the same
-    numbers (tested against ``arviz.hdi``) without ArviZ's per-call overhead, which made
-    the report's tables and curves (hundreds of calls) take seconds.
+    :func:`bayesmmm.stats.hdi_bounds` (ArviZ's ``nearest`` method, vectorized) on the
+    pooled draws.
     """
-    if not 0 < prob <= 1:
-        raise ValueError(f"prob must be in (0, 1], got {prob}")
     template = da.isel(chain=0, draw=0, drop=True)
     values = da.transpose(*template.dims, "chain", "draw").to_numpy()
-    values = np.sort(values.reshape(*values.shape[:-2], -1), axis=-1)
-    n = values.shape[-1]
-    k = min(int(np.floor(prob * n)), n - 1)
-    widths = np.subtract(values[..., k:], values[..., : n - k], dtype=np.float64)
-    first = np.argmin(widths, axis=-1)[..., None]
-    lo = np.take_along_axis(values, first, axis=-1)[..., 0]
-    hi = np.take_along_axis(values, first + k, axis=-1)[..., 0]
+    lo, hi = stats.hdi_bounds(values.reshape(*values.shape[:-2], -1), prob, axis=-1)
     return template.copy(data=lo), template.copy(data=hi)
 
 
 def hdi_bounds(values: np.ndarray, prob: float) -> tuple[float, float]:
-    """HDI of a 1-D array of draws (the same estimator as :func:`hdi`)."""
-    lo, hi = hdi(xr.DataArray(np.asarray(values, dtype=float)[None, :], dims=("chain", "draw")), prob)
+    """HDI of a 1-D array of draws (:func:`bayesmmm.stats.hdi_bounds`), as two floats."""
+    lo, hi = stats.hdi_bounds(np.asarray(values, dtype=float), prob)
     return float(lo), float(hi)
 
 

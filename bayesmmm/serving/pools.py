@@ -1,25 +1,20 @@
-"""Building blocks of the HTTP service that do not depend on a model (see :mod:`bayesmmm.serving.app`).
+"""How much model work the service takes on: work pools with admission control and timeouts, small caches.
 
-- :class:`ServeLimits` and :class:`WorkPool`: model work runs on its own small thread
-  pools, never on the event loop or on the thread pool that serves ``/health``; each pool
-  admits at most ``workers + queue`` requests (beyond that: ``429`` with ``Retry-After``)
-  and a request waits at most ``request_timeout_s`` for its answer (``504``);
-- :class:`Metrics`: Prometheus metrics with ``prometheus_client`` on a registry of their
-  own, labels from fixed sets only (route templates, known methods);
-- :func:`strict_json`: request bodies with a duplicate key or ``NaN``/``Infinity`` are refused;
-- :func:`check_token`, :func:`check_hosts`, :func:`host_allowed`: start-up checks and the
-  ``Host`` header check (DNS rebinding);
-- :data:`API_CSP`, :data:`PAGE_CSP`, :data:`SECURITY_HEADERS`: the headers of every answer.
+- :class:`ServeLimits`: the sizes of the pools and the caps on one request;
+- :class:`WorkPool`: model work runs on its own small thread (or process) pools, never on
+  the event loop or on the thread pool that serves ``/health``; each pool admits at most
+  ``workers + queue`` jobs (beyond that :class:`Overloaded`: ``429`` with ``Retry-After``)
+  and a request waits at most ``request_timeout_s`` for its answer (:class:`RequestTimeout`:
+  ``504``);
+- :class:`BoundedCache`: the tables and comparisons kept in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -28,44 +23,9 @@ from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExec
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "API_CSP",
-    "DEFAULT_ALLOWED_HOSTS",
-    "PAGE_CSP",
-    "SECURITY_HEADERS",
-    "BoundedCache",
-    "DuplicateKeyError",
-    "Metrics",
-    "Overloaded",
-    "RequestTimeout",
-    "ServeLimits",
-    "WorkPool",
-    "check_hosts",
-    "check_token",
-    "host_allowed",
-    "strict_json",
-]
-
-DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-# JSON answers and errors: nothing may load, nothing may frame them
-API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# the dashboard and /docs: scripts and styles only from this server (no inline script), figures as data: URIs
-PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-)
+__all__ = ["BoundedCache", "Overloaded", "RequestTimeout", "ServeLimits", "WorkPool"]
 
 
-# ------------------------------------------------------------------ limits
 @dataclass(frozen=True)
 class ServeLimits:
     """How much model work the service takes on at once, and how big one request may be.
@@ -276,144 +236,3 @@ class BoundedCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._data)
-
-
-# ------------------------------------------------------------------ metrics
-class Metrics:
-    """Prometheus metrics of one service (its own ``CollectorRegistry``: apps never share series).
-
-    Labels come from fixed sets only: a method outside the HTTP methods is ``other``; a
-    path no route matched is ``unmatched`` (or ``unauthorized``, ``too_large``,
-    ``bad_host`` when the gate answered), so no request can create new series.
-    """
-
-    def __init__(self, model_version: str, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
-            "bayesmmm_http_requests", "HTTP requests by method, route and status.", ["method", "route", "status"],
-            registry=r,
-        )  # fmt: skip
-        self.latency = Histogram(
-            "bayesmmm_http_request_duration_seconds", "Time to handle a request.", ["method", "route"],
-            buckets=buckets, registry=r,
-        )  # fmt: skip
-        self.in_flight = Gauge("bayesmmm_requests_in_flight", "Requests being handled.", registry=r)
-        self.model_info = Gauge("bayesmmm_model_info", "The model version being served.", ["model_version"], registry=r)
-        self.started = Gauge("bayesmmm_start_time_seconds", "Unix time the service started.", registry=r)
-        self.started.set(time.time())
-        self.rejected = Counter(
-            "bayesmmm_rejected_requests", "Model work refused (busy: 429) or timed out (504), by pool.",
-            ["pool", "reason"], registry=r,
-        )  # fmt: skip
-        self.pending = Gauge("bayesmmm_work_pending", "Model work running or queued, by pool.", ["pool"], registry=r)
-        self.reloads = Counter("bayesmmm_model_reloads", "Model reloads by outcome.", ["outcome"], registry=r)
-        self.model_version = ""
-        self.set_model(model_version)
-
-    def set_model(self, model_version: str) -> None:
-        if self.model_version:
-            self.model_info.remove(self.model_version)
-        self.model_version = model_version
-        self.model_info.labels(model_version).set(1)
-
-    def track_pools(self, pools: Iterable[WorkPool]) -> None:
-        for pool in pools:
-            self.pending.labels(pool.name).set_function(lambda p=pool: p.pending)
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        method = method if method in METHODS else "other"
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
-
-    def render(self) -> bytes:
-        from prometheus_client import generate_latest
-
-        return generate_latest(self.registry)
-
-
-# ------------------------------------------------------------------ strict JSON
-class DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"duplicate key {key!r} in a JSON object: send each field once")
-        self.key = key
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DuplicateKeyError(key)
-        out[key] = value
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON: send numbers only")
-
-
-def strict_json(body: bytes | str) -> Any:
-    """``json.loads`` that refuses duplicate keys (:class:`DuplicateKeyError`) and NaN/Infinity."""
-    return json.loads(body, object_pairs_hook=_pairs, parse_constant=_constant)
-
-
-# ------------------------------------------------------------------ start-up checks
-TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what a client can send in an HTTP header, unchanged
-HOST_RE = re.compile(
-    r"^(\*|(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|[0-9a-f:.]*:[0-9a-f:.]*)$"
-)
-
-
-def check_token(token: str | None, source: str = "BAYESMMM_API_TOKEN") -> str | None:
-    """None/empty: no token. Otherwise the token, or ValueError when no client could ever send it."""
-    if token is None or token == "":
-        return None
-    if not TOKEN_RE.fullmatch(token):
-        raise ValueError(
-            f"{source}: the bearer token must be printable ASCII without spaces (characters ! to ~); a blank, "
-            "padded or non-ASCII token cannot be sent in an Authorization header and would lock every client out"
-        )
-    return token
-
-
-def check_hosts(hosts: Iterable[str] | None, source: str = "--allowed-host") -> tuple[str, ...]:
-    """Normalized allowed ``Host`` names (default: localhost only); ValueError for a malformed one."""
-    if hosts is None:
-        return DEFAULT_ALLOWED_HOSTS
-    out = []
-    for host in hosts:
-        h = host.strip().lower()
-        if h.startswith("[") and h.endswith("]"):
-            h = h[1:-1]
-        if not h or not HOST_RE.fullmatch(h):
-            raise ValueError(
-                f"{source}: {host!r} is not a host name (use a name like api.example.com, *.example.com, an IP "
-                "address, or * for any host)"
-            )
-        out.append(h)
-    if not out:
-        raise ValueError(f"{source}: give at least one host (or * for any)")
-    return tuple(out)
-
-
-def host_allowed(header: bytes | None, allowed: tuple[str, ...]) -> bool:
-    """Whether a ``Host`` header names one of ``allowed`` (port ignored; ``*.example.com`` wildcards)."""
-    if "*" in allowed:
-        return True
-    if not header:
-        return False
-    try:
-        text = header.decode("ascii").strip().lower()
-    except UnicodeDecodeError:
-        return False
-    if text.startswith("["):
-        host = text[1 : text.find("]")] if "]" in text else ""
-    else:
-        host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    host = host.rstrip(".")
-    for pattern in allowed:
-        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]) and host != pattern[2:]):
-            return True
-    return False

@@ -1,4 +1,5 @@
-"""The package layout: no import cycles between modules, old import paths still work."""
+"""The package layout: no import cycles between modules (not even through imports for type annotations
+only), old import paths still work."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ def runtime_nodes(tree: ast.AST):
             stack.append(child)
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Every bayesmmm module → the bayesmmm modules it imports, at module level or inside functions.
+def import_graph(type_only: bool = True) -> dict[str, set[str]]:
+    """Every bayesmmm module → the bayesmmm modules it imports, at module level or inside functions,
+    and (``type_only``) under ``if TYPE_CHECKING:``: an import for annotations only is still a
+    dependency a reader follows, and a circle through one means two modules that are one.
 
     Package ``__init__`` files (re-exports, ``bayesmmm/__init__.py``'s public API) and the
     compatibility aliases are left out: they are entry points, not layers.
@@ -44,7 +47,8 @@ def import_graph() -> dict[str, set[str]]:
         if name in skip:
             continue
         deps: set[str] = set()
-        for node in runtime_nodes(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree) if type_only else runtime_nodes(tree):
             targets: list[str] = []
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bayesmmm"):
                 targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
@@ -82,6 +86,18 @@ def test_no_import_cycles():
     assert len(graph) > 20
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_type_only_imports_are_edges_of_the_graph(tmp_path, monkeypatch):
+    """A circle closed only by an ``if TYPE_CHECKING:`` import is found; run-time-only graphs skip it."""
+    pkg = tmp_path / "bayesmmm"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from bayesmmm.b import thing\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from bayesmmm.a import A\n")
+    monkeypatch.setitem(globals(), "PACKAGE", pkg)
+    assert find_cycle(import_graph()) == ["bayesmmm.a", "bayesmmm.b", "bayesmmm.a"]
+    assert find_cycle(import_graph(type_only=False)) is None
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -73,7 +73,7 @@ def test_predict_matches_the_cli_forecast(client, service, mmm_example_frame):
     assert set(out["contributions"]) == {"x1", "x2"} and len(out["contributions"]["x1"]) == 4
     # the same numbers as `bayesmmm predict` (forecast_table) on the same draws, seed and rows
     frame = pd.DataFrame(body["new_media_spend"]).rename(columns={"date": "date_week"})
-    table = forecast_table(service.forecaster.model, frame, 0.9, True, 3)
+    table = forecast_table(service.forecaster.predictive, frame, 0.9, True, 3)
     np.testing.assert_allclose(mean, table["sales_pred_mean"], rtol=1e-12)
     np.testing.assert_allclose(lo, table["sales_pred_hdi_low_90"], rtol=1e-12)
     np.testing.assert_allclose(hi, table["sales_pred_hdi_high_90"], rtol=1e-12)
@@ -122,6 +122,39 @@ def test_draws_are_thinned_for_serving(example_run):
     assert svc.mmm.idata["posterior"].sizes["draw"] == SMALL_SAMPLER["draws"]  # tables keep every draw
     out = svc.predict({"new_media_spend": rows(svc, 2)})
     assert len(out["sales_pred_mean"]) == 2
+
+
+def test_the_draw_cap_counts_the_draws_the_service_evaluates(example_run, monkeypatch):
+    """``max_draws`` caps the draws actually evaluated, by forecasts and by the dashboard's response
+    curves, not only the count the service reports (its weeks × draws limits are computed from it).
+    A spy on the predictive core records how many draws each evaluation receives."""
+    import inspect
+
+    from bayesmmm.model.predictive import Predictive
+
+    seen: dict[str, list[int]] = {"evaluate": [], "media_totals": []}
+
+    def spy(name):
+        original = getattr(Predictive, name)
+        signature = inspect.signature(original)
+
+        def wrapped(self, *args, **kwargs):
+            draws = signature.bind(self, *args, **kwargs).arguments.get("draws")
+            used = self.posterior_draws() if draws is None else draws
+            seen[name].append(len(next(iter(used.values()))))
+            return original(self, *args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(Predictive, "evaluate", spy("evaluate"))
+    monkeypatch.setattr(Predictive, "media_totals", spy("media_totals"))
+    svc = ModelService.from_target(example_run, dashboard=True, max_draws=100)
+    n_posterior = svc.mmm.predictive.n_draws
+    assert n_posterior > 100 and svc.forecaster.n_draws <= 100
+    assert seen["media_totals"] and max(seen["media_totals"]) <= 100  # the dashboard's response curves
+    seen["evaluate"].clear()
+    svc.predict({"new_media_spend": rows(svc, 3)})
+    assert seen["evaluate"] == [svc.forecaster.n_draws]
 
 
 def _message(r, status=422):

@@ -18,6 +18,7 @@ from bayesmmm.config.experiment import DiagnosticsConfig
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.predictive import Predictive
 
 __all__ = [
     "ROAS_COLUMNS",
@@ -320,9 +321,12 @@ def diagnostics(idata: Any, config: DiagnosticsConfig | None = None) -> dict[str
 
 
 def forecast_table(
-    mmm: MMM, frame: pd.DataFrame, hdi_prob: float = 0.9, contributions: bool = False, seed: int = 0
+    mmm: MMM | Predictive, frame: pd.DataFrame, hdi_prob: float = 0.9, contributions: bool = False, seed: int = 0
 ) -> pd.DataFrame:
     """Forecast for future weeks: ``date, sales_pred_mean, sales_pred_hdi_low_90, sales_pred_hdi_high_90``.
+
+    ``mmm`` is a fitted model or a :class:`~bayesmmm.model.predictive.Predictive` (a thinned view, say:
+    the forecast then uses exactly its draws).
 
     The interval is the HDI of the posterior predictive (observation noise included, seeded);
     trend and seasonality continue and adstock carries over from the training weeks. With
@@ -343,6 +347,6 @@ def forecast_table(
     )
     if contributions:
         media = _mean(pred["media"])
-        for ch in mmm.channels:
+        for ch in media["channel"].values:
             table[f"{ch}_contribution_mean"] = media.sel(channel=ch).to_numpy()
     return table

@@ -367,12 +367,12 @@ def calibration_summary(
     ``z`` is ``(posterior mean lift − delta_y) / sigma``: |z| > 2 means the model and the
     test disagree (a test in a different regime, a mis-specified curve, or a wrong sigma).
     """
-    from bayesmmm.evaluation.summaries import hdi_bounds
+    from bayesmmm.stats import hdi_bounds
 
     lifts = lift_draws(spec, draws, tests)
     out = []
     for i, row in enumerate(tests.itertuples(index=False)):
-        lo, hi = hdi_bounds(lifts[:, i], hdi_prob)
+        lo, hi = (float(v) for v in hdi_bounds(lifts[:, i], hdi_prob))
         mean = float(lifts[:, i].mean())
         out.append(
             {

@@ -68,12 +68,12 @@ def _png(draw: Callable[[Path], Any]) -> str:
 
 
 def dashboard_figures(
-    mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None, curves_model: MMM | None = None
+    mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None, curves_max_draws: int | None = 1000
 ) -> dict[str, str]:
     """Fit, decomposition and response-curve figures as base64 PNGs.
 
-    ``curves_model`` (e.g. a thinned copy of ``mmm``) computes the response curves, which
-    re-evaluate the model once per spend multiplier.
+    The response curves re-evaluate the model once per spend multiplier, on at most
+    ``curves_max_draws`` posterior draws (the service passes its forecasts' draw cap).
 
     A figure that fails to render is left out (with its error in ``<name>_error``), so
     the service still starts and the page says what is missing.
@@ -86,7 +86,7 @@ def dashboard_figures(
         "fit": lambda p: plots.plot_fit(mmm, p, hdi_prob, comps),
         "decomposition": lambda p: plots.plot_decomposition(mmm, p, comps),
         "response_curves": lambda p: plots.plot_response_curves(
-            response_curves(curves_model or mmm, hdi_prob=hdi_prob), p
+            response_curves(mmm, hdi_prob=hdi_prob, max_draws=curves_max_draws), p
         ),
     }
     out: dict[str, str] = {}

@@ -4,7 +4,8 @@
   contribution tables, dashboard), answering ``/predict``, ``/optimize`` and the tables
   as plain Python (no HTTP here); :class:`ServiceInputError` is a request it cannot serve;
 - :class:`Forecaster`: posterior-predictive forecasts of the weeks after the training data
-  on at most ``max_draws`` draws (:func:`thinned`);
+  on at most ``max_draws`` draws (a :meth:`~bayesmmm.model.predictive.Predictive.thinned` view:
+  it evaluates exactly the draws it reports);
 - :func:`optimize_in_worker`: an optimization in an optimizer process (off the serving
   process's GIL).
 """
@@ -12,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from pathlib import Path
@@ -36,38 +36,13 @@ from bayesmmm.serving.schemas import (
 )
 from bayesmmm.stats import hdi_bounds
 
-__all__ = ["DEFAULT_MAX_DRAWS", "Forecaster", "ModelService", "ServiceInputError", "optimize_in_worker", "thinned"]
+__all__ = ["DEFAULT_MAX_DRAWS", "Forecaster", "ModelService", "ServiceInputError", "optimize_in_worker"]
 
 DEFAULT_MAX_DRAWS = 1000  # forecasts: HDIs from 1000 draws are stable; more only costs latency
 
 
 class ServiceInputError(ValueError):
     """A request that passed schema validation but cannot be served (the message says why)."""
-
-
-def thinned(mmm: MMM, max_draws: int | None) -> MMM:
-    """A view of ``mmm`` whose posterior keeps at most ``max_draws`` draws (every k-th of each chain).
-
-    Shares the configuration, data and compiled mean function; only the posterior group
-    is kept, which is all that :meth:`MMM.predict` reads. Returns ``mmm`` itself when it
-    has no more draws than that.
-    """
-    import copy
-
-    from xarray import DataTree
-
-    post = mmm.idata["posterior"].to_dataset()
-    n = post.sizes["chain"] * post.sizes["draw"]
-    if max_draws is None or n <= max_draws:
-        return mmm
-    if max_draws < post.sizes["chain"]:
-        raise ValueError(f"max_draws must be at least the number of chains ({post.sizes['chain']}), got {max_draws}")
-    step = math.ceil(n / max_draws)
-    light = copy.copy(mmm)
-    light.__dict__.pop("_components", None)
-    light.idata = DataTree.from_dict({"posterior": post.isel(draw=slice(None, None, step))})
-    light.idata.attrs.update(mmm.idata.attrs)
-    return light
 
 
 def _plan(result: Any) -> dict[str, Any]:
@@ -119,14 +94,15 @@ class Forecaster:
     Parameters
     ----------
     mmm : a fitted model.
-    max_draws : use at most this many draws (see :func:`thinned`).
+    max_draws : use at most this many draws: every k-th of each chain
+        (:meth:`~bayesmmm.model.predictive.Predictive.thinned`); None for all.
     """
 
     def __init__(self, mmm: MMM, max_draws: int | None = DEFAULT_MAX_DRAWS) -> None:
-        self.model = thinned(mmm, max_draws)
-        self.draws = self.model.posterior_draws()
-        post = self.model.idata["posterior"]
-        self.n_draws = int(post.sizes["chain"] * post.sizes["draw"])
+        #: the predictive over the thinned posterior: what it evaluates is what ``n_draws`` counts
+        self.predictive = mmm.predictive.thinned(max_draws)
+        self.draws = self.predictive.posterior_draws()
+        self.n_draws = self.predictive.n_draws
 
     def forecast(
         self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray, hdi_prob: float, seed: int = 0
@@ -136,7 +112,7 @@ class Forecaster:
         ``dates`` must continue the training weeks (checked). Returns arrays ``mean``,
         ``hdi_low``, ``hdi_high`` (date,) and ``media`` (date, channel).
         """
-        out = self.model.predictive.predict_draws(dates, media, controls, noise=True, seed=seed, draws=self.draws)
+        out = self.predictive.predict_draws(dates, media, controls, noise=True, seed=seed, draws=self.draws)
         y = out["y"]
         low, high = hdi_bounds(y, hdi_prob, axis=0)
         return {"mean": y.mean(axis=0), "hdi_low": low, "hdi_high": high, "media": out["media"].mean(0)}
@@ -216,7 +192,7 @@ class ModelService:
         if dashboard:
             from bayesmmm.serving.dashboard import dashboard_figures, render_dashboard
 
-            self.figures = dashboard_figures(mmm, hdi_prob, comps, curves_model=self.forecaster.model)
+            self.figures = dashboard_figures(mmm, hdi_prob, comps, curves_max_draws=self.forecaster.n_draws)
             self.dashboard_html = render_dashboard(
                 mmm, model_version, self._roas[hdi_prob], self.metrics, self.figures, diagnostics
             )

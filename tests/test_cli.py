@@ -195,14 +195,14 @@ def test_demo_end_to_end_in_a_fresh_process(tmp_path):
 def test_demo_child_fit_reports_its_error_and_writes_nothing(tmp_path):
     """The demo's calibrated fit runs in a child process: its failure comes back as the parent's own
     input error; a child given no experiment exits quietly."""
-    from bayesmmm.cli.main import _ChildFit
     from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.workflows.demo import ChildFit
 
-    child = _ChildFit(tmp_path / "run").start("data: {path: nowhere.csv}\nmodel: {adstock: no_such_adstock}\n")
+    child = ChildFit(tmp_path / "run").start("data: {path: nowhere.csv}\nmodel: {adstock: no_such_adstock}\n")
     with pytest.raises(ConfigError, match=r"(?s)the calibrated fit: .*no_such_adstock"):
         child.result()
     assert not (tmp_path / "run").exists()
-    _ChildFit(tmp_path / "run").cancel()  # started, never given an experiment: exits, writes nothing
+    ChildFit(tmp_path / "run").cancel()  # started, never given an experiment: exits, writes nothing
     assert not (tmp_path / "run").exists()
 
 
@@ -213,14 +213,14 @@ def test_demo_child_fit_stopped_midway_leaves_nothing(tmp_path):
     import time
 
     from bayesmmm import load_experiment, load_scenario
-    from bayesmmm.cli.main import _ChildFit
+    from bayesmmm.workflows.demo import ChildFit
     from bayesmmm.workflows.simulate import builtin_scenario, write_simulation
 
     data_path, _ = write_simulation(load_scenario(builtin_scenario("four_channel")), tmp_path / "data")
     long_fit = {"data.path": str(data_path), "sampler.draws": 200_000, "sampler.chains": 2}  # minutes
     config = load_experiment(builtin_scenario("four_channel_experiment"), long_fit)
-    _ChildFit(tmp_path / "idle").stop()  # still waiting for its experiment: takes the interrupt
-    child = _ChildFit(tmp_path / "run").start(config.to_yaml())
+    ChildFit(tmp_path / "idle").stop()  # still waiting for its experiment: takes the interrupt
+    child = ChildFit(tmp_path / "run").start(config.to_yaml())
     time.sleep(8)  # imports, then compiling or sampling: Python takes the interrupt, XLA does not
     started = time.monotonic()
     child.stop(timeout=3)

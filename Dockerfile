@@ -26,7 +26,7 @@ RUN pip install -r requirements-serve.lock
 COPY pyproject.toml README.md ./
 COPY bayesmmm ./bayesmmm
 RUN pip install --no-deps . \
-    && python -c "import bayesmmm.service, bayesmmm.cli" \
+    && python -c "import bayesmmm.serving.app, bayesmmm.cli" \
     && rm -rf /app/bayesmmm /app/build
 
 USER bayesmmm:bayesmmm

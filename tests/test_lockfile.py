@@ -62,3 +62,17 @@ def test_the_ci_lock_pins_every_requirement_of_every_extra_within_its_range():
     for path in ("README.md", ".ci/run"):
         text = (ROOT / path).read_text()
         assert "-c constraints.txt" in text, f"{path} must install with -c constraints.txt"
+
+
+def test_the_images_import_check_names_modules_that_exist():
+    """The Dockerfile's build step imports the service's modules to fail the build early; each module it
+    names must exist (it named ``bayesmmm.service`` after that package had become ``bayesmmm.serving``)."""
+    import importlib
+    import re
+
+    text = (ROOT / "Dockerfile").read_text()
+    checks = re.findall(r'python -c "import ([\w., ]+)"', text)
+    assert checks, "the Dockerfile no longer checks its imports"
+    for names in checks:
+        for name in names.split(","):
+            importlib.import_module(name.strip())

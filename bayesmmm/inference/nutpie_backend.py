@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesmmm.config.experiment import SamplerConfig
-from bayesmmm.inference.base import SamplerError, cores, progress
+from bayesmmm.inference.base import SamplerError, cores, get_backend, progress
 
-__all__ = ["precompile_nutpie", "sample_nutpie"]
+__all__ = ["precompile_nutpie", "sample_nutpie", "start_nutpie"]
 
 _COMPILED: OrderedDict[str, Any] = OrderedDict()
 _COMPILED_MAX = 8
@@ -40,7 +40,12 @@ def _nutpie_compiled(model, cache_key: str | None):
     return compiled, False
 
 
-def precompile_nutpie(model, cache_key: str) -> None:
+def start_nutpie(config: SamplerConfig) -> None:
+    """Import nutpie (and numba) on this thread."""
+    import nutpie  # noqa: F401
+
+
+def precompile_nutpie(model, config: SamplerConfig, cache_key: str) -> None:
     """Compile ``model`` with nutpie now, for a later fit with ``cache_key`` to reuse."""
     with _COMPILED_LOCK:
         _nutpie_compiled(model, cache_key)
@@ -66,7 +71,11 @@ def sample_nutpie(
         cores=cores(config),
         seed=config.seed,
         target_accept=config.target_accept,
-        adaptation="low_rank" if config.mass_matrix == "dense" else "diag",
+        # nutpie's dense option: its low-rank adaptation (the leading eigenvectors of the
+        # draws' and gradients' covariance on top of a diagonal)
+        adaptation="low_rank"
+        if get_backend(config.backend).mass_matrix(config.mass_matrix, compiled.n_dim) == "dense"
+        else "diag",
         save_warmup=False,
         progress_bar=progress(config),
     )

@@ -199,6 +199,126 @@ def test_jax_only_options_rejected_for_other_backends():
     SamplerConfig(backend="blackjax", device="gpu", precision="float32")
 
 
+# ------------------------------------------------------------------------------ the registry
+def _toy_sample(model, config, cache_key, prepare):
+    """A third-party backend: independent draws of the toy model's ``x`` (no MCMC), its own stat names."""
+    rng = np.random.default_rng(config.seed)
+    shape = (config.chains, config.draws)
+    posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=shape))})
+    stats = xr.Dataset(
+        {
+            "divergent": (("chain", "draw"), np.zeros(shape, bool)),
+            "depth": (("chain", "draw"), np.full(shape, 2)),
+            "n_steps": (("chain", "draw"), np.full(shape, 3)),
+        }
+    )
+    idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+    return idata, {"compile_s": 0.0, "sample_s": 0.0, "total_s": 0.0, "compile_reused": 0}
+
+
+@pytest.fixture
+def toy_backend():
+    from bayesmmm.inference.base import Capabilities, register_backend, unregister_backend
+
+    started = []
+    backend = register_backend(
+        "toy",
+        "tests.test_backends:_toy_sample",  # by path, imported on first use, like the built-ins
+        stat_names={"diverging": "divergent", "tree_depth": "depth"},
+        capabilities=Capabilities(gpu=True),
+        start=lambda config: started.append(config.backend),
+    )
+    yield backend, started
+    unregister_backend("toy")
+
+
+def _toy_model():
+    import pymc as pm
+
+    with pm.Model() as model:
+        pm.Normal("x")
+    return model
+
+
+def test_a_registered_backend_is_used_by_name_everywhere(toy_backend, tmp_path):
+    """``sample``, ``precompile``, ``import_backend``, config validation and bench suites find a
+    registered backend by name; its statistics come back under the common names and dtypes."""
+    from bayesmmm.inference.sampling import import_backend, precompile, sample
+    from bayesmmm.workflows.bench import BenchSuite
+
+    backend, started = toy_backend
+    assert "toy" in backend_names() and backend.function("sample") is _toy_sample
+    config = SamplerConfig(backend="toy", chains=2, draws=50, device="gpu")  # toy says it runs on a GPU
+    tree, timings = sample(_toy_model(), config)
+    assert timings["backend"] == "toy"
+    stats = tree["sample_stats"]
+    assert {k: str(v.dtype) for k, v in stats.data_vars.items()} == SAMPLE_STATS
+    assert int(stats["tree_depth"].min()) == 2 and int(stats["n_steps"].min()) == 3
+    assert not stats["diverging"].any() and not stats["reached_max_treedepth"].any()
+    assert np.isnan(stats["energy"]).all()  # a statistic the backend does not report
+    assert precompile(_toy_model(), config, "key") is False  # registered without a precompile
+    import_backend(config)
+    assert started == ["toy"]
+    with pytest.raises(ValueError, match="float32 needs a backend"):
+        SamplerConfig(backend="toy", precision="float32")  # not among toy's capabilities
+    with pytest.raises(ValueError, match="mass_matrix: dense is not supported by toy"):
+        SamplerConfig(backend="toy", mass_matrix="dense")
+    suite = {"backends": ["toy"], "datasets": [{"name": "d", "experiment": str(tmp_path / "e.yaml")}]}
+    assert BenchSuite.model_validate(suite).backends == ["toy"]
+    with pytest.raises(ValueError, match="unknown sampler backend"):
+        BenchSuite.model_validate({**suite, "backends": ["stan"]})
+
+
+def test_a_backend_name_must_be_identifier_like():
+    from bayesmmm.inference.base import register_backend
+
+    for name in ("", "auto", "my backend"):
+        with pytest.raises(ValueError, match="identifier-like"):
+            register_backend(name, _toy_sample)
+
+
+def test_builtin_backends_and_their_defaults():
+    """What each built-in can do, and its ``mass_matrix: auto`` (chosen by measurement: benchmarks/README.md,
+    "Backends at their defaults (issue 24)"): a dense metric (nutpie: its low-rank one) up to 200 parameters."""
+    from bayesmmm.inference.base import get_backend
+
+    assert backend_names()[:4] == ["nutpie", "pymc", "numpyro", "blackjax"]
+    assert get_backend("auto").name == "numpyro"  # JAX is a core dependency
+    for name in backend_names():
+        caps = get_backend(name).capabilities
+        assert caps.mass_matrices == ("diag", "dense"), name
+        assert get_backend(name).dense_max_dim == 200, name
+        assert caps.reproducible, name
+        assert caps.gpu == caps.float32 == (name in ("numpyro", "blackjax")), name
+        assert caps.precompiles == (name != "pymc"), name
+
+
+@pytest.mark.parametrize(
+    ("backend", "library", "argument", "auto", "diag"),
+    [
+        ("nutpie", "nutpie", "adaptation", "low_rank", "diag"),
+        ("pymc", "pymc", "init", "jitter+adapt_full", "jitter+adapt_diag"),
+    ],
+)
+def test_auto_mass_matrix_reaches_the_library(frame, monkeypatch, backend, library, argument, auto, diag):
+    """``mass_matrix: auto`` asks nutpie for its low-rank adaptation and PyMC for a full mass matrix
+    (the sampler itself is stubbed: only its arguments are looked at)."""
+    import importlib
+
+    module = importlib.import_module(library)
+    seen = []
+
+    def stub(*args, **kwargs):
+        seen.append(kwargs[argument])
+        raise KeyboardInterrupt  # stop before sampling
+
+    monkeypatch.setattr(module, "sample", stub)
+    for mass_matrix in ("auto", "diag"):
+        with pytest.raises(KeyboardInterrupt):
+            MMM(DATA, MODEL).fit(frame, {**QUICK, "backend": backend, "mass_matrix": mass_matrix})
+    assert seen == [auto, diag]
+
+
 def test_cli_rejects_an_unknown_sampler(tmp_path):
     from bayesmmm.config.experiment import load_experiment
 

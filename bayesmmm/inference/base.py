@@ -35,6 +35,7 @@ __all__ = [
     "harmonize_stats",
     "register_backend",
     "resolve_backend",
+    "unregister_backend",
 ]
 
 #: the sample statistics every backend returns (per chain and draw), with their dtypes
@@ -168,6 +169,13 @@ def register_backend(
     entry = replace(entry, stat_names=MappingProxyType(dict(entry.stat_names)))
     _REGISTRY[name] = entry
     return entry
+
+
+def unregister_backend(name: str) -> Backend:
+    """Remove the backend registered as ``name`` (a plugin's, or a test's); returns it."""
+    if name not in _REGISTRY:
+        raise SamplerError(f"sampler backend {name!r} is not registered")
+    return _REGISTRY.pop(name)
 
 
 def backend_names() -> list[str]:

@@ -60,8 +60,17 @@ def sample_nutpie(
         import nutpie
     except ImportError as exc:  # pragma: no cover - nutpie is a core dependency
         raise SamplerError("nutpie is not installed: pip install nutpie, or use --sampler pymc") from exc
-    with _COMPILED_LOCK:
-        compiled, reused = _nutpie_compiled(model, cache_key)
+    import os
+
+    if os.environ.get("NUTPIE_JAX"):
+        from bayesmmm.inference.jax.nutpie_model import nutpie_model
+
+        nm = nutpie_model(model, config, cache_key)
+        compiled, reused = nm.compiled, nm.reused
+    else:
+        nm = None
+        with _COMPILED_LOCK:
+            compiled, reused = _nutpie_compiled(model, cache_key)
     compiled_at = time.perf_counter()
     idata = nutpie.sample(
         compiled,
@@ -79,6 +88,8 @@ def sample_nutpie(
         save_warmup=False,
         progress_bar=progress(config),
     )
+    if nm is not None:
+        idata = nm.tree(model, idata)
     total = time.perf_counter() - start
     compile_s = compiled_at - start
     return idata, {

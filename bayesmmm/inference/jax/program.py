@@ -27,7 +27,7 @@ import numpy as np
 from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.inference.base import available_cores, get_backend
 from bayesmmm.inference.jax.runtime import precision, resolve_devices, start, warn_once
-from bayesmmm.inference.jax.translate import JaxModel, initial_points, jax_model
+from bayesmmm.inference.jax.translate import JaxModel, initial_points, jax_model, posterior_tree
 
 __all__ = ["ChainBuilder", "JaxSampler"]
 
@@ -251,7 +251,7 @@ class JaxSampler:
             constrained = program.constrain(draws)
             constrained = [np.asarray(c, dtype=np.float64) for c in constrained]
             stats = {k: np.asarray(v) for k, v in stats.items()}
-        tree = _to_datatree(model, jm.var_names, constrained, stats, config.backend)
+        tree = posterior_tree(model, jm.var_names, constrained, stats, config.backend)
         total = time.perf_counter() - begin
         sample_s = sampled_at - compiled_at
         return tree, {
@@ -263,24 +263,3 @@ class JaxSampler:
             "devices": n_dev,
             "platform": prep.platform,
         }
-
-
-def _to_datatree(model, names: list[str], values: list[np.ndarray], stats: dict[str, np.ndarray], backend: str):
-    import xarray as xr
-    from pymc.backends.arviz import coords_and_dims_for_inferencedata
-
-    coords, dims = coords_and_dims_for_inferencedata(model)
-    chains, draws = values[0].shape[:2] if values else next(iter(stats.values())).shape[:2]
-    base = {"chain": np.arange(chains), "draw": np.arange(draws)}
-    posterior = xr.Dataset()
-    for name, arr in zip(names, values, strict=True):
-        var_dims = list(dims.get(name, []))
-        extra = arr.ndim - 2 - len(var_dims)
-        var_dims += [f"{name}_dim_{i}" for i in range(max(extra, 0))]
-        var_coords = {d: coords[d] for d in var_dims if d in coords}
-        posterior[name] = xr.DataArray(arr, dims=("chain", "draw", *var_dims), coords={**base, **var_coords})
-    sample_stats = xr.Dataset(
-        {k: xr.DataArray(v, dims=("chain", "draw"), coords=base) for k, v in stats.items()},
-    )
-    posterior.attrs["inference_library"] = backend
-    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": sample_stats})

@@ -20,7 +20,7 @@ import numpy as np
 
 from bayesmmm.inference.jax.runtime import cache_dir
 
-__all__ = ["JaxModel", "data_dtype", "initial_points", "jax_model"]
+__all__ = ["JaxModel", "data_dtype", "initial_points", "jax_model", "posterior_tree"]
 
 #: translations kept in memory (least recently used are dropped)
 _TRANSLATIONS_MAX = 8
@@ -317,3 +317,26 @@ def initial_points(jm: JaxModel, chains: int, seed: int | None, logp_batch: Call
             shape = (int(bad.sum()), *np.shape(base[n]))
             points[i][bad] = np.asarray(base[n], dtype=float) + rng.uniform(-1, 1, size=shape)
     return points
+
+
+def posterior_tree(model, names: list[str], values: list[np.ndarray], stats: dict[str, np.ndarray], library: str):
+    """A DataTree of constrained draws ``values`` (``(chain, draw, ...)``, named ``names``) with the
+    model's dims and coords, and ``stats`` (``(chain, draw)`` each) as ``sample_stats``."""
+    import xarray as xr
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata
+
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    chains, draws = values[0].shape[:2] if values else next(iter(stats.values())).shape[:2]
+    base = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    posterior = xr.Dataset()
+    for name, arr in zip(names, values, strict=True):
+        var_dims = list(dims.get(name, []))
+        extra = arr.ndim - 2 - len(var_dims)
+        var_dims += [f"{name}_dim_{i}" for i in range(max(extra, 0))]
+        var_coords = {d: coords[d] for d in var_dims if d in coords}
+        posterior[name] = xr.DataArray(arr, dims=("chain", "draw", *var_dims), coords={**base, **var_coords})
+    sample_stats = xr.Dataset(
+        {k: xr.DataArray(v, dims=("chain", "draw"), coords=base) for k, v in stats.items()},
+    )
+    posterior.attrs["inference_library"] = library
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": sample_stats})

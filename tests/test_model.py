@@ -196,7 +196,7 @@ def test_pymc_backend_gives_the_same_layout(mmm_example_frame):
 
 def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_frame):
     """A refit on other data reuses the compiled model and samples exactly what a fresh compile does."""
-    from bayesmmm.inference import nutpie_backend
+    from bayesmmm.inference.jax import nutpie_nuts
     from tests.conftest import MMM_EXAMPLE_DATA
 
     config = {"trend": "none", "yearly_seasonality": 1}
@@ -206,7 +206,7 @@ def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_fra
     reused = MMM(MMM_EXAMPLE_DATA, config)
     reused.fit(part, **kwargs)
     assert reused.timings["compile_reused"] == 1
-    nutpie_backend._COMPILED.clear()
+    nutpie_nuts._FUNCTIONS.clear()
     fresh = MMM(MMM_EXAMPLE_DATA, config)
     fresh.fit(part, **kwargs)
     assert fresh.timings["compile_reused"] == 0

@@ -504,9 +504,9 @@ class SamplerConfig(_Base):
         description=(
             "NUTS mass matrix adapted in warm-up: dense learns the posterior's correlations (MMM posteriors have "
             "strong ones: beta vs the saturation's half-point, the intercept vs every channel) and needs far fewer "
-            "gradient evaluations per draw; auto = dense up to 200 free parameters on the JAX backends for national "
-            "models, diag above that, for geo panels (funnel-shaped pooling) and on nutpie (whose dense option is "
-            "its low-rank adaptation) and pymc"
+            "gradient evaluations per draw; auto = the backend's measured default: on every built-in dense up to "
+            "200 free parameters for national models (nutpie's dense is its low-rank adaptation), diag above that "
+            "and for geo panels (funnel-shaped pooling)"
         ),
     )
 

@@ -76,12 +76,10 @@ class SampleFn(Protocol):
 class Capabilities:
     """What a backend can do; ``SamplerConfig`` accepts only the options its backend supports."""
 
-    jax: bool = False  #: runs on JAX (its libraries must not be forked: ``pymc`` then starts workers afresh)
     gpu: bool = False  #: honours ``device: gpu``
     float32: bool = False  #: honours ``precision: float32``
     mass_matrices: tuple[str, ...] = ("diag",)  #: the ``mass_matrix`` values it adapts (``auto`` always)
-    reproducible: bool = False  #: the same seed gives bit-identical draws in another process
-    precompiles: bool = False  #: can compile ahead of a fit (``precompile``), reused by the fit
+    reproducible: bool = False  #: the same seed gives bit-identical draws, in this process and another
 
 
 @dataclass(frozen=True)
@@ -251,23 +249,21 @@ def harmonize_stats(stats, backend: str):
 # --------------------------------------------------------------------------- built-ins
 # Defaults (``dense_max_dim``: what ``mass_matrix: auto`` adapts) measured at 4 × 1000 + 1000
 # on the benchmark data sets (benchmarks/README.md, "Backends at their defaults (issue 24)").
-_JAX = Capabilities(
-    jax=True, gpu=True, float32=True, mass_matrices=("diag", "dense"), reproducible=True, precompiles=True
-)
+_NUTPIE_STATS = {  # nutpie's names
+    "tree_depth": "depth",
+    "lp": "logp",
+    "acceptance_rate": "mean_tree_accept",
+    "reached_max_treedepth": "maxdepth_reached",
+}
+_JAX = Capabilities(gpu=True, float32=True, mass_matrices=("diag", "dense"), reproducible=True)
 _BUILTINS = (
     Backend(
         "nutpie",
-        sample="bayesmmm.inference.nutpie_backend:sample_nutpie",
-        precompile="bayesmmm.inference.nutpie_backend:precompile_nutpie",
-        start="bayesmmm.inference.nutpie_backend:start_nutpie",
-        # nutpie's "maxdepth_reached" is our reached_max_treedepth
-        stat_names={
-            "tree_depth": "depth",
-            "lp": "logp",
-            "acceptance_rate": "mean_tree_accept",
-            "reached_max_treedepth": "maxdepth_reached",
-        },
-        capabilities=Capabilities(mass_matrices=("diag", "dense"), reproducible=True, precompiles=True),
+        sample="bayesmmm.inference.jax.nutpie_nuts:sample",
+        precompile="bayesmmm.inference.jax.nutpie_nuts:precompile",
+        start="bayesmmm.inference.jax.nutpie_nuts:start",
+        stat_names=_NUTPIE_STATS,
+        capabilities=Capabilities(mass_matrices=("diag", "dense"), reproducible=True),
         dense_max_dim=200,
     ),
     Backend(
@@ -290,6 +286,15 @@ _BUILTINS = (
         precompile="bayesmmm.inference.jax.blackjax_nuts:SAMPLER.precompile",
         start="bayesmmm.inference.jax.blackjax_nuts:SAMPLER.start",
         capabilities=_JAX,
+        dense_max_dim=200,
+    ),
+    Backend(
+        "nutpie_numba",
+        sample="bayesmmm.inference.nutpie_backend:sample_numba",
+        precompile="bayesmmm.inference.nutpie_backend:precompile_numba",
+        start="bayesmmm.inference.nutpie_backend:start_nutpie",
+        stat_names=_NUTPIE_STATS,
+        capabilities=Capabilities(mass_matrices=("diag", "dense"), reproducible=True),
         dense_max_dim=200,
     ),
 )

@@ -1,7 +1,7 @@
 """Run NUTS on a PyMC model with a registered backend; every backend returns the same layout.
 
-The built-ins: ``nutpie`` (numba, Rust sampler) and ``pymc`` run through their own
-libraries; ``numpyro`` and ``blackjax`` run NUTS over the model's JAX log-density
+The built-ins: ``pymc`` and ``nutpie_numba`` run PyMC's graph through their own libraries;
+``nutpie``, ``numpyro`` and ``blackjax`` run NUTS over the model's JAX log-density
 (:mod:`bayesmmm.inference.jax`). Every backend's ``sample_stats`` is reduced to the same
 variables, :data:`~bayesmmm.inference.base.SAMPLE_STATS`, under the same names and dtypes.
 Nothing here names a backend: add one with :func:`~bayesmmm.inference.base.register_backend`.

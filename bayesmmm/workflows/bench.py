@@ -199,8 +199,10 @@ def child_main() -> None:  # pragma: no cover - runs in the subprocess
 def cache_env(cache_root: Path) -> dict[str, str]:
     """Environment pointing PyTensor, numba and JAX at caches under ``cache_root``."""
     env = dict(os.environ)
-    flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")]
-    env["PYTENSOR_FLAGS"] = ",".join([*flags, f"compiledir={cache_root / 'pytensor'}"])
+    # PyTensor keeps its numba cache under base_compiledir (not compiledir): move both
+    flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith(("compiledir", "base_"))]
+    pytensor = cache_root / "pytensor"
+    env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={pytensor}", f"compiledir={pytensor / 'compiledir'}"])
     env["NUMBA_CACHE_DIR"] = str(cache_root / "numba")
     env["BAYESMMM_JAX_CACHE"] = str(cache_root / "jax")
     return env

@@ -53,12 +53,13 @@ def models(names: list[str]):
 
 
 def jax_us_per_grad(model, precision: str, device: str = "cpu") -> float:
-    from bayesmmm.inference.jax_backends import _precision, configure_jax, jax_model, resolve_devices
+    from bayesmmm.inference.jax import runtime
+    from bayesmmm.inference.jax.translate import jax_model
 
-    jax = configure_jax()
+    jax = runtime.configure_jax()
     import jax.numpy as jnp
 
-    with _precision(jax, precision), jax.default_device(resolve_devices(device, jax)[0]):
+    with runtime.precision(jax, precision), jax.default_device(runtime.resolve_devices(device, jax)[0]):
         jm = jax_model(model)
         dtype = jnp.float32 if precision == "float32" else jnp.float64
         data = [jnp.asarray(v, dtype=dtype) for v in jm.data_values]

@@ -13,7 +13,10 @@ libraries' ``fit`` calls only. Fits
 alternate — ours, theirs, ours, theirs — so machine load hits both alike. Model on
 both sides: geometric adstock (l_max 8), logistic saturation, yearly seasonality 2,
 linear trend, the data set's controls; same chains, draws, tune and target_accept. Prints a markdown table and writes
-``OUT/peers.csv`` and ``OUT/peers.md``.
+``OUT/peers.csv`` and ``OUT/peers.md``: every run, then per data set and cache state each
+backend's diagnostics gate (R-hat, ESS, divergences) and ESS/s, and the ratios our nutpie /
+their nutpie and our best / their best. Our fits run the ``bayesmmm`` this interpreter imports
+(set ``PYTHONPATH`` to a checkout to measure it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayesmmm.config.experiment import load_experiment
+from bayesmmm.config.experiment import DiagnosticsConfig, load_experiment
+from bayesmmm.inference.base import backend_names
 from bayesmmm.workflows.bench import (
     cache_env,
     peer_spec,
@@ -54,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--peer-python", required=True, help="interpreter of PyMC-Marketing's environment")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--ours", nargs="+", default=["blackjax", "numpyro", "nutpie"], help="our backends")
+    parser.add_argument(
+        "--ours", nargs="+", default=backend_names(), help="our backends (default: every registered one)"
+    )
     parser.add_argument("--theirs", nargs="+", default=["numpyro", "nutpie"], help="PyMC-Marketing's backends")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument(
@@ -105,6 +111,7 @@ def main() -> None:
                             "rep": rep,
                             **result,
                         }
+                        row["gate"] = gate(row)
                         rows.append(row)
                         print(json.dumps(row), flush=True)
                         pd.DataFrame(rows).to_csv(args.out / "peers.csv", index=False)
@@ -160,6 +167,7 @@ def _fit_cli(name, backend, experiment, overrides, data_path, env, args) -> dict
         "compile_s": timings.get("compile_s"),
         "sample_s": timings.get("sample_s"),
         "min_ess_bulk": round(min_ess, 1),
+        "min_ess_tail": round(float(diag["min_ess_tail"]), 1),
         "ess_per_s": round(min_ess / process_s, 3),
         "ess_per_1k_grad": round(1000 * min_ess / grads, 3) if grads else None,
         "grad_evals": grads,
@@ -168,12 +176,26 @@ def _fit_cli(name, backend, experiment, overrides, data_path, env, args) -> dict
     }
 
 
-def summary_markdown(table: pd.DataFrame, args: argparse.Namespace) -> str:
-    """All runs, then per data set and cache state our best backend vs theirs.
+def gate(row: dict) -> str:
+    """``pass`` / ``FAIL`` by the diagnostics gate's default thresholds (``DiagnosticsConfig``: R-hat,
+    bulk ESS, tail ESS where the fit reports it, divergences), the same for both libraries."""
+    if row.get("status") != "ok":
+        return ""
+    limits = DiagnosticsConfig()
+    tail = row.get("min_ess_tail")
+    ok = (
+        row["max_rhat"] <= limits.max_rhat
+        and row["min_ess_bulk"] >= limits.min_ess_bulk
+        and (tail is None or tail != tail or tail >= limits.min_ess_tail)
+        and row["divergences"] <= limits.max_divergences
+    )
+    return "pass" if ok else "FAIL"
 
-    Best = highest median (over reps) min bulk ESS per wall second; divergences are the
-    most any rep of that backend had.
-    """
+
+def summary_markdown(table: pd.DataFrame, args: argparse.Namespace) -> str:
+    """All runs; then per data set and cache state every backend's gate and ESS/s (medians over
+    reps; R-hat, divergences: the worst rep; gate: every rep), and the two ratios: our nutpie vs
+    theirs, our best backend vs their best (best = highest median min bulk ESS per wall second)."""
     cols = [
         "dataset",
         "library",
@@ -188,6 +210,7 @@ def summary_markdown(table: pd.DataFrame, args: argparse.Namespace) -> str:
         "ess_per_1k_grad",
         "divergences",
         "max_rhat",
+        "gate",
         "peak_mem_mb",
         "status",
     ]
@@ -210,26 +233,46 @@ def summary_markdown(table: pd.DataFrame, args: argparse.Namespace) -> str:
         lines.append("| " + " | ".join(_cell(r[c]) for c in cols) + " |")
     lines += [
         "",
-        "| data | caches | ours (best) | wall s | ESS/s | div. | PyMC-Marketing (best) | wall s | ESS/s | div. "
-        "| ratio |",
+        "| data | caches | library | backend | wall s | compile s | max R-hat | min bulk ESS | div. | gate | ESS/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    ratios = [
+        "",
+        "| data | caches | every backend of ours passes | our nutpie / their nutpie (goal ≥ 1) "
+        "| our best / their best (goal ≥ 5) |",
+        "|---|---|---|---|---|",
+    ]
     for (name, cache), part in ok.groupby(["dataset", "cache"], sort=False):
-        agg = part.groupby(["library", "backend"]).agg(
-            ess_per_s=("ess_per_s", "median"), wall_s=("wall_s", "median"), divergences=("divergences", "max")
+        agg = part.groupby(["library", "backend"], sort=False).agg(
+            wall_s=("wall_s", "median"),
+            compile_s=("compile_s", "median"),
+            max_rhat=("max_rhat", "max"),
+            min_ess_bulk=("min_ess_bulk", "median"),
+            divergences=("divergences", "max"),
+            gate=("gate", lambda g: "pass" if (g == "pass").all() else "FAIL"),
+            ess_per_s=("ess_per_s", "median"),
         )
+        for (who, backend), r in agg.iterrows():
+            lines.append(
+                f"| {name} | {cache} | {who} | {backend} | {r.wall_s:.1f} | {_cell(r.compile_s)} | {r.max_rhat:.3f} "
+                f"| {r.min_ess_bulk:.0f} | {r.divergences:.0f} | {r.gate} | {r.ess_per_s:.1f} |"
+            )
         libraries = agg.index.get_level_values(0)
         if "bayesmmm" not in libraries or "pymc-marketing" not in libraries:
             continue
-        ours = agg.loc["bayesmmm"].sort_values("ess_per_s").iloc[-1:]
-        theirs = agg.loc["pymc-marketing"].sort_values("ess_per_s").iloc[-1:]
-        o, t = ours.iloc[0], theirs.iloc[0]
-        lines.append(
-            f"| {name} | {cache} | {ours.index[0]} | {o.wall_s:.1f} | {o.ess_per_s:.1f} | {o.divergences:.0f} | "
-            f"{theirs.index[0]} | {t.wall_s:.1f} | {t.ess_per_s:.1f} | {t.divergences:.0f} | "
-            f"{o.ess_per_s / t.ess_per_s:.2f}× |"
+        ours, theirs = agg.loc["bayesmmm"], agg.loc["pymc-marketing"]
+        nutpie = (
+            f"{ours.ess_per_s['nutpie'] / theirs.ess_per_s['nutpie']:.2f}×"
+            if "nutpie" in ours.index and "nutpie" in theirs.index
+            else "n/a"
         )
-    return "\n".join(lines) + "\n"
+        best, their_best = ours.ess_per_s.idxmax(), theirs.ess_per_s.idxmax()
+        passes = "yes" if (ours.gate == "pass").all() else "no: " + ", ".join(ours.index[ours.gate != "pass"])
+        ratios.append(
+            f"| {name} | {cache} | {passes} | {nutpie} | {ours.ess_per_s[best] / theirs.ess_per_s[their_best]:.2f}× "
+            f"({best} / {their_best}) |"
+        )
+    return "\n".join(lines + ratios) + "\n"
 
 
 def _cell(v) -> str:

@@ -16,7 +16,7 @@ import xarray as xr
 
 from bayesmmm import MMM
 from bayesmmm.config.experiment import ConfigError, SamplerConfig
-from bayesmmm.inference.sampling import BACKENDS, SAMPLE_STATS, SamplerError
+from bayesmmm.inference.base import SAMPLE_STATS, SamplerError, backend_names
 from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
 
 # JAX, NumPyro and BlackJAX are core dependencies: a missing one fails these tests rather than skipping them.
@@ -76,7 +76,7 @@ def agreement(a: MMM, b: MMM) -> xr.DataArray:
 
 def test_every_backend_fits_with_one_layout_and_agrees_on_roas(frame):
     """One test, so that xdist runs every fit in the same worker (each fit compiles)."""
-    fits = {backend: fit(frame, backend) for backend in BACKENDS}
+    fits = {backend: fit(frame, backend) for backend in backend_names()}
     ref = fits["nutpie"].idata["posterior"]
     for backend, mmm in fits.items():
         tree = mmm.idata
@@ -99,21 +99,24 @@ def test_every_backend_fits_with_one_layout_and_agrees_on_roas(frame):
 
 
 def test_auto_mass_matrix_is_dense_for_small_models_only():
-    from bayesmmm.inference.jax_backends import DENSE_MAX_DIM, dense_mass
+    from bayesmmm.inference.base import get_backend
 
     assert SamplerConfig().mass_matrix == "auto"
-    assert dense_mass("auto", 25) and dense_mass("auto", DENSE_MAX_DIM)
-    assert not dense_mass("auto", DENSE_MAX_DIM + 1)
-    assert dense_mass("dense", 10_000) and not dense_mass("diag", 5)
+    for name in ("nutpie", "pymc", "numpyro", "blackjax", "nutpie_numba"):
+        backend = get_backend(name)
+        limit = backend.dense_max_dim
+        assert backend.mass_matrix("auto", 25) == backend.mass_matrix("auto", limit) == "dense", name
+        assert backend.mass_matrix("auto", limit + 1) == "diag", name
+        assert backend.mass_matrix("dense", 10_000) == "dense" and backend.mass_matrix("diag", 5) == "diag"
     with pytest.raises(ValueError, match="mass_matrix"):
         SamplerConfig(mass_matrix="full")
 
 
-@pytest.mark.parametrize(("backend", "mass_matrix"), [("numpyro", "diag"), ("nutpie", "dense")])
-def test_mass_matrix_options_agree(frame, backend, mass_matrix):
-    """The other mass matrix of a backend (numpyro: diagonal; nutpie: its low-rank adaptation)
-    samples the same posterior as the defaults (JAX: dense here, nutpie: diagonal)."""
-    other = fit(frame, backend, mass_matrix=mass_matrix)
+@pytest.mark.parametrize("backend", ["numpyro", "nutpie"])
+def test_diagonal_mass_matrix_agrees(frame, backend):
+    """A backend's other mass matrix (diagonal; the defaults here are dense, nutpie's low-rank)
+    samples the same posterior as another backend's defaults."""
+    other = fit(frame, backend, mass_matrix="diag")
     reference = fit(frame, "blackjax" if backend == "nutpie" else "nutpie")
     z = agreement(other, reference)
     assert float(z.max()) < Z, z.to_series().round(2).to_dict()
@@ -147,8 +150,8 @@ def test_a_background_precompile_is_reused_by_the_next_fit(frame):
     assert MMM(DATA, MODEL).precompile(frame, {**sampler, "backend": "pymc"}) is False  # nothing to compile
 
 
-@pytest.mark.parametrize("backend", ["blackjax", "numpyro"])
-def test_jax_backends_are_reproducible(frame, backend):
+@pytest.mark.parametrize("backend", ["blackjax", "numpyro", "nutpie"])
+def test_backends_are_reproducible(frame, backend):
     first = fit(frame, backend)
     again = MMM(DATA, MODEL)
     again.fit(frame, {**QUICK, "backend": backend})
@@ -189,11 +192,131 @@ def test_gpu_request_without_gpu_is_a_clear_error(frame):
 
 
 def test_jax_only_options_rejected_for_other_backends():
-    with pytest.raises(ValueError, match="needs a JAX backend"):
+    with pytest.raises(ValueError, match=r"device: gpu needs a backend that runs on a GPU.*numpyro or blackjax"):
         SamplerConfig(backend="nutpie", device="gpu")
-    with pytest.raises(ValueError, match="needs a JAX backend"):
+    with pytest.raises(ValueError, match="precision: float32 needs a backend"):
         SamplerConfig(backend="pymc", precision="float32")
     SamplerConfig(backend="blackjax", device="gpu", precision="float32")
+
+
+# ------------------------------------------------------------------------------ the registry
+def _toy_sample(model, config, cache_key, prepare):
+    """A third-party backend: independent draws of the toy model's ``x`` (no MCMC), its own stat names."""
+    rng = np.random.default_rng(config.seed)
+    shape = (config.chains, config.draws)
+    posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=shape))})
+    stats = xr.Dataset(
+        {
+            "divergent": (("chain", "draw"), np.zeros(shape, bool)),
+            "depth": (("chain", "draw"), np.full(shape, 2)),
+            "n_steps": (("chain", "draw"), np.full(shape, 3)),
+        }
+    )
+    idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+    return idata, {"compile_s": 0.0, "sample_s": 0.0, "total_s": 0.0, "compile_reused": 0}
+
+
+@pytest.fixture
+def toy_backend():
+    from bayesmmm.inference.base import Capabilities, register_backend, unregister_backend
+
+    started = []
+    backend = register_backend(
+        "toy",
+        "tests.test_backends:_toy_sample",  # by path, imported on first use, like the built-ins
+        stat_names={"diverging": "divergent", "tree_depth": "depth"},
+        capabilities=Capabilities(gpu=True),
+        start=lambda config: started.append(config.backend),
+    )
+    yield backend, started
+    unregister_backend("toy")
+
+
+def _toy_model():
+    import pymc as pm
+
+    with pm.Model() as model:
+        pm.Normal("x")
+    return model
+
+
+def test_a_registered_backend_is_used_by_name_everywhere(toy_backend, tmp_path):
+    """``sample``, ``precompile``, ``import_backend``, config validation and bench suites find a
+    registered backend by name; its statistics come back under the common names and dtypes."""
+    from bayesmmm.inference.sampling import import_backend, precompile, sample
+    from bayesmmm.workflows.bench import BenchSuite
+
+    backend, started = toy_backend
+    assert "toy" in backend_names() and backend.function("sample") is _toy_sample
+    config = SamplerConfig(backend="toy", chains=2, draws=50, device="gpu")  # toy says it runs on a GPU
+    tree, timings = sample(_toy_model(), config)
+    assert timings["backend"] == "toy"
+    stats = tree["sample_stats"]
+    assert {k: str(v.dtype) for k, v in stats.data_vars.items()} == SAMPLE_STATS
+    assert int(stats["tree_depth"].min()) == 2 and int(stats["n_steps"].min()) == 3
+    assert not stats["diverging"].any() and not stats["reached_max_treedepth"].any()
+    assert np.isnan(stats["energy"]).all()  # a statistic the backend does not report
+    assert precompile(_toy_model(), config, "key") is False  # registered without a precompile
+    import_backend(config)
+    assert started == ["toy"]
+    with pytest.raises(ValueError, match="float32 needs a backend"):
+        SamplerConfig(backend="toy", precision="float32")  # not among toy's capabilities
+    with pytest.raises(ValueError, match="mass_matrix: dense is not supported by toy"):
+        SamplerConfig(backend="toy", mass_matrix="dense")
+    suite = {"backends": ["toy"], "datasets": [{"name": "d", "experiment": str(tmp_path / "e.yaml")}]}
+    assert BenchSuite.model_validate(suite).backends == ["toy"]
+    with pytest.raises(ValueError, match="unknown sampler backend"):
+        BenchSuite.model_validate({**suite, "backends": ["stan"]})
+
+
+def test_a_backend_name_must_be_identifier_like():
+    from bayesmmm.inference.base import register_backend
+
+    for name in ("", "auto", "my backend"):
+        with pytest.raises(ValueError, match="identifier-like"):
+            register_backend(name, _toy_sample)
+
+
+def test_builtin_backends_and_their_defaults():
+    """What each built-in can do, and its ``mass_matrix: auto`` (chosen by measurement: benchmarks/README.md,
+    "Backends at their defaults (issue 24)"): a dense metric (nutpie: its low-rank one) up to 200 parameters."""
+    from bayesmmm.inference.base import get_backend
+
+    assert backend_names()[:5] == ["nutpie", "pymc", "numpyro", "blackjax", "nutpie_numba"]
+    assert get_backend("auto").name == "numpyro"  # JAX is a core dependency
+    for name in backend_names():
+        caps = get_backend(name).capabilities
+        assert caps.mass_matrices == ("diag", "dense"), name
+        assert get_backend(name).dense_max_dim == 200, name
+        assert caps.reproducible, name
+        assert caps.gpu == caps.float32 == (name in ("numpyro", "blackjax")), name
+        assert (get_backend(name).precompile is None) == (name == "pymc"), name
+
+
+@pytest.mark.parametrize(
+    ("backend", "library", "argument", "auto", "diag"),
+    [
+        ("nutpie", "nutpie", "adaptation", "low_rank", "diag"),
+        ("pymc", "pymc", "init", "jitter+adapt_full", "jitter+adapt_diag"),
+    ],
+)
+def test_auto_mass_matrix_reaches_the_library(frame, monkeypatch, backend, library, argument, auto, diag):
+    """``mass_matrix: auto`` asks nutpie for its low-rank adaptation and PyMC for a full mass matrix
+    (the sampler itself is stubbed: only its arguments are looked at)."""
+    import importlib
+
+    module = importlib.import_module(library)
+    seen = []
+
+    def stub(*args, **kwargs):
+        seen.append(kwargs[argument])
+        raise KeyboardInterrupt  # stop before sampling
+
+    monkeypatch.setattr(module, "sample", stub)
+    for mass_matrix in ("auto", "diag"):
+        with pytest.raises(KeyboardInterrupt):
+            MMM(DATA, MODEL).fit(frame, {**QUICK, "backend": backend, "mass_matrix": mass_matrix})
+    assert seen == [auto, diag]
 
 
 def test_cli_rejects_an_unknown_sampler(tmp_path):
@@ -222,7 +345,7 @@ def test_cli_device_option(tmp_path, frame):
     result = runner.invoke(
         app, ["fit", str(tmp_path / "exp.yaml"), "--device", "gpu", "--sampler", "nutpie", "-o", str(out)]
     )
-    assert result.exit_code == 2 and "needs a JAX backend" in result.output, result.output
+    assert result.exit_code == 2 and "needs a backend that runs on a GPU" in result.output, result.output
     if not _has_gpu():
         args = ["fit", str(tmp_path / "exp.yaml"), "--device", "gpu", "--sampler", "numpyro", "--draws", "20"]
         result = runner.invoke(app, [*args, "--tune", "20", "-o", str(out)])
@@ -231,7 +354,7 @@ def test_cli_device_option(tmp_path, frame):
 
 
 def _has_gpu() -> bool:
-    from bayesmmm.inference.jax_backends import configure_jax
+    from bayesmmm.inference.jax.runtime import configure_jax
 
     try:
         return bool(configure_jax().devices("gpu"))
@@ -246,7 +369,7 @@ def test_float32_matches_float64(frame):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "nutpie"])
+@pytest.mark.parametrize("backend", [b for b in backend_names() if b != "nutpie"])
 def test_backends_agree_on_roas_long_chains(frame, backend):
     """4 chains × 1000 draws of the experiment's own structure (Hill saturation, piecewise trend)."""
     model = {

@@ -63,7 +63,7 @@ def test_every_shipped_config_validates():
         ("data: {channel_columns: [a]}\nsampler: {tune: -1}", "sampler.tune"),
         ("data: {channel_columns: [a]}\nsampler: {cores: 0}", "sampler.cores"),
         ("data: {channel_columns: [a]}\nsampler: {chains: 1, draws: 20}", "too few"),
-        ("data: {channel_columns: [a]}\nsampler: {backend: nutpie, device: gpu}", "needs a JAX backend"),
+        ("data: {channel_columns: [a]}\nsampler: {backend: nutpie, device: gpu}", "needs a backend that runs on a GPU"),
         ("data: {channel_columns: [a], negative_spend: drop}", "data.negative_spend"),
         ("data: {channel_columns: [a], missing_weeks: fill}", "'error' or 'fill_zero'"),
         ("data: {channel_columns: [a]}\nmodel: {priors: {betta: {dist: HalfNormal, sigma: 1}}}", "did you mean 'beta'"),

@@ -480,9 +480,11 @@ class ModelConfig(_Base):
 class SamplerConfig(_Base):
     """MCMC settings.
 
-    ``device`` and ``precision`` apply to the JAX backends (``numpyro``, ``blackjax``):
-    ``auto`` uses a GPU when JAX finds one, else the CPU (one XLA host device per core,
-    chains in parallel); ``float32`` halves memory traffic (GPUs are much faster in it).
+    ``device`` and ``precision`` apply to the backends whose registered capabilities
+    support them (the JAX backends ``numpyro`` and ``blackjax``): ``auto`` uses a GPU when
+    JAX finds one, else the CPU (one XLA host device per core, chains in parallel);
+    ``float32`` halves memory traffic (GPUs are much faster in it). ``mass_matrix: auto``
+    is each backend's measured default (:attr:`bayesmmm.inference.base.Backend.dense_max_dim`).
     """
 
     backend: str = Field(
@@ -502,9 +504,9 @@ class SamplerConfig(_Base):
         description=(
             "NUTS mass matrix adapted in warm-up: dense learns the posterior's correlations (MMM posteriors have "
             "strong ones: beta vs the saturation's half-point, the intercept vs every channel) and needs far fewer "
-            "gradient evaluations per draw; auto = dense up to 200 free parameters on the JAX backends for national "
-            "models, diag above that, for geo panels (funnel-shaped pooling) and on nutpie (whose dense option is "
-            "its low-rank adaptation) and pymc"
+            "gradient evaluations per draw; auto = the backend's measured default: on every built-in dense up to "
+            "200 free parameters for national models (nutpie's dense is its low-rank adaptation), diag above that "
+            "and for geo panels (funnel-shaped pooling)"
         ),
     )
 
@@ -521,16 +523,13 @@ class SamplerConfig(_Base):
         return value
 
     @model_validator(mode="after")
-    def _jax_only_options(self) -> SamplerConfig:
-        if self.backend in ("nutpie", "pymc"):
-            if self.device == "gpu":
-                raise ValueError(
-                    f"device: gpu needs a JAX backend; set backend: numpyro or blackjax (got {self.backend!r})"
-                )
-            if self.precision == "float32":
-                raise ValueError(
-                    f"precision: float32 needs a JAX backend; set backend: numpyro or blackjax (got {self.backend!r})"
-                )
+    def _supported_by_backend(self) -> SamplerConfig:
+        """Options the backend does not support (its registered capabilities) are refused here."""
+        from bayesmmm.inference.base import get_backend
+
+        problems = get_backend(self.backend).check(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

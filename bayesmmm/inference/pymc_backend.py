@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesmmm.config.experiment import SamplerConfig
-from bayesmmm.inference.base import cores, progress
+from bayesmmm.inference.base import cores, get_backend, progress
 
 __all__ = ["sample_pymc"]
 
@@ -17,9 +17,12 @@ def sample_pymc(
     model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
 ) -> tuple[Any, dict[str, float]]:
     """Sample with ``pm.sample`` (compilation is not timed apart: ``compile_s`` is 0)."""
+    import numpy as np
     import pymc as pm
 
     start = time.perf_counter()
+    dim = sum(int(np.size(v)) for v in model.initial_point().values())
+    dense = get_backend(config.backend).mass_matrix(config.mass_matrix, dim) == "dense"
     # PyMC's own default runs cpu_count() // 2 chains at a time; ours: up to the cores
     idata = pm.sample(
         draws=config.draws,
@@ -28,7 +31,7 @@ def sample_pymc(
         cores=cores(config),
         random_seed=config.seed,
         target_accept=config.target_accept,
-        init="jitter+adapt_full" if config.mass_matrix == "dense" else "jitter+adapt_diag",
+        init="jitter+adapt_full" if dense else "jitter+adapt_diag",
         progressbar=progress(config),
         nuts_sampler="pymc",
         # forking a process that runs JAX threads can deadlock: start workers afresh then

@@ -1,10 +1,10 @@
 """Run NUTS on a PyMC model with a registered backend; every backend returns the same layout.
 
-``nutpie`` (numba, Rust sampler) and ``pymc`` run through their own libraries;
-``numpyro`` and ``blackjax`` run NUTS over the model's JAX log-density
-(:mod:`bayesmmm.inference.jax_backends`). Every backend's ``sample_stats`` is reduced to
-the same variables, :data:`~bayesmmm.inference.base.SAMPLE_STATS`, under the same names
-and dtypes. Add a backend with :func:`~bayesmmm.inference.base.register_backend`.
+The built-ins: ``pymc`` and ``nutpie_numba`` run PyMC's graph through their own libraries;
+``nutpie``, ``numpyro`` and ``blackjax`` run NUTS over the model's JAX log-density
+(:mod:`bayesmmm.inference.jax`). Every backend's ``sample_stats`` is reduced to the same
+variables, :data:`~bayesmmm.inference.base.SAMPLE_STATS`, under the same names and dtypes.
+Nothing here names a backend: add one with :func:`~bayesmmm.inference.base.register_backend`.
 """
 
 from __future__ import annotations
@@ -13,26 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesmmm.config.experiment import SamplerConfig
-from bayesmmm.inference.base import (
-    BACKENDS,
-    JAX_BACKENDS,
-    SAMPLE_STATS,
-    SamplerError,
-    get_backend,
-    harmonize_stats,
-    resolve_backend,
-)
+from bayesmmm.inference.base import SAMPLE_STATS, SamplerError, backend_names, get_backend, harmonize_stats
 
-__all__ = [
-    "BACKENDS",
-    "JAX_BACKENDS",
-    "SAMPLE_STATS",
-    "SamplerError",
-    "harmonize_stats",
-    "import_backend",
-    "precompile",
-    "sample",
-]
+__all__ = ["SAMPLE_STATS", "SamplerError", "backend_names", "harmonize_stats", "import_backend", "precompile", "sample"]
 
 
 def sample(
@@ -40,8 +23,8 @@ def sample(
 ) -> tuple[Any, dict[str, float]]:
     """Run NUTS on a PyMC ``model`` with the backend ``config.backend``.
 
-    ``cache_key`` identifies the model's structure (see ``MMM.structure_key``): the
-    nutpie and JAX backends then reuse code compiled for an earlier model with the same key.
+    ``cache_key`` identifies the model's structure (see ``MMM.structure_key``): backends
+    that compile reuse code compiled for an earlier model with the same key.
     ``prepare``: work the caller needs after sampling anyway; the JAX backends run it
     while XLA compiles (on another core), the others do not call it.
 
@@ -50,14 +33,13 @@ def sample(
     idata : DataTree with ``posterior`` and ``sample_stats`` (warm-up discarded;
         statistics as in :data:`SAMPLE_STATS`).
     timings : ``compile_s``, ``sample_s`` (seconds; compile is 0 where the backend
-        does not separate it: ``pymc``), ``total_s``, and ``compile_reused`` (1 when
-        compiled code was reused).
+        does not separate it: ``pymc``), ``total_s``, ``compile_reused`` (1 when
+        compiled code was reused) and ``backend``.
     """
-    name = resolve_backend(config.backend)
-    if name != config.backend:
-        config = config.model_copy(update={"backend": name})
-    idata, timings = get_backend(name)(model, config, cache_key, prepare)
-    return _harmonized(idata, name), {**timings, "backend": name}
+    backend = get_backend(config.backend)
+    config = _for(backend.name, config)
+    idata, timings = backend.function("sample")(model, config, cache_key, prepare)
+    return _harmonized(idata, backend.name), {**timings, "backend": backend.name}
 
 
 def precompile(model, config: SamplerConfig, cache_key: str) -> bool:
@@ -65,21 +47,14 @@ def precompile(model, config: SamplerConfig, cache_key: str) -> bool:
 
     Safe to run on a background thread while the caller does other work (the XLA and
     numba compilers run without the GIL). Returns False for a backend that compiles
-    nothing ahead (``pymc``, a registered backend).
+    nothing ahead (``pymc``).
     """
-    name = resolve_backend(config.backend)
-    config = config.model_copy(update={"backend": name})
-    if name in JAX_BACKENDS:
-        from bayesmmm.inference.jax_backends import precompile_jax
-
-        precompile_jax(model, config, cache_key)
-        return True
-    if name == "nutpie":
-        from bayesmmm.inference.nutpie_backend import precompile_nutpie
-
-        precompile_nutpie(model, cache_key)
-        return True
-    return False
+    backend = get_backend(config.backend)
+    compile_ahead = backend.function("precompile")
+    if compile_ahead is None:
+        return False
+    compile_ahead(model, _for(backend.name, config), cache_key)
+    return True
 
 
 def import_backend(config: SamplerConfig) -> None:
@@ -89,13 +64,15 @@ def import_backend(config: SamplerConfig) -> None:
     from two threads at once can see a partially initialized module."""
     import pymc  # noqa: F401
 
-    name = resolve_backend(config.backend)
-    if name in JAX_BACKENDS:
-        from bayesmmm.inference.jax_backends import start_jax
+    backend = get_backend(config.backend)
+    start = backend.function("start")
+    if start is not None:
+        start(_for(backend.name, config))
 
-        start_jax(config.model_copy(update={"backend": name}))
-    elif name == "nutpie":
-        import nutpie  # noqa: F401
+
+def _for(name: str, config: SamplerConfig) -> SamplerConfig:
+    """``config`` with ``backend: auto`` resolved to ``name``."""
+    return config if config.backend == name else config.model_copy(update={"backend": name})
 
 
 def _harmonized(idata, backend: str):

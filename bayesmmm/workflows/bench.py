@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bayesmmm.config.experiment import ConfigError, format_validation_error, yaml_problem
 
@@ -104,10 +104,20 @@ class BenchSuite(_Spec):
     tune: int = Field(1000, ge=0)
     target_accept: float | None = Field(None, gt=0.5, lt=1.0)
     seeds: list[int] = Field([1], min_length=1)
-    backends: list[Literal["nutpie", "pymc", "numpyro", "blackjax"]] = Field(["nutpie"], min_length=1)
+    backends: list[str] = Field(["nutpie"], min_length=1, description="registered sampler backends")
     caches: list[Literal["cold", "warm"]] = Field(["cold", "warm"], min_length=1)
     timeout_s: float = Field(3600, gt=0, description="per fit")
     datasets: list[BenchDataset] = Field(min_length=1)
+
+    @field_validator("backends")
+    @classmethod
+    def _registered(cls, value: list[str]) -> list[str]:
+        from bayesmmm.inference.base import backend_names
+
+        unknown = [b for b in value if b not in backend_names()]
+        if unknown:
+            raise ValueError(f"unknown sampler backend(s) {unknown}; registered: {', '.join(backend_names())}")
+        return value
 
 
 def load_suite(path: str | Path) -> BenchSuite:
@@ -189,8 +199,10 @@ def child_main() -> None:  # pragma: no cover - runs in the subprocess
 def cache_env(cache_root: Path) -> dict[str, str]:
     """Environment pointing PyTensor, numba and JAX at caches under ``cache_root``."""
     env = dict(os.environ)
-    flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith("compiledir")]
-    env["PYTENSOR_FLAGS"] = ",".join([*flags, f"compiledir={cache_root / 'pytensor'}"])
+    # PyTensor keeps its numba cache under base_compiledir (not compiledir): move both
+    flags = [f for f in env.get("PYTENSOR_FLAGS", "").split(",") if f and not f.startswith(("compiledir", "base_"))]
+    pytensor = cache_root / "pytensor"
+    env["PYTENSOR_FLAGS"] = ",".join([*flags, f"base_compiledir={pytensor}", f"compiledir={pytensor / 'compiledir'}"])
     env["NUMBA_CACHE_DIR"] = str(cache_root / "numba")
     env["BAYESMMM_JAX_CACHE"] = str(cache_root / "jax")
     return env

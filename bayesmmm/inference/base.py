@@ -17,10 +17,22 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from bayesmmm.config.experiment import SamplerConfig
+
+class SamplerConfig(Protocol):
+    """What this module reads of the sampler settings
+    (:class:`bayesmmm.config.experiment.SamplerConfig`, which validates itself against this
+    registry: the dependency runs one way, so the settings are described here, not imported)."""
+
+    backend: str
+    device: str
+    precision: str
+    mass_matrix: str
+    chains: int
+    cores: int | None
+    progressbar: bool | None
+
 
 __all__ = [
     "MAX_TREE_DEPTH",

@@ -91,7 +91,10 @@ class Capabilities:
     gpu: bool = False  #: honours ``device: gpu``
     float32: bool = False  #: honours ``precision: float32``
     mass_matrices: tuple[str, ...] = ("diag",)  #: the ``mass_matrix`` values it adapts (``auto`` always)
-    reproducible: bool = False  #: the same seed gives bit-identical draws, in this process and another
+    #: the same seed gives bit-identical draws in this process, and in another for the backends that run
+    #: the cached JAX translation; those that compile PyTensor's graph in each process (pymc, nutpie_numba)
+    #: need a fixed ``PYTHONHASHSEED`` for that (docs/reproducibility.md)
+    reproducible: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,21 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def timings(start: float, compiled_at: float, reused: bool) -> dict[str, float]:
+    """A backend's timings (``compile_s``, ``sample_s``, ``total_s``, ``compile_reused``) from
+    ``time.perf_counter()`` at its start and once compiled, measured to now."""
+    import time
+
+    total = time.perf_counter() - start
+    compile_s = compiled_at - start
+    return {
+        "compile_s": round(compile_s, 3),
+        "sample_s": round(total - compile_s, 3),
+        "total_s": round(total, 3),
+        "compile_reused": int(reused),
+    }
+
+
 def progress(config: SamplerConfig) -> bool:
     """Whether to show a progress bar (default: when stderr is a terminal)."""
     return sys.stderr.isatty() if config.progressbar is None else config.progressbar
@@ -267,6 +285,7 @@ _NUTPIE_STATS = {  # nutpie's names
     "acceptance_rate": "mean_tree_accept",
     "reached_max_treedepth": "maxdepth_reached",
 }
+_CPU = Capabilities(mass_matrices=("diag", "dense"), reproducible=True)
 _JAX = Capabilities(gpu=True, float32=True, mass_matrices=("diag", "dense"), reproducible=True)
 _BUILTINS = (
     Backend(
@@ -275,13 +294,13 @@ _BUILTINS = (
         precompile="bayesmmm.inference.jax.nutpie_nuts:precompile",
         start="bayesmmm.inference.jax.nutpie_nuts:start",
         stat_names=_NUTPIE_STATS,
-        capabilities=Capabilities(mass_matrices=("diag", "dense"), reproducible=True),
+        capabilities=_CPU,
         dense_max_dim=200,
     ),
     Backend(
         "pymc",
         sample="bayesmmm.inference.pymc_backend:sample_pymc",
-        capabilities=Capabilities(mass_matrices=("diag", "dense"), reproducible=True),
+        capabilities=_CPU,
         dense_max_dim=200,
     ),
     Backend(
@@ -306,7 +325,7 @@ _BUILTINS = (
         precompile="bayesmmm.inference.nutpie_backend:precompile_numba",
         start="bayesmmm.inference.nutpie_backend:start_nutpie",
         stat_names=_NUTPIE_STATS,
-        capabilities=Capabilities(mass_matrices=("diag", "dense"), reproducible=True),
+        capabilities=_CPU,
         dense_max_dim=200,
     ),
 )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesmmm.config.experiment import SamplerConfig
-from bayesmmm.inference.base import SamplerError, cores, get_backend, progress
+from bayesmmm.inference.base import SamplerError, cores, get_backend, progress, timings
 
 __all__ = ["precompile_numba", "run_nutpie", "sample_numba", "start_nutpie"]
 
@@ -93,11 +93,4 @@ def sample_numba(
         compiled, reused = _numba_compiled(model, cache_key)
     compiled_at = time.perf_counter()
     idata = run_nutpie(compiled, config)
-    total = time.perf_counter() - start
-    compile_s = compiled_at - start
-    return idata, {
-        "compile_s": round(compile_s, 3),
-        "sample_s": round(total - compile_s, 3),
-        "total_s": round(total, 3),
-        "compile_reused": int(reused),
-    }
+    return idata, timings(start, compiled_at, reused)

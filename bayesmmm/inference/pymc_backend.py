@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bayesmmm.config.experiment import SamplerConfig
-from bayesmmm.inference.base import cores, get_backend, progress
+from bayesmmm.inference.base import cores, get_backend, progress, timings
 
 __all__ = ["sample_pymc"]
 
@@ -40,5 +40,4 @@ def sample_pymc(
         idata_kwargs={"log_likelihood": False},
         model=model,
     )
-    total = time.perf_counter() - start
-    return idata, {"compile_s": 0.0, "sample_s": round(total, 3), "total_s": round(total, 3), "compile_reused": 0}
+    return idata, timings(start, start, reused=False)  # PyMC compiles inside pm.sample: no compile_s of its own

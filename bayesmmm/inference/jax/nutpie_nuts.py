@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bayesmmm.config.experiment import SamplerConfig
+from bayesmmm.inference.base import timings
 from bayesmmm.inference.jax import runtime
 from bayesmmm.inference.jax.translate import JaxModel, data_dtype, jax_model, posterior_tree
 from bayesmmm.inference.nutpie_backend import run_nutpie
@@ -146,12 +147,4 @@ def sample(
     nm = nutpie_model(model, config, cache_key)
     compiled_at = time.perf_counter()
     tree = nm.tree(model, run_nutpie(nm.compiled, config))
-    total = time.perf_counter() - begin
-    compile_s = compiled_at - begin
-    return tree, {
-        "compile_s": round(compile_s, 3),
-        "sample_s": round(total - compile_s, 3),
-        "total_s": round(total, 3),
-        "compile_reused": int(nm.reused),
-        "translation": nm.translation,
-    }
+    return tree, {**timings(begin, compiled_at, nm.reused), "translation": nm.translation}

@@ -78,8 +78,10 @@ def broken(kind: str) -> pd.DataFrame:
     ],
 )
 def test_bad_data_is_named(kind, expected):
+    # data.frequency: auto reads daily, monthly and four-weekly dates as such; stated weekly, they are refused
+    cfg = CFG.model_copy(update={"frequency": "weekly"}) if kind in ("daily", "monthly", "four_weekly") else CFG
     with pytest.raises(DataError) as info:
-        frame_to_data(broken(kind), CFG)
+        frame_to_data(broken(kind), cfg)
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -113,7 +115,7 @@ def test_missing_weeks_fill_zero_option():
     np.testing.assert_allclose(data.target[7:9], np.interp([7, 8], [6, 9], sales[[6, 9]]))
     # a step that is not a whole number of weeks is never filled
     with pytest.raises(DataError, match="dates must be weekly"):
-        frame_to_data(broken("daily"), CFG.model_copy(update={"missing_weeks": "fill_zero"}))
+        frame_to_data(broken("daily"), CFG.model_copy(update={"missing_weeks": "fill_zero", "frequency": "weekly"}))
 
 
 def test_repair_options_round_trip_and_reject_unknown_values():

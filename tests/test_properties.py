@@ -170,7 +170,9 @@ def test_repair_options_give_a_weekly_grid_or_an_error(
             "extra": 1.0,
         }
     )
-    cfg = CFG.model_copy(update={"negative_spend": negative_spend, "missing_weeks": missing_weeks})
+    cfg = CFG.model_copy(
+        update={"negative_spend": negative_spend, "missing_weeks": missing_weeks, "frequency": "weekly"}
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)

@@ -74,10 +74,16 @@ class _Base(BaseModel):
 class DataConfig(_Base):
     """Where the data is, which columns play which role, and how to treat repairable data.
 
+    ``frequency``: ``auto`` (the default: inferred from the dates), ``daily``, ``weekly``,
+    ``monthly`` (calendar months dated by their first or their last day) or a fixed step of
+    days such as ``14D`` (:mod:`bayesmmm.data.frequency`); carry-over lengths, hold-outs and
+    horizons count periods of it.
+
     ``negative_spend: clip`` sets negative spend to 0 (default ``error``);
-    ``missing_weeks: fill_zero`` inserts the weeks missing from the weekly grid with zero
-    spend and zero controls, their target interpolated linearly from the weeks around them
-    (default ``error``). Both warn with what they changed.
+    ``missing_weeks: fill_zero`` inserts the periods missing from the data's grid (weeks of
+    weekly data, days of daily data...) with zero spend and zero controls, their target
+    interpolated linearly from the periods around them (default ``error``). Both warn with
+    what they changed.
 
     ``dataset`` names a data set bundled with bayesmmm (:func:`bayesmmm.datasets.list_datasets`)
     instead of ``path``; set one of the two (a ``--data`` CSV replaces either).
@@ -95,7 +101,14 @@ class DataConfig(_Base):
     control_columns: list[str] = []
     negative_spend: Literal["error", "clip"] = Field("error", description="error, or clip negative spend to 0")
     missing_weeks: Literal["error", "fill_zero"] = Field(
-        "error", description="error, or insert missing weeks with zero spend (target interpolated)"
+        "error",
+        description="error, or insert missing periods (weeks, days, months) with zero spend (target interpolated)",
+    )
+    frequency: str = Field(
+        "auto",
+        description="the dates' frequency: auto (inferred from the dates), daily, weekly, monthly (calendar months) "
+        "or a fixed step of days such as 14D",
+        json_schema_extra={"examples": ["auto", "daily", "weekly", "monthly", "14D"]},
     )
     geo_column: str | None = Field(
         None, description="long-format geo panel: the column naming each row's geo (one row per date and geo)"
@@ -103,6 +116,13 @@ class DataConfig(_Base):
     population_column: str | None = Field(
         None, description="geo panels: per-geo population (constant within a geo) used for per-capita scaling"
     )
+
+    @field_validator("frequency")
+    @classmethod
+    def _known_frequency(cls, value: str) -> str:
+        from bayesmmm.data.frequency import normalize_frequency
+
+        return normalize_frequency(value)
 
     @field_validator("dataset")
     @classmethod

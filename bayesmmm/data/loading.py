@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 
 from bayesmmm.config.experiment import DataConfig
+from bayesmmm.data.frequency import FrequencyError, check_grid, full_grid, period_name
 
 __all__ = ["DataError", "MMMData", "file_hash", "frame_to_data", "panel_to_data", "read_csv", "spend_scale"]
 
 
 def spend_scale(spend: np.ndarray) -> np.ndarray:
-    """Scale of each channel: its mean spend over the weeks with spend > 0 (axis 0).
+    """Scale of each channel: its mean spend over the periods with spend > 0 (axis 0).
 
-    Saturation parameters are in units of this scale ("a typical active week"). Using
-    active weeks only keeps the default priors meaningful for intermittent (flighted)
-    channels, whose plain mean is diluted by the weeks off; for always-on channels it
+    Saturation parameters are in units of this scale ("a typical active period"). Using
+    active periods only keeps the default priors meaningful for intermittent (flighted)
+    channels, whose plain mean is diluted by the periods off; for always-on channels it
     is the plain mean. A channel with no spend at all gets 0.
     """
     spend = np.asarray(spend, dtype=float)
@@ -113,6 +114,8 @@ class MMMData:
         for a panel ``target`` and ``media`` are the national totals over geos and
         ``controls`` the mean over geos (the national view used by reports)
     population : ndarray (geo,) or None
+    frequency : the dates' frequency: ``daily``, ``weekly`` (the default: data of earlier
+        versions), ``monthly`` or ``"<N>D"`` (:mod:`bayesmmm.data.frequency`)
     """
 
     dates: pd.DatetimeIndex
@@ -126,6 +129,8 @@ class MMMData:
     geo_media: np.ndarray | None = None
     geo_controls: np.ndarray | None = None
     population: np.ndarray | None = None
+    #: the dates' frequency (:mod:`bayesmmm.data.frequency`): daily, weekly, monthly or "<N>D"
+    frequency: str = "weekly"
 
     @property
     def n_dates(self) -> int:
@@ -147,6 +152,7 @@ class MMMData:
         channels: tuple[str, ...],
         control_names: tuple[str, ...],
         population: np.ndarray | None = None,
+        frequency: str = "weekly",
     ) -> MMMData:
         """A geo panel with its national view (totals over geos; controls averaged)."""
         return cls(
@@ -161,6 +167,7 @@ class MMMData:
             geo_media=media,
             geo_controls=controls,
             population=population,
+            frequency=frequency,
         )
 
 
@@ -176,8 +183,9 @@ def frame_to_data(
 
     Checks, in order, each failing with a one-line :class:`DataError` that names the
     column or row and the fix: columns present (with close matches), parseable and
-    unique dates, a regular weekly grid (gaps are filled with zero spend when
-    ``config.missing_weeks == "fill_zero"``), enough rows, numeric and finite values,
+    unique dates, a regular grid of ``config.frequency`` (``auto``: inferred from the dates;
+    gaps are filled with zero spend when ``config.missing_weeks == "fill_zero"``), enough
+    rows, numeric and finite values,
     no negative spend (clipped to 0 when ``config.negative_spend == "clip"``). Rows
     are sorted by date. Row numbers in messages are lines of the CSV file (header = 1);
     ``file_rows[i]`` is the 0-based data row of frame row ``i`` (default: ``i``).
@@ -187,7 +195,7 @@ def frame_to_data(
     """
     available = [str(c) for c in frame.columns]
     if not available or len(frame) == 0:
-        raise DataError("the data has no rows; supply a CSV with a header and one row per week")
+        raise DataError("the data has no rows; supply a CSV with a header and one row per period")
     if config.geo_column is not None:
         return panel_to_data(frame, config, require_target=require_target, min_rows=min_rows)
     rows_of = np.arange(len(frame)) if file_rows is None else np.asarray(file_rows)
@@ -216,10 +224,10 @@ def frame_to_data(
         day = dates[dupes[0]]
         rows = sorted(int(file_order[i]) + 2 for i in np.flatnonzero(dates == day))
         raise DataError(
-            f"date {day.date()} appears more than once (rows {', '.join(map(str, rows))}); keep one row per week "
+            f"date {day.date()} appears more than once (rows {', '.join(map(str, rows))}); keep one row per date "
             "(sum or drop the duplicates)"
         )
-    fill_at = _check_weekly_grid(dates, config)
+    frequency, missing = _check_grid(dates, config)
     media = np.column_stack([_numeric(frame, c, "channel", file_order, dates) for c in config.channel_columns])
     if config.control_columns:
         controls = np.column_stack([_numeric(frame, c, "control", file_order, dates) for c in config.control_columns])
@@ -242,12 +250,13 @@ def frame_to_data(
             stacklevel=2,
         )
         media = np.clip(media, 0.0, None)
-    if fill_at is not None:
-        dates, media, controls, target = _fill_weeks(dates, media, controls, target)
+    if len(missing):
+        dates, media, controls, target = _fill_periods(dates, frequency, media, controls, target)
     if len(dates) < min_rows:
+        periods = period_name(frequency, plural=True)
         raise DataError(
-            f"the data has {len(dates)} weeks; this model needs at least {min_rows} "
-            "(supply more weeks, or simplify the model: fewer channels, lower yearly_seasonality, trend, l_max)"
+            f"the data has {len(dates)} {periods}; this model needs at least {min_rows} "
+            f"(supply more {periods}, or simplify the model: fewer channels, lower yearly_seasonality, trend, l_max)"
         )
     return MMMData(
         dates=dates,
@@ -256,6 +265,7 @@ def frame_to_data(
         controls=controls,
         channels=tuple(config.channel_columns),
         control_names=tuple(config.control_columns),
+        frequency=frequency,
     )
 
 
@@ -265,7 +275,7 @@ def panel_to_data(
     """Validate a long-format geo panel (one row per date and geo) and return :class:`MMMData`.
 
     Each geo is validated like national data (:func:`frame_to_data`, messages prefixed
-    with the geo); then the panel must be rectangular: every geo has the same weekly
+    with the geo); then the panel must be rectangular: every geo has the same
     dates. Geos keep their order of first appearance. ``config.population_column``, if
     set, must hold one positive value per geo.
     """
@@ -312,7 +322,7 @@ def panel_to_data(
                 else f"has {len(extra)} date(s) geo {geos[0]!r} lacks (first {extra[0].date()})"
             )
             raise DataError(
-                f"the geo panel is not rectangular: geo {geo!r} {what}; every geo needs the same weekly dates "
+                f"the geo panel is not rectangular: geo {geo!r} {what}; every geo needs the same dates "
                 "(add the missing rows, or drop the geo)"
             )
         parts.append(part)
@@ -334,45 +344,38 @@ def panel_to_data(
         channels=tuple(config.channel_columns),
         control_names=tuple(config.control_columns),
         population=np.asarray(population) if population else None,
+        frequency=parts[0].frequency,
     )
 
 
-def _check_weekly_grid(dates: pd.DatetimeIndex, config: DataConfig) -> np.ndarray | None:
-    """Raise unless consecutive (sorted, unique) dates are 7 days apart; gaps of whole weeks are
-    allowed with ``missing_weeks: fill_zero`` (returns their positions, else None)."""
-    if len(dates) < 2:
-        return None
-    steps = np.diff(dates.values).astype("timedelta64[h]").astype(int)
-    off = np.flatnonzero(steps % (7 * 24) != 0)
-    if not len(off) and np.median(steps) != 7 * 24:  # e.g. four-weekly data: gaps everywhere
-        off = np.flatnonzero(steps != 7 * 24)
-    if len(off):
-        i = int(off[0])
-        step = steps[i] / 24
+def _check_grid(dates: pd.DatetimeIndex, config: DataConfig) -> tuple[str, pd.DatetimeIndex]:
+    """The data's frequency and the dates missing from its grid (:func:`~bayesmmm.data.frequency.check_grid`);
+    raises unless the dates are regular, or missing periods are allowed (``missing_weeks: fill_zero``)."""
+    try:
+        frequency, missing = check_grid(dates, config.frequency)
+    except FrequencyError as exc:
+        raise DataError(str(exc)) from None
+    if len(missing) and config.missing_weeks == "error":
+        pos = np.searchsorted(dates.values, missing[0].to_datetime64())
+        before, after = dates[pos - 1], dates[pos]
+        name = period_name(frequency)
         raise DataError(
-            f"dates must be weekly: a step of {step:g} days between {dates[i].date()} and {dates[i + 1].date()} "
-            f"(median step {np.median(steps) / 24:g} days); aggregate the data to one row per week, "
-            "all on the same weekday"
+            f"dates must be consecutive {name}s: a gap of {(after - before).days} days between {before.date()} and "
+            f"{after.date()} ({len(missing)} missing {name}(s) in all); add the missing rows, or set "
+            f"data.missing_weeks: fill_zero to insert them with zero spend"
         )
-    gaps = np.flatnonzero(steps > 7 * 24)
-    if len(gaps) == 0:
-        return None
-    if config.missing_weeks == "error":
-        i = int(gaps[0])
-        n_missing = int(sum(steps[g] // (7 * 24) - 1 for g in gaps))
-        raise DataError(
-            f"dates must be consecutive weeks: a gap of {steps[i] // 24} days between {dates[i].date()} and "
-            f"{dates[i + 1].date()} ({n_missing} missing week(s) in all); add the missing rows, or set "
-            "data.missing_weeks: fill_zero to insert them with zero spend"
-        )
-    return gaps
+    return frequency, missing
 
 
-def _fill_weeks(
-    dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray, target: np.ndarray | None
+def _fill_periods(
+    dates: pd.DatetimeIndex,
+    frequency: str,
+    media: np.ndarray,
+    controls: np.ndarray,
+    target: np.ndarray | None,
 ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Insert the missing weeks: zero spend, zero controls, target interpolated linearly."""
-    full = pd.date_range(dates[0], dates[-1], freq="7D")
+    """Insert the missing periods: zero spend, zero controls, target interpolated linearly."""
+    full = full_grid(dates[0], dates[-1], frequency)
     pos = full.get_indexer(dates)
     n_new = len(full) - len(dates)
     new_media = np.zeros((len(full), media.shape[1]))
@@ -383,9 +386,10 @@ def _fill_weeks(
     if target is not None:
         new_target = np.interp(np.arange(len(full)), pos, target)
     shown = ", ".join(str(d.date()) for d in full.difference(dates)[:5]) + (", ..." if n_new > 5 else "")
+    name = period_name(frequency)
     warnings.warn(
-        f"data.missing_weeks: fill_zero inserted {n_new} missing week(s) with zero spend ({shown})"
-        + ("; their target is interpolated from the weeks around them" if target is not None else ""),
+        f"data.missing_weeks: fill_zero inserted {n_new} missing {name}(s) with zero spend ({shown})"
+        + (f"; their target is interpolated from the {name}s around them" if target is not None else ""),
         UserWarning,
         stacklevel=3,
     )

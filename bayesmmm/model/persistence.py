@@ -98,6 +98,7 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
             "bayesmmm_scales": json.dumps(model.scales.__dict__),
             "bayesmmm_versions": json.dumps(package_versions()),
             "bayesmmm_plugins": json.dumps([r.to_dict() for r in plugins]),
+            "bayesmmm_frequency": data.frequency,
         }
     )
     if lift_tests is not None:  # the calibration the posterior was fitted with
@@ -198,6 +199,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
             data_config, ModelConfig.model_validate(saved_model_config(attrs["bayesmmm_model_config"], data_config))
         )
         const = tree["constant_data"]
+        frequency = str(attrs.get("bayesmmm_frequency", "weekly"))  # files written before frequencies: weekly
         if mmm.is_geo:
             n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
             data = MMMData.from_panel(
@@ -209,6 +211,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
                 channels=mmm.channels,
                 control_names=mmm.controls,
                 population=const["population"].to_numpy() if "population" in const else None,
+                frequency=frequency,
             )
         else:
             data = MMMData(
@@ -218,6 +221,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
                 controls=const["control_data"].to_numpy().reshape(const.sizes["date"], -1),
                 channels=mmm.channels,
                 control_names=mmm.controls,
+                frequency=frequency,
             )
         mmm.bind(data, Scales(**json.loads(attrs["bayesmmm_scales"])))
         if "bayesmmm_calibration" in attrs:  # absent in uncalibrated and older files

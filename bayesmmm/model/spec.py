@@ -25,6 +25,7 @@ from bayesmmm.components.adstock import Adstock
 from bayesmmm.components.features import time_index
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import DataConfig, GeoConfig, ModelConfig
+from bayesmmm.data.frequency import frequency_label, is_next_period, next_dates, period_name
 from bayesmmm.data.loading import DataError, MMMData
 from bayesmmm.model.scales import Scales
 
@@ -111,9 +112,15 @@ class ModelSpec:
         return cfg.pooling in ("level", "hierarchical") and cfg.type in ("roas", "share") and len(self.channels) > 1
 
     @property
+    def frequency(self) -> str:
+        """The training data's frequency (:mod:`bayesmmm.data.frequency`): daily, weekly, monthly or "<N>D"."""
+        return self.data.frequency
+
+    @property
     def carryover_weeks(self) -> int:
-        """Training periods whose spend reaches a forecast: ``l_max - 1`` for a lag-window adstock; an
-        adstock class that overrides ``apply`` may carry over further, so then every training period."""
+        """Training periods (of the data's frequency; the name is historical) whose spend reaches a
+        forecast: ``l_max - 1`` for a lag-window adstock; an adstock class that overrides ``apply``
+        may carry over further, so then every training period."""
         if type(self.adstock).apply is Adstock.apply:
             return self.adstock.l_max - 1
         return self.data.n_dates
@@ -220,18 +227,23 @@ class ModelSpec:
         return self.memo["training_design"]
 
     def check_continues(self, dates: pd.DatetimeIndex) -> None:
-        """Raise :class:`~bayesmmm.data.loading.DataError` unless ``dates`` start one period after the
-        training data's last date (the one check of "do these dates continue the data")."""
+        """Raise :class:`~bayesmmm.data.loading.DataError` unless ``dates`` start one period (of the
+        data's frequency) after the training data's last date (the one check of "do these dates
+        continue the data")."""
         last = self.data.dates[-1]
+        frequency = self.data.frequency
+        periods = period_name(frequency, plural=True)
         if dates[0] <= last:
             raise DataError(
                 f"new dates start on {dates[0].date()}, not after the training data's last date "
-                f"{last.date()}; give only the weeks after it (in Python, include_history=False "
-                "scores past weeks)"
+                f"{last.date()}; give only the {periods} after it (in Python, include_history=False "
+                f"scores past {periods})"
             )
-        gap = (dates[0] - last).days
-        if gap != 7:
+        if not is_next_period(last, dates[0], frequency):
+            gap = (dates[0] - last).days
+            expected = next_dates(last, frequency, 1)[0]
             raise DataError(
-                f"new dates must continue the weekly grid: first new date {dates[0].date()} is {gap} days "
-                f"after the last training date {last.date()}"
+                f"new dates must continue the {frequency_label(frequency)} grid: first new date {dates[0].date()} is "
+                f"{gap} days after the last training date {last.date()} (the next {period_name(frequency)} is "
+                f"{expected.date()})"
             )

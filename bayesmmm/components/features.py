@@ -5,9 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["YEAR_DAYS", "changepoint_locations", "fourier_features", "fourier_mode_names", "time_index"]
+__all__ = [
+    "MAX_WEEKLY_ORDER",
+    "WEEK_DAYS",
+    "YEAR_DAYS",
+    "changepoint_locations",
+    "day_of_week_features",
+    "day_of_week_mode_names",
+    "fourier_features",
+    "fourier_mode_names",
+    "time_index",
+]
 
 YEAR_DAYS = 365.25
+WEEK_DAYS = 7.0
+#: highest useful day-of-week Fourier order: 3 pairs (6 features) span every zero-mean weekday pattern
+MAX_WEEKLY_ORDER = 3
 
 
 def fourier_mode_names(order: int) -> list[str]:
@@ -28,6 +41,21 @@ def fourier_features(dates: pd.DatetimeIndex, order: int, period: float = YEAR_D
         out[:, 2 * (k - 1)] = np.sin(angle)
         out[:, 2 * (k - 1) + 1] = np.cos(angle)
     return out
+
+
+def day_of_week_mode_names(order: int) -> list[str]:
+    """``["dow_sin_1", "dow_cos_1", ..., "dow_sin_n", "dow_cos_n"]``."""
+    return [f"dow_{name}" for name in fourier_mode_names(order)]
+
+
+def day_of_week_features(dates: pd.DatetimeIndex, order: int) -> np.ndarray:
+    """Fourier terms of the day of the week (period 7 days), shape ``(date, 2 * order)``.
+
+    ``order`` 3 (6 features) spans every zero-mean pattern over the seven weekdays: it is the
+    same model as one free effect per weekday (less a reference), in a smooth basis. The phase
+    is days since 1970-01-01 (a Thursday), so a date's features depend only on its weekday.
+    """
+    return fourier_features(dates, order, period=WEEK_DAYS)
 
 
 def time_index(dates: pd.DatetimeIndex, start: pd.Timestamp, span_days: float) -> np.ndarray:

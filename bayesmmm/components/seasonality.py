@@ -5,7 +5,10 @@ same for any date in training and forecasts), declares its coefficient variable(
 their dims, and combines features and coefficients (:meth:`Seasonality.apply`, PyTensor).
 ``pooled_variable`` is what ``model.geo.seasonality: pooled`` lets vary across geos
 (it then arrives with a leading geo axis). The built-in ``fourier`` uses the model's
-``yearly_seasonality`` order; order 0 means no seasonality.
+``yearly_seasonality`` order (period 365.25 days) and, for daily data, its
+``weekly_seasonality`` order (day of the week, period 7 days): both sets of terms are columns
+of one feature matrix with one coefficient vector ``gamma_fourier``, so geo pooling and the
+variables' dims treat them alike. Order 0 means none.
 """
 
 from __future__ import annotations
@@ -17,7 +20,12 @@ import numpy as np
 import pandas as pd
 
 from bayesmmm.components.base import Registry
-from bayesmmm.components.features import fourier_features, fourier_mode_names
+from bayesmmm.components.features import (
+    day_of_week_features,
+    day_of_week_mode_names,
+    fourier_features,
+    fourier_mode_names,
+)
 from bayesmmm.components.priors import Prior
 
 __all__ = ["SEASONALITIES", "FourierSeasonality", "Seasonality"]
@@ -29,15 +37,25 @@ class Seasonality:
     Parameters
     ----------
     order : the model's ``yearly_seasonality`` (0: none).
+    weekly_order : the model's ``weekly_seasonality`` as resolved for the data (0: none); a
+        seasonality that cannot use it sets ``supports_weekly = False``.
     """
 
     name: ClassVar[str] = ""
     default_priors: ClassVar[Mapping[str, Prior]] = {}
     pooled_variable: ClassVar[str] = "gamma_fourier"
     feature_dim: ClassVar[str] = "fourier_mode"
+    #: whether the class uses ``weekly_order`` (day-of-week terms)
+    supports_weekly: ClassVar[bool] = False
 
-    def __init__(self, order: int = 2) -> None:
+    def __init__(self, order: int = 2, weekly_order: int = 0) -> None:
+        if weekly_order and not self.supports_weekly:
+            raise ValueError(
+                f"seasonality {self.name!r} has no day-of-week terms: set model.weekly_seasonality: 0, or use "
+                "seasonality: fourier"
+            )
         self.order = order
+        self.weekly_order = int(weekly_order)
 
     @property
     def active(self) -> bool:
@@ -76,7 +94,8 @@ class Seasonality:
         return pt.sum(features * gamma, axis=-1)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(order={self.order})"
+        weekly = f", weekly_order={self.weekly_order}" if self.weekly_order else ""
+        return f"{type(self).__name__}(order={self.order}{weekly})"
 
 
 SEASONALITIES: Registry[type[Seasonality]] = Registry("seasonality", base=Seasonality)
@@ -84,10 +103,16 @@ SEASONALITIES: Registry[type[Seasonality]] = Registry("seasonality", base=Season
 
 @SEASONALITIES.register("fourier")
 class FourierSeasonality(Seasonality):
-    """Yearly Fourier terms: ``Σ_k γ_sin,k sin(2πk d / 365.25) + γ_cos,k cos(2πk d / 365.25)``."""
+    """Yearly Fourier terms, ``Σ_k γ_sin,k sin(2πk d / 365.25) + γ_cos,k cos(2πk d / 365.25)``, and
+    day-of-week terms of ``weekly_order`` (the same with period 7 days; feature names ``dow_...``)."""
+
+    supports_weekly: ClassVar[bool] = True
 
     def feature_names(self) -> list[str]:
-        return fourier_mode_names(self.order)
+        return fourier_mode_names(self.order) + day_of_week_mode_names(self.weekly_order)
 
     def features(self, dates: pd.DatetimeIndex) -> np.ndarray:
-        return fourier_features(dates, self.order)
+        yearly = fourier_features(dates, self.order)
+        if not self.weekly_order:
+            return yearly
+        return np.concatenate([yearly, day_of_week_features(dates, self.weekly_order)], axis=1)

@@ -47,6 +47,7 @@ __all__ = [
     "load_experiment",
     "load_plugins",
     "resolve_media_prior",
+    "resolve_weekly_seasonality",
 ]
 
 
@@ -427,6 +428,13 @@ class ModelConfig(_Base):
     adstock: AdstockConfig = AdstockConfig()
     saturation: SaturationConfig = SaturationConfig()
     yearly_seasonality: int = Field(2, ge=0, le=20, description="Fourier order n (2n features)")
+    weekly_seasonality: int | None = Field(
+        None,
+        ge=0,
+        le=3,
+        description="day-of-week Fourier order (period 7 days) for daily data: 0 off, 3 = a free effect per "
+        "weekday; default (unset): 3 for daily data, 0 otherwise (weekly or monthly data cannot have it)",
+    )
     trend: str = Field(
         "linear", description="a registered trend: none, linear, piecewise, hsgp, spline (or a plugin's)"
     )
@@ -495,6 +503,30 @@ class ModelConfig(_Base):
     def resolved_priors(self) -> dict[str, Prior]:
         """Default model priors updated with the user's overrides."""
         return {**default_model_priors(), **self.priors}
+
+
+#: what an unset ``model.weekly_seasonality`` means for daily data: every weekday its own effect
+AUTO_WEEKLY_SEASONALITY = 3
+
+
+def resolve_weekly_seasonality(model: ModelConfig, frequency: str) -> ModelConfig:
+    """``model`` with ``weekly_seasonality`` set for data of ``frequency``: unset means
+    :data:`AUTO_WEEKLY_SEASONALITY` for daily data and 0 otherwise.
+
+    Raises ``ConfigError`` for day-of-week terms on data that is not daily (a week, a month, a
+    fixed step of days: every period holds the same weekdays, or the weekday is not seen).
+    """
+    weekly = model.weekly_seasonality
+    if weekly is None:
+        weekly = AUTO_WEEKLY_SEASONALITY if frequency == "daily" else 0
+    elif weekly > 0 and frequency != "daily":
+        raise ConfigError(
+            f"model.weekly_seasonality: {weekly} models the day of the week, which only daily data shows; these "
+            f"data are {frequency}: set model.weekly_seasonality: 0 (or leave it unset)"
+        )
+    if weekly == model.weekly_seasonality:
+        return model
+    return model.model_copy(update={"weekly_seasonality": weekly})
 
 
 class SamplerConfig(_Base):

@@ -25,6 +25,7 @@ __all__ = [
     "FREQUENCIES",
     "FrequencyError",
     "check_grid",
+    "few_periods_warning",
     "frequency_label",
     "full_grid",
     "infer_frequency",
@@ -238,3 +239,36 @@ def next_dates(last: pd.Timestamp, frequency: str, n: int) -> pd.DatetimeIndex:
 def is_next_period(last: pd.Timestamp, first: pd.Timestamp, frequency: str) -> bool:
     """Whether ``first`` is the date one period after ``last`` on the grid of ``frequency``."""
     return pd.Timestamp(first) == next_dates(last, frequency, 1)[0]
+
+
+def few_periods_warning(n_periods: int, frequency: str, n_parameters: int, l_max: int, yearly_order: int) -> str | None:
+    """A warning (one line) when the data have few periods for what the model asks of them, else None.
+
+    Flags, in the data's periods: fewer than 3 periods per mean parameter (``n_parameters``: the
+    coefficients, transform parameters, trend and seasonality terms); a carry-over window
+    (``l_max``) longer than a quarter of the periods (the decay is then seen in few independent
+    stretches); yearly seasonality with less than a year and a half of data (too few cycles to tell it
+    from trend and media). Monthly data meet the first two easily: 3 years are 36 periods.
+    """
+    name = period_name(frequency, plural=True)
+    problems = []
+    if n_periods < 3 * n_parameters:
+        problems.append(
+            f"{n_periods} {name} for {n_parameters} mean parameters ({n_periods / max(n_parameters, 1):.1f} per "
+            "parameter; fewer than 3 leaves many to their priors)"
+        )
+    if l_max > 1 and l_max > n_periods / 4:
+        problems.append(f"carry-over over {l_max} {name} (l_max) is more than a quarter of the data")
+    years = n_periods / periods_per_year(frequency)
+    if yearly_order > 0 and years < 1.5:
+        problems.append(
+            f"yearly seasonality (order {yearly_order}) from {years:.1f} years of data: few cycles to tell it "
+            "from trend and media"
+        )
+    if not problems:
+        return None
+    return (
+        f"few {name} identify this model: {'; '.join(problems)}. Read contributions and ROAS with their intervals "
+        "and identifiability flags; simplify the model (fewer channels, lower yearly_seasonality, shorter l_max, "
+        "trend: linear or none), add prior knowledge (media_prior, lift tests) or use finer data"
+    )

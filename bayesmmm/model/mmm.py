@@ -25,6 +25,7 @@ the log-density. Reported contributions are the sums over geos.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ from bayesmmm.config.experiment import (
     SamplerConfig,
     check_geo_options,
     resolve_media_prior,
+    resolve_weekly_seasonality,
 )
+from bayesmmm.data.frequency import few_periods_warning
 from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_draws, lift_key, read_lift_tests
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, link_of, pool_parameter
@@ -108,7 +111,7 @@ class MMM:
         trend_cls = TRENDS.get(self.model_config.trend)
         trend_options = trend_cls.check_options(self.model_config.trend_options)
         self.trend = trend_cls(n_changepoints=self.model_config.n_changepoints, **trend_options)
-        self.seasonality = SEASONALITIES.get(self.model_config.seasonality)(order=self.model_config.yearly_seasonality)
+        self.seasonality = self._build_seasonality()
         components = (self.adstock, self.saturation, self.likelihood, self.trend, self.seasonality)
         #: the plugins the components come from (saved with the model, checked on load)
         self.plugins = records_for(type(c) for c in components)
@@ -127,6 +130,15 @@ class MMM:
         self.idata = None
         self.timings: dict[str, float] = {}
         self._predictive: tuple[ModelSpec, Any, Predictive] | None = None
+
+    def _build_seasonality(self):
+        """The configured seasonality (day-of-week terms as far as ``weekly_seasonality`` is resolved)."""
+        cls = SEASONALITIES.get(self.model_config.seasonality)
+        weekly = self.model_config.weekly_seasonality or 0
+        try:
+            return cls(order=self.model_config.yearly_seasonality, **({"weekly_order": weekly} if weekly else {}))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def set_lift_tests(self, tests: pd.DataFrame | str | Path | None) -> None:
         """Calibrate with lift tests (a CSV path or a frame in the contract of
@@ -188,7 +200,17 @@ class MMM:
 
     def bind(self, data: MMMData, scales: Scales) -> ModelSpec:
         """Bind the model to its training data and scales: builds the frozen :attr:`spec` every
-        computation of the model reads (a new binding is a new spec, with its own compiled code)."""
+        computation of the model reads (a new binding is a new spec, with its own compiled code).
+
+        ``model.weekly_seasonality`` unset is resolved here, from the data's frequency
+        (:func:`~bayesmmm.config.experiment.resolve_weekly_seasonality`), and the seasonality
+        rebuilt when that adds or removes day-of-week terms.
+        """
+        resolved = resolve_weekly_seasonality(self.model_config, data.frequency)
+        if resolved is not self.model_config:
+            self.model_config = resolved
+        if getattr(self.seasonality, "weekly_order", 0) != (self.model_config.weekly_seasonality or 0):
+            self.seasonality = self._build_seasonality()
         self.spec = ModelSpec(
             data_config=self.data_config,
             model_config=self.model_config,
@@ -358,11 +380,16 @@ class MMM:
         return self.require_spec().carryover_weeks
 
     @property
-    def min_rows(self) -> int:
-        """Fewest weeks the model accepts: more rows than mean parameters, and at least l_max."""
+    def n_mean_parameters(self) -> int:
+        """Parameters of the mean function: intercept, noise, channel coefficients and transform
+        parameters, seasonality, controls, trend (the geo deviations not counted)."""
         n_params = 2 + len(self.channels) * (1 + len(self.adstock.param_names) + len(self.saturation.param_names))
-        n_params += self.seasonality.n_parameters() + len(self.controls) + self.trend.n_parameters()
-        return max(n_params + 1, self.adstock.l_max)
+        return n_params + self.seasonality.n_parameters() + len(self.controls) + self.trend.n_parameters()
+
+    @property
+    def min_rows(self) -> int:
+        """Fewest periods the model accepts: more rows than mean parameters, and at least l_max."""
+        return max(self.n_mean_parameters + 1, self.adstock.l_max)
 
     # --------------------------------------------------------------------- fit
     def fit(self, frame: pd.DataFrame, sampler: SamplerConfig | Mapping[str, Any] | None = None, **kwargs: Any):
@@ -390,6 +417,15 @@ class MMM:
             SamplerConfig.model_validate(sampler.model_dump())
         sampler = self._resolve_mass_matrix(sampler)
         model = self.build_model(frame)
+        few = few_periods_warning(
+            self.data.n_dates,
+            self.data.frequency,
+            self.n_mean_parameters,
+            self.adstock.l_max,
+            self.model_config.yearly_seasonality,
+        )
+        if few is not None:
+            warnings.warn(few, UserWarning, stacklevel=2)
         idata, timings = sample(model, sampler, cache_key=self.structure_key(), prepare=self._prepare_post_processing)
         self.timings = timings
         if self.media_prior_variable:  # beta per draw, by the graph's own function, whatever the backend

@@ -41,7 +41,7 @@ def simulate_daily(days: int, channels: int, seed: int = 0, l_max: int = 28) -> 
     frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d")})
     sales = 1000.0 + 0.05 * t
     sales = sales + 80 * np.sin(2 * np.pi * t / 365.25) + 40 * np.cos(2 * np.pi * t / 365.25)
-    sales = sales + np.array([30, 10, 0, -5, 20, 60, 50])[dates.dayofweek]
+    sales = sales + np.array([30, 10, 0, -5, 20, 60, 50])[dates.day_of_week]
     for c, name in enumerate(names):
         base = rng.uniform(50, 500)
         on = rng.random(days) < (0.6 if c % 3 == 0 else 1.0)  # some channels flighted

@@ -430,14 +430,17 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
 @handle_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit` (or a posterior.nc)")],
-    data: Annotated[Path, typer.Option("--data", help="CSV of future weeks: date, channel spends, controls")],
+    data: Annotated[
+        Path, typer.Option("--data", help="CSV of future periods (days, weeks, months): date, channel spends, controls")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output CSV")],
     hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
     contributions: Annotated[bool, typer.Option("--contributions", help="add per-channel contributions")] = False,
     seed: SeedOpt = None,
 ) -> None:
-    """Forecast future weeks from a fitted run (posterior predictive mean and HDI)."""
+    """Forecast future periods (of the data's frequency) from a fitted run (posterior predictive mean and HDI)."""
     from bayesmmm.config.experiment import ConfigError
+    from bayesmmm.data.frequency import period_name
     from bayesmmm.data.loading import read_csv
     from bayesmmm.evaluation.summaries import forecast_table
     from bayesmmm.io import write_text
@@ -448,7 +451,7 @@ def predict(
     mmm = MMM.load(run_dir)  # a finished run folder or a posterior.nc
     table = forecast_table(mmm, read_csv(data), hdi_prob, contributions, seed or 0)
     write_text(out, table.to_csv(index=False))
-    _echo(f"wrote {len(table)} weeks of forecasts to {out}")
+    _echo(f"wrote {len(table)} {period_name(mmm.data.frequency, plural=True)} of forecasts to {out}")
 
 
 @app.command()
@@ -602,7 +605,14 @@ def _parse_changes(text: str | None) -> list[float] | None:
 def optimize(
     run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit`")],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder: allocation.csv, summary.json, figures")],
-    weeks: Annotated[int, typer.Option("--weeks", help="horizon in weeks (flat weekly pacing)")],
+    weeks: Annotated[
+        int,
+        typer.Option(
+            "--periods",
+            "--weeks",
+            help="horizon in periods of the data (days, weeks, months; flat pacing); --weeks is the same option",
+        ),
+    ],
     budget: Annotated[float | None, typer.Option("--budget", help="total spend over the horizon, all channels")] = None,
     max_change: Annotated[
         float | None, typer.Option("--max-change", help="each channel within ± this fraction of its current spend")
@@ -627,7 +637,7 @@ def optimize(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     geo: Annotated[str | None, typer.Option("--geo", help="geo models: optimize this geo's budget")] = None,
 ) -> None:
-    """Allocate a budget across channels over the next N weeks, with uncertainty."""
+    """Allocate a budget across channels over the next N periods of the data, with uncertainty."""
     from bayesmmm.decisions.optimizer import OptimizationError, optimize_budget, run_scenarios
     from bayesmmm.model.mmm import MMM
     from bayesmmm.reporting.report import write_optimization
@@ -635,7 +645,7 @@ def optimize(
     if max_draws < 10:
         raise OptimizationError(f"--max-draws must be at least 10, got {max_draws}")
     if weeks < 1:
-        raise OptimizationError(f"--weeks must be a positive whole number, got {weeks}")
+        raise OptimizationError(f"--periods (--weeks) must be a positive whole number, got {weeks}")
     changes = _parse_changes(scenarios)
     if changes is not None and budget is None:
         raise OptimizationError("--scenarios scales --budget: give a --budget too")
@@ -666,6 +676,8 @@ def optimize(
 def _print_optimization(result: Any, table: Any) -> None:
     import pandas as pd
 
+    from bayesmmm.data.frequency import period_name
+
     a = result.allocation
     s = result.summary
     pct = f"{s['hdi_prob']:.0%}"
@@ -683,8 +695,8 @@ def _print_optimization(result: Any, table: Any) -> None:
     r, up = s["response"], s["uplift_vs_current"]
     lines = [
         "",
-        f"Allocation of {s['budget']:,.0f} over {s['weeks']} weeks (objective {s['objective']})"
-        + (f" in geo {s['geo']}:" if s.get("geo") else ":"),
+        f"Allocation of {s['budget']:,.0f} over {s['weeks']} {period_name(s.get('frequency', 'weekly'), plural=True)} "
+        f"(objective {s['objective']})" + (f" in geo {s['geo']}:" if s.get("geo") else ":"),
         view.to_string(index=False),
         f"Expected response: current {r['current']['mean']:,.1f}, equal split {r['equal_split']['mean']:,.1f}, "
         f"optimized {r['optimized']['mean']:,.1f} [{pct} HDI {r['optimized']['hdi_low']:,.1f}, "

@@ -365,7 +365,7 @@ class Transform:
             for row in c[: max(int(n_lines), 0)]:
                 ax.plot(grid, row, color=colour, lw=0.6, alpha=0.6)
         is_adstock = callable(getattr(self, "weights", None))
-        ax.set_xlabel("lag (weeks)" if is_adstock else "x (multiples of mean spend)")
+        ax.set_xlabel("lag (periods)" if is_adstock else "x (multiples of mean spend)")
         ax.set_ylabel("weight" if is_adstock else "response (share of beta)")
         ax.set_title(f"{self.prefix} {self.name!r}: {len(curves)} prior draws")
         ax.legend(loc="best", fontsize="small")

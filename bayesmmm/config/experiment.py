@@ -186,11 +186,21 @@ class _TransformConfig(_Base):
         return self
 
 
+#: the longest carry-over window, in periods of the data: a year of days (two years of weeks fit too)
+MAX_L_MAX = 366
+
+
 class AdstockConfig(_TransformConfig):
     """Adstock by registered name, with ``l_max``, ``normalize`` and prior overrides."""
 
     name: str = "geometric"
-    l_max: int = Field(8, ge=1, le=104)
+    l_max: int = Field(
+        8,
+        ge=1,
+        le=MAX_L_MAX,
+        description="carry-over lags in periods of the data, lag 0 included (8 weeks of weekly data; daily data "
+        "needs more, e.g. 28-60 days)",
+    )
     normalize: bool = True
 
     def _registry(self):
@@ -215,7 +225,7 @@ class SaturationConfig(_TransformConfig):
 
 MODEL_PRIORS = {
     "intercept": "baseline level (scaled target units)",
-    "beta": "channel coefficient: maximum weekly effect, dims (channel,)",
+    "beta": "channel coefficient: maximum effect per period, dims (channel,)",
     "trend_slope": "linear trend slope over the training span (t in [0, 1])",
     "trend_delta": "piecewise-trend slope changes at changepoints",
     "gamma_fourier": "Fourier seasonality coefficients, dims (fourier_mode,)",
@@ -294,7 +304,7 @@ class GeoConfig(_Base):
 class MediaPriorConfig(_Base):
     """The prior of each channel's effect, in business units (Meridian's ``media_prior_type``).
 
-    ``type: coefficient``: ``beta ~ priors.beta``, the channel's maximum weekly effect on the
+    ``type: coefficient``: ``beta ~ priors.beta``, the channel's maximum effect per period on the
     scaled target (the default before this option existed). ``roas`` (contribution over the
     training weeks ÷ spend), ``mroas`` (marginal ROAS of a 1% spend increase over the training
     weeks) or ``share`` (contribution ÷ the target's total over the training weeks): the prior
@@ -411,7 +421,7 @@ class ModelConfig(_Base):
     """Model structure and priors.
 
     Scaling: the target is divided by its mean absolute value, each channel's spend by
-    its mean spend over training weeks with spend, each control by its maximum absolute value; all reported
+    its mean spend over training periods with spend, each control by its maximum absolute value; all reported
     quantities are in original units.
 
     ``center_media`` (default true): the free ``intercept`` variable is the level of the
@@ -642,7 +652,12 @@ class SelectionConfig(_Base):
     trend: list[str] | None = None
     likelihood: list[str] | None = None
     criterion: Literal["loo", "waic", "bic", "holdout"] = "loo"
-    holdout_weeks: int = Field(13, ge=0, description="weeks held out at the end; 0 skips the hold-out fits")
+    holdout_weeks: int = Field(
+        13,
+        ge=0,
+        description="periods of the data held out at the end (weeks of weekly data, days of daily data, months of "
+        "monthly data); 0 skips the hold-out fits",
+    )
     jobs: int = Field(1, ge=1, description="candidates fitted at once (each gets cores // jobs)")
 
     @field_validator("adstock", "saturation", "likelihood", "trend")

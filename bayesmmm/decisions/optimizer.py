@@ -1,9 +1,10 @@
 """Budget optimization over the posterior: mean, risk-aware and target-efficiency objectives.
 
 The decision variable is the TOTAL spend per channel over a horizon of ``weeks``
-future weeks, paced flat; its response is the flight response of
+future periods of the data's frequency (days, weeks, months: the argument's name is historical),
+paced flat; its response is the flight response of
 :class:`~bayesmmm.decisions.response.FlightResponse` (incremental, counted until the carry-over
-has decayed). The "current" mix is the historical average weekly mix scaled to the
+has decayed). The "current" mix is the historical average mix per period scaled to the
 same total. The objective is evaluated on every posterior draw at once, with exact
 gradients, and maximized by SciPy's SLSQP from several deterministic starting points;
 the result is then projected onto the constraints so that they hold to rounding error.
@@ -278,7 +279,8 @@ def optimize_budget(
     mmm : a fitted model.
     budget : total spend over the horizon (all channels). With ``target_response`` it
         is an optional cap; otherwise required.
-    weeks : horizon in weeks; spend is paced flat within it.
+    weeks : horizon in periods of the data's frequency (days of daily data, months of monthly
+        data; the name is historical); spend is paced flat within it.
     max_change : allow each channel ± this fraction of its current spend.
     bounds : absolute ``{channel: (low, high)}`` totals over the horizon (override
         ``max_change`` for those channels).
@@ -305,7 +307,7 @@ def optimize_budget(
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise OptimizationError(f"budget must be a positive number, got {budget}")
     if not (isinstance(weeks, int | np.integer) and weeks >= 1):
-        raise OptimizationError(f"weeks must be a positive whole number, got {weeks}")
+        raise OptimizationError(f"the horizon (periods) must be a positive whole number, got {weeks}")
     if not 0 < hdi_prob < 1:
         raise OptimizationError(f"hdi_prob must be in (0, 1), got {hdi_prob}")
     risk = _check_risk(objective, risk)
@@ -355,7 +357,9 @@ def optimize_budget(
         {
             "budget": total,
             "budget_given": budget,
-            "weeks": int(weeks),
+            "weeks": int(weeks),  # periods of the data (the key's name is historical)
+            "periods": int(weeks),
+            "frequency": mmm.data.frequency,
             "objective": objective,
             "risk": risk,
             "max_change": max_change,

@@ -153,7 +153,7 @@ def plot_decomposition(mmm: MMM, path: str | Path, components: xr.Dataset | None
 
 
 def plot_contributions(mmm: MMM, path: str | Path, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> Path:
-    """Each channel's weekly contribution with its HDI band, spend on a second axis."""
+    """Each channel's contribution per period with its HDI band, spend on a second axis."""
     from bayesmmm.evaluation.summaries import hdi
 
     comps = mmm.posterior_components() if components is None else components
@@ -166,7 +166,7 @@ def plot_contributions(mmm: MMM, path: str | Path, hdi_prob: float = 0.9, compon
         ax.plot(dates, mean.sel(channel=ch), color=f"C{i}", lw=1.4)
         ax.set_title(f"{ch}: contribution ({hdi_prob:.0%} HDI)", loc="left", fontsize=9)
         spend_ax = ax.twinx()
-        # one step-area artist, not a bar patch per week (which took most of this figure's time)
+        # one step-area artist, not a bar patch per period (which took most of this figure's time)
         spend_ax.fill_between(dates, mmm.data.media[:, i], step="mid", color="0.6", alpha=0.35, lw=0)
         spend_ax.set_yticks([])
         ax.set_zorder(spend_ax.get_zorder() + 1)
@@ -241,7 +241,7 @@ def plot_response_curves(curves: pd.DataFrame, path: str | Path, insights: pd.Da
             row = insights[insights["channel"] == ch].iloc[0]
             title += f" · mROAS {row['mroas_mean']:.3g} · {row['status']}"
         ax.set_title(title, loc="left", fontsize=9)
-        ax.set_xlabel("total spend (training weeks)", fontsize=8)
+        ax.set_xlabel("total spend (training periods)", fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0].set_ylabel(f"contribution ({prob:.0%} HDI)", fontsize=8)
     return _save(fig, path)
@@ -266,7 +266,7 @@ def plot_adstock_weights(weights: pd.DataFrame, path: str | Path) -> Path:
             lw=0.7,
             capsize=1.5,
         )
-    ax.set_xlabel("lag (weeks)")
+    ax.set_xlabel("lag (periods of the data)")
     ax.set_ylabel("adstock weight")
     ax.set_title("How long spend keeps working", loc="left")
     ax.legend(frameon=False, fontsize=8, ncol=min(len(channels), 5))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bayesmmm.data.frequency import period_name
 from bayesmmm.io import atomic_run_dir, write_json, write_text
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ def _optimization_context(folder: Path) -> dict[str, Any]:
     return {
         "budget": summary["budget"],
         "weeks": summary["weeks"],
+        "periods": period_name(summary.get("frequency", "weekly"), plural=True),
         "geo": summary.get("geo"),
         "objective": summary["objective"],
         "risk": summary.get("risk"),
@@ -284,6 +286,8 @@ def write_report(
         "title": str(meta.get("name") or config.get("name") or run_dir.name),
         "channels": list(mmm.channels),
         "n_dates": mmm.data.n_dates,
+        "periods": period_name(mmm.data.frequency, plural=True),
+        "period": period_name(mmm.data.frequency),
         "start": f"{mmm.data.dates[0]:%Y-%m-%d}",
         "end": f"{mmm.data.dates[-1]:%Y-%m-%d}",
         "adstock": mmm.adstock.name,

@@ -4,7 +4,7 @@
 runs it under uvicorn. Endpoints:
 
 - ``GET /health`` — liveness and the model version (never needs a token);
-- ``POST /predict`` — posterior-predictive forecast of future weeks (mean and HDI per row);
+- ``POST /predict`` — posterior-predictive forecast of future periods (mean and HDI per row);
 - ``POST /optimize`` — budget allocation (:func:`bayesmmm.decisions.optimizer.optimize_budget`);
 - ``GET /roas``, ``GET /contributions`` — the fitted model's tables;
 - ``GET /models``, ``GET /models/compare`` — registry versions and a candidate check

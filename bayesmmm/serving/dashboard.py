@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bayesmmm.data.frequency import period_name, periods_per_year
+
 if TYPE_CHECKING:
     import xarray as xr
 
@@ -134,13 +136,15 @@ def render_dashboard(
     """The dashboard as one HTML page (template ``dashboard.html``; every value escaped)."""
     prob = roas.attrs.get("hdi_prob", 0.9)
     dates = mmm.data.dates
-    weekly = float(mmm.data.media.sum(axis=1).mean())
-    default_weeks = 13
+    weekly = float(mmm.data.media.sum(axis=1).mean())  # total spend per period
+    frequency = mmm.data.frequency
+    periods = period_name(frequency, plural=True)
+    default_weeks = max(1, min(round(periods_per_year(frequency) / 4), max_weeks))  # a quarter: 13 weeks, 91 days
     cards = [
         (f"{metrics['r2']:.3f}", "R² of the fit"),
         (f"{metrics['mape']:.1%}", "MAPE"),
         (str(len(mmm.channels)), "channels"),
-        (str(mmm.data.n_dates), "training weeks"),
+        (str(mmm.data.n_dates), f"training {periods}"),
         (_fmt(float(roas["contribution_mean"].sum())), "media contribution"),
         (_fmt(float(roas["contribution_mean"].sum() / roas["spend"].sum())), "overall ROAS"),
     ]
@@ -154,11 +158,12 @@ def render_dashboard(
         ),
         "decomposition": (
             "Decomposition",
-            "What drives the target each week: baseline, controls and each channel (posterior means).",
+            f"What drives the target each {period_name(frequency)}: baseline, controls and each channel "
+            "(posterior means).",
         ),
         "response_curves": (
             "Response curves",
-            "Each channel's contribution over the training weeks if its spend were scaled; the dot marks the "
+            f"Each channel's contribution over the training {periods} if its spend were scaled; the dot marks the "
             "current spend.",
         ),
     }
@@ -183,5 +188,6 @@ def render_dashboard(
         default_budget=f"{weekly * default_weeks:.4g}",
         default_weeks=default_weeks,
         max_weeks=max_weeks,
+        periods=periods,
         figures=figure_list,
     )

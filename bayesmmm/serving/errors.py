@@ -65,7 +65,7 @@ def _describe(err: dict[str, Any], service: ModelService) -> str:
     elif kind.startswith("date"):
         hint = " (use ISO dates like 2024-01-01)"
     elif kind in ("too_short", "too_long") and where == "new_media_spend":
-        hint = f" (send 1 to {MAX_ROWS} weeks)"
+        hint = f" (send 1 to {MAX_ROWS} rows)"
     elif where == "hdi_prob":
         hint = " (hdi_prob must be a number strictly between 0 and 1, e.g. 0.9)"
     got = ""

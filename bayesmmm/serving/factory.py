@@ -12,6 +12,7 @@ import os
 
 from fastapi import FastAPI
 
+from bayesmmm.data.frequency import period_name
 from bayesmmm.serving.errors import add_error_handlers
 from bayesmmm.serving.gate import HOSTS_ENV, MAX_BODY_BYTES, TOKEN_ENV, Gate, check_hosts, check_token
 from bayesmmm.serving.logs import service_log
@@ -63,8 +64,8 @@ def create_app(
         version=service.model_version,
         summary="Forecasts, budget optimization and ROAS from a fitted Bayesian marketing mix model.",
         description=f"Serving model **{service.model_version}**: channels {', '.join(service.mmm.channels)}; "
-        f"controls {', '.join(service.mmm.controls) or 'none'}. Forecasts start the week after "
-        f"{service.mmm.data.dates[-1].date()}.",
+        f"controls {', '.join(service.mmm.controls) or 'none'}. Forecasts start the "
+        f"{period_name(service.mmm.data.frequency)} after {service.mmm.data.dates[-1].date()}.",
         responses=ERROR_RESPONSES,
         docs_url=None,  # our own /docs (routes.docs_routes): local assets, no inline script
         redoc_url=None,

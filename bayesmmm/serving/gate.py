@@ -268,5 +268,5 @@ class Gate:
     def _too_large(self, size: int) -> str:
         return (
             f"request body too large: {size} bytes > the limit of {self.max_body_bytes} bytes; "
-            f"send fewer rows (at most {MAX_ROWS} weeks per request)"
+            f"send fewer rows (at most {MAX_ROWS} periods per request)"
         )

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.data.frequency import next_dates
 from bayesmmm.io import fsync_dir
 
 __all__ = [
@@ -463,7 +464,7 @@ def _holdout_scores(mmm: Any, holdout: pd.DataFrame, start: pd.Timestamp, hdi_pr
     """Hold-out error and coverage of ``mmm`` on the rows of ``holdout`` dated ``start`` or later.
 
     Rows between the model's training end and ``start`` are predicted too (they carry
-    adstock into the scored weeks) but not scored.
+    adstock into the scored periods) but not scored.
     """
     from bayesmmm.data.loading import frame_to_data
     from bayesmmm.evaluation.criteria import holdout_scores
@@ -473,16 +474,14 @@ def _holdout_scores(mmm: Any, holdout: pd.DataFrame, start: pd.Timestamp, hdi_pr
     frame["_date"] = pd.to_datetime(frame[cfg.date_column], errors="coerce")
     frame = frame[frame["_date"] > mmm.data.dates[-1]].drop(columns="_date")
     if frame.empty:
-        raise RegistryError(
-            f"the hold-out data has no weeks after the training data ending {mmm.data.dates[-1].date()}"
-        )
+        raise RegistryError(f"the hold-out data has no rows after the training data ending {mmm.data.dates[-1].date()}")
     observed = frame_to_data(frame, cfg)  # validates the target too
     pred = mmm.predict(frame, noise=True, seed=0)
     keep = pd.DatetimeIndex(pred["date"].values) >= start
     draws = pred["y"].to_numpy().reshape(-1, len(keep))[:, keep]
     y = observed.target[keep]
     scores = holdout_scores(draws, y, hdi_prob)
-    scores["holdout_weeks"] = int(keep.sum())
+    scores["holdout_weeks"] = int(keep.sum())  # periods of the data (the key's name is historical)
     return scores
 
 
@@ -556,7 +555,8 @@ def compare_versions(
         from bayesmmm.data.loading import frame_to_data
 
         frame_to_data(holdout, a.data_config)  # a clear error for a bad hold-out file before any prediction
-        start = max(a.data.dates[-1], b.data.dates[-1]) + pd.Timedelta(days=7)
+        last = max(a.data.dates[-1], b.data.dates[-1])
+        start = next_dates(last, a.data.frequency, 1)[0]
         for key, model in models.items():
             out[key].update(_holdout_scores(model, holdout, start, hdi_prob))
         cur, cand = out["current"], out["candidate"]

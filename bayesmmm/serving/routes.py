@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from bayesmmm.data.frequency import period_name
 from bayesmmm.serving.gate import PAGE_CSP, tokens_match
 from bayesmmm.serving.logs import service_log
 from bayesmmm.serving.schemas import Health, OptimizeRequest, PredictResponse, StrictJSONRoute, jsonable, records
@@ -64,13 +65,14 @@ async def static(name: str) -> Response:
 
 # ------------------------------------------------------------------ the model
 async def forecast(request: Request, body: BaseModel) -> dict[str, Any]:
-    """``POST /predict`` on the app's service, within the server's weeks × draws limit."""
+    """``POST /predict`` on the app's service, within the server's periods × draws limit."""
     service, runtime = request.app.state.service, request.app.state.runtime
     weeks, draws, cap = len(body.new_media_spend), service.forecaster.n_draws, runtime.limits.max_predict_cells
     if weeks * draws > cap:
+        periods = period_name(service.mmm.data.frequency, plural=True)
         raise ServiceInputError(
-            f"new_media_spend: {weeks} weeks × {draws} draws = {weeks * draws} is over this server's limit of "
-            f"{cap} weeks × draws per forecast; send at most {max(cap // draws, 1)} weeks per request"
+            f"new_media_spend: {weeks} {periods} × {draws} draws = {weeks * draws} is over this server's limit of "
+            f"{cap} {periods} × draws per forecast; send at most {max(cap // draws, 1)} {periods} per request"
         )
     return await runtime.predict.run(service.predict, body)
 
@@ -81,11 +83,11 @@ def predict_routes(request_model: type[BaseModel]) -> APIRouter:
 
     @router.post("/predict", tags=["model"], response_model=PredictResponse, response_model_exclude_unset=True)
     async def predict(request: Request, body: request_model) -> dict[str, Any]:  # type: ignore[valid-type]
-        """Posterior-predictive forecast of future weeks: mean and HDI of the target, one value per row.
+        """Posterior-predictive forecast of future periods: mean and HDI of the target, one value per row.
 
-        Rows are consecutive weeks starting the week after the training data, each with
-        every channel's spend (>= 0) and every control. Adstock carries over from the
-        training weeks; trend and seasonality continue.
+        Rows are consecutive periods of the model's frequency (days, weeks, months) starting the period
+        after the training data, each with every channel's spend (>= 0) and every control. Adstock
+        carries over from the training periods; trend and seasonality continue.
         """
         return await forecast(request, body)
 
@@ -133,7 +135,7 @@ async def roas(
     request: Request,
     hdi_prob: Annotated[float | None, Query(description="interval probability")] = None,
 ) -> dict[str, Any]:
-    """ROAS, contribution and share per channel over the training weeks (mean and HDI)."""
+    """ROAS, contribution and share per channel over the training periods (mean and HDI)."""
     frame = await _table(request, "roas", _prob(hdi_prob))
     return {
         "model_version": request.app.state.service.model_version,

@@ -21,7 +21,9 @@ import pandas as pd
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from bayesmmm.data.frequency import next_dates
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -44,14 +46,14 @@ __all__ = [
     "strict_json",
 ]
 
-MAX_ROWS = 520  # ten years of weeks
-# spend, budgets and controls beyond this many times the largest weekly value of the training data are
+MAX_ROWS = 520  # ten years of weeks, seventeen months of days
+# spend, budgets and controls beyond this many times the largest value per period of the training data are
 # refused (422): far outside anything the model saw, and near 1e308 the arithmetic overflows to null
 RANGE_FACTOR = 1e6
 
 
 def _iso_date_string(value: Any) -> Any:
-    # pydantic's lax date would also take numbers (Unix time); a week is named by its ISO date
+    # pydantic's lax date would also take numbers (Unix time); a period is named by its ISO date
     if not isinstance(value, str | dt.date):
         raise ValueError(f"must be an ISO date string like 2024-01-01, not {type(value).__name__}")
     return value
@@ -70,7 +72,7 @@ class ErrorBody(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    """Answer of ``POST /predict``: one value per requested week (null where not finite)."""
+    """Answer of ``POST /predict``: one value per requested period (null where not finite)."""
 
     model_version: str
     hdi_prob: float
@@ -113,7 +115,14 @@ class OptimizeRequest(BaseModel):
     budget: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="total spend over the horizon, all channels"
     )
-    weeks: int = Field(ge=1, le=MAX_ROWS, strict=True, description="horizon in weeks (spend paced flat)")
+    weeks: int = Field(
+        ge=1,
+        le=MAX_ROWS,
+        strict=True,
+        validation_alias=AliasChoices("weeks", "periods"),
+        description="horizon in periods of the model's data (days, weeks or months; spend paced flat); "
+        "'periods' is accepted as the same field",
+    )
     max_change: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="each channel may move ± this fraction of its current spend"
     )
@@ -133,7 +142,7 @@ class OptimizeRequest(BaseModel):
 def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
     """Pydantic models of one spend row and of ``POST /predict``'s body, named after the model's columns."""
     fields: dict[str, Any] = {
-        "date": (IsoDate, Field(description="week start, ISO date (YYYY-MM-DD)")),
+        "date": (IsoDate, Field(description="the period's date (as in the training data), ISO date (YYYY-MM-DD)")),
     }
     spend_cap, control_cap = input_caps(mmm)
     for i, ch in enumerate(mmm.channels):
@@ -141,8 +150,8 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
             float,
             Field(
                 alias=ch, ge=0, le=spend_cap, strict=True, allow_inf_nan=False,
-                description=f"spend on {ch} that week (>= 0, at most {RANGE_FACTOR:g} × the largest weekly spend "
-                "of the training data)",
+                description=f"spend on {ch} in that period (>= 0, at most {RANGE_FACTOR:g} × the largest spend "
+                "per period of the training data)",
             ),
         )  # fmt: skip
     for i, ctl in enumerate(mmm.controls):
@@ -150,7 +159,7 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
             float,
             Field(
                 alias=ctl, ge=-control_cap, le=control_cap, strict=True, allow_inf_nan=False,
-                description=f"control {ctl} that week",
+                description=f"control {ctl} in that period",
             ),
         )  # fmt: skip
     config = ConfigDict(extra="forbid", populate_by_name=False)
@@ -161,7 +170,11 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"new_media_spend": [example]}]}),
         new_media_spend=(
             list[row],
-            Field(min_length=1, max_length=MAX_ROWS, description="future weeks, in date order, one row per week"),
+            Field(
+                min_length=1,
+                max_length=MAX_ROWS,
+                description="future periods of the model's frequency, in date order, one row per period",
+            ),
         ),
         hdi_prob=(Probability, 0.9),
         contributions=(
@@ -183,9 +196,9 @@ def input_caps(mmm: "MMM") -> tuple[float, float]:
 
 
 def example_row(mmm: "MMM") -> dict[str, Any]:
-    """The week after the training data, with the last training week's spend and controls."""
+    """The period after the training data, with the last training period's spend and controls."""
     data = mmm.data
-    row: dict[str, Any] = {"date": str((data.dates[-1] + pd.Timedelta(days=7)).date())}
+    row: dict[str, Any] = {"date": str(next_dates(data.dates[-1], data.frequency, 1)[0].date())}
     row.update({ch: round(float(v), 2) for ch, v in zip(mmm.channels, data.media[-1], strict=True)})
     row.update({c: float(v) for c, v in zip(mmm.controls, data.controls[-1], strict=True)})
     return row

@@ -3,7 +3,7 @@
 - :class:`ModelService`: a fitted model ready to serve (compiled forecast, ROAS and
   contribution tables, dashboard), answering ``/predict``, ``/optimize`` and the tables
   as plain Python (no HTTP here); :class:`ServiceInputError` is a request it cannot serve;
-- :class:`Forecaster`: posterior-predictive forecasts of the weeks after the training data
+- :class:`Forecaster`: posterior-predictive forecasts of the periods after the training data
   on at most ``max_draws`` draws (a :meth:`~bayesmmm.model.predictive.Predictive.thinned` view:
   it evaluates exactly the draws it reports);
 - :func:`optimize_in_worker`: an optimization in an optimizer process (off the serving
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from bayesmmm.data.frequency import next_dates, period_name
 from bayesmmm.data.loading import DataError
 from bayesmmm.model.mmm import MMM
 from bayesmmm.serving.pools import BoundedCache
@@ -84,7 +85,7 @@ def optimize_in_worker(
 
 
 class Forecaster:
-    """Posterior-predictive forecasts of the weeks after the training data, for serving.
+    """Posterior-predictive forecasts of the periods after the training data, for serving.
 
     A thin caller of the predictive core (:meth:`~bayesmmm.model.predictive.Predictive.predict_draws`,
     the computation behind :meth:`MMM.predict` with ``noise=True``) with the posterior draws
@@ -107,9 +108,9 @@ class Forecaster:
     def forecast(
         self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray, hdi_prob: float, seed: int = 0
     ) -> dict[str, np.ndarray]:
-        """Mean and HDI of the target (with observation noise) and mean channel contributions per new week.
+        """Mean and HDI of the target (with observation noise) and mean channel contributions per new period.
 
-        ``dates`` must continue the training weeks (checked). Returns arrays ``mean``,
+        ``dates`` must continue the training periods (checked). Returns arrays ``mean``,
         ``hdi_low``, ``hdi_high`` (date,) and ``media`` (date, channel).
         """
         out = self.predictive.predict_draws(dates, media, controls, noise=True, seed=seed, draws=self.draws)
@@ -248,18 +249,20 @@ class ModelService:
 
     # --------------------------------------------------------------- predict
     def _inputs(self, rows: list[dict[str, Any]]) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-        """Validated rows → dates, spend and controls; the dates must continue the training weeks."""
+        """Validated rows → dates, spend and controls; the dates must continue the training periods."""
         dates = pd.DatetimeIndex([r["date"] for r in rows])
         try:
             self.mmm.check_continues(dates)
         except DataError as exc:
             raise ServiceInputError(f"new_media_spend[0].date: {exc}") from None
-        steps = np.diff(dates.values).astype("timedelta64[D]").astype(int)
-        if (steps != 7).any():
-            i = int(np.flatnonzero(steps != 7)[0]) + 1
+        frequency = self.mmm.data.frequency
+        expected = next_dates(dates[0], frequency, len(dates) - 1)
+        wrong = np.flatnonzero(dates[1:] != expected)
+        if len(wrong):
+            i = int(wrong[0]) + 1
             raise ServiceInputError(
-                f"new_media_spend[{i}].date: rows must be consecutive weeks in order; {dates[i].date()} "
-                f"follows {dates[i - 1].date()} (expected {(dates[i - 1] + pd.Timedelta(days=7)).date()})"
+                f"new_media_spend[{i}].date: rows must be consecutive {period_name(frequency, plural=True)} in "
+                f"order; {dates[i].date()} follows {dates[i - 1].date()} (expected {expected[i - 1].date()})"
             )
         media = np.array([[r[c] for c in self.mmm.channels] for r in rows], dtype=float)
         controls = np.array([[r[c] for c in self.mmm.controls] for r in rows], dtype=float).reshape(len(rows), -1)
@@ -305,16 +308,17 @@ class ModelService:
         for ch, (lo, hi) in (req.bounds or {}).items():
             if not (0 <= lo <= hi):
                 raise ServiceInputError(f"bounds.{ch}: need 0 <= low <= high, got [{lo}, {hi}]")
-        # the largest total a plan may move: RANGE_FACTOR × the largest weekly total spend, over the horizon
-        weekly = float(np.nanmax(np.asarray(self.mmm.data.media, dtype=float).sum(axis=1), initial=0.0))
-        cap = RANGE_FACTOR * max(weekly, 1.0) * req.weeks
+        # the largest total a plan may move: RANGE_FACTOR × the largest total spend of a period, over the horizon
+        per_period = float(np.nanmax(np.asarray(self.mmm.data.media, dtype=float).sum(axis=1), initial=0.0))
+        cap = RANGE_FACTOR * max(per_period, 1.0) * req.weeks
+        periods = period_name(self.mmm.data.frequency, plural=True)
         too_big = [("budget", req.budget)]
         too_big += [(f"bounds.{ch}", hi) for ch, (_, hi) in (req.bounds or {}).items()]
         for field, value in too_big:
             if value is not None and value > cap:
                 raise ServiceInputError(
-                    f"{field}: {value:.4g} is more than {RANGE_FACTOR:g} × the largest weekly total spend of the "
-                    f"training data over {req.weeks} weeks ({cap:.4g}); the model says nothing about that range"
+                    f"{field}: {value:.4g} is more than {RANGE_FACTOR:g} × the largest total spend of a period of the "
+                    f"training data over {req.weeks} {periods} ({cap:.4g}); the model says nothing about that range"
                 )
         return {
             "budget": req.budget,

@@ -77,7 +77,7 @@ def run_experiment(
     ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
     ``fit.png`` (and ``lift_tests.csv`` for a calibrated model). A geo model's ``roas.csv`` and
     ``contributions.csv`` are national (sums over geos); it adds ``roas_geo.csv`` (per geo and channel, with HDIs) and
-    ``contributions_geo.csv`` (posterior-mean weekly contributions by geo).
+    ``contributions_geo.csv`` (posterior-mean contributions per period by geo).
     """
     t0 = time.perf_counter()
     check_run_dir(run_dir)  # refuse a foreign -o before any work
@@ -93,7 +93,7 @@ def run_experiment(
 
     lift = config.calibration.lift_tests if config.calibration is not None else None
     mmm = MMM(config.data, config.model, lift_tests=lift.path if lift is not None else None)
-    rows = "rows (date × geo)" if mmm.is_geo else "weeks"
+    rows = "rows (date × geo)" if mmm.is_geo else "rows"
     log(
         f"Fitting {len(mmm.channels)} channels × {len(frame)} {rows}: adstock={mmm.adstock.name}, "
         f"saturation={mmm.saturation.name}, sampler={resolve_backend(config.sampler.backend)} "

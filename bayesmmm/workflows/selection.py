@@ -3,7 +3,8 @@
 Criteria (:mod:`bayesmmm.evaluation.criteria`), all computed from the pointwise
 log-likelihood in original units: PSIS-LOO, WAIC, BIC, and
 
-- **Time-series hold-out**: refit on the first ``T - h`` weeks, predict the last ``h``
+- **Time-series hold-out**: refit on the first ``T - h`` periods (``holdout_weeks`` counts
+  periods of the data's frequency: days of daily data, months of monthly data), predict the last ``h``
   (adstock carried over): RMSE, MAPE, CRPS of the predictive draws and coverage of the
   90% interval.
 - **Stacking weights** over LOO (ArviZ's ``compare``); ``elpd_diff`` is this candidate's ELPD
@@ -149,12 +150,17 @@ def _criteria(idata: Any) -> dict[str, Any]:
 
 
 def _holdout(config: ExperimentConfig, frame: pd.DataFrame, weeks: int, prob: float) -> dict[str, float]:
+    from bayesmmm.data.frequency import period_name
     from bayesmmm.data.loading import frame_to_data
     from bayesmmm.model.mmm import MMM
 
     data = frame_to_data(frame, config.data)
     if weeks >= data.n_dates // 2:
-        raise ValueError(f"holdout_weeks={weeks} leaves too little training data ({data.n_dates} weeks in all)")
+        periods = period_name(data.frequency, plural=True)
+        raise ValueError(
+            f"holdout_weeks={weeks} leaves too little training data ({data.n_dates} {periods} in all; "
+            f"holdout_weeks counts {periods})"
+        )
     dates = pd.to_datetime(frame[config.data.date_column])
     cutoff = data.dates[-weeks]
     train, test = frame[dates < cutoff], frame[dates >= cutoff]
@@ -279,7 +285,7 @@ def run_selection(
     for row in rows:
         if row.get("status") == "ok" and row.get("n_high_pareto_k"):
             log(
-                f"warning: {row['candidate']}: {row['n_high_pareto_k']} weeks with Pareto k > {PARETO_K_WARN}; "
+                f"warning: {row['candidate']}: {row['n_high_pareto_k']} periods with Pareto k > {PARETO_K_WARN}; "
                 "LOO is unreliable there"
             )
     return table

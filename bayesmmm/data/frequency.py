@@ -33,6 +33,8 @@ __all__ = [
     "next_dates",
     "normalize_frequency",
     "period_name",
+    "periods_between",
+    "periods_in_days",
     "periods_per_year",
     "step_days",
 ]
@@ -86,6 +88,21 @@ def periods_per_year(frequency: str) -> float:
     if normalize_frequency(frequency) == "monthly":
         return 12.0
     return _YEAR_DAYS / step_days(frequency)
+
+
+def periods_in_days(days: float, frequency: str) -> int:
+    """The whole number of periods (at least 1) closest to ``days`` days: 28 days are 4 weeks, 1 month."""
+    return max(1, round(days / step_days(frequency)))
+
+
+def periods_between(start: pd.Timestamp, end: pd.Timestamp, frequency: str) -> int:
+    """Periods of the grid from ``start`` to ``end``, both included (``end`` before ``start``: 0)."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if end < start:
+        return 0
+    if normalize_frequency(frequency) == "monthly":
+        return _months(start, end) + 1
+    return int((end - start).days // step_days(frequency)) + 1
 
 
 def period_name(frequency: str, plural: bool = False) -> str:

@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.data.frequency import period_name, periods_between, periods_in_days
+
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
@@ -53,6 +55,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "TEST_WEEKS",
     "add_calibration_diagnostics",
+    "default_test_periods",
     "expected_test_lift",
     "expected_test_lifts",
     "identifiability",
@@ -66,7 +69,8 @@ __all__ = [
 
 #: ``prior_driven`` when the data removed less than this share of the prior's log-ROAS variance
 DEFAULT_THRESHOLD = 0.9
-#: length (weeks) of the test the check describes for a flagged channel
+#: length (weeks: 28 days, in periods of the data by :func:`default_test_periods`) of the test the check
+#: describes for a flagged channel
 TEST_WEEKS = 4
 
 
@@ -137,10 +141,17 @@ def roas_draws(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
     return mmm.media_totals([1.0], draws)[0] / mmm.data.media.sum(axis=0)
 
 
+def default_test_periods(mmm: MMM) -> int:
+    """The default test length in periods of the model's data: :data:`TEST_WEEKS` weeks (28 days,
+    4 weeks, 1 month)."""
+    return periods_in_days(7 * TEST_WEEKS, mmm.data.frequency)
+
+
 def expected_test_lift(
-    mmm: MMM, channel: str, change: float = 0.5, weeks: int = TEST_WEEKS, hdi_prob: float = 0.9
+    mmm: MMM, channel: str, change: float = 0.5, weeks: int | None = None, hdi_prob: float = 0.9
 ) -> dict[str, Any]:
-    """The posterior weekly lift a test changing ``channel``'s spend by ``±change`` for ``weeks`` weeks would show.
+    """The posterior lift per period a test changing ``channel``'s spend by ``±change`` for ``weeks``
+    periods (default :func:`default_test_periods`: four weeks) would show.
 
     Returns ``{"window", "x", "plus": {...}, "minus": {...}}`` with the weekly spend ``x``
     (mean of the window, national) and, for each direction, ``delta_x``, the lift's
@@ -150,7 +161,7 @@ def expected_test_lift(
 
 
 def expected_test_lifts(
-    mmm: MMM, channels: list[str], change: float = 0.5, weeks: int = TEST_WEEKS, hdi_prob: float = 0.9
+    mmm: MMM, channels: list[str], change: float = 0.5, weeks: int | None = None, hdi_prob: float = 0.9
 ) -> dict[str, dict[str, Any]]:
     """:func:`expected_test_lift` of several channels at once (one evaluation of the lift graph)."""
     from bayesmmm.evaluation.summaries import hdi_bounds
@@ -158,6 +169,8 @@ def expected_test_lifts(
 
     if not channels:
         return {}
+    if weeks is None:
+        weeks = default_test_periods(mmm)
     dates = pd.DatetimeIndex(mmm.data.dates)
     end = max(len(dates) - 1 - min(mmm.carryover_weeks, len(dates) // 2), weeks - 1)
     start = max(end - weeks + 1, 0)
@@ -256,11 +269,12 @@ def identifiability(
         entry["expected_test"] = test
         plus, minus = test["plus"], test["minus"]
         what = lift_advice(mmm, name, weights)
+        period = period_name(mmm.data.frequency)
         entry["advice"] = (
             f"{name}: ROAS is prior-driven (the data removed {max(measure, 0):.1%} of the prior's "
-            f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a week) for "
-            f"{test['weeks']} weeks should move the target by {plus['mean']:+,.1f} / {minus['mean']:+,.1f} "
-            f"a week (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
+            f"log-variance); {what}. Changing its spend by ±50% (±{plus['delta_x']:,.0f} a {period}) for "
+            f"{test['weeks']} {period}s should move the target by {plus['mean']:+,.1f} / {minus['mean']:+,.1f} "
+            f"a {period} (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
             f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
         )
     return {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
@@ -310,14 +324,17 @@ def lift_advice(mmm: MMM, name: str, weights: Mapping[str, np.ndarray] | None = 
     weights_c = weights.get(name)
     tests = mmm.lift_tests
     mine = tests[tests["channel"] == name] if tests is not None else None
+    frequency = mmm.data.frequency
+    periods, default = period_name(frequency, plural=True), default_test_periods(mmm)
+    longest = max(104, 2 * mmm.adstock.l_max)
     if mine is None or not len(mine):
-        needed = weeks_to_capture(weights_c) if weights_c is not None else None
-        if needed is None or needed <= TEST_WEEKS:
+        needed = weeks_to_capture(weights_c, longest=longest) if weights_c is not None else None
+        if needed is None or needed <= default:
             return "run a lift test (a go-dark test pins the level)"
         return (
             f"run a lift test: a go-dark test pins the level, and with this channel's carry-over (posterior "
-            f"adstock) it should run {needed} weeks to show {CAPTURE_GOAL:.0%} of it ({TEST_WEEKS} weeks would "
-            f"show {window_capture(weights_c, TEST_WEEKS):.0%})"
+            f"adstock) it should run {needed} {periods} to show {CAPTURE_GOAL:.0%} of it ({default} {periods} would "
+            f"show {window_capture(weights_c, default):.0%})"
         )
     dark = mine[np.isclose(mine["delta_x"], -mine["x"])]
     if not len(dark):
@@ -328,18 +345,18 @@ def lift_advice(mmm: MMM, name: str, weights: Mapping[str, np.ndarray] | None = 
     dated = dark.dropna(subset=["start", "end"]) if {"start", "end"} <= set(dark.columns) else dark.iloc[:0]
     if len(dated) < len(dark):  # a steady-state go-dark already shows the whole level
         return _shape_advice()
-    weeks = max(int(((pd.Timestamp(r.end) - pd.Timestamp(r.start)).days) // 7) + 1 for r in dated.itertuples())
+    weeks = max(periods_between(r.start, r.end, frequency) for r in dated.itertuples())
     if weights_c is None:
         return _shape_advice()
     shown = window_capture(weights_c, weeks)
     if shown >= CAPTURE_GOAL:
         return _shape_advice()
-    needed = weeks_to_capture(weights_c)
-    longer = f"a go-dark test of {needed} weeks would show {CAPTURE_GOAL:.0%}" if needed else "test for longer"
+    needed = weeks_to_capture(weights_c, longest=longest)
+    longer = f"a go-dark test of {needed} {periods} would show {CAPTURE_GOAL:.0%}" if needed else "test for longer"
     return (
-        f"its {weeks}-week go-dark test shows only about {shown:.0%} of the channel's level, because its "
-        f"effect carries over for weeks (posterior adstock), so the level and the carry-over trade off: "
-        f"{longer}"
+        f"its {weeks}-{period_name(frequency)} go-dark test shows only about {shown:.0%} of the channel's level, "
+        f"because its effect carries over for {periods} (posterior adstock), so the level and the carry-over "
+        f"trade off: {longer}"
     )
 
 

@@ -1,4 +1,7 @@
-"""Lift-test calibration: experiments enter the likelihood next to the weekly target.
+"""Lift-test calibration: experiments enter the likelihood next to the target of each period.
+
+Periods are those of the data's frequency (weeks of weekly data, days of daily data, months of
+monthly data): "weekly" below means "per period" for data of another frequency.
 
 A lift test (geo experiment, conversion-lift study, go-dark test) measures how much the
 target moved when a channel's weekly spend changed from ``x`` to ``x + delta_x``. The CSV

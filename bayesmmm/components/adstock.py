@@ -17,6 +17,13 @@ Formulation: the convolution is written as ``l_max`` shifted slices added togeth
 warm cache with shift-and-add, 36.8 s with a stacked (l_max, date, channel) tensor
 reduced by a sum, 63.3 s with an ``einsum`` (dot product); sampling time was the same
 (≈1 s). PyMC's C backend took 78 s cold. See ``benchmarks/compile_adstock.py``.
+
+Long windows (daily data: ``l_max`` of 28 to 90 days) cost ``T · l_max`` per evaluation in that
+form. An adstock may declare ``recursion``: an exact linear-time equivalent of its truncated
+convolution, used from :data:`RECURSION_MIN_LAGS` lags on. The geometric one is
+:func:`geometric_recursion`, ``y_t = x_t + α y_{t-1} − α^L x_{t-L}`` (the last term drops the lag
+that leaves the window, so the result IS the convolution over ``l_max`` lags, to rounding),
+written as a ``scan``.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ __all__ = [
     "GeometricAdstock",
     "WeibullCDFAdstock",
     "WeibullPDFAdstock",
+    "RECURSION_MIN_LAGS",
     "convolve",
+    "geometric_recursion",
     "geometric_weights",
     "weibull_cdf_weights",
     "weibull_pdf_log_weights",
@@ -67,6 +76,52 @@ def convolve(x, weights):
     for lag in range(1, l_max):
         out = out + weights[lag] * padded[l_max - 1 - lag : n - lag]
     return out
+
+
+#: lags from which an adstock with a ``recursion`` uses it instead of the shift-and-add convolution
+RECURSION_MIN_LAGS = 16
+
+
+def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
+    """Geometric adstock over ``l_max`` lags in linear time: exactly :func:`convolve` of ``x`` with
+    :func:`geometric_weights` (normalized by their sum ``(1 - α^L) / (1 - α)`` when ``normalize``).
+
+    ``y_t = x_t + α y_{t-1} − α^L x_{t-L}`` (``x_{t<0} = 0``), a ``scan`` along axis 0: one
+    multiply-add per date and channel whatever ``l_max``, where the convolution has ``l_max``.
+
+    Parameters
+    ----------
+    x : tensor, shape (date, *batch)
+    alpha : tensor broadcasting against ``x.shape[1:]``, in (0, 1)
+    l_max : number of lags (lag 0 included)
+    normalize : divide by the weights' sum, as :class:`Adstock` does
+    """
+    import pytensor
+
+    x = pt.as_tensor_variable(x)
+    alpha = pt.as_tensor_variable(alpha)
+    l_max = int(l_max)
+    alpha_l = alpha**l_max
+    lagged = pt.concatenate([pt.zeros((l_max, *[x.shape[i] for i in range(1, x.ndim)]), dtype=x.dtype), x], axis=0)
+    lagged = lagged[: x.shape[0]]  # x_{t-L}
+    start = pt.zeros_like(x[0] * alpha)
+
+    def step(x_t, x_out, y_prev, alpha, alpha_l):
+        return x_t + alpha * y_prev - alpha_l * x_out
+
+    y = pytensor.scan(
+        step,
+        sequences=[x, lagged],
+        outputs_info=[start],
+        non_sequences=[alpha, alpha_l],
+        strict=True,
+        return_updates=False,
+    )
+    if not normalize:
+        return y
+    # Σ_l α^l = (1 - α^L) / (1 - α); computed as the sum of the weights (exact, and finite at α → 1)
+    total = pt.sum(geometric_weights(lag_tensor(l_max, alpha.ndim), alpha), axis=0)
+    return y / total
 
 
 def lag_tensor(l_max: int, ndim: int):
@@ -115,6 +170,9 @@ class Adstock(Transform):
     """
 
     prefix: ClassVar[str] = "adstock"
+    #: optional: an exact linear-time equivalent of the convolution, ``recursion(x, *params, l_max=,
+    #: normalize=)``, used from :data:`RECURSION_MIN_LAGS` lags on (:func:`geometric_recursion`)
+    recursion: ClassVar[Callable[..., Any] | None] = None
     #: optional: the log of ``function`` (same signature); normalized weights are then a softmax,
     #: which keeps values AND gradients finite where every weight underflows
     log_function: ClassVar[Callable[..., Any] | None] = None
@@ -145,7 +203,12 @@ class Adstock(Transform):
         return w
 
     def apply(self, x, **params):
-        """Adstocked ``x`` (same shape), params broadcasting against ``x.shape[1:]``."""
+        """Adstocked ``x`` (same shape), params broadcasting against ``x.shape[1:]``: the convolution
+        with :meth:`weights`, or its exact linear-time ``recursion`` for long windows."""
+        recursion = type(self).recursion
+        if recursion is not None and self.l_max >= RECURSION_MIN_LAGS and not self.settings:
+            args = [pt.as_tensor_variable(params[p]) for p in self.param_names]
+            return recursion(x, *args, l_max=self.l_max, normalize=self.normalize)
         return convolve(x, self.weights(**params))
 
     @property
@@ -166,6 +229,7 @@ class GeometricAdstock(Adstock):
     """Geometric adstock, ``w_l = alpha^l``; ``alpha ~ Beta(1, 3)`` by default."""
 
     function = staticmethod(geometric_weights)
+    recursion = staticmethod(geometric_recursion)
     default_priors = {"alpha": Prior(dist="Beta", alpha=1, beta=3)}
 
 

@@ -367,7 +367,7 @@ def demo(
         truth = json.loads(truth_path.read_text())
         _print_summary(result, truth)
         mmm, weeks = result.model, 12
-        budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
+        budget = float(mmm.data.channel_spend.sum(axis=1).mean() * weeks)
         opt = optimize_budget(mmm, budget, weeks, max_change=0.5, progressbar=True)
         write_optimization(opt, out / "optimization", run_dir=result.run_dir)
         _print_optimization(opt, None)

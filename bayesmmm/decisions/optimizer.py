@@ -314,7 +314,8 @@ def optimize_budget(
         engine = FlightResponse(mmm, weeks, max_draws=max_draws, seed=seed, geo=geo)
     except ValueError as exc:
         raise OptimizationError(str(exc)) from None
-    weekly_mix = mmm.data.media.mean(axis=0) if geo is None else mmm.data.geo_media[:, mmm.geos.index(geo)].mean(axis=0)
+    spend = mmm.data.channel_spend if geo is None else mmm.data.geo_channel_spend[:, mmm.geos.index(geo)]
+    weekly_mix = spend.mean(axis=0)
     if not weekly_mix.sum() > 0:
         raise OptimizationError(f"{geo or 'the data'} has no historical spend: there is no current mix to start from")
     mix = weekly_mix / weekly_mix.sum()
@@ -366,8 +367,23 @@ def optimize_budget(
             "hdi_prob": hdi_prob,
             "seed": seed,
             "geo": geo,
+            **_units(engine, channels),
         },
     )
+
+
+def _units(engine: FlightResponse, channels: Sequence[str]) -> dict[str, Any]:
+    """What the optimizer's numbers are in: the response's unit and the prices it used."""
+    from bayesmmm.model.value import KPI_UNIT, REVENUE_UNIT
+
+    cpu = engine.cost_per_unit
+    rpk = engine.revenue_per_kpi
+    return {
+        "response_unit": "revenue" if engine.value else "KPI",
+        "roas_unit": REVENUE_UNIT if engine.value else KPI_UNIT,
+        "revenue_per_kpi": (np.asarray(rpk).tolist() if np.ndim(rpk) else float(rpk)) if engine.value else None,
+        "cost_per_unit": {ch: (cpu[..., i].tolist() if cpu.ndim > 1 else float(cpu[i])) for i, ch in enumerate(channels)},
+    }
 
 
 def _solve_budget(predicate: Callable[[float], bool], lo: float, hi: float, iters: int = 40) -> tuple[float, float]:

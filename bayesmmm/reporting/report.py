@@ -217,6 +217,7 @@ def write_report(
     from bayesmmm.decisions.response import adstock_weights, response_curves
     from bayesmmm.evaluation.summaries import fit_metrics
     from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.value import roas_unit
     from bayesmmm.reporting import plots
 
     run_dir = Path(run_dir)
@@ -283,6 +284,7 @@ def write_report(
     context = {
         "title": str(meta.get("name") or config.get("name") or run_dir.name),
         "channels": list(mmm.channels),
+        "roas_unit": roas_unit(mmm.data),
         "n_dates": mmm.data.n_dates,
         "start": f"{mmm.data.dates[0]:%Y-%m-%d}",
         "end": f"{mmm.data.dates[-1]:%Y-%m-%d}",

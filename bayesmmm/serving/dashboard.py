@@ -134,7 +134,7 @@ def render_dashboard(
     """The dashboard as one HTML page (template ``dashboard.html``; every value escaped)."""
     prob = roas.attrs.get("hdi_prob", 0.9)
     dates = mmm.data.dates
-    weekly = float(mmm.data.media.sum(axis=1).mean())
+    weekly = float(mmm.data.channel_spend.sum(axis=1).mean())
     default_weeks = 13
     cards = [
         (f"{metrics['r2']:.3f}", "R² of the fit"),

@@ -39,6 +39,7 @@ __all__ = [
     "example_row",
     "input_caps",
     "jsonable",
+    "media_keys",
     "records",
     "request_models",
     "strict_json",
@@ -136,12 +137,14 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
         "date": (IsoDate, Field(description="week start, ISO date (YYYY-MM-DD)")),
     }
     spend_cap, control_cap = input_caps(mmm)
-    for i, ch in enumerate(mmm.channels):
+    spend_columns = set(mmm.data_config.spend_columns)
+    for i, (ch, key) in enumerate(zip(mmm.channels, media_keys(mmm), strict=True)):
+        what = f"spend on {ch}" if key in spend_columns else f"exposure of {ch} (column {key})"
         fields[f"channel_{i}"] = (
             float,
             Field(
-                alias=ch, ge=0, le=spend_cap, strict=True, allow_inf_nan=False,
-                description=f"spend on {ch} that week (>= 0, at most {RANGE_FACTOR:g} × the largest weekly spend "
+                alias=key, ge=0, le=spend_cap, strict=True, allow_inf_nan=False,
+                description=f"{what} that week (>= 0, at most {RANGE_FACTOR:g} × the largest weekly value "
                 "of the training data)",
             ),
         )  # fmt: skip
@@ -173,6 +176,12 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
     return row, body
 
 
+def media_keys(mmm: "MMM") -> list[str]:
+    """The key of each channel in a ``/predict`` row: the column its curves act on (the channel's
+    exposure column, or its spend column; the channel's name in the short form ``channel_columns``)."""
+    return list(mmm.data_config.media_columns)
+
+
 def input_caps(mmm: "MMM") -> tuple[float, float]:
     """Largest spend and largest absolute control value a request may send (:data:`RANGE_FACTOR`)."""
     media = np.asarray(mmm.data.media, dtype=float)
@@ -186,7 +195,7 @@ def example_row(mmm: "MMM") -> dict[str, Any]:
     """The week after the training data, with the last training week's spend and controls."""
     data = mmm.data
     row: dict[str, Any] = {"date": str((data.dates[-1] + pd.Timedelta(days=7)).date())}
-    row.update({ch: round(float(v), 2) for ch, v in zip(mmm.channels, data.media[-1], strict=True)})
+    row.update({key: round(float(v), 2) for key, v in zip(media_keys(mmm), data.media[-1], strict=True)})
     row.update({c: float(v) for c, v in zip(mmm.controls, data.controls[-1], strict=True)})
     return row
 

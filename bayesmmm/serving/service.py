@@ -31,6 +31,7 @@ from bayesmmm.serving.schemas import (
     example_row,
     input_caps,
     jsonable,
+    media_keys,
     records,
     request_models,
 )
@@ -261,7 +262,7 @@ class ModelService:
                 f"new_media_spend[{i}].date: rows must be consecutive weeks in order; {dates[i].date()} "
                 f"follows {dates[i - 1].date()} (expected {(dates[i - 1] + pd.Timedelta(days=7)).date()})"
             )
-        media = np.array([[r[c] for c in self.mmm.channels] for r in rows], dtype=float)
+        media = np.array([[r[c] for c in media_keys(self.mmm)] for r in rows], dtype=float)
         controls = np.array([[r[c] for c in self.mmm.controls] for r in rows], dtype=float).reshape(len(rows), -1)
         return dates, media, controls
 
@@ -306,7 +307,7 @@ class ModelService:
             if not (0 <= lo <= hi):
                 raise ServiceInputError(f"bounds.{ch}: need 0 <= low <= high, got [{lo}, {hi}]")
         # the largest total a plan may move: RANGE_FACTOR × the largest weekly total spend, over the horizon
-        weekly = float(np.nanmax(np.asarray(self.mmm.data.media, dtype=float).sum(axis=1), initial=0.0))
+        weekly = float(np.nanmax(np.asarray(self.mmm.data.channel_spend, dtype=float).sum(axis=1), initial=0.0))
         cap = RANGE_FACTOR * max(weekly, 1.0) * req.weeks
         too_big = [("budget", req.budget)]
         too_big += [(f"bounds.{ch}", hi) for ch, (_, hi) in (req.bounds or {}).items()]

@@ -132,7 +132,9 @@ def test_loading_reads_exposure_spend_and_revenue():
     np.testing.assert_array_equal(data.media[:, 2], frame["tv_spend"])  # spend-only: on the spend
     np.testing.assert_array_equal(data.channel_spend, frame[["search_spend", "social_spend", "tv_spend"]])
     np.testing.assert_array_equal(data.revenue_per_kpi, frame["revenue_per_conversion"])
-    short = frame_to_data(frame, DataConfig.model_validate({"target_column": "conversions", "channel_columns": ["tv_spend"]}))
+    short = frame_to_data(
+        frame, DataConfig.model_validate({"target_column": "conversions", "channel_columns": ["tv_spend"]})
+    )
     assert short.spend is None and short.revenue_per_kpi is None and not short.has_revenue
     assert short.channel_spend is short.media  # the fallback: spend is what the curves act on
 
@@ -411,4 +413,3 @@ def test_save_load_and_predict_with_exposure(fitted, tmp_path):
     np.testing.assert_allclose(pred["mu"].mean(("chain", "draw")), mmm.predict(future)["mu"].mean(("chain", "draw")))
     with pytest.raises(DataError, match=r"'search_clicks' not found"):
         loaded.predict(future.drop(columns="search_clicks"))
-

@@ -277,7 +277,10 @@ def frame_to_data(
             "(sum or drop the duplicates)"
         )
     fill_at = _check_weekly_grid(dates, config)
-    media_roles = ["channel exposure" if m != sp else "channel" for m, sp in zip(config.media_columns, config.spend_columns)]
+    media_roles = [
+        "channel exposure" if m != sp else "channel"
+        for m, sp in zip(config.media_columns, config.spend_columns, strict=True)
+    ]
     media = np.column_stack(
         [_numeric(frame, c, r, file_order, dates) for c, r in zip(config.media_columns, media_roles, strict=True)]
     )

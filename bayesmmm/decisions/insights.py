@@ -22,8 +22,8 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.decisions.response import marginal_roas
-from bayesmmm.model.value import roas_unit
 from bayesmmm.evaluation.summaries import hdi
+from bayesmmm.model.value import roas_unit
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM

@@ -382,7 +382,9 @@ def _units(engine: FlightResponse, channels: Sequence[str]) -> dict[str, Any]:
         "response_unit": "revenue" if engine.value else "KPI",
         "roas_unit": REVENUE_UNIT if engine.value else KPI_UNIT,
         "revenue_per_kpi": (np.asarray(rpk).tolist() if np.ndim(rpk) else float(rpk)) if engine.value else None,
-        "cost_per_unit": {ch: (cpu[..., i].tolist() if cpu.ndim > 1 else float(cpu[i])) for i, ch in enumerate(channels)},
+        "cost_per_unit": {
+            ch: (cpu[..., i].tolist() if cpu.ndim > 1 else float(cpu[i])) for i, ch in enumerate(channels)
+        },
     }
 
 

@@ -92,7 +92,9 @@ class FlightResponse:
         #: whether responses are revenue (KPI × future revenue per KPI) rather than KPI
         self.value = spec.data.has_revenue if value is None else bool(value)
         #: revenue per KPI the responses are valued at (1 without ``value``): float, or (geo,)
-        self.revenue_per_kpi = future_revenue_per_kpi(spec) if self.value else (np.ones(len(mmm.geos)) if self.geo else 1.0)
+        self.revenue_per_kpi = (
+            future_revenue_per_kpi(spec) if self.value else (np.ones(len(mmm.geos)) if self.geo else 1.0)
+        )
         #: spend per unit of exposure, (channel,) or (geo, channel)
         self.cost_per_unit = np.asarray(channel_cost_per_unit(spec), dtype="float64")
         if self.geo:

@@ -134,7 +134,7 @@ def _prior_one_by_one(model: Any, names: list[str], n: int, seed: int) -> dict[s
 
 def roas_draws(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
     """ROAS of each channel over the training weeks per draw: (sample, channel) (national for a panel), per
-    unit of spend, in revenue where the data have a revenue per KPI (as :func:`~bayesmmm.evaluation.summaries.roas_table`)."""
+    unit of spend, in revenue where the data have a revenue per KPI (as ``roas_table``)."""
     return mmm.media_totals([1.0], draws, value=True)[0] / mmm.data.channel_spend.sum(axis=0)
 
 

@@ -171,7 +171,7 @@ def roas_geo_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | Non
         dims=("geo", "channel"),
         coords={"geo": list(mmm.geos), "channel": list(mmm.channels)},
     )
-    value = comps["media_geo_value"] if "media_geo_value" in comps else contribution
+    value = comps.get("media_geo_value", contribution)
     roas = value / spend.where(spend > 0)
     c_lo, c_hi = hdi(contribution, hdi_prob)
     r_lo, r_hi = hdi(roas.fillna(0.0), hdi_prob)

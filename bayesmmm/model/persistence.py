@@ -1,12 +1,13 @@
 """Saving and loading fitted models: one NetCDF file (``posterior.nc``), never a pickle.
 
 The file is an ``xarray.DataTree`` with ``posterior``, ``sample_stats``, ``observed_data``,
-``constant_data`` and ``log_likelihood`` (``constant_data``: ``spend``, the channels' spend, plus
-``exposure`` where the curves act on exposure, and ``revenue_per_kpi`` where the target is valued; in
-files without ``exposure``, ``spend`` is also what the curves act on, as in files of earlier versions); its attributes hold the data and model configs
-(JSON), the training scales, package versions, the lift tests of a calibrated model
-(``bayesmmm_calibration``, JSON; absent otherwise) and the records of the plugins the model's
-components come from (:mod:`bayesmmm.components.plugins`).
+``constant_data`` and ``log_likelihood``. ``constant_data`` holds ``spend`` (the channels' spend),
+plus ``exposure`` where the curves act on exposure and ``revenue_per_kpi`` where the target is
+valued; in a file without ``exposure`` (every file of earlier versions), ``spend`` is also what
+the curves act on. Its attributes hold the data and model configs (JSON), the training scales,
+package versions, the lift tests of a calibrated model (``bayesmmm_calibration``, JSON; absent
+otherwise) and the records of the plugins the model's components come from
+(:mod:`bayesmmm.components.plugins`).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
 
 __all__ = [
-    "REVENUE_UNIT",
     "KPI_UNIT",
+    "REVENUE_UNIT",
     "channel_cost_per_unit",
     "future_revenue_per_kpi",
     "history_spend",

@@ -413,3 +413,40 @@ def test_save_load_and_predict_with_exposure(fitted, tmp_path):
     np.testing.assert_allclose(pred["mu"].mean(("chain", "draw")), mmm.predict(future)["mu"].mean(("chain", "draw")))
     with pytest.raises(DataError, match=r"'search_clicks' not found"):
         loaded.predict(future.drop(columns="search_clicks"))
+
+
+def test_a_geo_panel_values_each_geo_at_its_own_revenue_per_kpi_and_price():
+    """A short geo fit: per-geo ROAS in revenue (each geo's weeks × its revenue per KPI) per unit of its
+    spend, national ROAS the sums over geos, and the flight response buys each geo's exposure at that
+    geo's recent cost per unit."""
+    from bayesmmm import roas_table
+    from bayesmmm.decisions.response import FlightResponse
+    from bayesmmm.evaluation.summaries import roas_geo_table
+
+    frames = [exposure_frame(seed=s)[0].assign(geo=g) for s, g in ((0, "north"), (1, "south"))]
+    panel = pd.concat(frames, ignore_index=True)
+    model = {k: v for k, v in MODEL.items() if k != "media_prior"}
+    mmm = MMM({**DATA, "geo_column": "geo"}, model)
+    mmm.fit(panel, {**SAMPLER, "draws": 100, "tune": 150})
+    dates, media, controls = mmm.history_inputs()
+    per = mmm.evaluate(dates, media, controls, components=("media",))["media"]  # (sample, date, geo, channel)
+    rpk = np.stack([f["revenue_per_conversion"].to_numpy() for f in frames], axis=1)  # (date, geo)
+    spend = np.stack([f[["search_spend", "social_spend", "tv_spend"]].to_numpy() for f in frames], axis=1)
+    revenue = (per * rpk[None, :, :, None]).sum(axis=1)  # (sample, geo, channel)
+    geo_table = roas_geo_table(mmm).set_index(["geo", "channel"])
+    for g, geo in enumerate(("north", "south")):
+        for c, ch in enumerate(mmm.channels):
+            expected = (revenue[:, g, c] / spend[:, g, c].sum()).mean()
+            assert geo_table.loc[(geo, ch), "roas_mean"] == pytest.approx(expected, rel=1e-6)
+    national = roas_table(mmm)
+    np.testing.assert_allclose(
+        national["roas_mean"], (revenue.sum(axis=1) / spend.sum(axis=(0, 1))).mean(axis=0), rtol=1e-6
+    )
+    engine = FlightResponse(mmm, 4, max_draws=None)
+    recent = [f.iloc[-13:] for f in frames]
+    cpu = np.array([[r["search_spend"].sum() / r["search_clicks"].sum() for r in recent]]).T
+    np.testing.assert_allclose(engine.cost_per_unit[:, 0], cpu[:, 0])
+    np.testing.assert_allclose(engine.cost_per_unit[:, 2], 1.0)
+    y = [r["conversions"].to_numpy() for r in recent]
+    v = [r["revenue_per_conversion"].to_numpy() for r in recent]
+    np.testing.assert_allclose(engine.revenue_per_kpi, [(a * b).sum() / a.sum() for a, b in zip(y, v, strict=True)])

@@ -84,7 +84,8 @@ def predict_routes(request_model: type[BaseModel]) -> APIRouter:
         """Posterior-predictive forecast of future weeks: mean and HDI of the target, one value per row.
 
         Rows are consecutive weeks starting the week after the training data, each with
-        every channel's spend (>= 0) and every control. Adstock carries over from the
+        every channel's media (>= 0: its exposure column for a channel with one, else its
+        spend) and every control. Adstock carries over from the
         training weeks; trend and seasonality continue.
         """
         return await forecast(request, body)

@@ -450,3 +450,34 @@ def test_a_geo_panel_values_each_geo_at_its_own_revenue_per_kpi_and_price():
     y = [r["conversions"].to_numpy() for r in recent]
     v = [r["revenue_per_conversion"].to_numpy() for r in recent]
     np.testing.assert_allclose(engine.revenue_per_kpi, [(a * b).sum() / a.sum() for a, b in zip(y, v, strict=True)])
+
+
+def test_the_service_takes_exposure_rows_and_says_the_roas_unit(fitted):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from bayesmmm.serving.factory import create_app
+    from bayesmmm.serving.service import ModelService
+
+    mmm, frame, _ = fitted
+    service = ModelService(mmm, "exposure-test", dashboard=False)
+    app = create_app(service, token="")
+    client = TestClient(app, base_url="http://localhost")
+    try:
+        last = frame.iloc[-1]
+        row = {"date": str((last["date"] + pd.Timedelta(days=7)).date()), "price": 10.0}
+        row.update({c: float(last[c]) for c in ("search_clicks", "social_impressions", "tv_spend")})
+        r = client.post("/predict", json={"new_media_spend": [row], "contributions": True})
+        assert r.status_code == 200, r.text
+        expected = mmm.predict(pd.DataFrame([row]))["mu"].mean(("chain", "draw")).to_numpy()
+        assert r.json()["sales_pred_mean"][0] == pytest.approx(float(expected[0]), rel=0.05)
+        r = client.post("/predict", json={"new_media_spend": [{**row, "search": 1.0}]})
+        assert r.status_code == 422 and "search_clicks" in r.text  # keyed by the exposure column
+        roas = client.get("/roas").json()
+        assert roas["roas_unit"] == "revenue per unit of spend"
+        assert {rec["roas_unit"] for rec in roas["channels"]} == {"revenue per unit of spend"}
+    finally:
+        app.state.runtime.shutdown()

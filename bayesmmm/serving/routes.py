@@ -134,11 +134,13 @@ async def roas(
     request: Request,
     hdi_prob: Annotated[float | None, Query(description="interval probability")] = None,
 ) -> dict[str, Any]:
-    """ROAS, contribution and share per channel over the training weeks (mean and HDI)."""
+    """ROAS, contribution, cost per KPI and share per channel over the training weeks (mean and HDI);
+    ``roas_unit`` says what ROAS is in (revenue, or KPI, per unit of spend)."""
     frame = await _table(request, "roas", _prob(hdi_prob))
     return {
         "model_version": request.app.state.service.model_version,
         "hdi_prob": frame.attrs.get("hdi_prob"),
+        "roas_unit": frame.attrs.get("roas_unit"),
         "channels": records(frame),
     }
 

@@ -174,6 +174,9 @@ def _optimization_context(folder: Path) -> dict[str, Any]:
         "figures": figures,
         "folder": str(folder),
         "created_at": summary.get("created_at", "?"),
+        # optimizations written before exposure channels: the response was in the target's units
+        "response_unit": summary.get("response_unit", "KPI"),
+        "revenue_per_kpi": summary.get("revenue_per_kpi"),
     }
 
 

@@ -437,7 +437,10 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
 @handle_errors
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit` (or a posterior.nc)")],
-    data: Annotated[Path, typer.Option("--data", help="CSV of future weeks: date, channel spends, controls")],
+    data: Annotated[
+        Path,
+        typer.Option("--data", help="CSV of future weeks: date, the channels' media (exposure, or spend), controls"),
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output CSV")],
     hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
     contributions: Annotated[bool, typer.Option("--contributions", help="add per-channel contributions")] = False,

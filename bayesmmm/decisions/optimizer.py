@@ -7,7 +7,8 @@ has decayed). Spend buys exposure at each channel's cost per unit (the stated ``
 or the recent average: :func:`~bayesmmm.model.value.channel_cost_per_unit`; 1 for spend-only
 channels), and with ``data.revenue_per_kpi_column`` the response is revenue, at the recent
 revenue per KPI (:func:`~bayesmmm.model.value.future_revenue_per_kpi`); the summary states
-``response_unit``, ``roas_unit``, ``cost_per_unit`` and ``revenue_per_kpi``. The "current" mix is the historical average weekly mix scaled to the
+``response_unit``, ``roas_unit``, ``cost_per_unit`` and ``revenue_per_kpi``.
+The "current" mix is the historical average weekly spend mix scaled to the
 same total. The objective is evaluated on every posterior draw at once, with exact
 gradients, and maximized by SciPy's SLSQP from several deterministic starting points;
 the result is then projected onto the constraints so that they hold to rounding error.

@@ -184,6 +184,13 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
             "share": roas["share_mean"].map("{:.1%}".format),
         }
     )
+    if "cost_per_kpi_median" in roas:  # runs written before cost per KPI have none
+        table["cost/KPI median"] = roas["cost_per_kpi_median"].map("{:.4g}".format)
+    unit = str(roas["roas_unit"].iloc[0]) if "roas_unit" in roas else "KPI per unit of spend"
+    if unit.startswith("revenue"):
+        unit += " (each week's contribution × its revenue per KPI)"
+    else:
+        unit += " (no data.revenue_per_kpi_column: the target's own units)"
     footer = []
     if truth:
         true = [truth["channels"][ch]["roas"] for ch in roas["channel"]]
@@ -191,7 +198,7 @@ def _print_summary(result: Any, truth: dict[str, Any] | None = None) -> None:
         table["true ROAS"] = [f"{t:.4g}" for t in true]
         table["covered"] = ["yes" if o else "no" for o in ok]
         footer.append(f"  the {prob:.0%} HDI covers the true ROAS for {sum(ok)} of {len(ok)} channels")
-    lines = ["", "ROAS (contribution / spend):", table.to_string(index=False), *footer]
+    lines = ["", f"ROAS (contribution / spend): {unit}", table.to_string(index=False), *footer]
     d = result.diagnostics
     verdict = "PASSED" if d["passed"] else "FAILED: " + "; ".join(d["problems"])
     lines.append(
@@ -367,7 +374,7 @@ def demo(
         truth = json.loads(truth_path.read_text())
         _print_summary(result, truth)
         mmm, weeks = result.model, 12
-        budget = float(mmm.data.media.sum(axis=1).mean() * weeks)
+        budget = float(mmm.data.channel_spend.sum(axis=1).mean() * weeks)
         opt = optimize_budget(mmm, budget, weeks, max_change=0.5, progressbar=True)
         write_optimization(opt, out / "optimization", run_dir=result.run_dir)
         _print_optimization(opt, None)
@@ -431,7 +438,11 @@ def _print_calibration_comparison(uncalibrated: Any, calibrated: Any, truth: dic
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="run folder written by `bayesmmm fit` (or a posterior.nc)")],
     data: Annotated[
-        Path, typer.Option("--data", help="CSV of future periods (days, weeks, months): date, channel spends, controls")
+        Path,
+        typer.Option(
+            "--data",
+            help="CSV of future periods (the data's frequency): date, the channels' media (exposure, or spend), controls",
+        ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output CSV")],
     hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
@@ -674,6 +685,7 @@ def optimize(
 
 
 def _print_optimization(result: Any, table: Any) -> None:
+    import numpy as np
     import pandas as pd
 
     from bayesmmm.data.frequency import period_name
@@ -704,6 +716,18 @@ def _print_optimization(result: Any, table: Any) -> None:
         f"Uplift vs current {up['mean']:+,.1f} [{pct} HDI {up['hdi_low']:+,.1f}, {up['hdi_high']:+,.1f}], "
         f"P(gain) {up['prob_positive']:.0%}; {s['fraction_reallocated']:.0%} of the budget reallocated",
     ]
+    if s.get("response_unit") == "revenue":
+        rpk = s["revenue_per_kpi"]
+        shown = f"{rpk:.4g}" if isinstance(rpk, float) else "per geo, " + ", ".join(f"{v:.4g}" for v in rpk)
+        lines.append(f"Response in revenue: KPI × the recent revenue per KPI ({shown})")
+    elif "response_unit" in s:
+        lines.append("Response in KPI (the target's units; no data.revenue_per_kpi_column)")
+    priced = {ch: v for ch, v in (s.get("cost_per_unit") or {}).items() if any(x != 1.0 for x in np.atleast_1d(v))}
+    if priced:
+        lines.append(
+            "Spend buys exposure at a cost per unit of "
+            + ", ".join(f"{ch} {v:.4g}" if isinstance(v, float) else f"{ch} (per geo)" for ch, v in priced.items())
+        )
     if "target" in s:
         lines.append(f"Target {s['target']['mode']}: spend needed {s['target']['spend_needed']:,.0f}")
     if table is not None:

@@ -30,6 +30,7 @@ __all__ = [
     "AUTO_MEDIA_POOLING",
     "AUTO_MEDIA_PRIOR",
     "AdstockConfig",
+    "ChannelColumns",
     "ConfigError",
     "DataConfig",
     "DiagnosticsConfig",
@@ -72,6 +73,40 @@ class _Base(BaseModel):
         return cls.model_validate(yaml.safe_load(text) or {})
 
 
+class ChannelColumns(_Base):
+    """One paid channel of the long form ``data.channels``: its spend column and, optionally, its exposure.
+
+    ``exposure`` (impressions, clicks, GRPs) is what the channel's adstock and saturation act on;
+    without it the curves act on the spend (a spend-only channel). ROAS, marginal ROAS, cost per
+    KPI and the budget optimizer always use ``spend``. ``cost_per_unit`` (spend per unit of exposure)
+    is the price the optimizer converts a budget to exposure with; without it, the recent average
+    (:func:`bayesmmm.data.exposure.cost_per_unit`).
+    """
+
+    spend: str = Field(description="the channel's spend column (money)")
+    exposure: str | None = Field(
+        None, description="the channel's exposure column (impressions, clicks, GRPs); the curves act on it"
+    )
+    cost_per_unit: float | None = Field(
+        None, gt=0, description="stated spend per unit of exposure for the optimizer (default: the recent average)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_column(cls, data: Any) -> Any:
+        return {"spend": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _cost_needs_exposure(self) -> ChannelColumns:
+        if self.cost_per_unit is not None and self.exposure is None:
+            raise ValueError(
+                "cost_per_unit converts spend to exposure: a spend-only channel has none (set exposure, or drop it)"
+            )
+        if self.exposure is not None and self.exposure == self.spend:
+            raise ValueError(f"spend and exposure are the same column {self.spend!r}: drop exposure (spend-only)")
+        return self
+
+
 class DataConfig(_Base):
     """Where the data is, which columns play which role, and how to treat repairable data.
 
@@ -88,6 +123,13 @@ class DataConfig(_Base):
 
     ``dataset`` names a data set bundled with bayesmmm (:func:`bayesmmm.datasets.list_datasets`)
     instead of ``path``; set one of the two (a ``--data`` CSV replaces either).
+
+    Paid channels come in one of two forms: ``channel_columns: [tv, search]`` (each column is
+    the channel's spend, and its curves act on that spend), or ``channels: {search: {spend:
+    search_spend, exposure: search_clicks}, tv: {spend: tv_spend}}`` (the key is the channel's
+    name; curves act on the exposure, ROAS uses the spend; see :class:`ChannelColumns`).
+    ``revenue_per_kpi_column`` values the target (conversions, say): ROAS, marginal ROAS and the
+    optimizer are then in revenue (contribution × revenue per KPI of its period).
     """
 
     path: Path | None = None
@@ -98,7 +140,17 @@ class DataConfig(_Base):
     )
     date_column: str = "date"
     target_column: str = "sales"
-    channel_columns: list[str] = Field(min_length=1)
+    channel_columns: list[str] | None = Field(
+        None, min_length=1, description="paid channels, short form: spend columns (the curves act on the spend)"
+    )
+    channels: dict[str, ChannelColumns] | None = Field(
+        None,
+        min_length=1,
+        description="paid channels, long form: {name: {spend: COL, exposure: COL, cost_per_unit: X}}",
+    )
+    revenue_per_kpi_column: str | None = Field(
+        None, description="revenue per unit of the target (e.g. per conversion): ROAS and the optimizer in revenue"
+    )
     control_columns: list[str] = []
     negative_spend: Literal["error", "clip"] = Field("error", description="error, or clip negative spend to 0")
     missing_weeks: Literal["error", "fill_zero"] = Field(
@@ -143,16 +195,56 @@ class DataConfig(_Base):
             return dataset_path(self.dataset)
         return self.path
 
+    @property
+    def channel_names(self) -> list[str]:
+        """The paid channels' names: ``channel_columns``, or the keys of ``channels``."""
+        return list(self.channels) if self.channels is not None else list(self.channel_columns or [])
+
+    @property
+    def spend_columns(self) -> list[str]:
+        """Each channel's spend column (in :attr:`channel_names` order)."""
+        if self.channels is None:
+            return list(self.channel_columns or [])
+        return [c.spend for c in self.channels.values()]
+
+    @property
+    def media_columns(self) -> list[str]:
+        """The column each channel's curves act on: its exposure, or its spend for a spend-only channel."""
+        if self.channels is None:
+            return list(self.channel_columns or [])
+        return [c.exposure or c.spend for c in self.channels.values()]
+
+    @property
+    def has_exposure(self) -> bool:
+        """Whether any channel's curves act on an exposure column rather than its spend."""
+        return self.channels is not None and any(c.exposure is not None for c in self.channels.values())
+
+    @property
+    def stated_cost_per_unit(self) -> list[float | None]:
+        """Each channel's stated ``cost_per_unit`` (None: the recent average; spend-only channels: None)."""
+        if self.channels is None:
+            return [None] * len(self.channel_names)
+        return [c.cost_per_unit for c in self.channels.values()]
+
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataConfig:
         if self.path is not None and self.dataset is not None:
             raise ValueError("both path and dataset are set: keep one (dataset names a bundled data set)")
-        cols = [self.date_column, self.target_column, *self.channel_columns, *self.control_columns]
-        cols += [c for c in (self.geo_column, self.population_column) if c is not None]
+        if (self.channel_columns is None) == (self.channels is None):
+            raise ValueError(
+                "give the paid channels once: either channel_columns: [spend columns] (short form) or "
+                "channels: {name: {spend: COL, exposure: COL}} (long form)"
+                + ("; both are set" if self.channels is not None else "; neither is set")
+            )
+        spend_cols = self.spend_columns
+        exposure_cols = [c.exposure for c in (self.channels or {}).values() if c.exposure is not None]
+        cols = [self.date_column, self.target_column, *spend_cols, *exposure_cols, *self.control_columns]
+        cols += [c for c in (self.geo_column, self.population_column, self.revenue_per_kpi_column) if c is not None]
         dupes = sorted({c for c in cols if cols.count(c) > 1})
         if dupes:
             raise ValueError(
-                f"columns {dupes} appear in more than one role (date, target, channel, control, geo, population)"
+                f"columns {dupes} appear in more than one role (date, target, channel spend or exposure, control, "
+                "geo, population, revenue_per_kpi)"
             )
         if self.population_column is not None and self.geo_column is None:
             raise ValueError("population_column needs a geo panel: set data.geo_column too (or drop population_column)")

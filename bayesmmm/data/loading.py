@@ -14,7 +14,17 @@ import pandas as pd
 from bayesmmm.config.experiment import DataConfig
 from bayesmmm.data.frequency import FrequencyError, check_grid, full_grid, period_name
 
-__all__ = ["DataError", "MMMData", "file_hash", "frame_to_data", "panel_to_data", "read_csv", "spend_scale"]
+__all__ = [
+    "DataError",
+    "MMMData",
+    "check_exposure",
+    "exposure_spend_columns",
+    "file_hash",
+    "frame_to_data",
+    "panel_to_data",
+    "read_csv",
+    "spend_scale",
+]
 
 
 def spend_scale(spend: np.ndarray) -> np.ndarray:
@@ -106,9 +116,10 @@ class MMMData:
     ----------
     dates : DatetimeIndex (date,)
     target : ndarray (date,)
-    media : ndarray (date, channel) — spend
+    media : ndarray (date, channel) — what the channels' curves act on: the exposure of a
+        channel with an exposure column, the spend of a spend-only channel
     controls : ndarray (date, control)
-    channels, control_names : column names
+    channels, control_names : channel names and control column names
     geos : geo names of a geo panel (empty for national data)
     geo_target, geo_media, geo_controls : the panel, ``(date, geo[, channel|control])``;
         for a panel ``target`` and ``media`` are the national totals over geos and
@@ -116,6 +127,12 @@ class MMMData:
     population : ndarray (geo,) or None
     frequency : the dates' frequency: ``daily``, ``weekly`` (the default: data of earlier
         versions), ``monthly`` or ``"<N>D"`` (:mod:`bayesmmm.data.frequency`)
+    spend, geo_spend : the channels' spend (money), ``(date, channel)`` / ``(date, geo, channel)``,
+        or None where it equals ``media`` (every channel spend-only): read it through
+        :attr:`channel_spend` / :attr:`geo_channel_spend`, which fall back to the media
+    revenue_per_kpi, geo_revenue_per_kpi : revenue per unit of the target per period,
+        ``(date,)`` / ``(date, geo)``, or None (ROAS is then KPI per unit of spend); a panel's
+        national ``revenue_per_kpi`` is the target-weighted mean over geos
     """
 
     dates: pd.DatetimeIndex
@@ -131,10 +148,29 @@ class MMMData:
     population: np.ndarray | None = None
     #: the dates' frequency (:mod:`bayesmmm.data.frequency`): daily, weekly, monthly or "<N>D"
     frequency: str = "weekly"
+    spend: np.ndarray | None = None
+    geo_spend: np.ndarray | None = None
+    revenue_per_kpi: np.ndarray | None = None
+    geo_revenue_per_kpi: np.ndarray | None = None
 
     @property
     def n_dates(self) -> int:
         return len(self.dates)
+
+    @property
+    def channel_spend(self) -> np.ndarray:
+        """The channels' spend (date, channel): :attr:`spend`, or the media of spend-only channels."""
+        return self.media if self.spend is None else self.spend
+
+    @property
+    def geo_channel_spend(self) -> np.ndarray | None:
+        """A panel's spend (date, geo, channel): :attr:`geo_spend`, or its media (None for national data)."""
+        return self.geo_media if self.geo_spend is None else self.geo_spend
+
+    @property
+    def has_revenue(self) -> bool:
+        """Whether the target is valued by a revenue per KPI (``data.revenue_per_kpi_column``)."""
+        return self.revenue_per_kpi is not None
 
     @property
     def is_panel(self) -> bool:
@@ -153,8 +189,15 @@ class MMMData:
         control_names: tuple[str, ...],
         population: np.ndarray | None = None,
         frequency: str = "weekly",
+        spend: np.ndarray | None = None,
+        revenue_per_kpi: np.ndarray | None = None,
     ) -> MMMData:
-        """A geo panel with its national view (totals over geos; controls averaged)."""
+        """A geo panel with its national view (totals over geos; controls averaged; revenue per KPI
+        weighted by each geo's target, or averaged without a target)."""
+        national_rpk = None
+        if revenue_per_kpi is not None:
+            weights = None if target is None or not (np.abs(target).sum(axis=1) > 0).all() else np.abs(target)
+            national_rpk = np.average(revenue_per_kpi, axis=1, weights=weights)
         return cls(
             dates=pd.DatetimeIndex(dates),
             target=None if target is None else target.sum(axis=1),
@@ -168,6 +211,10 @@ class MMMData:
             geo_controls=controls,
             population=population,
             frequency=frequency,
+            spend=None if spend is None else spend.sum(axis=1),
+            geo_spend=spend,
+            revenue_per_kpi=national_rpk,
+            geo_revenue_per_kpi=revenue_per_kpi,
         )
 
 
@@ -199,9 +246,19 @@ def frame_to_data(
     if config.geo_column is not None:
         return panel_to_data(frame, config, require_target=require_target, min_rows=min_rows)
     rows_of = np.arange(len(frame)) if file_rows is None else np.asarray(file_rows)
-    required = {"date": [config.date_column], "channel": config.channel_columns, "control": config.control_columns}
+    required = {"date": [config.date_column], "channel": config.media_columns, "control": config.control_columns}
     if require_target:
         required["target"] = [config.target_column]
+    # spend of exposure channels and the revenue per KPI: required to fit, optional for new rows
+    spend_cols, wants_spend = exposure_spend_columns(config), config.has_exposure
+    if spend_cols and not require_target:
+        wants_spend = all(c in frame.columns for c in spend_cols)
+    elif spend_cols:
+        required["channel spend"] = spend_cols
+    rpk_col = config.revenue_per_kpi_column
+    wants_rpk = rpk_col is not None and (require_target or rpk_col in frame.columns)
+    if wants_rpk and require_target:
+        required["revenue_per_kpi"] = [rpk_col]
     for role, cols in required.items():
         missing = [c for c in cols if c not in frame.columns]
         if missing:
@@ -228,30 +285,36 @@ def frame_to_data(
             "(sum or drop the duplicates)"
         )
     frequency, missing = _check_grid(dates, config)
-    media = np.column_stack([_numeric(frame, c, "channel", file_order, dates) for c in config.channel_columns])
+    media_roles = [
+        "channel exposure" if m != sp else "channel"
+        for m, sp in zip(config.media_columns, config.spend_columns, strict=True)
+    ]
+    media = np.column_stack(
+        [_numeric(frame, c, r, file_order, dates) for c, r in zip(config.media_columns, media_roles, strict=True)]
+    )
+    spend = None
+    if wants_spend:
+        spend = np.column_stack([_numeric(frame, c, "channel spend", file_order, dates) for c in config.spend_columns])
+    rpk = _numeric(frame, rpk_col, "revenue_per_kpi", file_order, dates) if wants_rpk else None
     if config.control_columns:
         controls = np.column_stack([_numeric(frame, c, "control", file_order, dates) for c in config.control_columns])
     else:
         controls = np.zeros((len(frame), 0))
     target = _numeric(frame, config.target_column, "target", file_order, dates) if require_target else None
-    neg = np.argwhere(media < 0)
-    if len(neg) and config.negative_spend == "error":
-        r, c = neg[0]
+    media = _non_negative(media, config.media_columns, config, file_order, dates)
+    if spend is not None:
+        spend = _non_negative(spend, config.spend_columns, config, file_order, dates)
+        check_exposure(media, spend, config, dates)
+    if rpk is not None and (rpk < 0).any():
+        r = int(np.flatnonzero(rpk < 0)[0])
         raise DataError(
-            f"channel {config.channel_columns[c]!r} has negative spend {media[r, c]:g} at row {file_order[r] + 2} "
-            f"(date {dates[r].date()}); spend must be >= 0: fix the row, or set data.negative_spend: clip "
-            "to treat negative spend as 0"
+            f"revenue_per_kpi column {rpk_col!r} has a negative value {rpk[r]:g} at row {file_order[r] + 2} "
+            f"(date {dates[r].date()}); revenue per unit of the target must be >= 0: fix the row"
         )
-    if len(neg):
-        cols = sorted({config.channel_columns[c] for c in neg[:, 1]})
-        warnings.warn(
-            f"data.negative_spend: clip set {len(neg)} negative spend value(s) to 0 in {', '.join(cols)}",
-            UserWarning,
-            stacklevel=2,
-        )
-        media = np.clip(media, 0.0, None)
     if len(missing):
+        old_dates = dates
         dates, media, controls, target = _fill_periods(dates, frequency, media, controls, target)
+        spend, rpk = _fill_extra(old_dates, dates, spend, rpk)
     if len(dates) < min_rows:
         periods = period_name(frequency, plural=True)
         raise DataError(
@@ -263,10 +326,86 @@ def frame_to_data(
         target=target,
         media=media,
         controls=controls,
-        channels=tuple(config.channel_columns),
+        channels=tuple(config.channel_names),
         control_names=tuple(config.control_columns),
         frequency=frequency,
+        spend=spend,
+        revenue_per_kpi=rpk,
     )
+
+
+def exposure_spend_columns(config: DataConfig) -> list[str]:
+    """The spend columns of the channels whose curves act on an exposure column (empty in the short form)."""
+    return [sp for sp, m in zip(config.spend_columns, config.media_columns, strict=True) if sp != m]
+
+
+def _non_negative(
+    values: np.ndarray, columns: list[str], config: DataConfig, file_order: np.ndarray, dates: pd.DatetimeIndex
+) -> np.ndarray:
+    """``values`` (date, channel) with negatives refused, or clipped to 0 with ``negative_spend: clip``."""
+    neg = np.argwhere(values < 0)
+    if len(neg) and config.negative_spend == "error":
+        r, c = neg[0]
+        what = "spend" if columns[c] in config.spend_columns else "exposure"
+        raise DataError(
+            f"channel {columns[c]!r} has negative {what} {values[r, c]:g} at row {file_order[r] + 2} "
+            f"(date {dates[r].date()}); {what} must be >= 0: fix the row, or set data.negative_spend: clip "
+            f"to treat negative {what} as 0"
+        )
+    if len(neg):
+        cols = sorted({columns[c] for c in neg[:, 1]})
+        what = "spend" if all(c in config.spend_columns for c in cols) else "exposure"
+        warnings.warn(
+            f"data.negative_spend: clip set {len(neg)} negative {what} value(s) to 0 in {', '.join(cols)}",
+            UserWarning,
+            stacklevel=3,
+        )
+        values = np.clip(values, 0.0, None)
+    return values
+
+
+def check_exposure(media: np.ndarray, spend: np.ndarray, config: DataConfig, dates: pd.DatetimeIndex) -> None:
+    """Check each exposure channel's exposure against its spend (date, channel).
+
+    Exposure without spend (earned or bonus impressions, a pre-paid flight) is fine. A channel
+    that spends but never has exposure is an error (the wrong exposure column, most likely: its
+    curves would see nothing); periods with spend but zero exposure warn (the spend there
+    buys nothing in the model).
+    """
+    for c, name in enumerate(config.channel_names):
+        if config.media_columns[c] == config.spend_columns[c]:
+            continue
+        paid, seen = spend[:, c] > 0, media[:, c] > 0
+        if paid.any() and not seen.any():
+            raise DataError(
+                f"channel {name!r} has spend ({config.spend_columns[c]!r}) but its exposure column "
+                f"{config.media_columns[c]!r} is zero in every period; check the exposure column, or drop "
+                "exposure to model the channel on its spend"
+            )
+        blind = paid & ~seen
+        if blind.any():
+            first = dates[int(np.flatnonzero(blind)[0])].date()
+            warnings.warn(
+                f"channel {name!r} has spend but zero exposure in {int(blind.sum())} period(s) (first {first}); "
+                "that spend buys nothing in the model (check the exposure column)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _fill_extra(
+    old_dates: pd.DatetimeIndex, dates: pd.DatetimeIndex, spend: np.ndarray | None, rpk: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Spend and revenue per KPI on the filled grid ``dates``: zero spend and the revenue per KPI
+    interpolated linearly in the inserted periods (as the target)."""
+    pos = pd.DatetimeIndex(dates).get_indexer(old_dates)
+    if spend is not None:
+        full = np.zeros((len(dates), spend.shape[1]))
+        full[pos] = spend
+        spend = full
+    if rpk is not None:
+        rpk = np.interp(np.arange(len(dates)), pos, rpk)
+    return spend, rpk
 
 
 def panel_to_data(
@@ -341,10 +480,14 @@ def panel_to_data(
         target=np.stack([p.target for p in parts], axis=1) if require_target else None,
         media=np.stack([p.media for p in parts], axis=1),
         controls=np.stack([p.controls for p in parts], axis=1),
-        channels=tuple(config.channel_columns),
+        channels=tuple(config.channel_names),
         control_names=tuple(config.control_columns),
         population=np.asarray(population) if population else None,
         frequency=parts[0].frequency,
+        spend=np.stack([p.spend for p in parts], axis=1) if parts[0].spend is not None else None,
+        revenue_per_kpi=(
+            np.stack([p.revenue_per_kpi for p in parts], axis=1) if parts[0].revenue_per_kpi is not None else None
+        ),
     )
 
 

@@ -23,6 +23,7 @@ import xarray as xr
 
 from bayesmmm.decisions.response import marginal_roas
 from bayesmmm.evaluation.summaries import hdi
+from bayesmmm.model.value import roas_unit
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -81,10 +82,11 @@ def channel_insights(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | N
     """
     comps = mmm.posterior_components() if components is None else components
     channels = list(mmm.channels)
-    spend_np = mmm.data.media.sum(axis=0)
+    spend_np = mmm.data.channel_spend.sum(axis=0)
     spend = xr.DataArray(spend_np, dims="channel", coords={"channel": channels})
     contribution = comps["media"].sum("date")
-    roas = contribution / spend
+    # ROAS per unit of spend: of the contribution's revenue where the data have a revenue per KPI
+    roas = (comps["media_value"].sum("date") if "media_value" in comps else contribution) / spend
     share = contribution / contribution.sum("channel")
     mroas = marginal_roas(mmm).assign_coords(chain=roas["chain"], draw=roas["draw"])
     elasticity = (mroas / roas).median(("chain", "draw")).to_numpy()
@@ -107,7 +109,9 @@ def channel_insights(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | N
     table["elasticity"] = elasticity
     table["status"] = [saturation_status(e) for e in elasticity]
     table["prob_best_mroas"] = prob_best
+    table["roas_unit"] = roas_unit(mmm.data)
     table.attrs["hdi_prob"] = hdi_prob
+    table.attrs["roas_unit"] = roas_unit(mmm.data)
     return table
 
 

@@ -4,7 +4,12 @@ The decision variable is the TOTAL spend per channel over a horizon of ``weeks``
 future periods of the data's frequency (days, weeks, months: the argument's name is historical),
 paced flat; its response is the flight response of
 :class:`~bayesmmm.decisions.response.FlightResponse` (incremental, counted until the carry-over
-has decayed). The "current" mix is the historical average mix per period scaled to the
+has decayed). Spend buys exposure at each channel's cost per unit (the stated ``cost_per_unit``
+or the recent average: :func:`~bayesmmm.model.value.channel_cost_per_unit`; 1 for spend-only
+channels), and with ``data.revenue_per_kpi_column`` the response is revenue, at the recent
+revenue per KPI (:func:`~bayesmmm.model.value.future_revenue_per_kpi`); the summary states
+``response_unit``, ``roas_unit``, ``cost_per_unit`` and ``revenue_per_kpi``.
+The "current" mix is the historical average spend mix per period scaled to the
 same total. The objective is evaluated on every posterior draw at once, with exact
 gradients, and maximized by SciPy's SLSQP from several deterministic starting points;
 the result is then projected onto the constraints so that they hold to rounding error.
@@ -316,7 +321,8 @@ def optimize_budget(
         engine = FlightResponse(mmm, weeks, max_draws=max_draws, seed=seed, geo=geo)
     except ValueError as exc:
         raise OptimizationError(str(exc)) from None
-    weekly_mix = mmm.data.media.mean(axis=0) if geo is None else mmm.data.geo_media[:, mmm.geos.index(geo)].mean(axis=0)
+    spend = mmm.data.channel_spend if geo is None else mmm.data.geo_channel_spend[:, mmm.geos.index(geo)]
+    weekly_mix = spend.mean(axis=0)
     if not weekly_mix.sum() > 0:
         raise OptimizationError(f"{geo or 'the data'} has no historical spend: there is no current mix to start from")
     mix = weekly_mix / weekly_mix.sum()
@@ -370,8 +376,25 @@ def optimize_budget(
             "hdi_prob": hdi_prob,
             "seed": seed,
             "geo": geo,
+            **_units(engine, channels),
         },
     )
+
+
+def _units(engine: FlightResponse, channels: Sequence[str]) -> dict[str, Any]:
+    """What the optimizer's numbers are in: the response's unit and the prices it used."""
+    from bayesmmm.model.value import KPI_UNIT, REVENUE_UNIT
+
+    cpu = engine.cost_per_unit
+    rpk = engine.revenue_per_kpi
+    return {
+        "response_unit": "revenue" if engine.value else "KPI",
+        "roas_unit": REVENUE_UNIT if engine.value else KPI_UNIT,
+        "revenue_per_kpi": (np.asarray(rpk).tolist() if np.ndim(rpk) else float(rpk)) if engine.value else None,
+        "cost_per_unit": {
+            ch: (cpu[..., i].tolist() if cpu.ndim > 1 else float(cpu[i])) for i, ch in enumerate(channels)
+        },
+    }
 
 
 def _solve_budget(predicate: Callable[[float], bool], lo: float, hi: float, iters: int = 40) -> tuple[float, float]:

@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.model.mean import media_contributions
+from bayesmmm.model.value import channel_cost_per_unit, future_revenue_per_kpi
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -42,9 +43,17 @@ class FlightResponse:
     max_draws : use at most this many posterior draws (a seeded subsample).
     seed : seed of the subsample.
     geo : for a geo model, the geo the flight runs in (default: national).
+    value : report the response in revenue (KPI × the recent revenue per KPI,
+        :func:`~bayesmmm.model.value.future_revenue_per_kpi`; per geo for a panel); default: when the
+        data have ``data.revenue_per_kpi_column``. Otherwise in the target's units.
 
     Notes
     -----
+    Spend becomes exposure at each channel's cost per unit
+    (:func:`~bayesmmm.model.value.channel_cost_per_unit`: the stated ``cost_per_unit`` or the
+    recent average; 1 for spend-only channels): a weekly spend ``s`` is ``s / cpu`` units of
+    exposure, the curves act on that, and gradients are per unit of SPEND.
+
     The graph is laid out ``(date, draw, channel)``: adstocks convolve along the leading
     axis with parameters broadcasting over ``(draw, channel)``, so no per-draw loop is
     needed. It is compiled once per instance in NumPy mode (milliseconds).
@@ -56,7 +65,14 @@ class FlightResponse:
     """
 
     def __init__(
-        self, mmm: MMM, weeks: int, *, max_draws: int | None = 1000, seed: int = 0, geo: str | None = None
+        self,
+        mmm: MMM,
+        weeks: int,
+        *,
+        max_draws: int | None = 1000,
+        seed: int = 0,
+        geo: str | None = None,
+        value: bool | None = None,
     ) -> None:
         if int(weeks) != weeks or weeks < 1:
             raise ValueError(f"weeks must be a positive whole number, got {weeks}")
@@ -72,21 +88,31 @@ class FlightResponse:
         names = ["beta", *mmm.adstock.variable_names.values(), *mmm.saturation.variable_names.values()]
         self._names = names
         self.geo = mmm.is_geo
+        spec = mmm.require_spec()
+        #: whether responses are revenue (KPI × future revenue per KPI) rather than KPI
+        self.value = spec.data.has_revenue if value is None else bool(value)
+        #: revenue per KPI the responses are valued at (1 without ``value``): float, or (geo,)
+        self.revenue_per_kpi = (
+            future_revenue_per_kpi(spec) if self.value else (np.ones(len(mmm.geos)) if self.geo else 1.0)
+        )
+        #: spend per unit of exposure, (channel,) or (geo, channel)
+        self.cost_per_unit = np.asarray(channel_cost_per_unit(spec), dtype="float64")
         if self.geo:
             per_geo = mmm.geo_media_parameters(draws)
             self._params = [per_geo[n] for n in names]
             if geo is None:  # national totals split over geos by their historical spend share
-                spend = mmm.data.geo_media.sum(axis=0)  # (geo, channel)
+                spend = mmm.data.geo_channel_spend.sum(axis=0)  # (geo, channel)
                 self._share = spend / spend.sum(axis=0)
             else:  # the whole flight runs in one geo
                 self._share = np.zeros((len(mmm.geos), len(self.channels)))
                 self._share[mmm.geos.index(geo)] = 1.0
-            self._target_scale = np.asarray(mmm.scales.target, dtype="float64")  # (geo,)
+            self._target_scale = np.asarray(mmm.scales.target, dtype="float64") * self.revenue_per_kpi  # (geo,)
         else:
             self._params = [np.ascontiguousarray(draws[n]) for n in names]
-            self._target_scale = float(mmm.scales.target)
+            self._target_scale = float(mmm.scales.target) * float(self.revenue_per_kpi)
         self.n_draws = len(self._params[0])
-        self._media_scale = np.asarray(mmm.scales.media)
+        # weekly spend / (media scale × cost per unit) = the scaled exposure the curves act on
+        self._media_scale = np.asarray(mmm.scales.media) * self.cost_per_unit
         horizon = self.weeks + mmm.adstock.l_max - 1
         self._mask = (np.arange(horizon) < self.weeks).astype("float64")
 
@@ -139,11 +165,11 @@ class FlightResponse:
 
         Parameters
         ----------
-        totals : spend per channel, TOTAL over the flight (original units), shape (channel,).
+        totals : spend per channel, TOTAL over the flight (money), shape (channel,).
 
         Returns
         -------
-        response : (draw, channel) incremental response, original units.
+        response : (draw, channel) incremental response, original units (revenue with :attr:`value`).
         gradient : (draw, channel) d response / d total spend of that channel.
         """
         totals = np.asarray(totals, dtype="float64")
@@ -173,14 +199,18 @@ def marginal_roas(mmm: MMM, step: float = 0.01) -> xr.DataArray:
     whole historical spend pattern is scaled by ``1 ± step``, divided by the change in
     spend. Channels do not interact, so all channels are perturbed in one evaluation.
 
+    The media (exposure) and the spend scale together (each period at its own cost per unit); the
+    change of the contribution is valued by each period's revenue per KPI where the data have
+    one (revenue per unit of spend), else it is KPI per unit of spend (as :func:`roas_table`).
+
     Returns
     -------
     DataArray (chain, draw, channel).
     """
     if not 0 < step < 1:
         raise ValueError(f"step must be in (0, 1), got {step}")
-    up, down = mmm.media_totals([1.0 + step, 1.0 - step])
-    spend = mmm.data.media.sum(axis=0)
+    up, down = mmm.media_totals([1.0 + step, 1.0 - step], value=True)
+    spend = mmm.data.channel_spend.sum(axis=0)
     mroas = (up - down) / (2.0 * step * spend)
     return mmm.to_chain_draw(mroas, ("channel",), {"channel": list(mmm.channels)})
 
@@ -199,11 +229,16 @@ def response_curves(
     a seeded subsample of ``max_draws`` posterior draws (all draws with ``None``): 1000
     draws pin a 90% band's edges to within a few percent of the band's width.
 
+    The x axis is spend: a multiplier scales the channel's spend and its exposure alike (each
+    period at its own cost per unit), and the curves act on the exposure.
+
     Returns
     -------
-    Long table ``channel, multiplier, spend, response_mean, response_hdi_low,
-    response_hdi_high`` (spend and response are totals over the training weeks; the
-    row with multiplier 1 is the current spend).
+    Long table ``channel, multiplier, spend, exposure, response_mean, response_hdi_low,
+    response_hdi_high`` (spend, exposure — equal to spend for a spend-only channel — and
+    response, in the target's units, are totals over the training weeks; the row with
+    multiplier 1 is the current spend); with a revenue per KPI also ``revenue_mean,
+    revenue_hdi_low, revenue_hdi_high`` (each period's response × its revenue per KPI).
     """
     from bayesmmm.evaluation.summaries import hdi
 
@@ -212,22 +247,37 @@ def response_curves(
     multipliers = np.unique(np.append(np.asarray(multipliers, dtype=float), 1.0))
     if (multipliers < 0).any():
         raise ValueError("multipliers must be >= 0")
-    spend = mmm.data.media.sum(axis=0)
+    spend = mmm.data.channel_spend.sum(axis=0)
+    exposure = mmm.data.media.sum(axis=0)
     draws = mmm.posterior_draws(max_draws=max_draws, seed=seed)
-    totals = mmm.media_totals(multipliers, draws)  # (multiplier, sample, channel)
-    contrib = xr.DataArray(
-        totals.transpose(1, 0, 2)[None], dims=("chain", "draw", "multiplier", "channel")
-    )  # the subsample as one chain: HDIs and means pool the draws
-    lo, hi = (b.to_numpy() for b in hdi(contrib, hdi_prob))
-    mean = totals.mean(axis=1)
+
+    def summarize(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (multiplier, sample, channel)
+        contrib = xr.DataArray(
+            totals.transpose(1, 0, 2)[None], dims=("chain", "draw", "multiplier", "channel")
+        )  # the subsample as one chain: HDIs and means pool the draws
+        lo, hi = (b.to_numpy() for b in hdi(contrib, hdi_prob))
+        return totals.mean(axis=1), lo, hi
+
+    mean, lo, hi = summarize(mmm.media_totals(multipliers, draws))
+    revenue = summarize(mmm.media_totals(multipliers, draws, value=True)) if mmm.data.has_revenue else None
     rows = [
         {
             "channel": ch,
             "multiplier": float(m),
             "spend": float(spend[c] * m),
+            "exposure": float(exposure[c] * m),
             "response_mean": float(mean[k, c]),
             "response_hdi_low": float(lo[k, c]),
             "response_hdi_high": float(hi[k, c]),
+            **(
+                {}
+                if revenue is None
+                else {
+                    "revenue_mean": float(revenue[0][k, c]),
+                    "revenue_hdi_low": float(revenue[1][k, c]),
+                    "revenue_hdi_high": float(revenue[2][k, c]),
+                }
+            ),
         }
         for k, m in enumerate(multipliers)
         for c, ch in enumerate(mmm.channels)

@@ -137,8 +137,9 @@ def _prior_one_by_one(model: Any, names: list[str], n: int, seed: int) -> dict[s
 
 
 def roas_draws(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
-    """ROAS of each channel over the training weeks per draw: (sample, channel) (national for a panel)."""
-    return mmm.media_totals([1.0], draws)[0] / mmm.data.media.sum(axis=0)
+    """ROAS of each channel over the training weeks per draw: (sample, channel) (national for a panel), per
+    unit of spend, in revenue where the data have a revenue per KPI (as ``roas_table``)."""
+    return mmm.media_totals([1.0], draws, value=True)[0] / mmm.data.channel_spend.sum(axis=0)
 
 
 def default_test_periods(mmm: MMM) -> int:
@@ -175,7 +176,8 @@ def expected_test_lifts(
     end = max(len(dates) - 1 - min(mmm.carryover_weeks, len(dates) // 2), weeks - 1)
     start = max(end - weeks + 1, 0)
     geos = list(mmm.geos) if mmm.is_geo else [None]
-    media = mmm.data.geo_media if mmm.is_geo else mmm.data.media[:, None, :]
+    # lift tests are stated in spend (calibration converts to exposure over the window)
+    media = mmm.data.geo_channel_spend if mmm.is_geo else mmm.data.channel_spend[:, None, :]
     spends, rows = {}, []
     for channel in channels:
         c = mmm.channels.index(channel)

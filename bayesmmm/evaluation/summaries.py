@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayesmmm import stats
 from bayesmmm.config.experiment import DiagnosticsConfig
+from bayesmmm.model.value import roas_unit
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -88,23 +89,41 @@ def _median(da: xr.DataArray) -> xr.DataArray:
 
 
 def roas_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
-    """Per channel: total spend, contribution, ROAS (= contribution / spend) and share.
+    """Per channel: total spend, contribution, ROAS (= value of the contribution / spend), cost per
+    KPI and share.
 
-    ``share`` is the channel's fraction of the total media contribution; ``spend_share``
-    its fraction of total spend. Totals are over the training weeks. Posterior means (which
-    add up across channels), HDIs, and, last, the posterior medians ``contribution_median``,
-    ``roas_median`` and ``share_median``: ROAS posteriors are right-skewed where the data say
-    little (a log-normal-like prior), and there the mean sits well above the median (see
-    ``benchmarks/README.md``, "Point estimates").
+    ``spend`` is money (the spend column, also for channels whose curves act on an exposure
+    column); ``contribution`` is in the target's units (KPI). With ``data.revenue_per_kpi_column``
+    the contribution's value is ``revenue`` (each period's contribution × its revenue per KPI,
+    per geo for a panel) and ROAS is revenue per unit of spend; without it ROAS is KPI per unit
+    of spend. ``roas_unit`` says which (also in ``table.attrs``). ``cost_per_kpi`` is spend ÷
+    contribution (per draw: mean, HDI, median). ``share`` is the channel's fraction of the total
+    media contribution; ``spend_share`` its fraction of total spend. Totals are over the
+    training weeks. Posterior means (which add up across channels), HDIs, and, last, the
+    posterior medians ``contribution_median``, ``roas_median`` and ``share_median``: ROAS
+    posteriors are right-skewed where the data say little (a log-normal-like prior), and there
+    the mean sits well above the median (see ``benchmarks/README.md``, "Point estimates").
     """
     comps = mmm.posterior_components() if components is None else components
     contribution = comps["media"].sum("date")
-    spend = xr.DataArray(mmm.data.media.sum(axis=0), dims="channel", coords={"channel": list(mmm.channels)})
-    roas = contribution / spend
+    coords = {"channel": list(mmm.channels)}
+    spend = xr.DataArray(mmm.data.channel_spend.sum(axis=0), dims="channel", coords=coords)
+    revenue = comps["media_value"].sum("date") if "media_value" in comps else None
+    roas = (contribution if revenue is None else revenue) / spend
+    cost = spend / contribution
     share = contribution / contribution.sum("channel")
     c_lo, c_hi = hdi(contribution, hdi_prob)
     r_lo, r_hi = hdi(roas, hdi_prob)
     s_lo, s_hi = hdi(share, hdi_prob)
+    k_lo, k_hi = hdi(cost, hdi_prob)
+    extra: dict[str, Any] = {}
+    if revenue is not None:
+        v_lo, v_hi = hdi(revenue, hdi_prob)
+        extra = {
+            "revenue_mean": _mean(revenue).to_numpy(),
+            "revenue_hdi_low": v_lo.to_numpy(),
+            "revenue_hdi_high": v_hi.to_numpy(),
+        }
     table = pd.DataFrame(
         {
             "channel": list(mmm.channels),
@@ -122,28 +141,38 @@ def roas_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = 
             "contribution_median": _median(contribution).to_numpy(),
             "roas_median": _median(roas).to_numpy(),
             "share_median": _median(share).to_numpy(),
+            "cost_per_kpi_mean": _mean(cost).to_numpy(),
+            "cost_per_kpi_hdi_low": k_lo.to_numpy(),
+            "cost_per_kpi_hdi_high": k_hi.to_numpy(),
+            "cost_per_kpi_median": _median(cost).to_numpy(),
+            **extra,
+            "roas_unit": roas_unit(mmm.data),
         }
     )
     table.attrs["hdi_prob"] = hdi_prob
+    table.attrs["roas_unit"] = roas_unit(mmm.data)
     return table
 
 
 def roas_geo_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
     """Per geo and channel of a geo model: spend, contribution and ROAS with HDIs (training weeks).
 
-    Columns :data:`ROAS_GEO_COLUMNS`; ROAS is NaN where a geo never spent on a channel.
-    The national :func:`roas_table` is the same contributions summed over geos.
+    Columns :data:`ROAS_GEO_COLUMNS` and ``roas_unit`` (as :func:`roas_table`: revenue or KPI per
+    unit of spend; with a revenue per KPI ROAS uses the geo's own revenue per KPI); ROAS is NaN
+    where a geo never spent on a channel. The national :func:`roas_table` is the same
+    contributions summed over geos.
     """
     if not mmm.is_geo:
         raise ValueError("roas_geo_table needs a geo model (data.geo_column set); use roas_table")
     comps = mmm.posterior_components() if components is None else components
     contribution = comps["media_geo"]  # (chain, draw, geo, channel)
     spend = xr.DataArray(
-        mmm.data.geo_media.sum(axis=0),
+        mmm.data.geo_channel_spend.sum(axis=0),
         dims=("geo", "channel"),
         coords={"geo": list(mmm.geos), "channel": list(mmm.channels)},
     )
-    roas = contribution / spend.where(spend > 0)
+    value = comps.get("media_geo_value", contribution)
+    roas = value / spend.where(spend > 0)
     c_lo, c_hi = hdi(contribution, hdi_prob)
     r_lo, r_hi = hdi(roas.fillna(0.0), hdi_prob)
     missing = (spend <= 0).to_numpy()
@@ -164,9 +193,11 @@ def roas_geo_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | Non
             "roas_mean": flat(_mean(roas.fillna(0.0)), True),
             "roas_hdi_low": flat(r_lo, True),
             "roas_hdi_high": flat(r_hi, True),
+            "roas_unit": roas_unit(mmm.data),
         }
     )
     table.attrs["hdi_prob"] = hdi_prob
+    table.attrs["roas_unit"] = roas_unit(mmm.data)
     return table
 
 

@@ -10,7 +10,7 @@ follows PyMC-Marketing's ``add_lift_test_measurements`` contract:
 =========  =====================================================================
 column     meaning
 =========  =====================================================================
-channel    the channel tested (one of ``data.channel_columns``)
+channel    the channel tested (a channel name: ``data.channel_columns`` or a key of ``data.channels``)
 x          weekly spend during the test without the change (spend units)
 delta_x    the change of weekly spend (negative for a pull-back; ``-x`` goes dark)
 delta_y    the measured change of the WEEKLY target (target units)
@@ -37,6 +37,15 @@ saturation, plugins included) on two spend series, differenced and averaged over
 (a steady-state test uses a constant series and weighs its last week). For a geo model the
 ``geo`` column picks the geo's pooled parameters and its scales.
 
+Spend and exposure: the contract stays in SPEND (``x``, ``delta_x``) and target units
+(``delta_y``, ``sigma``; KPI units when the target is valued by ``data.revenue_per_kpi_column``:
+a lift test measures KPI, not revenue). For a channel whose curves act on an exposure column
+(``data.channels: {name: {spend, exposure}}``) the spend is converted to exposure at the channel's
+cost per unit: over the test's weeks, total spend ÷ total exposure in those weeks (of the test's
+geo for a panel); without dates, or where the window has no exposure, the channel's recent cost per
+unit (:func:`~bayesmmm.model.value.channel_cost_per_unit`: the stated ``cost_per_unit`` or the
+average of the last quarter-year). Spend-only channels are unchanged (cost per unit 1).
+
 What a test can pin: a go-dark test (``delta_x = -x``) measures the curve's level at ``x``
 (``beta · sat(x / s_c)``, the channel's contribution at that spend); a half pull-back
 (``delta_x = -x/2``) measures only the curve's top half, between ``x/2`` and ``x``; the
@@ -56,9 +65,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.data.exposure import window_cost_per_unit
 from bayesmmm.data.loading import DataError, read_csv
 from bayesmmm.model.geo import geo_parameters
 from bayesmmm.model.mean import media_contributions
+from bayesmmm.model.value import channel_cost_per_unit
 
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
@@ -226,7 +237,9 @@ def lift_design(spec: ModelSpec, tests: pd.DataFrame) -> LiftDesign:
     source = tests.attrs.get("source", "lift tests")
     dates = pd.DatetimeIndex(data.dates)
     n, k = len(dates), len(tests)
-    media = data.geo_media if spec.is_geo else data.media[:, None, :]  # (date, geo, channel)
+    media = data.geo_media if spec.is_geo else data.media[:, None, :]  # (date, geo, channel): exposure
+    spend = data.geo_channel_spend if spec.is_geo else data.channel_spend[:, None, :]
+    recent_cpu = np.asarray(channel_cost_per_unit(spec), dtype=float).reshape(-1, len(spec.channels))
     s_media = np.asarray(scales.media, dtype=float).reshape(-1, len(spec.channels))  # (geo|1, channel)
     s_y = np.atleast_1d(np.asarray(scales.target, dtype=float))
     base, treat, weights = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
@@ -249,8 +262,10 @@ def lift_design(spec: ModelSpec, tests: pd.DataFrame) -> LiftDesign:
             g = spec.geos.index(row.geo)
         elif row.geo is not None:
             raise DataError(f"{where}: the model is national but the test names geo {row.geo!r}; drop the geo column")
+        cpu = recent_cpu[g if len(recent_cpu) > 1 else 0, c]  # spend -> exposure (1 for spend-only channels)
         s = s_media[g if len(s_media) > 1 else 0, c]
         if pd.isna(row.start):  # steady state: a constant weekly spend, read at the last week
+            s = s * cpu
             base[:, i], treat[:, i] = row.x / s, (row.x + row.delta_x) / s
             weights[-1, i] = 1.0
         else:
@@ -263,9 +278,12 @@ def lift_design(spec: ModelSpec, tests: pd.DataFrame) -> LiftDesign:
             window = (dates >= start) & (dates <= end)
             if not window.any():
                 raise DataError(f"{where}: no week of the data falls in {start.date()}..{end.date()}; fix start/end")
-            spend = media[:, g, c] / s
-            base[:, i], treat[:, i] = spend, spend
-            base[window, i], treat[window, i] = row.x / s, (row.x + row.delta_x) / s
+            window_cpu = float(window_cost_per_unit(spend[:, g, c], media[:, g, c], window))
+            if np.isfinite(window_cpu) and window_cpu > 0:  # the test window's own price, else the recent one
+                cpu = window_cpu
+            series = media[:, g, c] / s
+            base[:, i], treat[:, i] = series, series
+            base[window, i], treat[window, i] = row.x / (cpu * s), (row.x + row.delta_x) / (cpu * s)
             weights[window, i] = 1.0 / window.sum()
         ch_idx[i], geo_idx[i] = c, g
     rows = _rows_needed(weights, tests["start"].notna().to_numpy(), spec.carryover_weeks)

@@ -230,9 +230,9 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
 
 
 def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
-    """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, *draws)``
-    → (sample, [geo,] channel), the contributions summed over dates
-    (:meth:`~bayesmmm.model.predictive.Predictive.media_totals`)."""
+    """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, weights,
+    *draws)`` → (sample, [geo,] channel), the contributions weighted by ``weights`` (date, [geo]) and
+    summed over dates (:meth:`~bayesmmm.model.predictive.Predictive.media_totals`)."""
     import pytensor
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
@@ -247,9 +247,12 @@ def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     params = geo_parameters(spec, core) if spec.is_geo else core
     replace = {core[n]: batched[n] for n in dims}
     adstocked = vectorize_graph(adstocked_media(spec, media, params), replace)
-    totals = pt.sum(saturated_media(spec, carried, params), axis=0)
+    weights = (pt.matrix if spec.is_geo else pt.vector)("weights", dtype="float64")  # (date, [geo])
+    totals = pt.sum(saturated_media(spec, carried, params) * weights[..., None], axis=0)
     totals = vectorize_graph(totals, {**replace, carried: carried_draws})
     mode = numpy_mode()
     adstock_fn = pytensor.function([media, *batched.values()], adstocked, mode=mode, on_unused_input="ignore")
-    saturate_fn = pytensor.function([carried_draws, *batched.values()], totals, mode=mode, on_unused_input="ignore")
+    saturate_fn = pytensor.function(
+        [carried_draws, weights, *batched.values()], totals, mode=mode, on_unused_input="ignore"
+    )
     return adstock_fn, saturate_fn, list(dims)

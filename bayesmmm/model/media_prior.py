@@ -11,6 +11,13 @@ weeks, ``g_c = Σ_t saturation(adstock(x_c / s_c))_t`` the curve summed over tho
   ``Δg_c = g_c(1.01 x) − g_c(x)`` (as :func:`~bayesmmm.decisions.response.marginal_roas`);
 - ``share``: contribution ÷ ``Y``, so ``beta_c = share_c Y / (s_y g_c)``.
 
+``S_c`` is always money (the spend column), also for a channel whose curves act on an exposure
+column (``x`` is then the exposure): ROAS and marginal ROAS priors keep their meaning, return
+per unit of spend. With ``data.revenue_per_kpi_column`` they are revenue ROAS: ``g_c`` and
+``Δg_c`` weigh each week's curve by its revenue per KPI ``r_t`` (``Σ_t r_t curve_t``), and the
+total media share prior's ``Y`` is the revenue ``Σ_t r_t y_t``. A ``share`` is a share of the
+KPI either way.
+
 Without ``media_prior.default``, a ``roas`` or ``share`` channel not named under
 ``channels`` gets the *total media share* prior (:func:`total_share_prior`): independent
 ``LogNormal`` priors whose sum over the channels, as a share of the target, has mean
@@ -68,6 +75,7 @@ from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError
 from bayesmmm.model.mean import media_contributions
 from bayesmmm.model.spec import POOLING_VARIABLES, QUANTITY_VARIABLES
+from bayesmmm.model.value import value_weights
 
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
@@ -110,8 +118,8 @@ def total_share_prior(spec: ModelSpec) -> Prior:
     if cfg.type == "share":
         mean, sd = np.full(k, m / k), np.full(k, s / np.sqrt(k))
     elif cfg.type == "roas":
-        spend = np.asarray(spec.data.media, dtype="float64").sum(axis=0)
-        total = float(np.sum(spec.data.target))
+        spend = np.asarray(spec.data.channel_spend, dtype="float64").sum(axis=0)
+        total = float(np.sum(spec.data.target * value_weights(spec)))  # revenue with a revenue per KPI
         if not (spend > 0).all() or total <= 0:
             raise ConfigError(
                 "model.media_prior type roas: the total media share prior needs spend on every channel and a "
@@ -230,15 +238,16 @@ def coefficient(
     data = spec.data
     scale = float(spec.scales.target)
     unit = {**params, "beta": pt.ones_like(quantity)}
-    g = pt.sum(media_contributions(spec, reference_media, unit), axis=0)  # (channel,)
-    spend = np.asarray(data.media, dtype="float64").sum(axis=0)
+    curve = media_contributions(spec, reference_media, unit)  # (date, channel)
+    spend = np.asarray(data.channel_spend, dtype="float64").sum(axis=0)  # money, also for exposure channels
+    weights = value_weights(spec)[:, None]  # revenue per KPI of each week (ones without one)
     if kind == "roas":
-        return quantity * spend / (scale * g)
+        return quantity * spend / (scale * pt.sum(curve * weights, axis=0))
     if kind == "share":
-        return quantity * (target_total(spec) if total is None else total) / g
+        return quantity * (target_total(spec) if total is None else total) / pt.sum(curve, axis=0)
     if kind == "mroas":
-        up = pt.sum(media_contributions(spec, reference_media * (1.0 + MROAS_STEP), unit), axis=0)
-        return quantity * MROAS_STEP * spend / (scale * (up - g))
+        up = media_contributions(spec, reference_media * (1.0 + MROAS_STEP), unit)
+        return quantity * MROAS_STEP * spend / (scale * pt.sum((up - curve) * weights, axis=0))
     raise ValueError(f"no coefficient mapping for media prior type {kind!r}")
 
 

@@ -158,7 +158,7 @@ class MMM:
     # ------------------------------------------------------------------ design
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(self.data_config.channel_columns)
+        return tuple(self.data_config.channel_names)
 
     @property
     def controls(self) -> tuple[str, ...]:
@@ -364,7 +364,9 @@ class MMM:
             parts.append(json.dumps(["geo", len(self.geos)]))
         # the roas / mroas mapping (and roas's total media share prior) hold data totals; share's is pm.Data
         if self.model_config.media_prior.type in ("roas", "mroas") and self.data is not None:
-            totals = [self.data.media.sum(axis=0).tolist(), float(self.data.target.sum()), self.scales.target]
+            totals = [self.data.channel_spend.sum(axis=0).tolist(), float(self.data.target.sum()), self.scales.target]
+            if self.data.has_revenue:  # the weeks' revenue per KPI weigh the mapping's curve
+                totals.append(hashlib.sha256(np.ascontiguousarray(self.data.revenue_per_kpi).tobytes()).hexdigest())
             parts.append(json.dumps(totals))
         if self.lift_tests is not None:  # which tests (channel, geo, dated) shapes the lift term
             parts.append(json.dumps(["lift", lift_key(self.lift_tests)]))
@@ -505,9 +507,9 @@ class MMM:
         """Components in original units per draw: :meth:`Predictive.evaluate`."""
         return self.predictive.evaluate(dates, media, controls, draws, batch_size, reduce, components)
 
-    def media_totals(self, multipliers, draws=None, batch_size: int = 1000):
-        """Channel totals at scaled spend: :meth:`~bayesmmm.model.predictive.Predictive.media_totals`."""
-        return self.predictive.media_totals(multipliers, draws, batch_size)
+    def media_totals(self, multipliers, draws=None, batch_size: int = 1000, value: bool = False):
+        """Channel totals at scaled media: :meth:`~bayesmmm.model.predictive.Predictive.media_totals`."""
+        return self.predictive.media_totals(multipliers, draws, batch_size, value)
 
     def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
         """``(sample, ...)`` → ``(chain, draw, ...)``: :meth:`Predictive.to_chain_draw`."""

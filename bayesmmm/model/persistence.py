@@ -1,10 +1,13 @@
 """Saving and loading fitted models: one NetCDF file (``posterior.nc``), never a pickle.
 
 The file is an ``xarray.DataTree`` with ``posterior``, ``sample_stats``, ``observed_data``,
-``constant_data`` and ``log_likelihood``; its attributes hold the data and model configs
-(JSON), the training scales, package versions, the lift tests of a calibrated model
-(``bayesmmm_calibration``, JSON; absent otherwise) and the records of the plugins the model's
-components come from (:mod:`bayesmmm.components.plugins`).
+``constant_data`` and ``log_likelihood``. ``constant_data`` holds ``spend`` (the channels' spend),
+plus ``exposure`` where the curves act on exposure and ``revenue_per_kpi`` where the target is
+valued; in a file without ``exposure`` (every file of earlier versions), ``spend`` is also what
+the curves act on. Its attributes hold the data and model configs (JSON), the training scales,
+package versions, the lift tests of a calibrated model (``bayesmmm_calibration``, JSON; absent
+otherwise) and the records of the plugins the model's components come from
+(:mod:`bayesmmm.components.plugins`).
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
         )
         if data.population is not None:
             constant["population"] = ("geo", data.population)
+        if data.geo_spend is not None:  # curves on exposure: "spend" holds the money, "exposure" the media
+            constant["spend"] = (("date", "geo", "channel"), data.geo_spend)
+            constant["exposure"] = (("date", "geo", "channel"), data.geo_media)
+        if data.geo_revenue_per_kpi is not None:
+            constant["revenue_per_kpi"] = (("date", "geo"), data.geo_revenue_per_kpi)
         observed = xr.Dataset({"y": (("date", "geo"), data.geo_target)}, coords={"date": date, **geo_coords})
     else:
         constant = xr.Dataset(
@@ -79,6 +87,11 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
             },
             coords={"date": date, "channel": list(model.channels), "control": list(model.controls)},
         )
+        if data.spend is not None:  # curves on exposure: "spend" holds the money, "exposure" the media
+            constant["spend"] = (("date", "channel"), data.spend)
+            constant["exposure"] = (("date", "channel"), data.media)
+        if data.revenue_per_kpi is not None:
+            constant["revenue_per_kpi"] = ("date", data.revenue_per_kpi)
         observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
     tree = DataTree.from_dict(
         {
@@ -200,28 +213,36 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
         )
         const = tree["constant_data"]
         frequency = str(attrs.get("bayesmmm_frequency", "weekly"))  # files written before frequencies: weekly
+        # files before exposure channels: "spend" is the media the curves act on, and there is no "exposure"
+        media_name = "exposure" if "exposure" in const else "spend"
         if mmm.is_geo:
             n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
             data = MMMData.from_panel(
                 dates=pd.DatetimeIndex(const["date"].values),
                 geos=tuple(str(g) for g in const["geo"].values),
                 target=tree["observed_data"]["y"].transpose("date", "geo").to_numpy(),
-                media=const["spend"].transpose("date", "geo", "channel").to_numpy(),
+                media=const[media_name].transpose("date", "geo", "channel").to_numpy(),
                 controls=const["control_data"].to_numpy().reshape(n_dates, n_geos, -1),
                 channels=mmm.channels,
                 control_names=mmm.controls,
                 population=const["population"].to_numpy() if "population" in const else None,
                 frequency=frequency,
+                spend=const["spend"].transpose("date", "geo", "channel").to_numpy() if "exposure" in const else None,
+                revenue_per_kpi=(
+                    const["revenue_per_kpi"].transpose("date", "geo").to_numpy() if "revenue_per_kpi" in const else None
+                ),
             )
         else:
             data = MMMData(
                 dates=pd.DatetimeIndex(const["date"].values),
                 target=tree["observed_data"]["y"].to_numpy(),
-                media=const["spend"].to_numpy(),
+                media=const[media_name].to_numpy(),
                 controls=const["control_data"].to_numpy().reshape(const.sizes["date"], -1),
                 channels=mmm.channels,
                 control_names=mmm.controls,
                 frequency=frequency,
+                spend=const["spend"].to_numpy() if "exposure" in const else None,
+                revenue_per_kpi=const["revenue_per_kpi"].to_numpy() if "revenue_per_kpi" in const else None,
             )
         mmm.bind(data, Scales(**json.loads(attrs["bayesmmm_scales"])))
         if "bayesmmm_calibration" in attrs:  # absent in uncalibrated and older files

@@ -39,6 +39,7 @@ from bayesmmm.model.mean import (
     total,
     warn_past_trend_limit,
 )
+from bayesmmm.model.value import value_weights
 
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
@@ -228,9 +229,13 @@ class Predictive:
         multipliers: Sequence[float | np.ndarray],
         draws: Mapping[str, np.ndarray] | None = None,
         batch_size: int = 1000,
+        value: bool = False,
     ) -> np.ndarray:
         """Each channel's contribution over the training weeks (summed over geos), in ORIGINAL
-        units, with the historical spend scaled by each multiplier: (multiplier, sample, channel).
+        units, with the historical media scaled by each multiplier: (multiplier, sample, channel).
+
+        With ``value`` each period's contribution is valued by its revenue per KPI
+        (:func:`~bayesmmm.model.value.value_weights`; no change without one): revenue.
 
         A multiplier is a number or one per channel. The same :func:`adstocked_media` and
         :func:`saturated_media` as the mean; an adstock is a convolution, linear in spend
@@ -250,12 +255,13 @@ class Predictive:
         linear = spec.adstock.linear
         n = len(next(iter(draws.values())))
         out = np.empty((len(factors), n, n_channels))
+        weights = value_weights(spec) if value else np.ones(media.shape[:-1])
         for start in range(0, n, batch_size):
             part = [draws[k][start : start + batch_size] for k in order]
             base = adstock_fn(media, *part) if linear else None
             for i, m in enumerate(factors):
                 carried = base * m if linear else adstock_fn(media * m, *part)
-                per = np.asarray(saturate_fn(carried, *part))  # (sample, [geo,] channel)
+                per = np.asarray(saturate_fn(carried, weights, *part))  # (sample, [geo,] channel)
                 if spec.is_geo:  # national: each geo in its own units, then summed
                     per = (per * (scale.reshape(-1, 1) if scale.ndim else scale)).sum(axis=1)
                 else:
@@ -283,15 +289,30 @@ class Predictive:
         ``mu_geo`` (…, date, geo) and ``media_geo`` (…, geo, channel: each geo's
         contribution summed over the training weeks); the full (date, geo, channel)
         posterior is never held, only batches of draws.
+        With a revenue per KPI (``data.revenue_per_kpi_column``) it adds ``media_value`` (…, date,
+        channel): each period's contribution × its revenue per KPI (per geo, then summed, for a
+        panel), and for a panel ``media_geo_value`` (…, geo, channel).
         Computed once per predictive and cached (treat the result as read-only).
         """
         if self._components is not None:
             return self._components
         spec = self._spec
+        rpk = value_weights(spec) if spec.data.has_revenue else None
         if spec.is_geo:
-            comps = self.evaluate(*spec.history_inputs(), reduce=national_and_geo)
+
+            def reduce(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                out = national_and_geo(batch)
+                if rpk is not None:
+                    valued = batch["media"] * rpk[None, :, :, None]  # (sample, date, geo, channel)
+                    out["media_value"] = valued.sum(axis=2)
+                    out["media_geo_value"] = valued.sum(axis=1)
+                return out
+
+            comps = self.evaluate(*spec.history_inputs(), reduce=reduce)
         else:
             comps = self.evaluate(*spec.history_inputs())
+            if rpk is not None:
+                comps["media_value"] = comps["media"] * rpk[None, :, None]
         date = {"date": pd.DatetimeIndex(spec.data.dates)}
         channels = {"channel": list(spec.channels)}
         ds = xr.Dataset(
@@ -306,10 +327,16 @@ class Predictive:
             }
         )
         ds["mu"] = self.to_chain_draw(comps["mu"] if spec.is_geo else total(comps), ("date",), date)
+        if rpk is not None:
+            ds["media_value"] = self.to_chain_draw(comps["media_value"], ("date", "channel"), {**date, **channels})
         if spec.is_geo:
             geo = {"geo": list(spec.geos)}
             ds["mu_geo"] = self.to_chain_draw(comps["mu_geo"], ("date", "geo"), {**date, **geo})
             ds["media_geo"] = self.to_chain_draw(comps["media_geo"], ("geo", "channel"), {**geo, **channels})
+            if rpk is not None:
+                ds["media_geo_value"] = self.to_chain_draw(
+                    comps["media_geo_value"], ("geo", "channel"), {**geo, **channels}
+                )
         self._components = ds
         return ds
 

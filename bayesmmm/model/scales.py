@@ -40,7 +40,9 @@ class Scales:
         media = spend_scale(data.media)
         for name, value in zip(data.channels, media, strict=True):
             if value <= 0:
-                raise DataError(f"channel {name!r} has zero spend in every week; drop it from channel_columns")
+                raise DataError(
+                    f"channel {name!r} has zero spend in every week; drop it from data.channel_columns / data.channels"
+                )
         controls = np.abs(data.controls).max(axis=0) if data.controls.shape[1] else np.zeros(0)
         for name, value, col in zip(data.control_names, controls, data.controls.T, strict=True):
             if value <= 0 or np.ptp(col) == 0:
@@ -87,7 +89,10 @@ class Scales:
         for c, name in enumerate(data.channels):
             col = media[:, c]
             if not (col > 0).any():
-                raise DataError(f"channel {name!r} has zero spend in every week and geo; drop it from channel_columns")
+                raise DataError(
+                    f"channel {name!r} has zero spend in every week and geo; drop it from data.channel_columns "
+                    "/ data.channels"
+                )
             media[col <= 0, c] = col[col > 0].mean()
         flat = z.reshape(n_dates * n_geos, z.shape[-1])
         controls = np.abs(flat).max(axis=0) if flat.shape[1] else np.zeros(0)

@@ -74,7 +74,7 @@ class ModelSpec:
     # ----------------------------------------------------------------- roles
     @property
     def channels(self) -> tuple[str, ...]:
-        return tuple(self.data_config.channel_columns)
+        return tuple(self.data_config.channel_names)
 
     @property
     def controls(self) -> tuple[str, ...]:

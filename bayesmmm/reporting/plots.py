@@ -167,7 +167,7 @@ def plot_contributions(mmm: MMM, path: str | Path, hdi_prob: float = 0.9, compon
         ax.set_title(f"{ch}: contribution ({hdi_prob:.0%} HDI)", loc="left", fontsize=9)
         spend_ax = ax.twinx()
         # one step-area artist, not a bar patch per period (which took most of this figure's time)
-        spend_ax.fill_between(dates, mmm.data.media[:, i], step="mid", color="0.6", alpha=0.35, lw=0)
+        spend_ax.fill_between(dates, mmm.data.channel_spend[:, i], step="mid", color="0.6", alpha=0.35, lw=0)
         spend_ax.set_yticks([])
         ax.set_zorder(spend_ax.get_zorder() + 1)
         ax.patch.set_visible(False)
@@ -186,7 +186,8 @@ def plot_roas(insights: pd.DataFrame, path: str | Path) -> Path:
         mean, lo, hi = t[f"{col}_mean"], t[f"{col}_hdi_low"], t[f"{col}_hdi_high"]
         ax.errorbar(mean, y + off, xerr=_err(mean, lo, hi), fmt="o", color=color, capsize=3, label=label)
     ax.set_yticks(y, t["channel"])
-    ax.set_xlabel(f"return per unit of spend (mean, {prob:.0%} HDI)")
+    unit = insights.attrs.get("roas_unit", "return per unit of spend")
+    ax.set_xlabel(f"{unit} (mean, {prob:.0%} HDI)")
     ax.axvline(0, color="0.6", lw=0.6)
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     ax2.barh(y + 0.18, t["spend_share"], height=0.36, color="0.6", label="share of spend")

@@ -176,6 +176,9 @@ def _optimization_context(folder: Path) -> dict[str, Any]:
         "figures": figures,
         "folder": str(folder),
         "created_at": summary.get("created_at", "?"),
+        # optimizations written before exposure channels: the response was in the target's units
+        "response_unit": summary.get("response_unit", "KPI"),
+        "revenue_per_kpi": summary.get("revenue_per_kpi"),
     }
 
 
@@ -219,6 +222,7 @@ def write_report(
     from bayesmmm.decisions.response import adstock_weights, response_curves
     from bayesmmm.evaluation.summaries import fit_metrics
     from bayesmmm.model.mmm import MMM
+    from bayesmmm.model.value import roas_unit
     from bayesmmm.reporting import plots
 
     run_dir = Path(run_dir)
@@ -285,6 +289,7 @@ def write_report(
     context = {
         "title": str(meta.get("name") or config.get("name") or run_dir.name),
         "channels": list(mmm.channels),
+        "roas_unit": roas_unit(mmm.data),
         "n_dates": mmm.data.n_dates,
         "periods": period_name(mmm.data.frequency, plural=True),
         "period": period_name(mmm.data.frequency),

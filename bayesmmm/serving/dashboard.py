@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bayesmmm.data.frequency import period_name, periods_per_year
+from bayesmmm.model.value import roas_unit
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -135,8 +136,10 @@ def render_dashboard(
 ) -> str:
     """The dashboard as one HTML page (template ``dashboard.html``; every value escaped)."""
     prob = roas.attrs.get("hdi_prob", 0.9)
+    unit = roas_unit(mmm.data)
+    overall = float(roas["revenue_mean" if "revenue_mean" in roas else "contribution_mean"].sum())
     dates = mmm.data.dates
-    weekly = float(mmm.data.media.sum(axis=1).mean())  # total spend per period
+    weekly = float(mmm.data.channel_spend.sum(axis=1).mean())  # total spend per period
     frequency = mmm.data.frequency
     periods = period_name(frequency, plural=True)
     default_weeks = max(1, min(round(periods_per_year(frequency) / 4), max_weeks))  # a quarter: 13 weeks, 91 days
@@ -146,7 +149,7 @@ def render_dashboard(
         (str(len(mmm.channels)), "channels"),
         (str(mmm.data.n_dates), f"training {periods}"),
         (_fmt(float(roas["contribution_mean"].sum())), "media contribution"),
-        (_fmt(float(roas["contribution_mean"].sum() / roas["spend"].sum())), "overall ROAS"),
+        (_fmt(float(overall / roas["spend"].sum())), f"overall ROAS ({unit})"),
     ]
     if diagnostics is not None and "passed" in diagnostics:
         cards.append(("passed" if diagnostics["passed"] else "check", "convergence diagnostics"))
@@ -185,6 +188,7 @@ def render_dashboard(
         prob_pct=f"{prob:.0%}",
         cards=cards,
         roas_rows=_roas_rows(roas),
+        roas_unit=unit,
         default_budget=f"{weekly * default_weeks:.4g}",
         default_weeks=default_weeks,
         max_weeks=max_weeks,

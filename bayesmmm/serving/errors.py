@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayesmmm.serving.pools import Overloaded, RequestTimeout
-from bayesmmm.serving.schemas import MAX_ROWS, RANGE_FACTOR, jsonable
+from bayesmmm.serving.schemas import MAX_ROWS, RANGE_FACTOR, jsonable, media_keys
 from bayesmmm.serving.service import ServiceInputError
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ def _describe(err: dict[str, Any], service: ModelService) -> str:
     where = _loc(err.get("loc", ()))
     kind = err.get("type", "")
     msg = err.get("msg", "invalid")
-    columns = ["date", *service.mmm.channels, *service.mmm.controls]
+    keys = media_keys(service.mmm)  # the columns the curves act on: exposure, or spend
+    columns = ["date", *keys, *service.mmm.controls]
     if where == "body" and kind in ("missing", "json_invalid", "model_attributes_type", "dict_type"):
         if kind == "missing":
             return 'the request body is empty: send a JSON object like {"new_media_spend": [{...}], "hdi_prob": 0.9}'
@@ -57,7 +58,7 @@ def _describe(err: dict[str, Any], service: ModelService) -> str:
     elif kind == "extra_forbidden":
         hint = "; remove it (see /docs for the fields)"
     elif kind in ("greater_than_equal", "greater_than") and where.startswith("new_media_spend["):
-        hint = " (spend cannot be negative)" if where.split(".")[-1] in service.mmm.channels else ""
+        hint = " (spend and exposure cannot be negative)" if where.split(".")[-1] in keys else ""
         if hint == "":
             hint = f" (more than {RANGE_FACTOR:g} × the largest absolute value in the training data)"
     elif kind in ("less_than_equal", "less_than") and where.startswith("new_media_spend["):

@@ -86,8 +86,9 @@ def predict_routes(request_model: type[BaseModel]) -> APIRouter:
         """Posterior-predictive forecast of future periods: mean and HDI of the target, one value per row.
 
         Rows are consecutive periods of the model's frequency (days, weeks, months) starting the period
-        after the training data, each with every channel's spend (>= 0) and every control. Adstock
-        carries over from the training periods; trend and seasonality continue.
+        after the training data, each with every channel's media (>= 0: its exposure column for a
+        channel with one, else its spend) and every control. Adstock carries over from the training
+        periods; trend and seasonality continue.
         """
         return await forecast(request, body)
 
@@ -135,11 +136,13 @@ async def roas(
     request: Request,
     hdi_prob: Annotated[float | None, Query(description="interval probability")] = None,
 ) -> dict[str, Any]:
-    """ROAS, contribution and share per channel over the training periods (mean and HDI)."""
+    """ROAS, contribution, cost per KPI and share per channel over the training periods (mean and HDI);
+    ``roas_unit`` says what ROAS is in (revenue, or KPI, per unit of spend)."""
     frame = await _table(request, "roas", _prob(hdi_prob))
     return {
         "model_version": request.app.state.service.model_version,
         "hdi_prob": frame.attrs.get("hdi_prob"),
+        "roas_unit": frame.attrs.get("roas_unit"),
         "channels": records(frame),
     }
 

@@ -41,6 +41,7 @@ __all__ = [
     "example_row",
     "input_caps",
     "jsonable",
+    "media_keys",
     "records",
     "request_models",
     "strict_json",
@@ -145,12 +146,14 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
         "date": (IsoDate, Field(description="the period's date (as in the training data), ISO date (YYYY-MM-DD)")),
     }
     spend_cap, control_cap = input_caps(mmm)
-    for i, ch in enumerate(mmm.channels):
+    spend_columns = set(mmm.data_config.spend_columns)
+    for i, (ch, key) in enumerate(zip(mmm.channels, media_keys(mmm), strict=True)):
+        what = f"spend on {ch}" if key in spend_columns else f"exposure of {ch} (column {key})"
         fields[f"channel_{i}"] = (
             float,
             Field(
-                alias=ch, ge=0, le=spend_cap, strict=True, allow_inf_nan=False,
-                description=f"spend on {ch} in that period (>= 0, at most {RANGE_FACTOR:g} × the largest spend "
+                alias=key, ge=0, le=spend_cap, strict=True, allow_inf_nan=False,
+                description=f"{what} in that period (>= 0, at most {RANGE_FACTOR:g} × the largest value "
                 "per period of the training data)",
             ),
         )  # fmt: skip
@@ -186,6 +189,12 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
     return row, body
 
 
+def media_keys(mmm: "MMM") -> list[str]:
+    """The key of each channel in a ``/predict`` row: the column its curves act on (the channel's
+    exposure column, or its spend column; the channel's name in the short form ``channel_columns``)."""
+    return list(mmm.data_config.media_columns)
+
+
 def input_caps(mmm: "MMM") -> tuple[float, float]:
     """Largest spend and largest absolute control value a request may send (:data:`RANGE_FACTOR`)."""
     media = np.asarray(mmm.data.media, dtype=float)
@@ -199,7 +208,7 @@ def example_row(mmm: "MMM") -> dict[str, Any]:
     """The period after the training data, with the last training period's spend and controls."""
     data = mmm.data
     row: dict[str, Any] = {"date": str(next_dates(data.dates[-1], data.frequency, 1)[0].date())}
-    row.update({ch: round(float(v), 2) for ch, v in zip(mmm.channels, data.media[-1], strict=True)})
+    row.update({key: round(float(v), 2) for key, v in zip(media_keys(mmm), data.media[-1], strict=True)})
     row.update({c: float(v) for c, v in zip(mmm.controls, data.controls[-1], strict=True)})
     return row
 

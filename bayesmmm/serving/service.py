@@ -32,6 +32,7 @@ from bayesmmm.serving.schemas import (
     example_row,
     input_caps,
     jsonable,
+    media_keys,
     records,
     request_models,
 )
@@ -264,7 +265,7 @@ class ModelService:
                 f"new_media_spend[{i}].date: rows must be consecutive {period_name(frequency, plural=True)} in "
                 f"order; {dates[i].date()} follows {dates[i - 1].date()} (expected {expected[i - 1].date()})"
             )
-        media = np.array([[r[c] for c in self.mmm.channels] for r in rows], dtype=float)
+        media = np.array([[r[c] for c in media_keys(self.mmm)] for r in rows], dtype=float)
         controls = np.array([[r[c] for c in self.mmm.controls] for r in rows], dtype=float).reshape(len(rows), -1)
         return dates, media, controls
 
@@ -309,7 +310,7 @@ class ModelService:
             if not (0 <= lo <= hi):
                 raise ServiceInputError(f"bounds.{ch}: need 0 <= low <= high, got [{lo}, {hi}]")
         # the largest total a plan may move: RANGE_FACTOR × the largest total spend of a period, over the horizon
-        per_period = float(np.nanmax(np.asarray(self.mmm.data.media, dtype=float).sum(axis=1), initial=0.0))
+        per_period = float(np.nanmax(np.asarray(self.mmm.data.channel_spend, dtype=float).sum(axis=1), initial=0.0))
         cap = RANGE_FACTOR * max(per_period, 1.0) * req.weeks
         periods = period_name(self.mmm.data.frequency, plural=True)
         too_big = [("budget", req.budget)]

@@ -270,7 +270,7 @@ def peer_spec(
         "data_path": str(data_path),
         "date_column": data_cfg.date_column,
         "target_column": data_cfg.target_column,
-        "channels": data_cfg.channel_columns,
+        "channels": data_cfg.media_columns,
         "controls": data_cfg.control_columns,
         "chains": chains,
         "draws": draws,

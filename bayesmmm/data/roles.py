@@ -38,7 +38,10 @@ __all__ = [
     "event_levels",
     "event_name",
     "event_values",
+    "parse_settings",
+    "set_columns",
     "treatment_baseline_value",
+    "what_if_columns",
 ]
 
 #: the level of an empty or missing event value
@@ -164,3 +167,48 @@ class RoleEncoding:
             baselines={str(k): float(v) for k, v in raw.get("baselines", {}).items()},
             events={str(c): (str(r), tuple(str(x) for x in lv)) for c, (r, lv) in raw.get("events", {}).items()},
         )
+
+
+def what_if_columns(config: Any) -> tuple[str, ...]:
+    """The columns a what-if may set in every future row (``--set COL=VALUE``, the service's ``set``):
+    treatments, events, controls and organic media of the data config ``config``."""
+    return (*config.treatment_columns, *config.event_columns, *config.control_columns, *config.organic_columns)
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, str]:
+    """``["COL=VALUE", ...]`` (the ``--set`` option) as ``{COL: VALUE}`` (text; see :func:`set_columns`)."""
+    out: dict[str, str] = {}
+    for item in items:
+        col, sep, value = item.partition("=")
+        if not sep or not col.strip() or not value.strip():
+            raise RoleError(f"--set {item!r}: write COLUMN=VALUE, e.g. --set price_index=1.05")
+        out[col.strip()] = value.strip()
+    return out
+
+
+def set_columns(frame: pd.DataFrame, settings: Mapping[str, Any], config: Any) -> pd.DataFrame:
+    """A copy of ``frame`` with each column of ``settings`` set to its value in every row: a what-if.
+
+    ``settings`` maps a column of :func:`what_if_columns` (a treatment such as ``price_index``, an event
+    column, a control or an organic medium) to one value: a number, or for an event column a level
+    name. Values given as text (from the command line) are read as numbers except for event columns.
+    """
+    allowed = what_if_columns(config)
+    out = frame.copy()
+    for col, value in settings.items():
+        if col not in allowed:
+            raise RoleError(
+                f"cannot set {col!r}: a what-if sets a treatment, event, control or organic column of the model "
+                f"({', '.join(allowed) or 'it has none'}); change channel spend in the rows themselves"
+            )
+        if col in config.event_columns:
+            out[col] = str(value)
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RoleError(f"cannot set {col!r} to {value!r}: it is a numeric column; give a number") from None
+        if not np.isfinite(number):
+            raise RoleError(f"cannot set {col!r} to {value!r}: give a finite number")
+        out[col] = number
+    return out

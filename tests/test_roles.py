@@ -80,7 +80,7 @@ def test_event_reference_is_the_most_frequent_level_and_missing_is_na():
     dummies = encode_events("events", values, reference, levels)
     expected = np.array([[0, 1], [0, 0], [0, 0], [0, 0], [1, 0], [0, 0], [0, 1], [0, 0]], dtype=float)
     np.testing.assert_array_equal(dummies, expected)
-    with pytest.raises(RoleError, match="'black_friday'.*known levels"):
+    with pytest.raises(RoleError, match=r"'black_friday'.*known levels"):
         encode_events("events", ["black_friday"], reference, levels)
     with pytest.raises(RoleError, match="one level only"):
         event_levels("events", ["na", "na", None])
@@ -110,7 +110,7 @@ def test_roles_config_errors():
     frame.loc[4, "newsletter"] = -1.0
     with pytest.raises(DataError, match="organic column 'newsletter' has a negative value"):
         frame_to_data(frame, DataConfig.model_validate(CONFIG))
-    with pytest.raises(DataError, match="organic column.*'newsleter'"):
+    with pytest.raises(DataError, match=r"organic column.*'newsleter'"):
         frame_to_data(_frame(), DataConfig.model_validate({**CONFIG, "organic_columns": ["newsleter"]}))
 
 
@@ -169,7 +169,7 @@ def test_role_components_match_numpy(bound):
 
 
 def test_organic_is_not_a_channel(bound):
-    mmm, _frame_ = bound
+    mmm = bound[0]
     spec = mmm.spec
     assert spec.channels == ("tv",)
     assert spec.coords()["organic"] == ["newsletter"]
@@ -281,7 +281,7 @@ def test_what_if_changes_the_forecast_by_the_treatment_effect(roles_fit):
     # an unknown event level, or a channel in --set, are clear errors
     bad = future.copy()
     bad["events"] = "black_friday"
-    with pytest.raises(DataError, match="'black_friday'.*known levels"):
+    with pytest.raises(DataError, match=r"'black_friday'.*known levels"):
         mmm.predict(bad)
     with pytest.raises(RoleError, match="cannot set 'tv'"):
         set_columns(future, {"tv": 1.0}, mmm.data_config)
@@ -307,7 +307,7 @@ def test_organic_curves_and_identifiability(roles_fit):
     from bayesmmm.evaluation.identifiability import identifiability
     from bayesmmm.evaluation.summaries import roles_table
 
-    mmm, _frame_, _truth = roles_fit
+    mmm = roles_fit[0]
     curves = organic_response_curves(mmm, max_draws=200)
     at_one = curves[curves["multiplier"] == 1.0].iloc[0]
     roles = roles_table(mmm).set_index("name")
@@ -340,3 +340,29 @@ def test_config_error_for_set_of_unknown_column():
     with pytest.raises(RoleError, match="cannot set"):
         set_columns(_frame(), {"nope": 1}, DataConfig.model_validate(CONFIG))
     assert issubclass(RoleError, ValueError) and not issubclass(RoleError, ConfigError)
+
+
+@pytest.mark.slow  # ~90 s on two shared cores: the whole run (fit, LOO, identifiability) of 208 weeks
+def test_robyn_config_fits_with_organic_newsletter_and_events(tmp_path):
+    """configs/robyn_simulated.yaml: newsletter organic, events categorical; a short fit writes roles.csv."""
+    from pathlib import Path
+
+    from bayesmmm import load_experiment, run_experiment
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "robyn_simulated.yaml"
+    overrides = {"sampler.draws": 100, "sampler.tune": 150, "sampler.chains": 2, "sampler.progressbar": False}
+    overrides["output.figures"] = False
+    config = load_experiment(path, overrides)
+    assert config.data.organic_columns == ["newsletter"] and config.data.event_columns == ["events"]
+    run_experiment(config, tmp_path / "run")
+    roles = pd.read_csv(tmp_path / "run" / "roles.csv")
+    assert list(roles["role"]) == ["organic", "event", "event"]
+    assert list(roles["name"]) == ["newsletter", "events[event1]", "events[event2]"]
+    assert (roles["reference"].dropna() == "na").all()
+    roas = pd.read_csv(tmp_path / "run" / "roas.csv")
+    assert "newsletter" not in set(roas["channel"])
+    assert np.isfinite(roles[["contribution_mean", "contribution_hdi_low", "contribution_hdi_high"]]).all().all()
+    import json
+
+    diag = json.loads((tmp_path / "run" / "diagnostics.json").read_text())
+    assert "newsletter" in diag["identifiability"]["organic"]

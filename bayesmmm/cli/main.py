@@ -441,18 +441,27 @@ def predict(
         Path,
         typer.Option(
             "--data",
-            help="CSV of future periods (the data's frequency): date, the channels' media (exposure, or spend), controls",
+            help="CSV of future periods: date, the channels' media (exposure, or spend), controls, role columns",
         ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output CSV")],
     hdi_prob: Annotated[float, typer.Option("--hdi-prob", help="interval probability")] = 0.9,
     contributions: Annotated[bool, typer.Option("--contributions", help="add per-channel contributions")] = False,
     seed: SeedOpt = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="what-if: COLUMN=VALUE sets a treatment, event, control or organic column in every future row "
+            "(repeatable), e.g. --set price_index=1.05",
+        ),
+    ] = None,
 ) -> None:
     """Forecast future periods (of the data's frequency) from a fitted run (posterior predictive mean and HDI)."""
     from bayesmmm.config.experiment import ConfigError
     from bayesmmm.data.frequency import period_name
     from bayesmmm.data.loading import read_csv
+    from bayesmmm.data.roles import RoleError, parse_settings, set_columns
     from bayesmmm.evaluation.summaries import forecast_table
     from bayesmmm.io import write_text
     from bayesmmm.model.mmm import MMM
@@ -460,7 +469,13 @@ def predict(
     if not 0 < hdi_prob < 1:
         raise ConfigError(f"--hdi-prob must be between 0 and 1 (exclusive), got {hdi_prob}")
     mmm = MMM.load(run_dir)  # a finished run folder or a posterior.nc
-    table = forecast_table(mmm, read_csv(data), hdi_prob, contributions, seed or 0)
+    frame = read_csv(data)
+    if set_:
+        try:
+            frame = set_columns(frame, parse_settings(set_), mmm.data_config)
+        except RoleError as exc:
+            raise ConfigError(str(exc)) from None
+    table = forecast_table(mmm, frame, hdi_prob, contributions, seed or 0)
     write_text(out, table.to_csv(index=False))
     _echo(f"wrote {len(table)} {period_name(mmm.data.frequency, plural=True)} of forecasts to {out}")
 

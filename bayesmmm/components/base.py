@@ -226,9 +226,13 @@ class Transform:
             )
         self.settings: dict[str, Any] = {**self.setting_defaults, **settings}
 
+    #: appended to every variable name of this instance: ``_organic`` for the organic media's own transform
+    suffix: str = ""
+
     def variable_name(self, param: str) -> str:
-        """Name of the model variable holding ``param`` (e.g. ``adstock_alpha``)."""
-        return f"{self.prefix}_{param}"
+        """Name of the model variable holding ``param`` (e.g. ``adstock_alpha``; ``adstock_alpha_organic`` for
+        an instance with :attr:`suffix` ``_organic``)."""
+        return f"{self.prefix}_{param}{self.suffix}"
 
     @property
     def variable_names(self) -> dict[str, str]:

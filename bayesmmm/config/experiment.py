@@ -39,6 +39,7 @@ __all__ = [
     "MediaPriorConfig",
     "MlflowConfig",
     "ModelConfig",
+    "OrganicConfig",
     "OutputConfig",
     "SamplerConfig",
     "SaturationConfig",
@@ -107,6 +108,10 @@ class ChannelColumns(_Base):
         return self
 
 
+#: a treatment's baseline: the training minimum, the training mean, or a stated value
+TreatmentBaseline = Literal["min", "mean"] | float
+
+
 class DataConfig(_Base):
     """Where the data is, which columns play which role, and how to treat repairable data.
 
@@ -130,6 +135,10 @@ class DataConfig(_Base):
     name; curves act on the exposure, ROAS uses the spend; see :class:`ChannelColumns`).
     ``revenue_per_kpi_column`` values the target (conversions, say): ROAS, marginal ROAS and the
     optimizer are then in revenue (contribution × revenue per KPI of its period).
+    Roles beyond paid media and controls (:mod:`bayesmmm.data.roles`, ``docs/data_roles.md``):
+    ``organic_columns`` (adstock and saturation, no spend: excluded from ROAS and the budget),
+    ``treatment_columns`` with ``treatment_baseline`` (contribution ``gamma · (x − baseline)``) and
+    ``event_columns`` (categorical: one effect per level against the most frequent level).
     """
 
     path: Path | None = None
@@ -168,6 +177,27 @@ class DataConfig(_Base):
     )
     population_column: str | None = Field(
         None, description="geo panels: per-geo population (constant within a geo) used for per-capita scaling"
+    )
+    # -- data roles beyond paid media and controls (bayesmmm.data.roles) --------------------------
+    organic_columns: list[str] = Field(
+        [],
+        description="organic media (no spend: newsletter sends, organic posts): adstock and saturation, "
+        "contributions and curves, never ROAS or the budget",
+    )
+    treatment_columns: list[str] = Field(
+        [],
+        description="non-media treatments (price index, promotion depth, distribution): an effect measured "
+        "against treatment_baseline",
+    )
+    treatment_baseline: TreatmentBaseline | dict[str, TreatmentBaseline] = Field(
+        "min",
+        description="the value a treatment's contribution is measured against: min, mean or a number; or one "
+        "per treatment column ({col: min|mean|VALUE}, unnamed columns: min)",
+    )
+    event_columns: list[str] = Field(
+        [],
+        description="categorical columns (text): one effect per level, the most frequent level is the "
+        "reference; empty or missing values are the level 'na'",
     )
 
     @field_validator("frequency")
@@ -240,12 +270,20 @@ class DataConfig(_Base):
         exposure_cols = [c.exposure for c in (self.channels or {}).values() if c.exposure is not None]
         cols = [self.date_column, self.target_column, *spend_cols, *exposure_cols, *self.control_columns]
         cols += [c for c in (self.geo_column, self.population_column, self.revenue_per_kpi_column) if c is not None]
+        cols += [*self.organic_columns, *self.treatment_columns, *self.event_columns]
         dupes = sorted({c for c in cols if cols.count(c) > 1})
         if dupes:
             raise ValueError(
                 f"columns {dupes} appear in more than one role (date, target, channel spend or exposure, control, "
-                "geo, population, revenue_per_kpi)"
+                "geo, population, revenue_per_kpi, organic, treatment, event)"
             )
+        if isinstance(self.treatment_baseline, dict):
+            unknown = sorted(set(self.treatment_baseline) - set(self.treatment_columns))
+            if unknown:
+                raise ValueError(
+                    f"treatment_baseline names {unknown}, which are not in treatment_columns "
+                    f"({self.treatment_columns or 'none'}): name treatment columns only"
+                )
         if self.population_column is not None and self.geo_column is None:
             raise ValueError("population_column needs a geo panel: set data.geo_column too (or drop population_column)")
         return self
@@ -322,6 +360,9 @@ MODEL_PRIORS = {
     "trend_delta": "piecewise-trend slope changes at changepoints",
     "gamma_fourier": "Fourier seasonality coefficients, dims (fourier_mode,)",
     "gamma_control": "control coefficients on max-abs scaled controls, dims (control,)",
+    "beta_organic": "organic media coefficient: maximum weekly effect, dims (organic,)",
+    "gamma_treatment": "treatment coefficients on (x - baseline) / max|x - baseline|, dims (treatment,)",
+    "gamma_event": "event-level effects against the reference level (scaled target units), dims (event,)",
     "sigma": "observation noise scale",
     "nu": "Student-t degrees of freedom",
 }
@@ -336,6 +377,9 @@ def default_model_priors() -> dict[str, Prior]:
         "trend_delta": Prior(dist="Laplace", mu=0.0, b=0.25),
         "gamma_fourier": Prior(dist="Normal", mu=0.0, sigma=0.5),
         "gamma_control": Prior(dist="Normal", mu=0.0, sigma=1.0),
+        "beta_organic": Prior(dist="HalfNormal", sigma=1.0),
+        "gamma_treatment": Prior(dist="Normal", mu=0.0, sigma=1.0),
+        "gamma_event": Prior(dist="Normal", mu=0.0, sigma=0.5),
         "sigma": Prior(dist="HalfNormal", sigma=0.5),
         "nu": Prior(dist="Gamma", alpha=2.0, beta=0.1),
     }
@@ -478,6 +522,19 @@ class MediaPriorConfig(_Base):
         return self
 
 
+class OrganicConfig(_Base):
+    """The transforms of the organic media (``data.organic_columns``); unset ones are the model's own.
+
+    Organic media get their own parameters whatever the transform: ``beta_organic`` and the
+    transforms' variables with the suffix ``_organic`` (``adstock_alpha_organic``, ...), dims
+    ``(organic,)``; their priors are the transforms' (override them under ``priors`` here) and
+    ``model.priors.beta_organic``.
+    """
+
+    adstock: AdstockConfig | None = None
+    saturation: SaturationConfig | None = None
+
+
 #: what ``model.media_prior.type: auto`` means for a national model without ``priors.beta``
 AUTO_MEDIA_PRIOR = "share"
 #: what ``model.media_prior.pooling: auto`` means for ``share`` with the total media share prior
@@ -560,6 +617,11 @@ class ModelConfig(_Base):
         MediaPriorConfig(),
         description="channel effect priors in business units: roas, mroas or share (auto: share, or coefficient for "
         "geo panels and when priors.beta is set)",
+    )
+    organic: OrganicConfig | None = Field(
+        None,
+        description="adstock and saturation of the organic media (data.organic_columns); default: the model's own "
+        "adstock and saturation, with their own parameters (suffix _organic)",
     )
 
     @field_validator("likelihood", "trend", "seasonality")

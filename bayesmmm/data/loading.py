@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 
 from bayesmmm.config.experiment import DataConfig
 from bayesmmm.data.frequency import FrequencyError, check_grid, full_grid, period_name
+from bayesmmm.data.roles import RoleEncoding, RoleError, encode_events
 
 __all__ = [
     "DataError",
@@ -133,6 +134,13 @@ class MMMData:
     revenue_per_kpi, geo_revenue_per_kpi : revenue per unit of the target per period,
         ``(date,)`` / ``(date, geo)``, or None (ROAS is then KPI per unit of spend); a panel's
         national ``revenue_per_kpi`` is the target-weighted mean over geos
+    organic, organic_names, geo_organic : organic media (date, organic), original units
+        (:mod:`bayesmmm.data.roles`); national view: sums over geos
+    treatments, treatment_names, geo_treatments : treatment values (date, treatment), original
+        units (not yet centred on their baselines); national view: mean over geos
+    events, event_names, geo_events : 0/1 indicators of the non-reference event levels (date,
+        event), named ``column[level]``; national view: mean over geos
+    encoding : the treatments' baselines and the event levels fixed by the training rows
     """
 
     dates: pd.DatetimeIndex
@@ -152,6 +160,24 @@ class MMMData:
     geo_spend: np.ndarray | None = None
     revenue_per_kpi: np.ndarray | None = None
     geo_revenue_per_kpi: np.ndarray | None = None
+    organic: np.ndarray | None = None
+    organic_names: tuple[str, ...] = ()
+    geo_organic: np.ndarray | None = None
+    treatments: np.ndarray | None = None
+    treatment_names: tuple[str, ...] = ()
+    geo_treatments: np.ndarray | None = None
+    events: np.ndarray | None = None
+    event_names: tuple[str, ...] = ()
+    geo_events: np.ndarray | None = None
+    encoding: RoleEncoding = field(default_factory=RoleEncoding)
+
+    def __post_init__(self) -> None:  # absent roles: empty blocks, so every consumer can index them
+        n = len(self.dates)
+        for name in ("organic", "treatments", "events"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros((n, 0)))
+            if self.geo_media is not None and getattr(self, f"geo_{name}") is None:
+                object.__setattr__(self, f"geo_{name}", np.zeros((n, self.geo_media.shape[1], 0)))
 
     @property
     def n_dates(self) -> int:
@@ -191,6 +217,14 @@ class MMMData:
         frequency: str = "weekly",
         spend: np.ndarray | None = None,
         revenue_per_kpi: np.ndarray | None = None,
+        *,
+        organic: np.ndarray | None = None,
+        organic_names: tuple[str, ...] = (),
+        treatments: np.ndarray | None = None,
+        treatment_names: tuple[str, ...] = (),
+        events: np.ndarray | None = None,
+        event_names: tuple[str, ...] = (),
+        encoding: RoleEncoding | None = None,
     ) -> MMMData:
         """A geo panel with its national view (totals over geos; controls averaged; revenue per KPI
         weighted by each geo's target, or averaged without a target)."""
@@ -198,6 +232,12 @@ class MMMData:
         if revenue_per_kpi is not None:
             weights = None if target is None or not (np.abs(target).sum(axis=1) > 0).all() else np.abs(target)
             national_rpk = np.average(revenue_per_kpi, axis=1, weights=weights)
+        n, n_geos = len(dates), len(geos)
+
+        def block(arr: np.ndarray | None) -> np.ndarray:
+            return np.zeros((n, n_geos, 0)) if arr is None else np.asarray(arr, dtype=float)
+
+        organic, treatments, events = block(organic), block(treatments), block(events)
         return cls(
             dates=pd.DatetimeIndex(dates),
             target=None if target is None else target.sum(axis=1),
@@ -215,6 +255,16 @@ class MMMData:
             geo_spend=spend,
             revenue_per_kpi=national_rpk,
             geo_revenue_per_kpi=revenue_per_kpi,
+            organic=organic.sum(axis=1),
+            organic_names=tuple(organic_names),
+            geo_organic=organic,
+            treatments=treatments.mean(axis=1),
+            treatment_names=tuple(treatment_names),
+            geo_treatments=treatments,
+            events=events.mean(axis=1),
+            event_names=tuple(event_names),
+            geo_events=events,
+            encoding=encoding or RoleEncoding(),
         )
 
 
@@ -225,6 +275,7 @@ def frame_to_data(
     require_target: bool = True,
     min_rows: int = 1,
     file_rows: np.ndarray | None = None,
+    encoding: RoleEncoding | None = None,
 ) -> MMMData:
     """Validate a data frame against the column spec and return :class:`MMMData`.
 
@@ -239,14 +290,22 @@ def frame_to_data(
 
     With ``config.geo_column`` the frame is a long-format geo panel: see
     :func:`panel_to_data`.
+
+    Role columns (:mod:`bayesmmm.data.roles`): organic media are checked like spend, treatments
+    like controls; event columns are text. ``encoding`` (a trained model's
+    :class:`~bayesmmm.data.roles.RoleEncoding`: treatment baselines, event levels) is applied to
+    the rows; without it, it is fitted on them (training data).
     """
     available = [str(c) for c in frame.columns]
     if not available or len(frame) == 0:
         raise DataError("the data has no rows; supply a CSV with a header and one row per period")
     if config.geo_column is not None:
-        return panel_to_data(frame, config, require_target=require_target, min_rows=min_rows)
+        return panel_to_data(frame, config, require_target=require_target, min_rows=min_rows, encoding=encoding)
     rows_of = np.arange(len(frame)) if file_rows is None else np.asarray(file_rows)
     required = {"date": [config.date_column], "channel": config.media_columns, "control": config.control_columns}
+    required.update(
+        {"organic": config.organic_columns, "treatment": config.treatment_columns, "event": config.event_columns}
+    )
     if require_target:
         required["target"] = [config.target_column]
     # spend of exposure channels and the revenue per KPI: required to fit, optional for new rows
@@ -301,6 +360,7 @@ def frame_to_data(
     else:
         controls = np.zeros((len(frame), 0))
     target = _numeric(frame, config.target_column, "target", file_order, dates) if require_target else None
+    roles = _role_columns(frame, config, file_order, dates, encoding)
     media = _non_negative(media, config.media_columns, config, file_order, dates)
     if spend is not None:
         spend = _non_negative(spend, config.spend_columns, config, file_order, dates)
@@ -313,6 +373,10 @@ def frame_to_data(
         )
     if len(missing):
         old_dates = dates
+        full = full_grid(dates[0], dates[-1], frequency)
+        baselines = np.array([roles["encoding"].baselines[c] for c in config.treatment_columns])
+        for key, fill in (("organic", 0.0), ("treatments", baselines), ("events", 0.0)):
+            roles[key] = _fill_rows(full, dates, roles[key], fill)
         dates, media, controls, target = _fill_periods(dates, frequency, media, controls, target)
         spend, rpk = _fill_extra(old_dates, dates, spend, rpk)
     if len(dates) < min_rows:
@@ -331,7 +395,78 @@ def frame_to_data(
         frequency=frequency,
         spend=spend,
         revenue_per_kpi=rpk,
+        organic=roles["organic"],
+        organic_names=tuple(config.organic_columns),
+        treatments=roles["treatments"],
+        treatment_names=tuple(config.treatment_columns),
+        events=roles["events"],
+        event_names=roles["encoding"].event_names,
+        encoding=roles["encoding"],
     )
+
+
+def _role_columns(
+    frame: pd.DataFrame,
+    config: DataConfig,
+    file_order: np.ndarray,
+    dates: pd.DatetimeIndex,
+    encoding: RoleEncoding | None,
+) -> dict:
+    """Organic, treatment and event blocks of sorted rows, with the encoding (fitted here without one)."""
+    n = len(frame)
+
+    def stack(cols: list[str], role: str) -> np.ndarray:
+        if not cols:
+            return np.zeros((n, 0))
+        return np.column_stack([_numeric(frame, c, role, file_order, dates) for c in cols])
+
+    organic = stack(config.organic_columns, "organic")
+    neg = np.argwhere(organic < 0)
+    if len(neg):
+        r, c = neg[0]
+        raise DataError(
+            f"organic column {config.organic_columns[c]!r} has a negative value {organic[r, c]:g} at row "
+            f"{file_order[r] + 2} (date {dates[r].date()}); organic media (sends, posts, visits) must be >= 0"
+        )
+    treatments = stack(config.treatment_columns, "treatment")
+    try:
+        if encoding is None:
+            encoding = RoleEncoding.fit(
+                dict(zip(config.treatment_columns, treatments.T, strict=True)),
+                {c: frame[c].to_numpy() for c in config.event_columns},
+                config.treatment_baseline,
+            )
+        missing = [c for c in config.treatment_columns if c not in encoding.baselines]
+        missing += [c for c in config.event_columns if c not in encoding.events]
+        if missing:
+            raise RoleError(f"the model has no encoding of the role column(s) {missing}; refit the model")
+        parts = [encode_events(c, frame[c].to_numpy(), *encoding.events[c]) for c in config.event_columns]
+    except RoleError as exc:
+        raise DataError(str(exc)) from None
+    events = np.concatenate(parts, axis=1) if parts else np.zeros((n, 0))
+    return {"organic": organic, "treatments": treatments, "events": events, "encoding": encoding}
+
+
+def _fill_rows(full: pd.DatetimeIndex, dates: pd.DatetimeIndex, values: np.ndarray, fill) -> np.ndarray:
+    """``values`` on the rows of ``full`` (a superset of ``dates``); inserted rows get ``fill``."""
+    out = np.empty((len(full), values.shape[1]))
+    out[:] = fill
+    out[full.get_indexer(dates)] = values
+    return out
+
+
+def _panel_encoding(frame: pd.DataFrame, config: DataConfig) -> RoleEncoding:
+    """The role encoding of a whole panel's rows (baselines and event levels over every geo)."""
+    treatments = {}
+    for c in config.treatment_columns:
+        values = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
+        treatments[c] = values[np.isfinite(values)] if np.isfinite(values).any() else np.zeros(1)
+    try:
+        return RoleEncoding.fit(
+            treatments, {c: frame[c].to_numpy() for c in config.event_columns}, config.treatment_baseline
+        )
+    except RoleError as exc:
+        raise DataError(str(exc)) from None
 
 
 def exposure_spend_columns(config: DataConfig) -> list[str]:
@@ -409,7 +544,12 @@ def _fill_extra(
 
 
 def panel_to_data(
-    frame: pd.DataFrame, config: DataConfig, *, require_target: bool = True, min_rows: int = 1
+    frame: pd.DataFrame,
+    config: DataConfig,
+    *,
+    require_target: bool = True,
+    min_rows: int = 1,
+    encoding: RoleEncoding | None = None,
 ) -> MMMData:
     """Validate a long-format geo panel (one row per date and geo) and return :class:`MMMData`.
 
@@ -443,13 +583,21 @@ def panel_to_data(
             "(sum or drop the duplicates)"
         )
     national = config.model_copy(update={"geo_column": None, "population_column": None})
+    roles = [*config.organic_columns, *config.treatment_columns, *config.event_columns]
+    missing_roles = [c for c in roles if c not in frame.columns]
+    if missing_roles:
+        raise DataError(_missing_column_message(missing_roles, available, "role"))
+    if encoding is None and (config.treatment_columns or config.event_columns):
+        encoding = _panel_encoding(frame, config)  # over every geo: one baseline and one set of levels
     parts: list[MMMData] = []
     population = []
     for geo in geos:
         rows = np.flatnonzero((labels == geo).to_numpy())
         sub = frame.iloc[rows].reset_index(drop=True)
         try:
-            part = frame_to_data(sub, national, require_target=require_target, min_rows=min_rows, file_rows=rows)
+            part = frame_to_data(
+                sub, national, require_target=require_target, min_rows=min_rows, file_rows=rows, encoding=encoding
+            )
         except DataError as exc:
             raise DataError(f"geo {geo!r}: {exc}") from None
         if parts and not part.dates.equals(parts[0].dates):
@@ -488,6 +636,13 @@ def panel_to_data(
         revenue_per_kpi=(
             np.stack([p.revenue_per_kpi for p in parts], axis=1) if parts[0].revenue_per_kpi is not None else None
         ),
+        organic=np.stack([p.organic for p in parts], axis=1),
+        organic_names=tuple(config.organic_columns),
+        treatments=np.stack([p.treatments for p in parts], axis=1),
+        treatment_names=tuple(config.treatment_columns),
+        events=np.stack([p.events for p in parts], axis=1),
+        event_names=parts[0].event_names,
+        encoding=parts[0].encoding,
     )
 
 

@@ -22,7 +22,8 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.decisions.response import marginal_roas
-from bayesmmm.evaluation.summaries import hdi
+from bayesmmm.evaluation.summaries import ROLE_DIMS, hdi, role_kinds
+from bayesmmm.model.predictive import DATASET_NAMES
 from bayesmmm.model.value import roas_unit
 
 if TYPE_CHECKING:
@@ -122,7 +123,8 @@ def decomposition_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset 
     -------
     DataFrame ``component, kind, contribution_mean, contribution_hdi_low,
     contribution_hdi_high, share_of_target`` with kinds ``baseline`` (intercept, trend,
-    seasonality), ``control`` and ``media``; ``share_of_target`` is the mean
+    seasonality), ``control``, ``media`` and, where the model has them, ``organic``, ``treatment``
+    (against its baseline) and ``event`` (against the reference level); ``share_of_target`` is the mean
     contribution divided by the observed target's total.
     """
     comps = mmm.posterior_components() if components is None else components
@@ -131,6 +133,9 @@ def decomposition_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset 
     ]
     parts += [(c, "control", comps["controls"].sel(control=c, drop=True).sum("date")) for c in mmm.controls]
     parts += [(c, "media", comps["media"].sel(channel=c, drop=True).sum("date")) for c in mmm.channels]
+    for component, kind, names in role_kinds(mmm.require_spec()):  # organic media, treatments, event levels
+        da = comps[DATASET_NAMES.get(component, component)]
+        parts += [(n, kind, da.sel({ROLE_DIMS[kind]: n}, drop=True).sum("date")) for n in names]
     total_target = float(np.sum(mmm.data.target))
     rows = []
     for name, kind, da in parts:

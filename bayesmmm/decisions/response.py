@@ -30,7 +30,14 @@ from bayesmmm.model.value import channel_cost_per_unit, future_revenue_per_kpi
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["FlightResponse", "adstock_weights", "marginal_roas", "response_curves"]
+__all__ = [
+    "FlightResponse",
+    "adstock_weights",
+    "marginal_roas",
+    "organic_response_curves",
+    "organic_totals",
+    "response_curves",
+]
 
 
 class FlightResponse:
@@ -322,3 +329,75 @@ def adstock_weights(mmm: MMM, hdi_prob: float = 0.9, max_draws: int | None = 100
         }
     )
     return frame
+
+
+def organic_totals(mmm: MMM, multipliers, draws) -> np.ndarray:
+    """Each organic medium's contribution over the training weeks (national) with its historical activity
+    scaled by each multiplier: (multiplier, sample, organic). The model's own mean function
+    (:meth:`~bayesmmm.model.predictive.Predictive.evaluate`, component ``organic``): adstock and saturation
+    with the organic media's own parameters."""
+    spec = mmm.require_spec()
+    dates, media, block = spec.history_inputs()
+    sizes = [len(cols) for _name, cols in spec.input_blocks]
+    start = sizes[0]
+    stop = start + sizes[1]
+    out = []
+    for m in multipliers:
+        scaled = block.copy()
+        scaled[..., start:stop] *= float(m)
+        comps = mmm.evaluate(dates, media, scaled, draws=draws, components=("organic",))
+        organic = comps["organic"]  # (sample, date, [geo,] organic)
+        out.append(organic.sum(axis=tuple(range(1, organic.ndim - 1))))
+    return np.stack(out)
+
+
+def organic_response_curves(
+    mmm: MMM,
+    multipliers: np.ndarray | None = None,
+    hdi_prob: float = 0.9,
+    max_draws: int | None = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Historical response curve of every organic medium, with HDIs (like :func:`response_curves`).
+
+    Each point scales the medium's historical activity (sends, posts) by a multiplier and reports its
+    total contribution over the training weeks; multiplier 1 is the contribution in ``roles.csv``.
+    Organic media have no spend, so no ROAS: the curve is against ``activity`` (the column's total).
+
+    Returns
+    -------
+    Long table ``organic, multiplier, activity, response_mean, response_hdi_low, response_hdi_high``
+    (empty, with these columns, for a model without organic media).
+    """
+    from bayesmmm.evaluation.summaries import hdi
+
+    columns = ["organic", "multiplier", "activity", "response_mean", "response_hdi_low", "response_hdi_high"]
+    spec = mmm.require_spec()
+    if not spec.organic:
+        return pd.DataFrame(columns=columns)
+    if multipliers is None:
+        multipliers = np.concatenate([np.linspace(0.0, 2.0, 21), [0.025]])
+    multipliers = np.unique(np.append(np.asarray(multipliers, dtype=float), 1.0))
+    if (multipliers < 0).any():
+        raise ValueError("multipliers must be >= 0")
+    activity = spec.data.organic.sum(axis=0)
+    draws = mmm.posterior_draws(max_draws=max_draws, seed=seed)
+    totals = organic_totals(mmm, multipliers, draws)  # (multiplier, sample, organic)
+    contrib = xr.DataArray(totals.transpose(1, 0, 2)[None], dims=("chain", "draw", "multiplier", "organic"))
+    lo, hi = (b.to_numpy() for b in hdi(contrib, hdi_prob))
+    mean = totals.mean(axis=1)
+    rows = [
+        {
+            "organic": name,
+            "multiplier": float(m),
+            "activity": float(activity[c] * m),
+            "response_mean": float(mean[k, c]),
+            "response_hdi_low": float(lo[k, c]),
+            "response_hdi_high": float(hi[k, c]),
+        }
+        for c, name in enumerate(spec.organic)
+        for k, m in enumerate(multipliers)
+    ]
+    table = pd.DataFrame(rows, columns=columns)
+    table.attrs["hdi_prob"] = hdi_prob
+    return table

@@ -60,6 +60,7 @@ __all__ = [
     "expected_test_lifts",
     "identifiability",
     "lift_advice",
+    "organic_identifiability",
     "posterior_adstock_weights",
     "prior_draws",
     "roas_draws",
@@ -238,7 +239,8 @@ def identifiability(
     words) and ``expected_test`` (:func:`expected_test_lift`).
     """
     mmm.require_fitted()
-    prior = roas_draws(mmm, prior_draws(mmm, n_prior, seed))
+    prior_sample = prior_draws(mmm, n_prior, seed)
+    prior = roas_draws(mmm, prior_sample)
     post = roas_draws(mmm, mmm.posterior_draws())
     channels: dict[str, Any] = {}
     measures: dict[str, float] = {}
@@ -262,6 +264,7 @@ def identifiability(
         }
         measures[name] = measure
         channels[name] = entry
+    organic = organic_identifiability(mmm, prior_sample, threshold) if mmm.require_spec().organic else {}
     flagged = [name for name, entry in channels.items() if entry["prior_driven"]]
     tests = expected_test_lifts(mmm, flagged, hdi_prob=hdi_prob)  # one evaluation for every flagged channel
     weights = posterior_adstock_weights(mmm) if flagged else {}
@@ -279,7 +282,46 @@ def identifiability(
             f"a {period} (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
             f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
         )
-    return {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
+    out = {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
+    if organic:  # organic media: no spend, so the check is on their contribution
+        out["organic"] = organic
+        out["organic_prior_driven"] = [name for name, entry in organic.items() if entry["prior_driven"]]
+    return out
+
+
+def organic_identifiability(
+    mmm: MMM, prior: Mapping[str, np.ndarray], threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, dict[str, Any]]:
+    """Prior vs posterior of each organic medium's contribution over the training weeks.
+
+    The same measures as for a channel's ROAS (``contraction``, ``log_contraction``, ``shift``,
+    ``prior_driven``), on the contribution (organic media have no spend): is the organic effect
+    identified by the data, or is what the model reports its prior? ``prior``: :func:`prior_draws`.
+    """
+    from bayesmmm.decisions.response import organic_totals
+
+    p_all = organic_totals(mmm, [1.0], prior)[0]
+    q_all = organic_totals(mmm, [1.0], mmm.posterior_draws())[0]
+    out: dict[str, dict[str, Any]] = {}
+    for c, name in enumerate(mmm.require_spec().organic):
+        p, q = p_all[:, c], q_all[:, c]
+        sd_prior, sd_post = float(np.std(p, ddof=1)), float(np.std(q, ddof=1))
+        contraction = 1.0 - sd_post**2 / sd_prior**2 if sd_prior > 0 else 0.0
+        log_contraction = None
+        if (p > 0).all() and (q > 0).all() and np.var(np.log(p)) > 0:
+            log_contraction = float(1.0 - np.var(np.log(q), ddof=1) / np.var(np.log(p), ddof=1))
+        measure = contraction if log_contraction is None else log_contraction
+        out[name] = {
+            "contribution_prior_mean": float(np.mean(p)),
+            "contribution_prior_sd": sd_prior,
+            "contribution_posterior_mean": float(np.mean(q)),
+            "contribution_posterior_sd": sd_post,
+            "contraction": contraction,
+            "log_contraction": log_contraction,
+            "shift": (float(np.mean(q)) - float(np.mean(p))) / sd_prior if sd_prior > 0 else 0.0,
+            "prior_driven": bool(measure < threshold),
+        }
+    return out
 
 
 #: share of a go-dark's full effect a test's window should show before it pins the level

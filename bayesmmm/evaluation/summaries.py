@@ -15,11 +15,14 @@ import xarray as xr
 
 from bayesmmm import stats
 from bayesmmm.config.experiment import DiagnosticsConfig
+from bayesmmm.model.mean import total
+from bayesmmm.model.predictive import DATASET_NAMES
 from bayesmmm.model.value import roas_unit
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
     from bayesmmm.model.predictive import Predictive
+    from bayesmmm.model.spec import ModelSpec
 
 __all__ = [
     "ROAS_COLUMNS",
@@ -34,6 +37,8 @@ __all__ = [
     "parameter_summary",
     "roas_geo_table",
     "roas_table",
+    "role_kinds",
+    "roles_table",
 ]
 
 ROAS_COLUMNS = [
@@ -223,11 +228,13 @@ def geo_contributions_table(mmm: MMM, batch_size: int = 500) -> pd.DataFrame:
         pieces.append((ch, "media", means["media"][..., i]))
     for i, ctl in enumerate(mmm.controls):
         pieces.append((ctl, "control", means["controls"][..., i]))
+    spec = mmm.require_spec()
+    for component, kind, names in role_kinds(spec):
+        for i, name in enumerate(names):
+            pieces.append((name, kind, means[component][..., i]))
     for name in ("intercept", "trend", "seasonality"):
         pieces.append((name, "baseline", means[name]))
-    mu = means["intercept"] + means["trend"] + means["seasonality"]
-    mu = mu + means["controls"].sum(-1) + means["media"].sum(-1)
-    pieces.append(("mu", "total", mu))
+    pieces.append(("mu", "total", total(means)))
     dates = pd.DatetimeIndex(mmm.data.dates).strftime("%Y-%m-%d")
     n_dates, n_geos = len(dates), len(mmm.geos)
     frames = [
@@ -248,7 +255,9 @@ def geo_contributions_table(mmm: MMM, batch_size: int = 500) -> pd.DataFrame:
 def contributions_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
     """Long table of weekly contributions: ``date, component, kind, mean, hdi_low, hdi_high``.
 
-    Components: each channel (``kind=media``), each control (``kind=control``) and the
+    Components: each channel (``kind=media``), each control (``kind=control``), each organic
+    medium (``kind=organic``), each treatment (``kind=treatment``: against its baseline), each
+    event level (``kind=event``, named ``column[level]``: against the reference level) and the
     baseline parts ``intercept``, ``trend``, ``seasonality`` (``kind=baseline``), plus the
     fitted mean ``mu`` (``kind=total``). For a geo model these are national (sums over
     geos); see :func:`geo_contributions_table` for the split by geo.
@@ -259,6 +268,10 @@ def contributions_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset 
         pieces.append((ch, "media", comps["media"].sel(channel=ch, drop=True)))
     for ctl in mmm.controls:
         pieces.append((ctl, "control", comps["controls"].sel(control=ctl, drop=True)))
+    for component, kind, names in role_kinds(mmm.require_spec()):
+        da = comps[DATASET_NAMES.get(component, component)]
+        for name in names:
+            pieces.append((name, kind, da.sel({ROLE_DIMS[kind]: name}, drop=True)))
     for name in ("intercept", "trend", "seasonality"):
         pieces.append((name, "baseline", comps[name]))
     pieces.append(("mu", "total", comps["mu"]))
@@ -279,6 +292,72 @@ def contributions_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset 
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+#: the role blocks' kind (in the tables) and dim
+ROLE_DIMS = {"organic": "organic", "treatment": "treatment", "event": "event"}
+
+
+def role_kinds(spec: ModelSpec) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(component, kind, names)`` of each role block the model has: organic media, treatments, events."""
+    blocks = [("organic", "organic", spec.organic), ("treatments", "treatment", spec.treatments)]
+    blocks.append(("events", "event", spec.events))
+    return [b for b in blocks if b[2]]
+
+
+def roles_table(mmm: MMM, hdi_prob: float = 0.9, components: xr.Dataset | None = None) -> pd.DataFrame:
+    """Per organic medium, treatment and event level: its contribution over the training weeks, with HDI.
+
+    Columns ``name, role, column, contribution_mean, contribution_hdi_low, contribution_hdi_high,
+    contribution_median, share_of_target, baseline, reference``. A treatment's contribution is
+    ``Σ_t gamma · (x_t − baseline)`` (what it did relative to staying at ``baseline``); an event
+    level's is its effect summed over the weeks it occurred, against the ``reference`` level; an
+    organic medium's is ``Σ_t beta · saturation(adstock(x))_t``. Organic media have no spend: no
+    ROAS (they are never part of :func:`roas_table` or the budget). ``share_of_target`` is the mean
+    contribution over the target's training total. National totals for a geo model. Empty (with
+    the columns) for a model without these roles.
+    """
+    comps = mmm.posterior_components() if components is None else components
+    spec = mmm.require_spec()
+    target_total = float(np.sum(spec.data.target))
+    references = {c: ref for c, (ref, _levels) in spec.data.encoding.events.items()}
+    columns = [
+        "name",
+        "role",
+        "column",
+        "contribution_mean",
+        "contribution_hdi_low",
+        "contribution_hdi_high",
+        "contribution_median",
+        "share_of_target",
+        "baseline",
+        "reference",
+    ]
+    rows = []
+    for component, kind, names in role_kinds(spec):
+        totals = comps[DATASET_NAMES.get(component, component)].sum("date")
+        lo, hi = hdi(totals, hdi_prob)
+        mean, median = _mean(totals), _median(totals)
+        for name in names:
+            sel = {ROLE_DIMS[kind]: name}
+            column = name.split("[", 1)[0] if kind == "event" else name
+            rows.append(
+                {
+                    "name": name,
+                    "role": kind,
+                    "column": column,
+                    "contribution_mean": float(mean.sel(sel)),
+                    "contribution_hdi_low": float(lo.sel(sel)),
+                    "contribution_hdi_high": float(hi.sel(sel)),
+                    "contribution_median": float(median.sel(sel)),
+                    "share_of_target": float(mean.sel(sel)) / target_total if target_total else float("nan"),
+                    "baseline": spec.data.encoding.baselines.get(name, np.nan) if kind == "treatment" else np.nan,
+                    "reference": references.get(column) if kind == "event" else None,
+                }
+            )
+    table = pd.DataFrame(rows, columns=columns)
+    table.attrs["hdi_prob"] = hdi_prob
+    return table
 
 
 def fit_metrics(mmm: MMM, components: xr.Dataset | None = None) -> dict[str, float]:
@@ -361,7 +440,8 @@ def forecast_table(
 
     The interval is the HDI of the posterior predictive (observation noise included, seeded);
     trend and seasonality continue and adstock carries over from the training weeks. With
-    ``contributions``, adds ``<channel>_contribution_mean`` columns.
+    ``contributions``, adds ``<channel>_contribution_mean`` columns (and one per organic medium,
+    treatment and event level).
     """
     if not 0 < hdi_prob < 1:
         raise ValueError(f"hdi_prob must be between 0 and 1, got {hdi_prob}")
@@ -380,4 +460,9 @@ def forecast_table(
         media = _mean(pred["media"])
         for ch in media["channel"].values:
             table[f"{ch}_contribution_mean"] = media.sel(channel=ch).to_numpy()
+        for var, dim in (("organic_media", "organic"), ("treatments", "treatment"), ("events", "event")):
+            if var in pred:  # organic media, treatments (against their baselines), event levels
+                part = _mean(pred[var])
+                for name in part[dim].values:
+                    table[f"{name}_contribution_mean"] = part.sel({dim: name}).to_numpy()
     return table

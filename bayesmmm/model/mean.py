@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
 
 __all__ = [
+    "BLOCKS",
     "COMPONENTS",
+    "DESIGN_BLOCKS",
     "adstocked_media",
     "compile_mean",
     "compile_media",
@@ -40,44 +42,51 @@ __all__ = [
     "warn_past_trend_limit",
 ]
 
-#: the additive components of the mean, in summation order
-COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media")
+#: the additive components of the mean, in summation order; the last three are empty (no column) in a
+#: model without organic media, treatments or events (:mod:`bayesmmm.data.roles`)
+COMPONENTS = ("intercept", "trend", "seasonality", "controls", "media", "organic", "treatments", "events")
+#: components with a column axis last (control, channel, organic, treatment, event), summed by :func:`total`
+BLOCKS = ("controls", "media", "organic", "treatments", "events")
 
 
 def total(comps: Mapping[str, Any]):
     """``mu``: the sum of the components (PyTensor tensors or NumPy arrays, same layout).
 
-    ``controls`` and ``media`` carry their control / channel axis last; it is summed.
+    The blocks (:data:`BLOCKS`) carry their column axis last; it is summed. A block missing from
+    ``comps`` counts as zero (components computed before organic media, treatments and events existed).
     """
-    return (
-        comps["intercept"]
-        + comps["trend"]
-        + comps["seasonality"]
-        + comps["controls"].sum(axis=-1)
-        + comps["media"].sum(axis=-1)
-    )
+    out = comps["intercept"] + comps["trend"] + comps["seasonality"]
+    for name in BLOCKS:
+        if name in comps:
+            out = out + comps[name].sum(axis=-1)
+    return out
 
 
-def adstocked_media(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]) -> Any:
-    """Scaled spend carried over by the model's adstock (PyTensor; same shape as ``media_x``)."""
-    ad = {p: params[v] for p, v in spec.adstock.variable_names.items()}
-    return spec.adstock.apply(media_x, **ad)
+def adstocked_media(spec: ModelSpec, media_x: Any, params: Mapping[str, Any], block: str = "media") -> Any:
+    """Scaled spend (or organic activity, ``block="organic"``) carried over by the block's adstock
+    (PyTensor; same shape as ``media_x``)."""
+    adstock, _saturation, _beta = spec.transforms(block)
+    ad = {p: params[v] for p, v in adstock.variable_names.items()}
+    return adstock.apply(media_x, **ad)
 
 
-def saturated_media(spec: ModelSpec, adstocked: Any, params: Mapping[str, Any]) -> Any:
-    """``saturation(adstocked) × beta``: the scaled contributions of already adstocked spend (PyTensor)."""
-    sat = {p: params[v] for p, v in spec.saturation.variable_names.items()}
-    return spec.saturation.apply(adstocked, **sat) * params["beta"]
+def saturated_media(spec: ModelSpec, adstocked: Any, params: Mapping[str, Any], block: str = "media") -> Any:
+    """``saturation(adstocked) × beta``: the scaled contributions of already adstocked spend (PyTensor);
+    ``block="organic"``: the organic media's saturation and ``beta_organic``."""
+    _adstock, saturation, beta = spec.transforms(block)
+    sat = {p: params[v] for p, v in saturation.variable_names.items()}
+    return saturation.apply(adstocked, **sat) * params[beta]
 
 
-def media_contributions(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]) -> Any:
+def media_contributions(spec: ModelSpec, media_x: Any, params: Mapping[str, Any], block: str = "media") -> Any:
     """Scaled media contributions ``saturation(adstock(media)) × beta`` (PyTensor).
 
     ``media_x`` is scaled spend with the date axis first; ``params`` maps the model's
     variable names (``beta``, ``adstock_*``, ``saturation_*``) to tensors broadcasting
-    against ``media_x.shape[1:]``.
+    against ``media_x.shape[1:]``. ``block="organic"``: the organic media (scaled activity) with
+    their own transforms and variables (``beta_organic``, ``*_organic``).
     """
-    return saturated_media(spec, adstocked_media(spec, media_x, params), params)
+    return saturated_media(spec, adstocked_media(spec, media_x, params, block), params, block)
 
 
 def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any) -> Any:
@@ -104,8 +113,9 @@ def mean_components(
     spec : the model whose structure (transforms, trend, seasonality, geo pooling) applies.
     params : variable name → tensor (random variables or placeholders).
     design : ``media`` (date, channel), ``controls`` (date, control), ``t`` (date,),
-        ``fourier`` (date, fourier_mode) tensors or arrays; for a geo panel media
-        and controls have a geo axis, ``(date, geo, channel|control)``.
+        ``fourier`` (date, fourier_mode) tensors or arrays, and (:meth:`ModelSpec.design`) ``organic``,
+        ``treatments``, ``events`` (date, ·); for a geo panel media, controls and these have a
+        geo axis, ``(date, geo, channel|control|...)``.
     reference_media : the scaled TRAINING media, over which the media contributions
         are centered when ``center_media`` is on (default: ``design["media"]``, i.e.
         the design is the training data). Forecasts and counterfactuals pass the
@@ -117,8 +127,9 @@ def mean_components(
     Returns
     -------
     dict with ``intercept`` (date,), ``trend`` (date,), ``seasonality`` (date,),
-    ``controls`` (date, control) and ``media`` (date, channel); for a geo panel
-    each has a geo axis after ``date``.
+    ``controls`` (date, control), ``media`` (date, channel), ``organic`` (date, organic),
+    ``treatments`` (date, treatment) and ``events`` (date, event); for a geo panel each has a
+    geo axis after ``date``.
     """
     import pytensor.tensor as pt
 
@@ -144,6 +155,16 @@ def mean_components(
     else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
         out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
     out["media"] = media_contributions(spec, media_x, params)
+    empty = pt.zeros((t.shape[0], media_x.shape[1], 0) if spec.is_geo else (t.shape[0], 0), dtype=t.dtype)
+    if spec.organic:  # shared parameters: (organic,) broadcasts over (date, [geo,] organic)
+        out["organic"] = media_contributions(spec, pt.as_tensor_variable(design["organic"]), params, "organic")
+    else:
+        out["organic"] = empty
+    for name, variable, columns in (
+        ("treatments", "gamma_treatment", spec.treatments),
+        ("events", "gamma_event", spec.events),
+    ):
+        out[name] = pt.as_tensor_variable(design[name]) * params[variable] if columns else empty
     if spec.model_config.center_media:
         if centering is None:
             ref = out["media"] if reference_media is None else media_contributions(spec, reference_media, params)
@@ -154,11 +175,14 @@ def mean_components(
 
 def national_and_geo(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Reduce a batch of geo components ``(sample, date, geo, ·)`` to national sums plus
-    ``mu_geo`` (sample, date, geo) and ``media_geo`` (sample, geo, channel; summed over dates)."""
-    out = {k: batch[k].sum(axis=2) for k in COMPONENTS}
+    ``mu_geo`` (sample, date, geo), ``media_geo`` (sample, geo, channel; summed over dates) and
+    ``organic_geo`` (sample, geo, organic; likewise)."""
+    out = {k: batch[k].sum(axis=2) for k in COMPONENTS if k in batch}
     out["mu"] = total(out)
     out["mu_geo"] = total(batch)
     out["media_geo"] = batch["media"].sum(axis=1)
+    if "organic" in batch:
+        out["organic_geo"] = batch["organic"].sum(axis=1)
     return out
 
 
@@ -191,6 +215,10 @@ def placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], d
 
 
 # ------------------------------------------------------------------ compilation
+#: the design's panel inputs of a compiled mean function, in argument order (then ``t``, ``fourier``)
+DESIGN_BLOCKS = ("media", "controls", "organic", "treatments", "events")
+
+
 def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, list[str], list[str], Callable | None]:
     """The vectorized mean function of :meth:`~bayesmmm.model.predictive.Predictive.compiled` for ``names``
     (pure: spec in, functions out)."""
@@ -202,12 +230,9 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
 
     dims = spec.variable_dims
     panel = pt.tensor3 if spec.is_geo else pt.matrix
-    design = {
-        "media": panel("media", dtype="float64"),
-        "controls": panel("controls", dtype="float64"),
-        "t": pt.vector("t", dtype="float64"),
-        "fourier": pt.matrix("fourier", dtype="float64"),
-    }
+    design = {name: panel(name, dtype="float64") for name in DESIGN_BLOCKS}
+    design["t"] = pt.vector("t", dtype="float64")
+    design["fourier"] = pt.matrix("fourier", dtype="float64")
     core, batched = placeholders(dims)
     centering = center_fn = None
     inputs = [*design.values(), *batched.values()]

@@ -62,7 +62,31 @@ from bayesmmm.model.spec import QUANTITY_VARIABLES, ModelSpec
 
 __all__ = ["MMM", "ModelFileError", "Scales", "link_of", "pool_parameter"]
 
-MODEL_VARIABLES = ("intercept", "beta", "trend_slope", "trend_delta", "gamma_fourier", "gamma_control", "sigma", "nu")
+MODEL_VARIABLES = (
+    "intercept",
+    "beta",
+    "trend_slope",
+    "trend_delta",
+    "gamma_fourier",
+    "gamma_control",
+    "sigma",
+    "nu",
+    "beta_organic",
+    "gamma_treatment",
+    "gamma_event",
+)
+
+
+def organic_transforms(data_config: DataConfig, model_config: ModelConfig) -> tuple[Any, Any]:
+    """The organic media's adstock and saturation (``model.organic``, default the model's own), their
+    variables suffixed ``_organic``; ``(None, None)`` without ``data.organic_columns``."""
+    if not data_config.organic_columns:
+        return None, None
+    organic = model_config.organic
+    adstock = (organic.adstock if organic and organic.adstock else model_config.adstock).build()
+    saturation = (organic.saturation if organic and organic.saturation else model_config.saturation).build()
+    adstock.suffix = saturation.suffix = "_organic"
+    return adstock, saturation
 
 
 class MMM:
@@ -112,7 +136,10 @@ class MMM:
         trend_options = trend_cls.check_options(self.model_config.trend_options)
         self.trend = trend_cls(n_changepoints=self.model_config.n_changepoints, **trend_options)
         self.seasonality = self._build_seasonality()
+        #: the organic media's own transforms (variables suffixed ``_organic``), None without organic media
+        self.organic_adstock, self.organic_saturation = organic_transforms(self.data_config, self.model_config)
         components = (self.adstock, self.saturation, self.likelihood, self.trend, self.seasonality)
+        components += tuple(c for c in (self.organic_adstock, self.organic_saturation) if c is not None)
         #: the plugins the components come from (saved with the model, checked on load)
         self.plugins = records_for(type(c) for c in components)
         self.priors = {
@@ -222,6 +249,8 @@ class MMM:
             priors=self.priors,
             data=data,
             scales=scales,
+            organic_adstock=self.organic_adstock,
+            organic_saturation=self.organic_saturation,
         )
         return self.spec
 
@@ -317,6 +346,11 @@ class MMM:
                 if self.controls
                 else design["controls"]
             )
+            for name, dim in (("organic", "organic"), ("treatments", "treatment"), ("events", "event")):
+                if design[name].shape[-1]:  # pm.Data like the media: compiled code serves other data sets
+                    inputs[name] = pm.Data(f"{name}_data", design[name], dims=("date", *geo, dim))
+                else:
+                    inputs[name] = design[name]
             inputs["fourier"] = (
                 pm.Data("fourier_data", design["fourier"], dims=("date", self.seasonality.feature_dim))
                 if self.seasonality.active
@@ -339,6 +373,10 @@ class MMM:
             for transform in (self.adstock, self.saturation):
                 created = transform.create_priors(("channel",))
                 params.update({transform.variable_name(p): rv for p, rv in created.items()})
+            if spec.organic:
+                for transform in (self.organic_adstock, self.organic_saturation):
+                    created = transform.create_priors(("organic",))
+                    params.update({transform.variable_name(p): rv for p, rv in created.items()})
             if self.media_prior_variable:  # beta: the exact function of the business quantity
                 share_total = None
                 if self.model_config.media_prior.type == "share":  # data, not a constant: compiled code is reused
@@ -358,6 +396,8 @@ class MMM:
         import hashlib
 
         parts = [self.model_config.model_dump_json(), json.dumps([list(self.channels), list(self.controls)])]
+        if self.spec is not None and (self.spec.organic or self.spec.treatments or self.spec.events):
+            parts.append(json.dumps([list(self.spec.organic), list(self.spec.treatments), list(self.spec.events)]))
         if self.plugins:  # a plugin's code shapes the graph: an edited plugin must not reuse compiled code
             parts.append(json.dumps([[r.spec, r.sha256] for r in self.plugins]))
         if self.is_geo:  # the geo count shapes the variables
@@ -386,7 +426,12 @@ class MMM:
         """Parameters of the mean function: intercept, noise, channel coefficients and transform
         parameters, seasonality, controls, trend (the geo deviations not counted)."""
         n_params = 2 + len(self.channels) * (1 + len(self.adstock.param_names) + len(self.saturation.param_names))
-        return n_params + self.seasonality.n_parameters() + len(self.controls) + self.trend.n_parameters()
+        n_params += self.seasonality.n_parameters() + len(self.controls) + self.trend.n_parameters()
+        if self.organic_adstock is not None:
+            per = 1 + len(self.organic_adstock.param_names) + len(self.organic_saturation.param_names)
+            n_params += len(self.data_config.organic_columns) * per
+        n_params += len(self.data_config.treatment_columns) + len(self.data_config.event_columns)
+        return n_params
 
     @property
     def min_rows(self) -> int:

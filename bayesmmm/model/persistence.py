@@ -13,7 +13,7 @@ otherwise) and the records of the plugins the model's components come from
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +93,15 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
         if data.revenue_per_kpi is not None:
             constant["revenue_per_kpi"] = ("date", data.revenue_per_kpi)
         observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
+    geo = ("geo",) if model.is_geo else ()
+    for name, dim, names, national, panel in (
+        ("organic_data", "organic", data.organic_names, data.organic, data.geo_organic),
+        ("treatment_data", "treatment", data.treatment_names, data.treatments, data.geo_treatments),
+        ("event_data", "event", data.event_names, data.events, data.geo_events),
+    ):
+        if names:  # absent in models without the role (and in files written before roles existed)
+            values = panel if model.is_geo else national
+            constant[name] = xr.DataArray(values, dims=("date", *geo, dim), coords={dim: list(names)})
     tree = DataTree.from_dict(
         {
             "posterior": idata["posterior"].to_dataset(),
@@ -112,6 +121,8 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
             "bayesmmm_versions": json.dumps(package_versions()),
             "bayesmmm_plugins": json.dumps([r.to_dict() for r in plugins]),
             "bayesmmm_frequency": data.frequency,
+            # the training rows' treatment baselines and event levels (bayesmmm.data.roles)
+            "bayesmmm_roles": data.encoding.to_json(),
         }
     )
     if lift_tests is not None:  # the calibration the posterior was fitted with
@@ -215,6 +226,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
         frequency = str(attrs.get("bayesmmm_frequency", "weekly"))  # files written before frequencies: weekly
         # files before exposure channels: "spend" is the media the curves act on, and there is no "exposure"
         media_name = "exposure" if "exposure" in const else "spend"
+        roles = _saved_roles(const, attrs, mmm.is_geo)
         if mmm.is_geo:
             n_dates, n_geos = const.sizes["date"], const.sizes["geo"]
             data = MMMData.from_panel(
@@ -231,6 +243,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
                 revenue_per_kpi=(
                     const["revenue_per_kpi"].transpose("date", "geo").to_numpy() if "revenue_per_kpi" in const else None
                 ),
+                **roles,
             )
         else:
             data = MMMData(
@@ -243,6 +256,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
                 frequency=frequency,
                 spend=const["spend"].to_numpy() if "exposure" in const else None,
                 revenue_per_kpi=const["revenue_per_kpi"].to_numpy() if "revenue_per_kpi" in const else None,
+                **roles,
             )
         mmm.bind(data, Scales(**json.loads(attrs["bayesmmm_scales"])))
         if "bayesmmm_calibration" in attrs:  # absent in uncalibrated and older files
@@ -256,6 +270,24 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
         ) from None
     mmm.idata = tree
     return mmm
+
+
+def _saved_roles(const: Any, attrs: Mapping[str, Any], is_geo: bool) -> dict[str, Any]:
+    """The role blocks of a saved model's ``constant_data`` (organic, treatments, events; absent: none) and
+    its :class:`~bayesmmm.data.roles.RoleEncoding` (absent in files written before roles existed)."""
+    from bayesmmm.data.roles import RoleEncoding
+
+    out: dict[str, Any] = {"encoding": RoleEncoding.from_json(attrs.get("bayesmmm_roles"))}
+    for name, key, dim in (
+        ("organic_data", "organic", "organic"),
+        ("treatment_data", "treatments", "treatment"),
+        ("event_data", "events", "event"),
+    ):
+        if name in const:
+            order = ("date", "geo", dim) if is_geo else ("date", dim)
+            out[key] = const[name].transpose(*order).to_numpy()
+            out[f"{dim}_names"] = tuple(str(v) for v in const[dim].values)
+    return out
 
 
 def _first_problem(exc: Exception) -> str:

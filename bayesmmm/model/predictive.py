@@ -29,6 +29,7 @@ import xarray as xr
 from bayesmmm.data.loading import DataError, frame_to_data
 from bayesmmm.model.mean import (
     COMPONENTS,
+    DESIGN_BLOCKS,
     adstocked_media,
     compile_mean,
     compile_media,
@@ -46,15 +47,31 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPONENTS",
+    "DATASET_NAMES",
+    "ROLE_NAMES",
     "Predictive",
     "adstocked_media",
     "mean_components",
     "media_contributions",
     "national_and_geo",
+    "role_blocks",
     "saturated_media",
     "total",
     "warn_past_trend_limit",
 ]
+
+
+#: the components of the roles beyond paid media and controls (:mod:`bayesmmm.data.roles`)
+ROLE_NAMES = ("organic", "treatments", "events")
+#: a component's name in a Dataset where it differs: a variable cannot share its dim's name (``organic``)
+DATASET_NAMES = {"organic": "organic_media"}
+
+
+def role_blocks(spec: ModelSpec) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(component, dim, columns)`` of each role block the model has (organic, treatments, events)."""
+    blocks = (("organic", "organic", spec.organic), ("treatments", "treatment", spec.treatments))
+    blocks += (("events", "event", spec.events),)
+    return [(name, dim, cols) for name, dim, cols in blocks if cols]
 
 
 class Predictive:
@@ -122,9 +139,10 @@ class Predictive:
     def compiled(
         self, components: Sequence[str] | None = None
     ) -> tuple[Callable, list[str], list[str], Callable | None]:
-        """``(fn, variable order, component names, center_fn)``: ``fn(media, controls, t, fourier,
-        *draws[, centering])`` returns the components (all of :data:`COMPONENTS`, or the
-        ``components`` asked for, in that order) for a leading draw axis; ``center_fn(*draws)``
+        """``(fn, variable order, component names, center_fn)``: ``fn(media, controls, organic, treatments,
+        events, t, fourier, *draws[, centering])`` (the scaled design, :meth:`ModelSpec.design`) returns
+        the components (all of :data:`COMPONENTS`, or the ``components`` asked for, in that order)
+        for a leading draw axis; ``center_fn(*draws)``
         the intercept's centering per draw (None without ``center_media``). Compiled once per
         spec and set of components (a subset computes only what it needs), except that once every
         component is compiled, that function serves any subset: a second compile takes
@@ -191,6 +209,8 @@ class Predictive:
         ``components`` (default: all of :data:`COMPONENTS`) names the ones to compute; a
         subset such as ``("media",)`` skips the work of the others.
 
+        ``controls`` is the non-paid input block (:meth:`ModelSpec.covariates`: the controls, then any
+        organic media, treatments and event indicators).
         For a geo panel ``media``/``controls`` are ``(date, geo, ·)`` and every component
         has a geo axis after ``date``. ``reduce`` maps each batch of draws to smaller
         arrays (e.g. sums over geos) before the batches are joined, so memory stays
@@ -203,7 +223,7 @@ class Predictive:
         design = spec.design(pd.DatetimeIndex(dates), np.asarray(media, float), np.asarray(controls, float))
         n = len(next(iter(draws.values())))
         extra = 1 if spec.is_geo else 0
-        core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, "controls": 2, "media": 2}
+        core_ndim = {"intercept": 1, "trend": 1, "seasonality": 1, **dict.fromkeys(COMPONENTS[3:], 2)}
         core_ndim = {k: v + extra for k, v in core_ndim.items()}
         scale = np.asarray(spec.scales.target, dtype=float)  # scalar, or (geo,)
         scales = {k: scale[:, None] if scale.ndim and core_ndim[k] == 3 else scale for k in names}
@@ -212,7 +232,7 @@ class Predictive:
             part = [draws[k][start : start + batch_size] for k in order]
             if centering is not None:
                 part.append(centering[start : start + batch_size])
-            outs = fn(design["media"], design["controls"], design["t"], design["fourier"], *part)
+            outs = fn(*[design[k] for k in DESIGN_BLOCKS], design["t"], design["fourier"], *part)
             # a component that no parameter touches (e.g. trend "none") comes back without a draw axis
             m = len(part[0])
             batch = {
@@ -284,7 +304,9 @@ class Predictive:
         """Posterior of every mean component over the training dates, original units.
 
         Variables: ``intercept``, ``trend``, ``seasonality`` (chain, draw, date),
-        ``controls`` (…, date, control), ``media`` (…, date, channel) and ``mu``.
+        ``controls`` (…, date, control), ``media`` (…, date, channel), ``mu`` and, where the model
+        has them, ``organic_media`` (…, date, organic: the ``organic`` component), ``treatments``
+        (…, date, treatment: against the baselines) and ``events`` (…, date, event).
         For a geo panel these are NATIONAL (sums over geos) and the dataset adds
         ``mu_geo`` (…, date, geo) and ``media_geo`` (…, geo, channel: each geo's
         contribution summed over the training weeks); the full (date, geo, channel)
@@ -326,6 +348,10 @@ class Predictive:
                 "media": self.to_chain_draw(comps["media"], ("date", "channel"), {**date, **channels}),
             }
         )
+        for name, dim, cols in role_blocks(spec):  # organic media, treatments, events: by their role
+            ds[DATASET_NAMES.get(name, name)] = self.to_chain_draw(
+                comps[name], ("date", dim), {**date, dim: list(cols)}
+            )
         ds["mu"] = self.to_chain_draw(comps["mu"] if spec.is_geo else total(comps), ("date",), date)
         if rpk is not None:
             ds["media_value"] = self.to_chain_draw(comps["media_value"], ("date", "channel"), {**date, **channels})
@@ -337,6 +363,9 @@ class Predictive:
                 ds["media_geo_value"] = self.to_chain_draw(
                     comps["media_geo_value"], ("geo", "channel"), {**geo, **channels}
                 )
+            if spec.organic:
+                organic = {"organic": list(spec.organic)}
+                ds["organic_geo"] = self.to_chain_draw(comps["organic_geo"], ("geo", "organic"), {**geo, **organic})
         self._components = ds
         return ds
 
@@ -384,14 +413,16 @@ class Predictive:
         """Draws of the mean (and noisy) target for new rows, NumPy, original units.
 
         ``media``/``controls`` are in the model's layout (with a geo axis for a panel, geos
-        in the model's order). With ``include_history`` the training weeks whose spend
-        carries over are prepended (the new dates must follow the training dates).
+        in the model's order; ``controls`` the non-paid block, :meth:`ModelSpec.covariates`). With
+        ``include_history`` the training weeks whose spend carries over are prepended (the new dates
+        must follow the training dates).
         ``draws`` (default: every draw of this predictive's posterior) may be a fixed subset
         reused across calls.
 
         Returns
         -------
-        ``mu`` (sample, date), ``media`` (sample, date, channel) and, with ``noise``,
+        ``mu`` (sample, date), ``media`` (sample, date, channel), ``organic``, ``treatments`` and
+        ``events`` (sample, date, ·; no column where the model has none) and, with ``noise``,
         ``y`` (sample, date) for the new rows; for a geo model these are national totals
         and ``mu_geo`` (sample, date, geo) is added.
         """
@@ -410,12 +441,12 @@ class Predictive:
 
             def last_weeks(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                 out = national_and_geo({k: v[:, -n_new:] for k, v in batch.items()})
-                return {"mu": out["mu"], "media": out["media"], "mu_geo": out["mu_geo"]}
+                return {k: out[k] for k in ("mu", "media", "mu_geo", *ROLE_NAMES)}
 
             out = self.evaluate(dates, media, controls, draws=draws, reduce=last_weeks)
         else:
             comps = self.evaluate(dates, media, controls, draws=draws)
-            out = {"mu": total(comps)[:, -n_new:], "media": comps["media"][:, -n_new:]}
+            out = {"mu": total(comps)[:, -n_new:], **{k: comps[k][:, -n_new:] for k in ("media", *ROLE_NAMES)}}
         if noise:
             per_obs = out["mu_geo"] if spec.is_geo else out["mu"]
             sigma, params = self.observation_params(draws, per_obs.ndim - 1)
@@ -428,7 +459,8 @@ class Predictive:
         """:meth:`~bayesmmm.model.mmm.MMM.predict`: :meth:`predict_draws` on a frame, as a Dataset."""
         spec = self._spec
         self.posterior  # noqa: B018  (a clear error before any parsing when not fitted)
-        new = frame_to_data(frame, spec.data_config, require_target=False)
+        # the training rows' treatment baselines and event levels, never the new rows' own
+        new = frame_to_data(frame, spec.data_config, require_target=False, encoding=spec.data.encoding)
         if spec.is_geo:
             if set(new.geos) != set(spec.geos):
                 missing = sorted(set(spec.geos) - set(new.geos))
@@ -438,9 +470,9 @@ class Predictive:
                     f"unknown {unknown or 'none'}; give one row per date for every training geo"
                 )
             order = [new.geos.index(g) for g in spec.geos]
-            media, controls = new.geo_media[:, order], new.geo_controls[:, order]
+            media, controls = new.geo_media[:, order], spec.covariates(new)[:, order]
         else:
-            media, controls = new.media, new.controls
+            media, controls = new.media, spec.covariates(new)
         out = self.predict_draws(new.dates, media, controls, include_history=include_history, noise=noise, seed=seed)
         coords = {"date": pd.DatetimeIndex(new.dates)}
         ds = xr.Dataset(
@@ -451,6 +483,10 @@ class Predictive:
                 ),
             }
         )
+        for name, dim, cols in role_blocks(spec):
+            ds[DATASET_NAMES.get(name, name)] = self.to_chain_draw(
+                out[name], ("date", dim), {**coords, dim: list(cols)}
+            )
         if spec.is_geo:
             ds["mu_geo"] = self.to_chain_draw(out["mu_geo"], ("date", "geo"), {**coords, "geo": list(spec.geos)})
         if noise:

@@ -20,6 +20,10 @@ class Scales:
     controls: tuple[float, ...]
     start: str
     span_days: float
+    #: organic media: like media, ``(organic,)`` or ``(geo, organic)`` (:mod:`bayesmmm.data.roles`)
+    organic: tuple[float, ...] | tuple[tuple[float, ...], ...] = ()
+    #: treatments: ``max |x − baseline|`` over the training rows (and geos), ``(treatment,)``
+    treatments: tuple[float, ...] = ()
 
     @classmethod
     def from_data(cls, data: MMMData, target_name: str = "target") -> Scales:
@@ -51,12 +55,18 @@ class Scales:
                     "intercept; drop it from control_columns"
                 )
         span = float((data.dates[-1] - data.dates[0]).days)
+        organic = spend_scale(data.organic)
+        for name, value in zip(data.organic_names, organic, strict=True):
+            if value <= 0:
+                raise DataError(f"organic column {name!r} is zero in every week; drop it from organic_columns")
         return cls(
             target=target,
             media=tuple(float(v) for v in media),
             controls=tuple(float(v) for v in controls),
             start=str(data.dates[0].date()),
             span_days=span,
+            organic=tuple(float(v) for v in organic),
+            treatments=treatment_scales(data, data.treatments),
         )
 
     @classmethod
@@ -102,10 +112,37 @@ class Scales:
                     f"control {name!r} does not vary ({col[0]:g} in every week and geo): it cannot be told apart "
                     "from the intercepts; drop it from control_columns"
                 )
+        org = data.geo_organic
+        organic = (
+            np.stack([spend_scale(org[:, g, :]) for g in range(n_geos)]) if org.shape[-1] else np.zeros((n_geos, 0))
+        )
+        for c, name in enumerate(data.organic_names):  # like media: a geo without any gets the others' mean
+            col = organic[:, c]
+            if not (col > 0).any():
+                raise DataError(f"organic column {name!r} is zero in every week and geo; drop it from organic_columns")
+            organic[col <= 0, c] = col[col > 0].mean()
         return cls(
             target=tuple(float(v) for v in target),
             media=tuple(tuple(float(v) for v in row) for row in media),
             controls=tuple(float(v) for v in controls),
             start=str(data.dates[0].date()),
             span_days=float((data.dates[-1] - data.dates[0]).days),
+            organic=tuple(tuple(float(v) for v in row) for row in organic),
+            treatments=treatment_scales(data, data.geo_treatments.reshape(n_dates * n_geos, -1)),
         )
+
+
+def treatment_scales(data: MMMData, values: np.ndarray) -> tuple[float, ...]:
+    """``max |x − baseline|`` of each treatment over ``values`` (rows, treatment); a treatment that never
+    leaves its baseline is refused (nothing to measure its effect on)."""
+    out = []
+    for c, name in enumerate(data.treatment_names):
+        base = data.encoding.baselines[name]
+        value = float(np.max(np.abs(values[:, c] - base))) if len(values) else 0.0
+        if value <= 0 or np.ptp(values[:, c]) == 0:
+            raise DataError(
+                f"treatment {name!r} does not vary (it is {values[0, c]:g} in every row): its effect cannot be "
+                "told apart from the intercept; drop it from treatment_columns"
+            )
+        out.append(value)
+    return tuple(out)

@@ -65,6 +65,9 @@ class ModelSpec:
     priors: Mapping[str, Prior]
     data: MMMData
     scales: Scales
+    #: the organic media's own adstock and saturation (variables suffixed ``_organic``), or None without organic
+    organic_adstock: Any = None
+    organic_saturation: Any = None
     #: values derived from the spec alone (the training design, compiled functions), filled on first use
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -79,6 +82,40 @@ class ModelSpec:
     @property
     def controls(self) -> tuple[str, ...]:
         return tuple(self.data_config.control_columns)
+
+    @property
+    def organic(self) -> tuple[str, ...]:
+        """Organic media (``data.organic_columns``): their own dim ``organic``, never part of ``channel``."""
+        return tuple(self.data_config.organic_columns)
+
+    @property
+    def treatments(self) -> tuple[str, ...]:
+        """Treatments (``data.treatment_columns``), measured against their baselines."""
+        return tuple(self.data_config.treatment_columns)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Event effects, ``column[level]`` (every non-reference level of ``data.event_columns``)."""
+        return tuple(self.data.event_names)
+
+    @property
+    def input_blocks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The non-paid input block's parts in order, ``(name, columns)``: ``controls``, ``organic``,
+        ``treatments`` (original units), ``events`` (0/1 indicators). Every caller passes these, side by
+        side on the last axis, where the mean functions take ``controls`` (:meth:`history_inputs`,
+        :meth:`covariates`); a model without organic media, treatments and events takes its controls alone."""
+        return (
+            ("controls", self.controls),
+            ("organic", self.organic),
+            ("treatments", self.treatments),
+            ("events", self.events),
+        )
+
+    def transforms(self, block: str = "media") -> tuple[Any, Any, str]:
+        """``(adstock, saturation, coefficient name)`` of ``media`` (the channels) or ``organic``."""
+        if block == "organic":
+            return self.organic_adstock, self.organic_saturation, "beta_organic"
+        return self.adstock, self.saturation, "beta"
 
     @property
     def is_geo(self) -> bool:
@@ -121,9 +158,14 @@ class ModelSpec:
         """Training periods (of the data's frequency; the name is historical) whose spend reaches a
         forecast: ``l_max - 1`` for a lag-window adstock; an adstock class that overrides ``apply``
         may carry over further, so then every training period."""
-        if type(self.adstock).apply is Adstock.apply:
-            return self.adstock.l_max - 1
-        return self.data.n_dates
+        weeks = 0
+        for adstock in (self.adstock, self.organic_adstock if self.organic else None):
+            if adstock is None:
+                continue
+            if type(adstock).apply is not Adstock.apply:
+                return self.data.n_dates
+            weeks = max(weeks, adstock.l_max - 1)
+        return weeks
 
     # ------------------------------------------------------------- variables
     def pooling_dims(self) -> dict[str, tuple[str, ...]]:
@@ -182,6 +224,15 @@ class ModelSpec:
         for transform in (self.adstock, self.saturation):
             for name in transform.variable_names.values():
                 dims[name] = ("channel",)
+        if self.organic:  # shared by every geo of a panel
+            dims["beta_organic"] = ("organic",)
+            for transform in (self.organic_adstock, self.organic_saturation):
+                for name in transform.variable_names.values():
+                    dims[name] = ("organic",)
+        if self.treatments:
+            dims["gamma_treatment"] = ("treatment",)
+        if self.events:
+            dims["gamma_event"] = ("event",)
         dims.update({name: d for name, (d, _prior) in self.geo_variables.items()})
         return MappingProxyType(dims)
 
@@ -193,26 +244,61 @@ class ModelSpec:
         coords["date"] = pd.DatetimeIndex(self.data.dates if dates is None else dates)
         if self.controls:
             coords["control"] = list(self.controls)
+        for dim, names in (("organic", self.organic), ("treatment", self.treatments), ("event", self.events)):
+            if names:
+                coords[dim] = list(names)
         coords.update(self.seasonality.coords())
         coords.update(self.trend.coords())
         return coords
 
     # ---------------------------------------------------------------- inputs
     def history_inputs(self, multiplier: float | np.ndarray = 1.0) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-        """Training ``dates, media × multiplier, controls`` in the model's layout (with geo for panels)."""
+        """Training ``dates, media × multiplier, non-paid inputs`` in the model's layout (with geo for
+        panels); the non-paid inputs are :meth:`covariates` (the controls alone without other roles)."""
         data = self.data
         if self.is_geo:
-            return data.dates, data.geo_media * multiplier, data.geo_controls
-        return data.dates, data.media * multiplier, data.controls
+            return data.dates, data.geo_media * multiplier, self.covariates(data)
+        return data.dates, data.media * multiplier, self.covariates(data)
+
+    def covariates(self, data: MMMData) -> np.ndarray:
+        """The non-paid input block of ``data`` (:attr:`input_blocks`: controls, organic, treatments, events
+        side by side), ``(date, [geo,] column)``; geos in ``data``'s order."""
+        if self.is_geo:
+            parts = [data.geo_controls, data.geo_organic, data.geo_treatments, data.geo_events]
+        else:
+            parts = [data.controls, data.organic, data.treatments, data.events]
+        return np.concatenate([np.asarray(p, dtype=float) for p in parts], axis=-1)
+
+    def split_covariates(self, block: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`covariates` split back into its parts (original units), by :attr:`input_blocks` name."""
+        sizes = [len(cols) for _name, cols in self.input_blocks]
+        if block.shape[-1] != sum(sizes):
+            described = ", ".join(f"{len(c)} {n}" for n, c in self.input_blocks if c) or "none"
+            raise ValueError(
+                f"the non-paid inputs have {block.shape[-1]} columns; this model takes {sum(sizes)} ({described})"
+            )
+        out, start = {}, 0
+        for (name, _cols), size in zip(self.input_blocks, sizes, strict=True):
+            out[name] = block[..., start : start + size]
+            start += size
+        return out
 
     def design(self, dates: pd.DatetimeIndex, media: np.ndarray, controls: np.ndarray) -> dict[str, np.ndarray]:
-        """Scaled numeric inputs of the mean function for the given rows."""
+        """Scaled numeric inputs of the mean function for the given rows; ``controls`` is the non-paid
+        block (:meth:`covariates`). Treatments enter as ``(x − baseline) / max|x − baseline|``."""
         s = self.scales
+        parts = self.split_covariates(np.asarray(controls, dtype=float))
+
+        def scaled(values: np.ndarray, scale: Any) -> np.ndarray:
+            return values / np.asarray(scale) if values.shape[-1] else np.zeros(values.shape)
+
+        baselines = np.array([self.data.encoding.baselines[c] for c in self.treatments])
         return {
             "media": media / np.asarray(s.media),
-            "controls": controls / np.asarray(s.controls)
-            if controls.shape[-1]
-            else np.zeros((*controls.shape[:-1], 0)),
+            "controls": scaled(parts["controls"], s.controls),
+            "organic": scaled(parts["organic"], s.organic),
+            "treatments": scaled(parts["treatments"] - baselines, s.treatments),
+            "events": parts["events"],
             "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
             "fourier": self.seasonality.features(dates),
         }

@@ -133,10 +133,20 @@ def plot_decomposition(mmm: MMM, path: str | Path, components: xr.Dataset | None
     baseline = (mean["intercept"] + mean["trend"] + mean["seasonality"]).to_numpy()
     controls = mean["controls"].sum("control").to_numpy()
     media = mean["media"].to_numpy()
+    linear = controls.copy()  # controls, treatments (against their baselines) and events: one layer
+    linear_names = ["controls"] if mmm.controls else []
+    for var, dim, label in (("treatments", "treatment", "treatments"), ("events", "event", "events")):
+        if var in mean:
+            linear = linear + mean[var].sum(dim).to_numpy()
+            linear_names.append(label)
+    organic = mean["organic_media"].to_numpy() if "organic_media" in mean else np.zeros((len(dates), 0))
+    organic_names = [f"{n} (organic)" for n in mean["organic"].values] if "organic_media" in mean else []
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2])
-    layers = [baseline, *([controls] if mmm.controls else []), *media.T]
-    labels = ["baseline", *(["controls"] if mmm.controls else []), *mmm.channels]
-    colors = ["0.75", *(["0.55"] if mmm.controls else []), *[f"C{i}" for i in range(len(mmm.channels))]]
+    layers = [baseline, *([linear] if linear_names else []), *organic.T, *media.T]
+    labels = ["baseline", *([" + ".join(linear_names)] if linear_names else []), *organic_names, *mmm.channels]
+    n_org = len(organic_names)
+    colors = ["0.75", *(["0.55"] if linear_names else []), *[f"C{i + len(mmm.channels)}" for i in range(n_org)]]
+    colors += [f"C{i}" for i in range(len(mmm.channels))]
     ax.stackplot(dates, layers, labels=labels, colors=colors, alpha=0.9)
     ax.plot(dates, mmm.data.target, "k.", ms=3.5, label="observed")
     ax.set_ylabel(mmm.data_config.target_column)
@@ -146,6 +156,9 @@ def plot_decomposition(mmm: MMM, path: str | Path, components: xr.Dataset | None
         ax2.plot(dates, mean[name], lw=1.5, label=name)
     for ctl in mmm.controls:
         ax2.plot(dates, mean["controls"].sel(control=ctl), lw=1, label=ctl)
+    for var, dim in (("treatments", "treatment"), ("events", "event")):
+        for name in mean[var][dim].values if var in mean else []:
+            ax2.plot(dates, mean[var].sel({dim: name}), lw=1, ls="--", label=str(name))
     ax2.axhline(0, color="0.6", lw=0.6)
     ax2.set_ylabel("baseline parts")
     ax2.legend(loc="upper left", ncol=6, frameon=False, fontsize=8)

@@ -6,7 +6,8 @@
 - :func:`write_report` writes ``RUN_DIR/report.html`` (every figure embedded as a
   base64 PNG, so the page opens offline), ``RUN_DIR/insights.json``,
   ``RUN_DIR/insights.csv`` (per channel: ROAS, marginal ROAS, status),
-  ``RUN_DIR/response_curves.csv``, ``RUN_DIR/decomposition.csv`` and the figures under
+  ``RUN_DIR/response_curves.csv`` (and ``organic_response_curves.csv`` for organic media),
+  ``RUN_DIR/decomposition.csv`` (organic media, treatments and event levels by their kind) and the figures under
   ``RUN_DIR/figures/``. The page is rendered from the Jinja2 template
   ``bayesmmm/reporting/templates/report.html.j2`` with autoescape on: names from the data (channels,
   geos, components, the experiment's name) are shown as text, never interpreted as markup.
@@ -219,7 +220,7 @@ def write_report(
         reused instead of loading ``posterior.nc`` again. The folder is checked all the same.
     """
     from bayesmmm.decisions.insights import channel_insights, decomposition_table, findings, insights_json
-    from bayesmmm.decisions.response import adstock_weights, response_curves
+    from bayesmmm.decisions.response import adstock_weights, organic_response_curves, response_curves
     from bayesmmm.evaluation.summaries import fit_metrics
     from bayesmmm.model.mmm import MMM
     from bayesmmm.model.value import roas_unit
@@ -270,6 +271,9 @@ def write_report(
     found = findings(ins)
     write_text(run_dir / "insights.csv", ins.to_csv(index=False))
     write_text(run_dir / "response_curves.csv", curves.to_csv(index=False))
+    if mmm.require_spec().organic:  # organic media: curves against their activity, no spend and no ROAS
+        organic_curves = organic_response_curves(mmm, hdi_prob=hdi_prob)
+        write_text(run_dir / "organic_response_curves.csv", organic_curves.to_csv(index=False))
     write_text(run_dir / "decomposition.csv", deco.to_csv(index=False))
     write_json(
         run_dir / "insights.json",

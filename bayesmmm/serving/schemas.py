@@ -165,6 +165,21 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
                 description=f"control {ctl} in that period",
             ),
         )  # fmt: skip
+    dc = mmm.data_config
+    for i, col in enumerate(dc.organic_columns):
+        fields[f"organic_{i}"] = (
+            float, Field(alias=col, ge=0, strict=True, allow_inf_nan=False, description=f"organic {col} that week"),
+        )  # fmt: skip
+    for i, col in enumerate(dc.treatment_columns):
+        fields[f"treatment_{i}"] = (
+            float, Field(alias=col, strict=True, allow_inf_nan=False, description=f"treatment {col} that week"),
+        )  # fmt: skip
+    for i, col in enumerate(dc.event_columns):
+        ref, levels = mmm.data.encoding.events[col]
+        fields[f"event_{i}"] = (
+            str,
+            Field(alias=col, description=f"event {col} that week: one of {', '.join([ref, *levels])} ({ref}: none)"),
+        )
     config = ConfigDict(extra="forbid", populate_by_name=False)
     row = create_model("SpendRow", __config__=config, **fields)
     example = example_row(mmm)
@@ -185,6 +200,14 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
             Field(False, strict=True, description="add each channel's contribution (posterior mean); true or false"),
         ),
         seed=(int, Field(0, ge=0, strict=True, description="seed of the observation-noise draws")),
+        set=(
+            dict[str, float | str],
+            Field(
+                default_factory=dict,
+                description="what-if: {column: value} set in every row (a treatment, event, control or organic "
+                'column), e.g. {"price_index": 1.05}',
+            ),
+        ),
     )
     return row, body
 
@@ -210,6 +233,9 @@ def example_row(mmm: "MMM") -> dict[str, Any]:
     row: dict[str, Any] = {"date": str(next_dates(data.dates[-1], data.frequency, 1)[0].date())}
     row.update({key: round(float(v), 2) for key, v in zip(media_keys(mmm), data.media[-1], strict=True)})
     row.update({c: float(v) for c, v in zip(mmm.controls, data.controls[-1], strict=True)})
+    row.update({c: float(v) for c, v in zip(data.organic_names, data.organic[-1], strict=True)})
+    row.update({c: float(v) for c, v in zip(data.treatment_names, data.treatments[-1], strict=True)})
+    row.update({c: ref for c, (ref, _levels) in data.encoding.events.items()})
     return row
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from bayesmmm.data.frequency import next_dates, period_name
 from bayesmmm.data.loading import DataError
+from bayesmmm.data.roles import RoleError, encode_events, set_columns
 from bayesmmm.model.mmm import MMM
 from bayesmmm.serving.pools import BoundedCache
 from bayesmmm.serving.schemas import (
@@ -266,8 +267,21 @@ class ModelService:
                 f"order; {dates[i].date()} follows {dates[i - 1].date()} (expected {expected[i - 1].date()})"
             )
         media = np.array([[r[c] for c in media_keys(self.mmm)] for r in rows], dtype=float)
-        controls = np.array([[r[c] for c in self.mmm.controls] for r in rows], dtype=float).reshape(len(rows), -1)
-        return dates, media, controls
+        spec = self.mmm.require_spec()
+        if not (spec.organic or spec.treatments or spec.events):
+            controls = np.array([[r[c] for c in self.mmm.controls] for r in rows], dtype=float).reshape(len(rows), -1)
+            return dates, media, controls
+        # the non-paid block (controls, organic, treatments, event indicators by the training levels)
+        frame = pd.DataFrame(rows)
+        dc = self.mmm.data_config
+        numeric = [*dc.control_columns, *dc.organic_columns, *dc.treatment_columns]
+        parts = [frame[numeric].to_numpy(dtype=float).reshape(len(rows), -1)]
+        for col in dc.event_columns:
+            try:
+                parts.append(encode_events(col, frame[col].to_numpy(), *spec.data.encoding.events[col]))
+            except RoleError as exc:
+                raise ServiceInputError(f"new_media_spend: {exc}") from None
+        return dates, media, np.concatenate(parts, axis=1)
 
     def predict(self, body: dict[str, Any] | BaseModel) -> dict[str, Any]:
         """Serve ``POST /predict``: validates ``body`` (a dict or a parsed request) and forecasts.
@@ -278,6 +292,12 @@ class ModelService:
         """
         req = body if isinstance(body, BaseModel) else self.predict_model.model_validate_json(json.dumps(body))
         rows = [r.model_dump(by_alias=True) for r in req.new_media_spend]
+        if req.set:  # a what-if: these columns take this value in every row
+            try:
+                frame = set_columns(pd.DataFrame(rows), req.set, self.mmm.data_config)
+            except RoleError as exc:
+                raise ServiceInputError(f"set: {exc}") from None
+            rows = frame.to_dict(orient="records")
         dates, media, controls = self._inputs(rows)
         with self._predict_lock:
             fc = self.forecaster.forecast(dates, media, controls, req.hdi_prob, seed=req.seed)

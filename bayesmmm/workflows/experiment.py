@@ -30,6 +30,7 @@ from bayesmmm.evaluation.summaries import (
     parameter_summary,
     roas_geo_table,
     roas_table,
+    roles_table,
 )
 from bayesmmm.io import atomic_run_dir, check_run_dir, write_json, write_text
 from bayesmmm.model.mmm import MMM
@@ -75,7 +76,8 @@ def run_experiment(
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
     ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
-    ``fit.png`` (and ``lift_tests.csv`` for a calibrated model). A geo model's ``roas.csv`` and
+    ``fit.png`` (and ``lift_tests.csv`` for a calibrated model; ``roles.csv`` for a model with organic
+    media, treatments or events: :func:`~bayesmmm.evaluation.summaries.roles_table`). A geo model's ``roas.csv`` and
     ``contributions.csv`` are national (sums over geos); it adds ``roas_geo.csv`` (per geo and channel, with HDIs) and
     ``contributions_geo.csv`` (posterior-mean contributions per period by geo).
     """
@@ -117,6 +119,9 @@ def run_experiment(
         write_json(tmp / "diagnostics.json", diag)
         contributions_table(mmm, hdi_prob, comps).to_csv(tmp / "contributions.csv", index=False)
         roas.to_csv(tmp / "roas.csv", index=False)
+        roles = roles_table(mmm, hdi_prob, comps)
+        if len(roles):  # organic media, treatments, event levels: contributions by role, no ROAS
+            roles.to_csv(tmp / "roles.csv", index=False)
         if mmm.lift_tests is not None:
             write_text(tmp / "lift_tests.csv", mmm.lift_tests.to_csv(index=False))
         if mmm.is_geo:

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -130,12 +131,14 @@ def meridian_spec(experiment: Path, args: argparse.Namespace) -> dict:
 
 
 def _header(name: str, library: str, command: str, args: argparse.Namespace) -> dict:
+    """What every result records: when (the fit's start), the command, the machine and its load."""
     return {
         "dataset": name,
         "library": library,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores visible",
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         "threads": args.threads,
         "n_chains": args.n_chains,
         "hdi_prob": args.hdi_prob,
@@ -143,17 +146,27 @@ def _header(name: str, library: str, command: str, args: argparse.Namespace) -> 
     }
 
 
+def _timed(fn, *args):
+    """``fn(*args)`` with the CPU seconds (user + system) its child processes used, and the load at the end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = fn(*args)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result, {"cpu_s": round(cpu, 1), "load_average_1min_at_end": round(os.getloadavg()[0], 2)}
+
+
 def fit_meridian(name: str, experiment: Path, args: argparse.Namespace) -> dict:
     """Meridian's fit of ``experiment``'s data in a fresh process of Meridian's interpreter."""
     from bayesmmm.workflows.bench import run_child
 
     spec = meridian_spec(experiment, args)
-    result = run_child(
-        spec, thread_env(args.threads), args.timeout, python=args.meridian_python, module=MERIDIAN_FIT.read_text()
+    command = "nox -s bench_meridian -- " + " ".join(a for a in sys.argv[1:] if not a.startswith("--meridian-py"))
+    header = _header(name, "meridian", command.replace(f" {args.meridian_python}", ""), args)
+    result, usage = _timed(
+        run_child, spec, thread_env(args.threads), args.timeout, args.meridian_python, MERIDIAN_FIT.read_text()
     )
-    header = _header(name, "meridian", "nox -s bench_meridian -- " + " ".join(sys.argv[1:]), args)
     settings = {"n_adapt": args.n_adapt, "n_burnin": args.n_burnin, "n_keep": args.n_keep}
-    out = {**header, **settings, "experiment": str(experiment.relative_to(ROOT)), **result}
+    out = {**header, **settings, "experiment": str(experiment.relative_to(ROOT)), **usage, **result}
     if "process_s" in out:
         out["wall_s"] = out["process_s"]
     return out
@@ -171,9 +184,9 @@ def fit_bayesmmm(name: str, experiment: Path, args: argparse.Namespace) -> dict:
         sys.executable, "-c", "from bayesmmm.cli import run; run()", "-q", "fit", str(experiment), "-o", str(run_dir),
         "--chains", str(args.n_chains), "--tune", str(tune), "--draws", str(draws), "--seed", str(args.seed),
     ]  # fmt: skip
-    proc, process_s = run_process(command, thread_env(args.threads), args.timeout)
     header = _header(name, "bayesmmm", "bayesmmm -q fit " + " ".join(command[6:]).replace(str(ROOT) + "/", ""), args)
-    out = {**header, "tune": tune, "draws": draws, "experiment": str(experiment.relative_to(ROOT))}
+    (proc, process_s), usage = _timed(run_process, command, thread_env(args.threads), args.timeout)
+    out = {**header, "tune": tune, "draws": draws, "experiment": str(experiment.relative_to(ROOT)), **usage}
     if proc is None or proc.returncode != 0 or not (run_dir / "roas.csv").exists():
         return {**out, **process_failure(proc, process_s, args.timeout)}
     diag = json.loads((run_dir / "diagnostics.json").read_text())
@@ -236,7 +249,9 @@ def _fit_line(result: dict | None) -> str:
         else f"{result['tune']} tune + {result['draws']} draws"
     )
     return (
-        f"{result['wall_s']:.0f} s whole process ({chains} chains × {draws}, {result['threads']} thread(s)); "
+        f"{result['wall_s']:.0f} s whole process, {result.get('cpu_s', float('nan')):.0f} CPU s "
+        f"({chains} chains × {draws}, {result['threads']} thread(s); load average "
+        f"{result.get('load_average_1min_at_start')} at start); "
         f"max R-hat {result['max_rhat']}, min bulk ESS {result['min_ess_bulk']}, "
         f"{result['divergences']} divergences; measured {result['measured_at']}"
     )

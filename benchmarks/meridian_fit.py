@@ -102,6 +102,12 @@ def main() -> None:
     rhat = az.rhat(post)
     finite = [float(np.nanmin(ess[v].values)) for v in ess.data_vars if np.isfinite(ess[v].values).any()]
     rhats = [float(np.nanmax(rhat[v].values)) for v in rhat.data_vars if np.isfinite(rhat[v].values).any()]
+    worst = max(
+        (v for v in rhat.data_vars if np.isfinite(rhat[v].values).any()),
+        key=lambda v: float(np.nanmax(rhat[v].values)),
+        default=None,
+    )
+    roi_rhat = az.rhat(az.convert_to_dataset({"roi": roi}))["roi"].values  # the reported quantity itself
     stats = mmm.inference_data.sample_stats
     divergences = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else None
     peak_kb = max(
@@ -117,7 +123,9 @@ def main() -> None:
         "roi_s": round(t_roi - t_sample, 3),
         "in_process_s": round(t_roi - T_START, 3),
         "max_rhat": round(max(rhats), 4) if rhats else None,  # None: no variable moved (a stuck sampler)
+        "max_rhat_variable": worst,
         "min_ess_bulk": round(min(finite), 1) if finite else None,
+        "roi_max_rhat": round(float(np.nanmax(roi_rhat)), 4),
         "divergences": divergences,
         "peak_mem_mb": round(peak_kb / 1024, 1),
         "roi": table,

@@ -120,7 +120,7 @@ MERIDIAN = "google-meridian[jax]==2.1.0"
 
 @nox.session(python=PYTHON)
 def bench_meridian(session: nox.Session) -> None:
-    """bayesmmm vs Google Meridian on Meridian's own data, ROI per channel side by side (benchmarks/meridian.py).
+    """bayesmmm vs Google Meridian on Meridian's data, ROI per channel (benchmarks/meridian_side_by_side.py).
 
     This session's own virtualenv holds Meridian (from PyPI, with its JAX backend); Meridian's
     fits run there (benchmarks/meridian_fit.py, which does not import bayesmmm), ours in the
@@ -134,8 +134,8 @@ def bench_meridian(session: nox.Session) -> None:
     bindir = "Scripts" if sys.platform == "win32" else "bin"
     meridian_python = Path(session.virtualenv.location) / bindir / "python"
     session.run(
-        sys.executable, "benchmarks/meridian.py", "--meridian-python", str(meridian_python), *session.posargs,
-        external=True,
+        sys.executable, "benchmarks/meridian_side_by_side.py", "--meridian-python", str(meridian_python),
+        *session.posargs, external=True,
     )  # fmt: skip
 
 

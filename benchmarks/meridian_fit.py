@@ -1,6 +1,6 @@
 """Fit one of Meridian's own data sets with Google Meridian and print per-channel ROI (runs in Meridian's env).
 
-Run by ``benchmarks/meridian.py`` in the virtualenv of ``nox -s bench_meridian``; does not import
+Run by ``benchmarks/meridian_side_by_side.py`` in the virtualenv of ``nox -s bench_meridian``; does not import
 bayesmmm. Reads a JSON spec on stdin:
 
 ``data_path``, ``geo`` (true for a geo panel), ``channels`` (name -> {spend, exposure}),
@@ -125,7 +125,7 @@ def main() -> None:
         "max_rhat": round(max(rhats), 4) if rhats else None,  # None: no variable moved (a stuck sampler)
         "max_rhat_variable": worst,
         "min_ess_bulk": round(min(finite), 1) if finite else None,
-        "roi_max_rhat": round(float(np.nanmax(roi_rhat)), 4),
+        "roi_max_rhat": round(float(np.nanmax(roi_rhat)), 4) if np.isfinite(roi_rhat).all() else None,
         "divergences": divergences,
         "peak_mem_mb": round(peak_kb / 1024, 1),
         "roi": table,

@@ -1,4 +1,4 @@
-"""benchmarks/meridian.py without fits: the columns Meridian is given, the thread limits, the side-by-side table."""
+"""benchmarks/meridian_side_by_side.py without fits: Meridian's columns, the thread limits, the table."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_meridian", ROOT / "benchmarks" / "meridian.py")
+    spec = importlib.util.spec_from_file_location("bench_meridian", ROOT / "benchmarks" / "meridian_side_by_side.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -114,6 +114,31 @@ def bench_peers_calibration(session: nox.Session) -> None:
     _with_peer_env(session, "benchmarks/peers_calibration.py")
 
 
+#: Google Meridian, pinned: the side-by-side figures in benchmarks/README.md were measured with it
+MERIDIAN = "google-meridian[jax]==2.1.0"
+
+
+@nox.session(python=PYTHON)
+def bench_meridian(session: nox.Session) -> None:
+    """bayesmmm vs Google Meridian on Meridian's data, ROI per channel (benchmarks/meridian_side_by_side.py).
+
+    This session's own virtualenv holds Meridian (from PyPI, with its JAX backend); Meridian's
+    fits run there (benchmarks/meridian_fit.py, which does not import bayesmmm), ours in the
+    interpreter that runs nox, through the ``bayesmmm fit`` CLI. Extra arguments go to the
+    script, e.g. ``nox -s bench_meridian -- --datasets national --only meridian``.
+    """
+    import sys
+    from pathlib import Path
+
+    session.install(MERIDIAN)
+    bindir = "Scripts" if sys.platform == "win32" else "bin"
+    meridian_python = Path(session.virtualenv.location) / bindir / "python"
+    session.run(
+        sys.executable, "benchmarks/meridian_side_by_side.py", "--meridian-python", str(meridian_python),
+        *session.posargs, external=True,
+    )  # fmt: skip
+
+
 def _with_peer_env(session: nox.Session, script: str) -> None:
     """Install PyMC-Marketing in the session's virtualenv; run ``script`` here with ``--peer-python``."""
     import sys

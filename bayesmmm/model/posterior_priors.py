@@ -6,15 +6,17 @@ parameters; the controls' coefficients ``gamma_control``; the likelihood's ``sig
 parameters such as ``nu``) gets an independent prior per element, moment-matched on the
 parameter's unconstrained scale (the scale PyMC samples it on):
 
-=============  ==================  ===========================================================
-support        PyMC transform      prior (``m``, ``s``: mean and sd of the transformed draws)
-=============  ==================  ===========================================================
-real           none                ``Normal(mu=m, sigma=s)`` of the draws
-positive       log                 ``LogNormal(mu=m, sigma=s)``, ``m, s`` of ``log(draws)``
-(0, 1)         log-odds            ``LogitNormal(mu=m, sigma=s)``, ``m, s`` of ``logit(draws)``
-=============  ==================  ===========================================================
+=============  ==============  ===============================================================
+support        PyMC transform  prior
+=============  ==============  ===============================================================
+real           none            ``Normal(mu=m, sigma=s)``, ``m, s``: mean and sd of the draws
+positive       log             ``LogNormal(mu=m, sigma=s)``, ``m, s`` of ``log(draws)``
+(0, 1)         log-odds        ``Beta(alpha, beta)`` with the draws' mean ``m`` and variance
+                               ``v``: ``alpha = m k``, ``beta = (1 − m) k``, ``k = m(1 − m)/v − 1``
+=============  ==============  ===============================================================
 
-(``s``: the sample sd, ``ddof=1``.) A parameter of any other support keeps its prior (listed in
+(``s``, ``v``: sample sd and variance, ``ddof=1``. PyMC's ``LogitNormal`` is not a distribution
+class the prior machinery can name, hence the moment-matched Beta for (0, 1) parameters.) A parameter of any other support keeps its prior (listed in
 :attr:`PosteriorPriors.kept`). The intercept, the trend and the seasonality keep their priors:
 they describe the level and the path over time that new periods revise. The correlations of the
 posterior (``beta`` with the saturation's half-point, say) are not carried: the product of the
@@ -38,18 +40,18 @@ from bayesmmm.model.spec import QUANTITY_VARIABLES
 
 __all__ = ["PosteriorPriors", "fitted_prior", "moments", "posterior_priors", "variable_supports"]
 
-#: support → (forward map to the unconstrained scale, PyMC distribution fitted there)
+#: support → (map of the draws to where the moments are taken, the PyMC distribution fitted)
 _SUPPORTS = {
     "real": (lambda x: x, "Normal"),
     "positive": (np.log, "LogNormal"),
-    "unit": (lambda x: np.log(x) - np.log1p(-x), "LogitNormal"),
+    "unit": (lambda x: x, "Beta"),
 }
 _TRANSFORMS = {None: "real", "LogTransform": "positive", "LogOddsTransform": "unit"}
 
 
 def moments(draws: np.ndarray, support: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sd (``ddof=1``) over the first axis of ``draws`` mapped to the unconstrained scale of
-    ``support`` (``real``, ``positive``: log, ``unit``: logit); a zero sd is raised to 1e-6."""
+    """Mean and sd (``ddof=1``) over the first axis of ``draws``, of ``log(draws)`` for ``positive``
+    (``real`` and ``unit``: of the draws); a zero sd is raised to 1e-6."""
     forward, _dist = _SUPPORTS[support]
     z = forward(np.asarray(draws, dtype=float))
     return z.mean(axis=0), np.maximum(z.std(axis=0, ddof=1), 1e-6)
@@ -63,6 +65,9 @@ def fitted_prior(draws: np.ndarray, support: str) -> Prior:
     def value(a: np.ndarray) -> float | list[float]:
         return float(a) if np.ndim(a) == 0 else [float(v) for v in np.ravel(a)]
 
+    if support == "unit":  # Beta by the method of moments; v < m(1 - m) holds for draws inside (0, 1)
+        k = np.maximum(mu * (1 - mu) / sigma**2 - 1.0, 1e-3)
+        return Prior(dist=dist, alpha=value(mu * k), beta=value((1 - mu) * k))
     return Prior(dist=dist, mu=value(mu), sigma=value(sigma))
 
 

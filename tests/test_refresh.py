@@ -31,7 +31,7 @@ def test_new_data_must_extend_the_old_dates(mmm_example_frame):
     frame = mmm_example_frame
     old = _data(frame.iloc[:100])
     assert check_extends(old, _data(frame)) == len(frame) - 100
-    with pytest.raises(DataError, match="after the first fit's last date.*give the whole table"):
+    with pytest.raises(DataError, match=r"after the first fit's last date.*give the whole table"):
         check_extends(old, _data(frame.iloc[100:]))
     with pytest.raises(DataError, match="must begin with the first fit's periods"):
         check_extends(old, _data(frame.iloc[5:]))

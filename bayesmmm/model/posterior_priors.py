@@ -16,11 +16,12 @@ positive       log             ``LogNormal(mu=m, sigma=s)``, ``m, s`` of ``log(d
 =============  ==============  ===============================================================
 
 (``s``, ``v``: sample sd and variance, ``ddof=1``. PyMC's ``LogitNormal`` is not a distribution
-class the prior machinery can name, hence the moment-matched Beta for (0, 1) parameters.) A parameter of any other support keeps its prior (listed in
-:attr:`PosteriorPriors.kept`). The intercept, the trend and the seasonality keep their priors:
-they describe the level and the path over time that new periods revise. The correlations of the
-posterior (``beta`` with the saturation's half-point, say) are not carried: the product of the
-marginals is wider than the joint posterior along those ridges.
+class the prior machinery can name, hence the moment-matched Beta for (0, 1) parameters.) A
+parameter of any other support keeps its prior (listed in :attr:`PosteriorPriors.kept`). The
+intercept, the trend and the seasonality keep their priors: they describe the level and the path
+over time that new periods revise. The correlations of the posterior (``beta`` with the
+saturation's half-point, say) are not carried: the product of the marginals is wider than the
+joint posterior along those ridges.
 
 The priors are expressed in the model configuration (``model.priors``, ``model.adstock.priors``,
 ``model.saturation.priors``, ``model.media_prior.channels``), so the new run's ``config.yaml``

@@ -74,7 +74,7 @@ def one(seed: int, out: Path, sampler: dict[str, int]) -> list[dict]:
     data_csv, truth_path = write_simulation(scenario, root / "data")
     truth = json.loads(truth_path.read_text())
     frame = pd.read_csv(data_csv)
-    n_first = int(round(0.8 * len(frame)))
+    n_first = round(0.8 * len(frame))
     first_csv = root / "data" / "first.csv"
     frame.iloc[:n_first].to_csv(first_csv, index=False)
     experiment = yaml.safe_load(builtin_scenario("four_channel_experiment").read_text())

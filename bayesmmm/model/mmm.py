@@ -345,7 +345,9 @@ class MMM:
         for rv in model.free_RVs:
             value = self.initial_values.get(rv.name)
             dims = model.named_vars_to_dims.get(rv.name, ())
-            if value is None or np.shape(value) != tuple(sizes[d] for d in dims):
+            if value is None or any(d not in sizes for d in dims):
+                continue
+            if np.shape(value) != tuple(sizes[d] for d in dims):
                 continue
             model.set_initval(rv, np.asarray(value, dtype=float))
 

@@ -11,6 +11,7 @@ Public API
 - Decisions: :func:`channel_insights` (ROAS, marginal ROAS, saturation status),
   :func:`findings`, :func:`response_curves`, :func:`marginal_roas`, :func:`optimize_budget`,
   :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`.
+- The loop: :func:`refresh_run` (``bayesmmm refresh``), :func:`run_validation` (``bayesmmm validate``).
 
 Not imported here: :mod:`bayesmmm.testing` (``from bayesmmm.testing import check_saturation``),
 the contract checks to run on your own transforms in your test suite (:func:`check_adstock`,
@@ -66,6 +67,8 @@ _LAZY: dict[str, str] = {
     "load_scenario": "bayesmmm.workflows.simulate",
     "simulate": "bayesmmm.workflows.simulate",
     "write_simulation": "bayesmmm.workflows.simulate",
+    "refresh_run": "bayesmmm.workflows.refresh",
+    "run_validation": "bayesmmm.workflows.validate",
 }
 
 
@@ -107,10 +110,12 @@ __all__ = [
     "marginal_roas",
     "optimize_budget",
     "parameter_summary",
+    "refresh_run",
     "response_curves",
     "roas_table",
     "run_experiment",
     "run_scenarios",
+    "run_validation",
     "simulate",
     "write_optimization",
     "write_report",

@@ -805,13 +805,15 @@ class SelectionConfig(_Base):
     yearly_seasonality: list[int] | None = None
     trend: list[str] | None = None
     likelihood: list[str] | None = None
-    criterion: Literal["loo", "waic", "bic", "holdout"] = "loo"
+    criterion: Literal["loo", "waic", "bic", "holdout", "cv"] = "loo"
     holdout_weeks: int = Field(
         13,
         ge=0,
         description="periods of the data held out at the end (weeks of weekly data, days of daily data, months of "
         "monthly data); 0 skips the hold-out fits",
     )
+    cv_folds: int = Field(3, ge=1, description="criterion cv: rolling-origin folds (as bayesmmm validate --folds)")
+    cv_horizon: int = Field(13, ge=1, description="criterion cv: periods each fold predicts (validate --horizon)")
     jobs: int = Field(1, ge=1, description="candidates fitted at once (each gets cores // jobs)")
 
     @field_validator("adstock", "saturation", "likelihood", "trend")

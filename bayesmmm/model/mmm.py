@@ -156,6 +156,12 @@ class MMM:
         self.spec: ModelSpec | None = None
         self.idata = None
         self.timings: dict[str, float] = {}
+        #: scales to bind to instead of computing them from the data (a refresh keeps the first fit's:
+        #: :mod:`bayesmmm.workflows.refresh`); None: :meth:`Scales.from_data` of the training data
+        self.fixed_scales: Scales | None = None
+        #: initial values of free variables (constrained space, by name) for the sampler: a warm start;
+        #: every backend starts from the PyMC model's initial point (jittered), which these set
+        self.initial_values: dict[str, np.ndarray] | None = None
         self._predictive: tuple[ModelSpec, Any, Predictive] | None = None
 
     def _build_seasonality(self):
@@ -389,7 +395,21 @@ class MMM:
             self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
             if self.lift_tests is not None:
                 add_lift_likelihood(spec, self.lift_tests, params)
+        if self.initial_values:
+            self._set_initial_values(model)
         return model
+
+    def _set_initial_values(self, model) -> None:
+        """:attr:`initial_values` as the model's initvals (free variables of the same shape only)."""
+        sizes = {dim: len(values) for dim, values in model.coords.items()}
+        for rv in model.free_RVs:
+            value = self.initial_values.get(rv.name)
+            dims = model.named_vars_to_dims.get(rv.name, ())
+            if value is None or any(d not in sizes for d in dims):
+                continue
+            if np.shape(value) != tuple(sizes[d] for d in dims):
+                continue
+            model.set_initval(rv, np.asarray(value, dtype=float))
 
     def structure_key(self) -> str:
         """Identifies the sampling graph up to its data: models with equal keys share compiled code."""
@@ -414,7 +434,8 @@ class MMM:
 
     def _set_data(self, frame: pd.DataFrame) -> None:
         data = frame_to_data(frame, self.data_config, min_rows=self.min_rows)
-        self.bind(data, Scales.from_data(data, self.data_config.target_column))
+        scales = Scales.from_data(data, self.data_config.target_column)  # also checks the data
+        self.bind(data, scales if self.fixed_scales is None else self.fixed_scales)
 
     @property
     def carryover_weeks(self) -> int:

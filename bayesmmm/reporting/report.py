@@ -8,7 +8,8 @@
   ``RUN_DIR/insights.csv`` (per channel: ROAS, marginal ROAS, status),
   ``RUN_DIR/response_curves.csv`` (and ``organic_response_curves.csv`` for organic media),
   ``RUN_DIR/decomposition.csv`` (organic media, treatments and event levels by their kind) and the figures under
-  ``RUN_DIR/figures/``. The page is rendered from the Jinja2 template
+  ``RUN_DIR/figures/``; a refreshed run (``bayesmmm refresh``: ``changes.csv``) gets a "What
+  changed" section. The page is rendered from the Jinja2 template
   ``bayesmmm/reporting/templates/report.html.j2`` with autoescape on: names from the data (channels,
   geos, components, the experiment's name) are shown as text, never interpreted as markup.
 """
@@ -313,11 +314,28 @@ def write_report(
         "geo": geo,
         "calibration": _calibration_context(diag),
         "optimization": _optimization_context(opt_folder) if opt_folder else None,
+        "changes": _changes_context(run_dir, run_hdi_prob),
         "version": str((meta.get("versions") or {}).get("bayesmmm", "")),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     page = _environment().get_template(TEMPLATE).render(context)
     return write_text(run_dir / "report.html", page)
+
+
+def _changes_context(run_dir: Path, hdi_prob: float) -> dict[str, Any] | None:
+    """The "What changed" section of a refreshed run (``changes.csv`` and ``refresh.json``), or None."""
+    path = run_dir / "changes.csv"
+    if not path.exists():
+        return None
+    info = _read_json(run_dir / "refresh.json")
+    return {
+        "rows": pd.read_csv(path).to_dict("records"),
+        "old_run": str(info.get("old_run", "the first run")),
+        "new_periods": info.get("new_periods", "?"),
+        "old_periods": info.get("old_periods", "?"),
+        "prior_from_posterior": bool(info.get("prior_from_posterior", False)),
+        "pct": f"{hdi_prob:.0%}",
+    }
 
 
 def _calibration_context(diag: dict[str, Any]) -> dict[str, Any] | None:

@@ -63,6 +63,7 @@ def run_experiment(
     *,
     frame: pd.DataFrame | None = None,
     log: Callable[[str], None] = lambda _msg: None,
+    setup: Callable[[MMM], None] | None = None,
 ) -> RunResult:
     """Fit ``config`` and write the run folder.
 
@@ -73,6 +74,8 @@ def run_experiment(
     run_dir : folder to create (replaced only if it is an earlier run folder).
     frame : data to use instead of reading the experiment's data.
     log : progress messages.
+    setup : called with the model before it is fitted (a refresh fixes its scales and warm start there:
+        :mod:`bayesmmm.workflows.refresh`).
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
     ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
@@ -95,6 +98,8 @@ def run_experiment(
 
     lift = config.calibration.lift_tests if config.calibration is not None else None
     mmm = MMM(config.data, config.model, lift_tests=lift.path if lift is not None else None)
+    if setup is not None:
+        setup(mmm)
     rows = "rows (date × geo)" if mmm.is_geo else "rows"
     log(
         f"Fitting {len(mmm.channels)} channels × {len(frame)} {rows}: adstock={mmm.adstock.name}, "

@@ -7,6 +7,9 @@ log-likelihood in original units: PSIS-LOO, WAIC, BIC, and
   periods of the data's frequency: days of daily data, months of monthly data), predict the last ``h``
   (adstock carried over): RMSE, MAPE, CRPS of the predictive draws and coverage of the
   90% interval.
+- **Time-slice cross-validation** (``criterion: cv``): rolling-origin folds
+  (:mod:`bayesmmm.workflows.validate`, ``cv_folds`` folds of ``cv_horizon`` weeks); ranked by
+  ``cv_crps``, the mean CRPS over the folds.
 - **Stacking weights** over LOO (ArviZ's ``compare``); ``elpd_diff`` is this candidate's ELPD
   minus the best one's (≤ 0, ArviZ 1.x convention) and ``dse`` the SE of that difference.
 """
@@ -52,6 +55,7 @@ COMPARISON_COLUMNS = [
     "holdout_rmse",
     "holdout_mape",
     "holdout_crps",
+    "cv_crps",
     "max_pareto_k",
     "weight",
 ]
@@ -101,6 +105,8 @@ class _Task:
     run_dir: str
     holdout_weeks: int
     hdi_prob: float
+    cv_folds: int = 0  # rolling-origin folds (criterion cv); 0: none
+    cv_horizon: int = 0
 
 
 def _run_candidate(task: _Task) -> dict[str, Any]:
@@ -124,6 +130,10 @@ def _run_candidate(task: _Task) -> dict[str, Any]:
         row["max_rhat"] = result.diagnostics["max_rhat"]
         if task.holdout_weeks:
             row.update(_holdout(config, frame, task.holdout_weeks, task.hdi_prob))
+        if task.cv_folds:
+            from bayesmmm.workflows.validate import cv_scores
+
+            row.update(cv_scores(config, frame, task.cv_folds, task.cv_horizon))
         row["status"] = "ok"
     except Exception as exc:  # one failing candidate never stops the others
         row["status"] = "failed"
@@ -164,24 +174,14 @@ def _holdout(config: ExperimentConfig, frame: pd.DataFrame, weeks: int, prob: fl
     dates = pd.to_datetime(frame[config.data.date_column])
     cutoff = data.dates[-weeks]
     train, test = frame[dates < cutoff], frame[dates >= cutoff]
-    mmm = MMM(config.data, config.model, lift_tests=_training_lift_tests(config, cutoff))
+    from bayesmmm.workflows.validate import lift_tests_before
+
+    mmm = MMM(config.data, config.model, lift_tests=lift_tests_before(config, cutoff))
     mmm.fit(train, config.sampler.model_copy(update={"progressbar": False}))
     pred = mmm.predict(test, noise=True, seed=config.sampler.seed or 0)
     observed = frame_to_data(test, config.data).target
     draws = pred["y"].to_numpy().reshape(-1, len(observed))
     return holdout_scores(draws, observed, prob)
-
-
-def _training_lift_tests(config: ExperimentConfig, cutoff: pd.Timestamp) -> pd.DataFrame | None:
-    """The calibration's lift tests a hold-out fit can use: steady-state ones and those ending before ``cutoff``."""
-    lift = config.calibration.lift_tests if config.calibration is not None else None
-    if lift is None:
-        return None
-    from bayesmmm.model.calibration import read_lift_tests
-
-    tests = read_lift_tests(lift.path)
-    tests = tests[tests["end"].isna() | (tests["end"] < cutoff)]
-    return tests if len(tests) else None
 
 
 def _rank(rows: list[dict[str, Any]], criterion: str) -> pd.DataFrame:
@@ -212,6 +212,7 @@ def _rank(rows: list[dict[str, Any]], criterion: str) -> pd.DataFrame:
         "waic": ("waic", True),
         "bic": ("bic", True),
         "holdout": ("holdout_crps", True),
+        "cv": ("cv_crps", True),
     }[criterion]
     order = table[key].rank(ascending=ascending, method="min")
     table["rank"] = order.fillna(len(table) + 1).astype(int)
@@ -246,7 +247,13 @@ def run_selection(
         cfg = config.model_copy(update={"model": model, "selection": None, "name": f"{config.name or 'select'}-{name}"})
         cfg.sampler = cfg.sampler.model_copy(update={"progressbar": False})
         task = _Task(
-            name, cfg.model_dump(mode="json"), str(out_dir / "runs" / name), sel.holdout_weeks, config.output.hdi_prob
+            name,
+            cfg.model_dump(mode="json"),
+            str(out_dir / "runs" / name),
+            sel.holdout_weeks,
+            config.output.hdi_prob,
+            sel.cv_folds if sel.criterion == "cv" else 0,
+            sel.cv_horizon,
         )
         tasks.append(task)
     log(f"Selecting among {len(tasks)} candidates ({jobs} at a time), criterion {sel.criterion}")
@@ -295,6 +302,8 @@ def _describe(row: dict[str, Any]) -> str:
     if row.get("status") != "ok":
         return f"  {row['candidate']}: FAILED {row.get('error')}"
     hold = f", hold-out CRPS {row['holdout_crps']:.4g}" if "holdout_crps" in row else ""
+    if "cv_crps" in row:
+        hold += f", CV CRPS {row['cv_crps']:.4g} (coverage {row['cv_coverage']:.0%})"
     fit = f"elpd {row['elpd']:.1f} ± {row['se']:.1f}, BIC {row['bic']:.1f}"
     if row.get("divergences") or row.get("max_rhat", 1.0) > 1.05:
         fit += f" [check convergence: {row['divergences']} divergences, max R-hat {row['max_rhat']:.2f}]"

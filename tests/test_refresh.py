@@ -1,0 +1,185 @@
+"""bayesmmm refresh: the new data's grid, the first fit's scales, warm start, posterior-as-prior, changes.csv."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from bayesmmm.cli import app
+from bayesmmm.config.experiment import DataConfig
+from bayesmmm.data.loading import DataError, frame_to_data
+from bayesmmm.model.mmm import MMM
+from bayesmmm.model.posterior_priors import fitted_prior, moments, posterior_priors
+from bayesmmm.workflows.refresh import CHANGES_FILE, check_extends, prob_moved, warm_start_values
+from tests.conftest import HOLDOUT_WEEKS, MMM_EXAMPLE_DATA
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _data(frame: pd.DataFrame):
+    return frame_to_data(frame, DataConfig.model_validate(MMM_EXAMPLE_DATA))
+
+
+# ------------------------------------------------------------------ the grid
+def test_new_data_must_extend_the_old_dates(mmm_example_frame):
+    frame = mmm_example_frame
+    old = _data(frame.iloc[:100])
+    assert check_extends(old, _data(frame)) == len(frame) - 100
+    with pytest.raises(DataError, match=r"after the first fit's last date.*give the whole table"):
+        check_extends(old, _data(frame.iloc[100:]))
+    with pytest.raises(DataError, match="must begin with the first fit's periods"):
+        check_extends(old, _data(frame.iloc[5:]))
+    with pytest.raises(DataError, match="add no period"):
+        check_extends(old, _data(frame.iloc[:100]))
+    shifted = frame.copy()
+    shifted["date_week"] = pd.to_datetime(shifted["date_week"]) + pd.Timedelta(days=1)
+    shifted.loc[0, "date_week"] = pd.to_datetime(frame.loc[0, "date_week"])  # same start, then off the grid
+    with pytest.raises(DataError):
+        check_extends(old, _data(shifted))
+
+
+def test_prob_moved_is_the_pairwise_frequency():
+    rng = np.random.default_rng(0)
+    old, new = rng.lognormal(0, 0.2, 300), rng.lognormal(0.05, 0.1, 200)
+    count = sum(abs(b / a - 1) > 0.1 for a in old for b in new)
+    assert prob_moved(new, old) == pytest.approx(count / (300 * 200), abs=1e-12)
+    same = np.full(10, 2.0)
+    assert prob_moved(same, same) == 0.0 and prob_moved(same * 1.2, same) == 1.0
+
+
+# ------------------------------------------------------------ fitted priors
+def test_fitted_priors_match_the_draws_moments():
+    rng = np.random.default_rng(1)
+    positive = rng.gamma(3.0, 0.5, size=(4000, 3))
+    p = fitted_prior(positive, "positive")
+    assert p.dist == "LogNormal"
+    np.testing.assert_allclose(p.params["mu"], np.log(positive).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(p.params["sigma"], np.log(positive).std(0, ddof=1), rtol=1e-12)
+    unit = rng.beta(2.0, 5.0, size=4000)
+    b = fitted_prior(unit, "unit")
+    a, c = b.params["alpha"], b.params["beta"]
+    assert b.dist == "Beta"
+    assert stats.beta(a, c).mean() == pytest.approx(unit.mean(), rel=1e-10)
+    assert stats.beta(a, c).var() == pytest.approx(unit.var(ddof=1), rel=1e-10)
+    assert a == pytest.approx(2.0, rel=0.1) and c == pytest.approx(5.0, rel=0.1)  # recovers the truth
+    real = rng.normal(0.3, 2.0, size=4000)
+    n = fitted_prior(real, "real")
+    assert (n.dist, n.params["mu"], n.params["sigma"]) == (
+        "Normal",
+        pytest.approx(real.mean()),
+        pytest.approx(real.std(ddof=1)),
+    )
+    mu, sd = moments(real, "real")
+    assert mu == pytest.approx(real.mean()) and sd == pytest.approx(real.std(ddof=1))
+
+
+def test_posterior_priors_are_the_old_posterior_moments(fitted_example):
+    mmm = fitted_example
+    fitted = posterior_priors(mmm)
+    post = mmm.idata["posterior"]
+
+    def draws(name):
+        arr = post[name].to_numpy()
+        return arr.reshape(-1, *arr.shape[2:])
+
+    cfg = fitted.model_config
+    quantity = {"share": "contribution_share", "roas": "roas", "mroas": "mroas"}.get(mmm.model_config.media_prior.type)
+    if quantity:
+        assert cfg.media_prior.pooling == "none" and cfg.media_prior.default is None
+        for c, ch in enumerate(mmm.channels):
+            prior = cfg.media_prior.channels[ch]
+            logq = np.log(draws(quantity)[:, c])
+            assert prior.dist == "LogNormal"
+            assert prior.params["mu"] == pytest.approx(logq.mean(), rel=1e-10)
+            assert prior.params["sigma"] == pytest.approx(logq.std(ddof=1), rel=1e-10)
+    else:
+        np.testing.assert_allclose(cfg.priors["beta"].params["mu"], np.log(draws("beta")).mean(0), rtol=1e-10)
+    alpha = draws(mmm.adstock.variable_name("alpha"))
+    beta_prior = cfg.adstock.priors["alpha"]
+    mean = np.array(beta_prior.params["alpha"]) / (
+        np.array(beta_prior.params["alpha"]) + np.array(beta_prior.params["beta"])
+    )
+    np.testing.assert_allclose(mean, alpha.mean(0), rtol=1e-10)
+    logsig = np.log(draws("sigma"))
+    assert cfg.priors["sigma"].dist == "LogNormal"
+    assert cfg.priors["sigma"].params["mu"] == pytest.approx(logsig.mean(), rel=1e-10)
+    g = draws("gamma_control")
+    np.testing.assert_allclose(cfg.priors["gamma_control"].params["mu"], g.mean(0), rtol=1e-10)
+    np.testing.assert_allclose(cfg.priors["gamma_control"].params["sigma"], g.std(0, ddof=1), rtol=1e-10)
+    for kept in ("intercept", "trend_slope", "gamma_fourier"):  # time-varying terms keep their priors
+        assert cfg.priors.get(kept) == mmm.model_config.priors.get(kept)
+    assert set(fitted.fitted) >= {"sigma", "gamma_control", mmm.adstock.variable_name("alpha")}
+
+
+def test_initial_values_become_the_models_initial_point(fitted_example):
+    mmm = MMM(fitted_example.data_config, fitted_example.model_config)
+    mmm.fixed_scales = fitted_example.scales
+    start = warm_start_values(fitted_example)
+    mmm.initial_values = start
+    frame = pd.DataFrame(
+        {
+            "date_week": fitted_example.data.dates,
+            "y": fitted_example.data.target,
+            **{c: fitted_example.data.media[:, i] for i, c in enumerate(fitted_example.channels)},
+            **{c: fitted_example.data.controls[:, i] for i, c in enumerate(fitted_example.controls)},
+        }
+    )
+    model = mmm.build_model(frame)
+    assert mmm.scales == fitted_example.scales
+    point = model.initial_point()
+    sigma_value = next(k for k in point if k.startswith("sigma"))
+    assert np.exp(point[sigma_value]) == pytest.approx(float(start["sigma"]), rel=1e-9)  # log-transformed
+    assert np.allclose(point["gamma_control"], start["gamma_control"])
+
+
+# ------------------------------------------------------------------- the CLI
+def test_refresh_cli_errors_are_clear(tmp_path, example_run, mmm_example_frame):
+    runner = CliRunner()
+    csv = tmp_path / "new.csv"
+    mmm_example_frame.iloc[-HOLDOUT_WEEKS:].to_csv(csv, index=False)
+    res = runner.invoke(app, ["refresh", str(tmp_path / "nope"), "--data", str(csv)])
+    assert res.exit_code == 2 and "does not exist" in ANSI.sub("", res.output)
+    res = runner.invoke(app, ["refresh", str(example_run), "--data", str(csv), "-o", str(tmp_path / "r")])
+    out = ANSI.sub("", res.output)
+    assert res.exit_code == 2 and "give the whole table" in out, out
+    assert not (tmp_path / "r").exists()
+
+
+def test_refresh_keeps_the_scales_and_writes_changes(tmp_path, example_run, mmm_example_frame):
+    csv = tmp_path / "full.csv"
+    mmm_example_frame.to_csv(csv, index=False)
+    out = tmp_path / "refresh"
+    res = CliRunner().invoke(
+        app,
+        ["-q", "refresh", str(example_run), "--data", str(csv), "-o", str(out), "--draws", "200", "--tune", "300"],
+    )
+    assert res.exit_code == 0, res.output
+    old, new = MMM.load(example_run), MMM.load(out)
+    assert new.scales == old.scales  # the first fit's scales, not the full data's
+    assert new.data.n_dates == old.data.n_dates + HOLDOUT_WEEKS
+    t = new.require_spec().training_design()["t"]
+    assert t[old.data.n_dates - 1] == pytest.approx(1.0) and t[-1] > 1.0  # t continues past 1
+    changes = pd.read_csv(out / CHANGES_FILE)
+    assert list(changes["channel"]) == list(old.channels)
+    for q in ("roas", "mroas", "contribution"):
+        for col in ("old_mean", "old_hdi_low", "old_hdi_high", "new_mean", "new_hdi_low", "new_hdi_high"):
+            assert changes[f"{q}_{col}"].notna().all()
+        assert changes[f"{q}_prob_moved"].between(0, 1).all()
+        assert (changes[f"{q}_old_hdi_low"] <= changes[f"{q}_old_mean"]).all()
+        assert (changes[f"{q}_new_mean"] <= changes[f"{q}_new_hdi_high"]).all()
+    old_roas = pd.read_csv(example_run / "roas.csv")  # the first run's own table: same weeks, same draws
+    np.testing.assert_allclose(changes["roas_old_mean"], old_roas["roas_mean"], rtol=1e-9)
+    # more data of the same process: the refreshed ROAS stays within the first fit's interval
+    assert (changes["roas_new_mean"] >= changes["roas_old_hdi_low"]).all()
+    assert (changes["roas_new_mean"] <= changes["roas_old_hdi_high"]).all()
+    info = json.loads((out / "refresh.json").read_text())
+    assert info["new_periods"] == HOLDOUT_WEEKS and info["prior_from_posterior"] is False
+    res = CliRunner().invoke(app, ["-q", "report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "<h2>What changed</h2>" in (out / "report.html").read_text()

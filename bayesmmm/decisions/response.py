@@ -241,10 +241,11 @@ def response_curves(
 
     Returns
     -------
-    Long table ``channel, multiplier, spend, exposure, response_mean, response_hdi_low,
-    response_hdi_high`` (spend, exposure — equal to spend for a spend-only channel — and
-    response, in the target's units, are totals over the training weeks; the row with
-    multiplier 1 is the current spend); with a revenue per KPI also ``revenue_mean,
+    Long table ``channel, multiplier, spend, response_mean, response_hdi_low,
+    response_hdi_high`` (spend and response, in the target's units, are totals over the training
+    weeks; the row with multiplier 1 is the current spend); where channels have exposure
+    columns (``data.channels``) also ``exposure`` after ``spend`` (equal to it for a spend-only
+    channel); with a revenue per KPI also ``revenue_mean,
     revenue_hdi_low, revenue_hdi_high`` (each period's response × its revenue per KPI).
     """
     from bayesmmm.evaluation.summaries import hdi
@@ -256,6 +257,7 @@ def response_curves(
         raise ValueError("multipliers must be >= 0")
     spend = mmm.data.channel_spend.sum(axis=0)
     exposure = mmm.data.media.sum(axis=0)
+    has_exposure = mmm.data.spend is not None  # the short form's table is unchanged
     draws = mmm.posterior_draws(max_draws=max_draws, seed=seed)
 
     def summarize(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (multiplier, sample, channel)
@@ -272,7 +274,7 @@ def response_curves(
             "channel": ch,
             "multiplier": float(m),
             "spend": float(spend[c] * m),
-            "exposure": float(exposure[c] * m),
+            **({"exposure": float(exposure[c] * m)} if has_exposure else {}),
             "response_mean": float(mean[k, c]),
             "response_hdi_low": float(lo[k, c]),
             "response_hdi_high": float(hi[k, c]),

@@ -84,7 +84,7 @@ __all__ = [
     "importance_weights",
     "measurement_sigma",
     "preposterior_sd",
-    "test_lengths",
+    "candidate_lengths",
 ]
 
 #: planned spend ``x``: the mean spend over the data's last this many periods
@@ -196,7 +196,7 @@ def measurement_sigma(rmse: np.ndarray | float, weeks: int) -> np.ndarray:
     return np.asarray(rmse, dtype=float) * math.sqrt(2.0 / weeks)
 
 
-def test_lengths(weeks: int) -> list[int]:
+def candidate_lengths(weeks: int) -> list[int]:
     """Candidate test lengths up to ``weeks``: 2, 4, 8, 12 (and ``weeks`` itself)."""
     if int(weeks) != weeks or weeks < 1:
         raise DesignError(f"--weeks must be a positive whole number of periods, got {weeks}")
@@ -406,7 +406,7 @@ def design_tests(
     from bayesmmm.evaluation.identifiability import roas_draws
 
     mmm.require_fitted()
-    lengths = test_lengths(weeks)
+    lengths = candidate_lengths(weeks)
     changes = spend_changes(max_change)
     if max_draws < 20:
         raise DesignError(f"max_draws must be at least 20, got {max_draws}")
@@ -505,7 +505,7 @@ def design_tests(
         "changes": [c for _, c in changes],
         "data_end": str(dates[-1].date()),
         "planned_spend_periods": RECENT_PERIODS,
-        "max_draws": int(len(roas)),
+        "max_draws": len(roas),
         "n_outcomes": n_outcomes,
         "n_evsi": n_evsi,
         "evsi_tests": evsi_tests,

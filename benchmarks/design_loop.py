@@ -247,10 +247,17 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500, help="draws and tune per chain")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--start", type=int, default=0, help="first data set index")
+    parser.add_argument("--reverse", action="store_true", help="last data set first (a second process)")
     args = parser.parse_args()
     (args.out / "sets").mkdir(parents=True, exist_ok=True)
-    for i in range(args.start, args.start + args.k):
+    indices = range(args.start, args.start + args.k)
+    for i in reversed(indices) if args.reverse else indices:
+        claim = args.out / "sets" / f"set-{i}.claim"
         if (args.out / "sets" / f"set-{i}.csv").exists():
+            continue
+        try:  # another process of the same study may be fitting it
+            claim.open("x").close()
+        except FileExistsError:
             continue
         t0 = time.perf_counter()
         one_set(i, args.out, args.draws, args.chains)

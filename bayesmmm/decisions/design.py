@@ -441,7 +441,9 @@ def design_tests(
         sigma = measurement_sigma(rmse[cand["g"]] if mmm.is_geo else rmse, w)
         sd_after, ess, weights = preposterior_sd(roas[:, c], window[:, by_cand[i]], sigma, n_outcomes, seed)
         sd_now = float(np.std(roas[:, c]))
-        after = float(sd_after.mean())
+        # E[sd | y] <= sd now (law of total variance); a test that barely informs the channel can
+        # land a hair above it by Monte Carlo error of the outcomes: clipped to it
+        after = min(float(sd_after.mean()), sd_now)
         pre.append((sigma, sd_now, after, ess, weights[:n_evsi], (sd_now - after) * float(planned_total[c])))
     # the EVSI (re-optimizations, the slow part) of the leading tests by the sd part of the value
     leading = set(np.argsort([-p[5] for p in pre], kind="stable")[:evsi_tests].tolist()) if plan else set()

@@ -15,11 +15,11 @@ from bayesmmm.decisions.design import (
     DESIGN_COLUMNS,
     DesignError,
     as_lift_test,
+    candidate_lengths,
     design_tests,
     importance_weights,
     preposterior_sd,
     spend_changes,
-    candidate_lengths,
 )
 from bayesmmm.model.calibration import read_lift_tests
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from bayesmmm.cli.main import _echo, handle_errors
+from bayesmmm.cli.main import handle_errors
 
 __all__ = ["add_commands", "design"]
 
@@ -65,6 +65,14 @@ def design(
         )
     _echo("\n".join(lines))
     _echo(f"Wrote {folder / 'designs.csv'} and {folder / 'design.html'}")
+
+
+def _echo(msg: str = "") -> None:
+    """Print to stdout unless -q was given."""
+    from bayesmmm.progress import is_quiet
+
+    if not is_quiet():
+        typer.echo(msg)
 
 
 def _split(values: list[str] | None) -> list[str] | None:

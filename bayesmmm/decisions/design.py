@@ -80,11 +80,13 @@ __all__ = [
     "DesignError",
     "DesignResult",
     "as_lift_test",
+    "candidate_lengths",
     "design_tests",
     "importance_weights",
     "measurement_sigma",
     "preposterior_sd",
-    "candidate_lengths",
+    "spend_changes",
+    "weighted_sd",
 ]
 
 #: planned spend ``x``: the mean spend over the data's last this many periods

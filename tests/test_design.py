@@ -194,3 +194,34 @@ def test_dashboard_shows_the_plan(designed):
     rows = plan_rows(plan)
     assert {r["channel"] for r in rows} == set(plan["channel"])
     assert read_design_plan(run / "nowhere") is None
+
+
+def test_geo_design_has_geo_sets_and_calibration_rows_per_geo():
+    """A geo panel: candidates per single geo, the top geos by spend and all geos; a multi-geo test is one
+    row per geo (same test and rank), each a calibration row with its geo; --geos restricts the sets."""
+    from bayesmmm.model.mmm import MMM
+    from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
+
+    sc = load_scenario(builtin_scenario("geo_panel"))
+    sc = sc.model_copy(update={"n_weeks": 60, "geos": sc.geos.model_copy(update={"n": 4})})
+    frame, _ = simulate(sc)
+    mmm = MMM(
+        {"channel_columns": ["search", "social", "tv"], "target_column": "sales", "geo_column": "geo"},
+        {"adstock": {"name": "geometric", "l_max": 4}, "yearly_seasonality": 1},
+    )
+    mmm.fit(frame, {"chains": 2, "draws": 150, "tune": 200, "seed": 2, "progressbar": False})
+    result = design_tests(mmm, weeks=4, channels=["tv"], max_draws=100, n_outcomes=50, n_evsi=2, evsi_tests=2)
+    table = result.table
+    assert {"geo", "geo_set"} <= set(table.columns)
+    assert set(table["geo_set"]) == {*mmm.geos, "top2", "all"}
+    per_test = table.groupby("test").agg(n=("geo", "size"), ranks=("rank", "nunique"), sets=("geo_set", "first"))
+    assert (per_test.loc[per_test["sets"] == "all", "n"] == 4).all()
+    assert (per_test.loc[per_test["sets"] == "top2", "n"] == 2).all()
+    assert (per_test["ranks"] == 1).all()
+    best = table[table["rank"] == 1]
+    rows = as_lift_test(best, best["expected_delta_y"].tolist(), best["expected_sigma"].tolist())
+    assert list(rows["geo"]) == list(best["geo"])
+    one = design_tests(mmm, weeks=2, channels=["tv"], geos=["geo_01"], max_draws=100, n_outcomes=20, n_evsi=0).table
+    assert set(one["geo"]) == {"geo_01"}
+    with pytest.raises(DesignError, match="unknown geo 'nowhere'"):
+        design_tests(mmm, geos=["nowhere"], n_evsi=0)

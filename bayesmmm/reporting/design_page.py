@@ -25,6 +25,8 @@ TOP_ROWS = 25
 def _num(value: float) -> str:
     if pd.isna(value):
         return "–"
+    if abs(value) < 1e-9:  # an EVSI of 1e-14: the optimizer's rounding, not a gain
+        return "0"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     return f"{value:.3g}"

@@ -10,7 +10,8 @@ Public API
 - :func:`roas_table`, :func:`contributions_table`, :func:`fit_metrics`, :func:`diagnostics`.
 - Decisions: :func:`channel_insights` (ROAS, marginal ROAS, saturation status),
   :func:`findings`, :func:`response_curves`, :func:`marginal_roas`, :func:`optimize_budget`,
-  :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`.
+  :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`; :func:`design_tests`
+  (which lift test next, ``bayesmmm design``) and :func:`write_design`.
 - The loop: :func:`refresh_run` (``bayesmmm refresh``), :func:`run_validation` (``bayesmmm validate``).
 
 Not imported here: :mod:`bayesmmm.testing` (``from bayesmmm.testing import check_saturation``),
@@ -40,6 +41,10 @@ _LAZY: dict[str, str] = {
     "SaturationConfig": "bayesmmm.config.experiment",
     "load_experiment": "bayesmmm.config.experiment",
     "DataError": "bayesmmm.data.loading",
+    "DesignError": "bayesmmm.decisions.design",
+    "DesignResult": "bayesmmm.decisions.design",
+    "design_tests": "bayesmmm.decisions.design",
+    "write_design": "bayesmmm.reporting.design_page",
     "channel_insights": "bayesmmm.decisions.insights",
     "decomposition_table": "bayesmmm.decisions.insights",
     "findings": "bayesmmm.decisions.insights",
@@ -81,6 +86,8 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DataError",
+    "DesignError",
+    "DesignResult",
     "DiagnosticsConfig",
     "ExperimentConfig",
     "FlightResponse",
@@ -101,6 +108,7 @@ __all__ = [
     "channel_insights",
     "contributions_table",
     "decomposition_table",
+    "design_tests",
     "diagnostics",
     "findings",
     "fit_metrics",
@@ -117,6 +125,7 @@ __all__ = [
     "run_scenarios",
     "run_validation",
     "simulate",
+    "write_design",
     "write_optimization",
     "write_report",
     "write_simulation",

@@ -5,12 +5,14 @@
 - :mod:`bayesmmm.cli.serve`: the service and registry commands (serve, register, models,
   compare-models, promote), added to the same app here (:func:`bayesmmm.cli.serve.add_commands`);
 - :mod:`bayesmmm.cli.loop`: the refresh / validate loop (refresh, validate), added the same way.
+- :mod:`bayesmmm.cli.design`: the experiment designer (design), added the same way.
 
 The console script is :func:`run` (the app, then a quick exit; not named ``main``, which is the
 submodule).
 """
 
 from bayesmmm.cli import loop
+from bayesmmm.cli import design as _design_commands
 from bayesmmm.cli.main import app
 from bayesmmm.cli.serve import add_commands
 
@@ -18,6 +20,7 @@ __all__ = ["app", "run"]
 
 add_commands(app)
 loop.add_commands(app)
+_design_commands.add_commands(app)
 
 
 def run() -> None:

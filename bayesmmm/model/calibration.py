@@ -80,6 +80,7 @@ __all__ = [
     "add_lift_likelihood",
     "calibration_summary",
     "check_lift_tests",
+    "design_lift_draws",
     "lift_design",
     "lift_draws",
     "lift_key",
@@ -363,13 +364,22 @@ def lift_draws(spec: ModelSpec, draws: Mapping[str, np.ndarray], tests: pd.DataF
     with a length-1 axis for the lift at the means); :meth:`~bayesmmm.model.mmm.MMM.lift_draws`
     passes the model's own.
     """
+    return design_lift_draws(spec, draws, lift_design(spec, tests))
+
+
+def design_lift_draws(spec: ModelSpec, draws: Mapping[str, np.ndarray], d: LiftDesign) -> np.ndarray:
+    """:func:`lift_draws` of a built :class:`LiftDesign`: (sample, test), ORIGINAL target units.
+
+    The spend series of ``d`` need not be the model's data: the experiment designer
+    (:mod:`bayesmmm.decisions.design`) passes the data's last weeks followed by planned weeks
+    after its end, so a test that has not run yet gets the lift this likelihood would compute.
+    """
     import pytensor
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
 
     from bayesmmm.components.base import numpy_mode
 
-    d = lift_design(spec, tests)
     dims = spec.variable_dims
     core = {n: pt.tensor(n, shape=(None,) * len(v), dtype="float64") for n, v in dims.items()}
     batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(v) + 1), dtype="float64") for n, v in dims.items()}

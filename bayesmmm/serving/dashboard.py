@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     from bayesmmm.model.mmm import MMM
 
-__all__ = ["STATIC_FILES", "dashboard_figures", "render_dashboard", "static_file", "template"]
+__all__ = [
+    "STATIC_FILES",
+    "dashboard_figures",
+    "plan_rows",
+    "read_design_plan",
+    "render_dashboard",
+    "static_file",
+    "template",
+]
 
 PACKAGE = Path(__file__).resolve().parent
 # the files served under /static: a fixed list (never a path from the request)
@@ -125,6 +133,29 @@ def _roas_rows(roas: pd.DataFrame) -> list[dict[str, str]]:
     ]
 
 
+def read_design_plan(run_dir: Path) -> pd.DataFrame | None:
+    """``run_dir/design/designs.csv`` (written by ``bayesmmm design``), or None when absent or unreadable."""
+    path = Path(run_dir) / "design" / "designs.csv"
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError):
+        return None
+    needed = {"rank", "test", "channel", "kind", "change", "weeks", "best_for_channel"}
+    return table if needed <= set(table.columns) else None
+
+
+def plan_rows(design: pd.DataFrame | None) -> list[dict[str, str]]:
+    """The best test per channel, formatted (the design page's rows)."""
+    if design is None or design.empty:
+        return []
+    from bayesmmm.reporting.design_page import design_rows
+
+    first = design.drop_duplicates("test")
+    return design_rows(first[first["best_for_channel"].astype(bool)])
+
+
 def render_dashboard(
     mmm: MMM,
     model_version: str,
@@ -133,8 +164,12 @@ def render_dashboard(
     figures: dict[str, str],
     diagnostics: dict[str, Any] | None = None,
     max_weeks: int = 104,
+    design: pd.DataFrame | None = None,
 ) -> str:
-    """The dashboard as one HTML page (template ``dashboard.html``; every value escaped)."""
+    """The dashboard as one HTML page (template ``dashboard.html``; every value escaped).
+
+    ``design``: the run's lift-test plan (:func:`read_design_plan`); its best test per channel is
+    shown as a table."""
     prob = roas.attrs.get("hdi_prob", 0.9)
     unit = roas_unit(mmm.data)
     overall = float(roas["revenue_mean" if "revenue_mean" in roas else "contribution_mean"].sum())
@@ -194,4 +229,5 @@ def render_dashboard(
         max_weeks=max_weeks,
         periods=periods,
         figures=figure_list,
+        plan_rows=plan_rows(design),
     )

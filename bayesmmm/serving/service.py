@@ -137,6 +137,8 @@ class ModelService:
     table_cache : ROAS and contribution tables kept per other ``hdi_prob`` (least recently
         used dropped first; the start-up tables are always kept).
     posterior_path : the file ``mmm`` was loaded from (an optimizer process loads it too).
+    design : the run's lift-test plan (``RUN_DIR/design/designs.csv`` of ``bayesmmm design``),
+        shown on the dashboard, if there is one.
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class ModelService:
         name: str | None = None,
         table_cache: int = 8,
         posterior_path: Path | None = None,
+        design: pd.DataFrame | None = None,
     ) -> None:
         from bayesmmm.evaluation.summaries import contributions_table, fit_metrics, roas_table
 
@@ -197,7 +200,7 @@ class ModelService:
 
             self.figures = dashboard_figures(mmm, hdi_prob, comps, curves_max_draws=self.forecaster.n_draws)
             self.dashboard_html = render_dashboard(
-                mmm, model_version, self._roas[hdi_prob], self.metrics, self.figures, diagnostics
+                mmm, model_version, self._roas[hdi_prob], self.metrics, self.figures, diagnostics, design=design
             )
         self.startup_s = time.perf_counter() - t0
 
@@ -221,6 +224,7 @@ class ModelService:
         package's entry point), else :class:`~bayesmmm.components.plugins.PluginError` says so.
         """
         from bayesmmm.components.plugins import load_plugins
+        from bayesmmm.serving.dashboard import read_design_plan
         from bayesmmm.serving.model_registry import resolve_model
 
         plugins = tuple(str(p) for p in plugins)
@@ -245,6 +249,7 @@ class ModelService:
             name=entry.name if entry is not None else None,
             table_cache=table_cache,
             posterior_path=posterior,
+            design=read_design_plan(posterior.parent) if dashboard else None,
         )
         service.plugins = plugins
         return service

@@ -11,8 +11,7 @@ The console script is :func:`run` (the app, then a quick exit; not named ``main`
 submodule).
 """
 
-from bayesmmm.cli import loop
-from bayesmmm.cli import design as _design_commands
+from bayesmmm.cli import design, loop
 from bayesmmm.cli.main import app
 from bayesmmm.cli.serve import add_commands
 
@@ -20,7 +19,7 @@ __all__ = ["app", "run"]
 
 add_commands(app)
 loop.add_commands(app)
-_design_commands.add_commands(app)
+design.add_commands(app)
 
 
 def run() -> None:

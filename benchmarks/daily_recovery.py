@@ -191,6 +191,7 @@ def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[
             "divergences": int(diag.get("divergences", 0)),
             "max_rhat": float(diag.get("max_rhat", np.nan)),
             "wall_s": wall_s,
+            "roas_unit": getattr(r, "roas_unit", "target per unit of spend"),
         }
         if channel in from_components:
             med = float(np.median(from_components[channel]))
@@ -292,23 +293,40 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     sets = simulate_sets(args.datasets, work, generators, args.seed_base)
     rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
     for s in sets:
         configs = write_configs(s, work, arms, sampler)
         for arm in arms:
             run_dir = work / "runs" / f"{arm}-{s['generator']}-{s['index']:02d}"
-            wall = fit(configs[arm], run_dir)
+            try:
+                wall = fit(configs[arm], run_dir)
+            except Exception as exc:  # one failed fit is reported, the study goes on
+                failures.append({"arm": arm, "generator": s["generator"], "index": s["index"], "error": str(exc)})
+                print(f"{arm:6s} {s['generator']:9s} #{s['index']:02d}: FAILED: {exc}")
+                continue
             new = rows_for(s, arm, run_dir, wall)
             rows += new
             errors = ", ".join(
                 f"{r['channel']} {r['rel_error']:+.0%}{'' if r['covered_90'] else ' (miss)'}" for r in new
             )
             print(f"{arm:6s} {s['generator']:9s} #{s['index']:02d}: {errors}; divergences {new[0]['divergences']}")
+    summary_meta = {
+        "datasets": args.datasets,
+        "arms": arms,
+        "generators": generators,
+        "sampler": sampler,
+        "failed_fits": failures,
+    }
+    if not rows:
+        (out / "summary.json").write_text(json.dumps(summary_meta, indent=2))
+        raise SystemExit(f"no fit finished ({len(failures)} failed): see {out / 'summary.json'}")
     table = pd.DataFrame(rows)
     table.to_csv(out / "recovery.csv", index=False)
     summary = summarize(table)
-    summary_meta = {"datasets": args.datasets, "arms": arms, "generators": generators, "sampler": sampler}
     (out / "summary.json").write_text(json.dumps({**summary_meta, "arms_summary": summary}, indent=2))
     text = markdown(summary, sampler)
+    if failures:
+        text += f"\n**{len(failures)} fits failed** (summary.json, failed_fits): they are not in the table above.\n"
     (out / "summary.md").write_text(text)
     print(text)
 

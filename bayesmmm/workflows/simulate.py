@@ -273,7 +273,7 @@ class ScenarioConfig(_Spec):
     @property
     def periods(self) -> int:
         """Number of periods (rows per geo)."""
-        return int(self.n_periods if self.n_periods is not None else self.n_weeks)
+        return int(self.n_weeks if self.n_weeks is not None else self.n_periods)  # n_weeks: a model_copy may set it
 
     @model_validator(mode="before")
     @classmethod

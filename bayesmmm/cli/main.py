@@ -271,17 +271,21 @@ def _finish(result: Any, on_fail: str) -> None:
 def simulate(
     scenario: Annotated[
         str,
-        typer.Argument(help="scenario YAML, or a built-in name: four_channel, intermittent, ten_channel, geo_panel"),
+        typer.Argument(
+            help="scenario YAML, or a built-in name: four_channel, intermittent, ten_channel, geo_panel, daily_exposure"
+        ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
 ) -> None:
-    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json (and OUT/lift_tests.csv if it asks for tests)."""
+    """Simulate a scenario: writes OUT/data.csv and OUT/truth.json (OUT/lift_tests.csv if it asks for tests,
+    OUT/experiment.yaml if it has an experiment template)."""
     from bayesmmm.workflows.simulate import load_scenario, write_simulation
 
     config = load_scenario(_scenario_path(scenario))
     data_path, truth_path = write_simulation(config, out)
     lift = f" and {data_path.parent / 'lift_tests.csv'}" if config.lift_tests is not None else ""
-    _echo(f"wrote {data_path}, {truth_path}{lift}")
+    experiment = f" and {data_path.parent / 'experiment.yaml'}" if config.experiment is not None else ""
+    _echo(f"wrote {data_path}, {truth_path}{lift}{experiment}")
 
 
 def _scenario_path(name_or_path: str) -> Path:

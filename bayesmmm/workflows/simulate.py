@@ -6,6 +6,14 @@ channel's mean spend over weeks with spend, :func:`~bayesmmm.data.loading.spend_
 channel effects, trend, seasonality, events, controls and noise.
 :func:`simulate` returns the data frame and a truth dict (``truth.json``) with the true
 parameters and each channel's true contribution, ROAS and share.
+
+Richer scenarios (issue 25; all optional, a scenario without them simulates the same data
+as before): ``frequency`` (weekly, daily, calendar months; ``n_periods``), a day-of-week
+pattern, channels bought in units of exposure with a drifting cost per unit (the curve acts
+on the exposure, ROAS uses the spend), organic channels, treatments against a baseline,
+categorical events, and a KPI target valued by a drifting revenue per KPI
+(:mod:`bayesmmm.workflows.simulate_series`). Such a scenario can carry an ``experiment:``
+template; :func:`write_simulation` then writes ``experiment.yaml`` naming the columns.
 """
 
 from __future__ import annotations
@@ -28,12 +36,27 @@ from bayesmmm.config.experiment import (
     yaml_problem,
 )
 from bayesmmm.data.loading import spend_scale
+from bayesmmm.workflows.simulate_series import (
+    PERIOD_DAYS,
+    CategoricalEventSpec,
+    ExposureSpec,
+    RevenuePerKpiSpec,
+    TreatmentSpec,
+    baseline_value,
+    categorical_column,
+    categorical_truth,
+    drift_series,
+    period_dates,
+    period_ends,
+    periods_containing,
+)
 
 __all__ = [
     "GeoSpec",
     "LiftTestSpec",
     "ScenarioConfig",
     "builtin_scenario",
+    "experiment_for",
     "load_scenario",
     "simulate",
     "simulate_geo",
@@ -58,12 +81,23 @@ class FlightingSpec(_Spec):
 
 
 class SpendSpec(_Spec):
-    """Weekly spend ~ Gamma(shape, scale) [× Uniform(0, 1)] [× on/off flighting]."""
+    """Spend per period ~ Gamma(shape, scale) [× Uniform(0, 1)] [× on/off flighting] [× weekdays].
+
+    Flighting lengths are in weeks, converted to the data's periods; ``weekdays`` (daily
+    data only, 0 = Monday) keeps the series on those days of the week and zero on the others.
+    """
 
     shape: float = Field(gt=0)
     scale: float = Field(gt=0)
     times_uniform: bool = False
     flighting: FlightingSpec | None = None
+    weekdays: list[int] | None = Field(None, description="daily data: the days of the week (0 = Monday) with spend")
+
+    @model_validator(mode="after")
+    def _weekdays(self) -> SpendSpec:
+        if self.weekdays is not None and (not self.weekdays or any(not 0 <= d <= 6 for d in self.weekdays)):
+            raise ValueError("weekdays: give days of the week from 0 (Monday) to 6 (Sunday)")
+        return self
 
 
 class TransformSpec(_Spec):
@@ -76,12 +110,34 @@ class TransformSpec(_Spec):
 
 
 class ChannelSpec(_Spec):
-    """One channel: spend process, transforms, and ``beta`` (target units per unit of saturation)."""
+    """One channel: spend process, transforms, and ``beta`` (target units per unit of saturation).
+
+    ``spend_column`` names the spend column (default: the channel's name). With ``exposure``
+    the channel buys units of exposure at a drifting cost: the exposure column is
+    ``spend / cost``, and the curve acts on the exposure divided by its mean over periods with
+    exposure (the spend column still gives ROAS).
+    """
 
     spend: SpendSpec
     adstock: TransformSpec
     saturation: TransformSpec
     beta: float = Field(ge=0)
+    spend_column: str | None = None
+    exposure: ExposureSpec | None = None
+
+
+class OrganicSpec(_Spec):
+    """An organic channel (newsletter sends, posts): an exposure series with no spend.
+
+    ``volume`` is its process (like a spend process); the curve acts on the volume divided
+    by its mean over periods with volume; ``column`` defaults to the channel's name.
+    """
+
+    volume: SpendSpec
+    adstock: TransformSpec
+    saturation: TransformSpec
+    beta: float = Field(ge=0)
+    column: str | None = None
 
 
 class TrendSpec(_Spec):
@@ -180,7 +236,10 @@ class LiftTestSpec(_Spec):
 
 
 class ScenarioConfig(_Spec):
-    """A complete scenario; see ``configs/scenario_*.yaml``; ``geos`` makes it a geo panel."""
+    """A complete scenario; see ``configs/scenario_*.yaml``; ``geos`` makes it a geo panel.
+
+    ``n_weeks`` (weekly data) or ``n_periods`` (any ``frequency``) sets the length.
+    """
 
     name: str = "scenario"
     plugins: list[str] = Field(
@@ -188,7 +247,9 @@ class ScenarioConfig(_Spec):
     )
     seed: int = 0
     start_date: date
-    n_weeks: int = Field(ge=8)
+    frequency: Literal["weekly", "daily", "monthly"] = "weekly"
+    n_weeks: int | None = Field(None, ge=8)
+    n_periods: int | None = Field(None, ge=8, description="number of periods of the frequency")
     date_column: str = "date"
     target_column: str = "sales"
     base: float
@@ -200,6 +261,19 @@ class ScenarioConfig(_Spec):
     noise: NoiseSpec
     geos: GeoSpec | None = None
     lift_tests: LiftTestSpec | None = None
+    day_of_week: list[float] = Field([], description="daily data: additive effects Monday..Sunday (7 numbers)")
+    organic: dict[str, OrganicSpec] = {}
+    treatments: list[TreatmentSpec] = []
+    categorical_events: list[CategoricalEventSpec] = []
+    revenue_per_kpi: RevenuePerKpiSpec | None = None
+    experiment: dict[str, Any] | None = Field(
+        None, description="model/sampler/... of the experiment.yaml written beside the data (data: block filled in)"
+    )
+
+    @property
+    def periods(self) -> int:
+        """Number of periods (rows per geo)."""
+        return int(self.n_weeks if self.n_weeks is not None else self.n_periods)  # n_weeks: a model_copy may set it
 
     @model_validator(mode="before")
     @classmethod
@@ -207,8 +281,67 @@ class ScenarioConfig(_Spec):
         return with_plugins_loaded(data)
 
     @model_validator(mode="after")
+    def _check_length(self) -> ScenarioConfig:
+        if self.n_weeks is None and self.n_periods is None:
+            raise ValueError("set n_periods (or n_weeks for weekly data): the number of periods to simulate")
+        if self.n_weeks is not None and self.frequency != "weekly":
+            raise ValueError(f"n_weeks counts weeks; frequency is {self.frequency}: give n_periods instead")
+        if self.n_weeks is not None and self.n_periods is not None and self.n_weeks != self.n_periods:
+            raise ValueError(f"n_weeks ({self.n_weeks}) and n_periods ({self.n_periods}) differ; keep one")
+        if self.frequency == "weekly" and self.n_weeks is None:
+            self.n_weeks = self.n_periods
+        if self.frequency == "monthly" and self.start_date.day != 1:
+            raise ValueError(f"monthly data start on the 1st of a month; start_date is {self.start_date}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_extras(self) -> ScenarioConfig:
+        daily = self.frequency == "daily"
+        if self.day_of_week and (not daily or len(self.day_of_week) != 7):
+            raise ValueError("day_of_week takes 7 effects (Monday..Sunday) and needs frequency: daily")
+        processes = [(f"channel {n!r}", c.spend) for n, c in self.channels.items()]
+        processes += [(f"organic {n!r}", o.volume) for n, o in self.organic.items()]
+        for what, spend in processes:
+            if spend.weekdays is not None and not daily:
+                raise ValueError(f"{what}: weekdays needs frequency: daily")
+        rich = self.new_roles()
+        if self.geos is not None and rich:
+            raise ValueError(f"geo panels are simulated without {', '.join(rich)}; drop them or geos")
+        if self.geos is not None and self.frequency != "weekly":
+            raise ValueError("geo panels are simulated weekly; drop frequency or geos")
+        if self.lift_tests is not None and (self.frequency != "weekly" or rich):
+            raise ValueError("lift_tests are simulated for weekly scenarios of spend channels only")
+        columns = [self.date_column, self.target_column, *(e.name for e in self.events)]
+        columns += [c.name for c in self.controls] + list(self.media_columns().values())
+        columns += [ch.exposure.column for ch in self.channels.values() if ch.exposure is not None]
+        columns += [o.column or n for n, o in self.organic.items()]
+        columns += [t.name for t in self.treatments] + [e.name for e in self.categorical_events]
+        columns += [self.revenue_per_kpi.column] if self.revenue_per_kpi is not None else []
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise ValueError(f"columns {dupes} are written by more than one part of the scenario; rename them")
+        return self
+
+    def media_columns(self) -> dict[str, str]:
+        """Channel → its spend column."""
+        return {n: ch.spend_column or n for n, ch in self.channels.items()}
+
+    def new_roles(self) -> list[str]:
+        """The richer parts (issue 25) this scenario uses, by key."""
+        used = {
+            "exposure channels": any(ch.exposure is not None for ch in self.channels.values()),
+            "spend_column": any(ch.spend_column is not None for ch in self.channels.values()),
+            "day_of_week": bool(self.day_of_week),
+            "organic": bool(self.organic),
+            "treatments": bool(self.treatments),
+            "categorical_events": bool(self.categorical_events),
+            "revenue_per_kpi": self.revenue_per_kpi is not None,
+        }
+        return [k for k, v in used.items() if v]
+
+    @model_validator(mode="after")
     def _check_transforms(self) -> ScenarioConfig:
-        for name, ch in self.channels.items():
+        for name, ch in [*self.channels.items(), *self.organic.items()]:
             for spec, kind in ((ch.adstock, "adstock"), (ch.saturation, "saturation")):
                 transform = _build(spec, kind)
                 missing = sorted(set(transform.param_names) - set(spec.params))
@@ -228,7 +361,7 @@ class ScenarioConfig(_Spec):
                 raise ValueError("lift_tests are simulated for national scenarios only; drop lift_tests or geos")
             if (
                 self.lift_tests.weeks is not None
-                and self.lift_tests.weeks * len(self.lift_tests.channels or self.channels) > self.n_weeks
+                and self.lift_tests.weeks * len(self.lift_tests.channels or self.channels) > self.periods
             ):
                 raise ValueError("lift_tests.weeks × the number of tested channels exceeds n_weeks; test fewer weeks")
         return self
@@ -272,7 +405,9 @@ def load_scenario(path: str | Path) -> ScenarioConfig:
         raise ConfigError(format_validation_error(exc, str(path), ScenarioConfig)) from None
 
 
-def _spend(spec: SpendSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+def _spend(
+    spec: SpendSpec, n: int, rng: np.random.Generator, dates: pd.DatetimeIndex | None = None, frequency: str = "weekly"
+) -> np.ndarray:
     x = rng.gamma(spec.shape, spec.scale, size=n)
     if spec.times_uniform:
         x = x * rng.uniform(0.0, 1.0, size=n)
@@ -281,12 +416,16 @@ def _spend(spec: SpendSpec, n: int, rng: np.random.Generator) -> np.ndarray:
         t, state = 0, bool(rng.integers(0, 2))
         while t < n:
             mean = spec.flighting.mean_on_weeks if state else spec.flighting.mean_off_weeks
+            if frequency != "weekly":  # weeks → periods of the data (at least one)
+                mean = max(1.0, mean * 7.0 / PERIOD_DAYS[frequency])
             length = int(rng.geometric(1.0 / mean))
             on[t : t + length] = state
             t, state = t + length, not state
         if not on.any():
             on[rng.integers(0, n)] = True
         x = x * on
+    if spec.weekdays is not None and dates is not None:
+        x = x * np.isin(dates.day_of_week.to_numpy(), spec.weekdays)
     return x
 
 
@@ -305,17 +444,27 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
 
     Returns
     -------
-    frame : weekly rows with date, target, channel spends, event and control columns.
-    truth : true parameters; per channel the true contribution (total and weekly),
-        spend, ROAS = contribution / spend and share of the media contribution.
+    frame : one row per period (week, day or month) with date, target, channel spends
+        (and exposures), event and control columns, and the columns of the richer roles
+        (organic, treatments, categorical events, revenue per KPI).
+    truth : true parameters; per channel the true contribution (total and per period:
+        ``weekly_contribution`` for weekly data, ``period_contribution`` otherwise), spend,
+        ROAS = contribution / spend and share of the media contribution. With
+        ``revenue_per_kpi`` the contributions are in KPI units, ``contribution_revenue`` =
+        Σ_t contribution_t × revenue_per_kpi_t, ``roas_kpi`` = contribution / spend and
+        ``roas`` = ``roas_revenue`` = contribution_revenue / spend. Organic channels, treatments
+        and categorical events have their own blocks (``organic``, ``treatments``,
+        ``categorical_events``).
 
     A scenario with ``geos`` gives a long-format panel (see :func:`simulate_geo`).
     """
     if scenario.geos is not None:
         return simulate_geo(scenario)
     rng = np.random.default_rng(scenario.seed)
-    n = scenario.n_weeks
-    dates = pd.date_range(pd.Timestamp(scenario.start_date), periods=n, freq="7D")
+    n, freq = scenario.periods, scenario.frequency
+    series_key = "weekly_contribution" if freq == "weekly" else "period_contribution"
+    dates = period_dates(scenario.start_date, n, freq)
+    ends = period_ends(dates, freq)
     frame = pd.DataFrame({scenario.date_column: dates.strftime("%Y-%m-%d")})
     baseline = np.full(n, scenario.base, dtype=float) + _trend(scenario.trend, n)
     doy = dates.day_of_year.to_numpy(dtype=float)
@@ -323,13 +472,17 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     for k, h in enumerate(scenario.seasonality.harmonics, start=1):
         seasonal += h * np.cos(2 * np.pi * k * (doy - scenario.seasonality.peak_day_of_year) / YEAR_DAYS)
     seasonal *= scenario.seasonality.amplitude
+    # the richer roles draw from their own streams ([seed, tag, k]): the main stream is unchanged
+    rpk = None
+    if scenario.revenue_per_kpi is not None:
+        rpk = drift_series(scenario.revenue_per_kpi.value, dates, np.random.default_rng([scenario.seed, 28]))
     extra = np.zeros(n)
     for ev in scenario.events:
         col = np.zeros(n)
         for d in ev.dates:
-            week = np.flatnonzero((dates <= pd.Timestamp(d)) & (pd.Timestamp(d) < dates + pd.Timedelta(days=7)))
+            week = periods_containing(d, dates, ends)
             if len(week) == 0:
-                raise ConfigError(f"event {ev.name!r} date {d} is outside the simulated weeks")
+                raise ConfigError(f"event {ev.name!r} date {d} is outside the simulated periods")
             col[week] = 1.0
         frame[ev.name] = col
         extra += ev.effect * col
@@ -338,41 +491,70 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
         frame[ctl.name] = col
         extra += ctl.effect * col
     channels: dict[str, Any] = {}
+    series: dict[str, np.ndarray] = {}  # channel → its true contribution per period
     media_total = np.zeros(n)
-    for name, ch in scenario.channels.items():
-        spend = _spend(ch.spend, n, rng)
-        scale = float(spend_scale(spend))
+    for k, (name, ch) in enumerate(scenario.channels.items()):
+        spend = _spend(ch.spend, n, rng, dates, freq)
+        x, cost = spend, None
+        if ch.exposure is not None:
+            cost = drift_series(ch.exposure.cost, dates, np.random.default_rng([scenario.seed, 25, k]))
+            x = spend / cost
+        scale = float(spend_scale(x))
         ad = _build(ch.adstock, "adstock")
         sat = _build(ch.saturation, "saturation")
-        adstocked = ad.evaluate(spend / scale, **ch.adstock.params)
+        adstocked = ad.evaluate(x / scale, **ch.adstock.params)
         contribution = ch.beta * sat.evaluate(adstocked, **ch.saturation.params)
-        frame[name] = spend
+        frame[ch.spend_column or name] = spend
         media_total += contribution
+        series[name] = contribution
         channels[name] = {
             "adstock": {"name": ch.adstock.name, "l_max": ad.l_max, "normalize": ad.normalize, **ch.adstock.params},
             "saturation": {"name": ch.saturation.name, **ch.saturation.params},
             "beta": ch.beta,
-            "spend_scale": scale,
+            "spend_scale": scale if cost is None else float(spend_scale(spend)),
             "spend": float(spend.sum()),
             "contribution": float(contribution.sum()),
             "roas": float(contribution.sum() / spend.sum()),
-            "weekly_contribution": contribution.round(6).tolist(),
+            series_key: contribution.round(6).tolist(),
         }
+        if ch.spend_column is not None or cost is not None:
+            channels[name]["spend_column"] = ch.spend_column or name
+        if cost is not None:
+            frame[ch.exposure.column] = x
+            channels[name].update(
+                {
+                    "exposure_column": ch.exposure.column,
+                    "exposure_scale": scale,
+                    "exposure": float(x.sum()),
+                    "cost_per_unit": float(spend.sum() / x.sum()),
+                    "cost_per_unit_series": cost.tolist(),
+                }
+            )
+    roles = _simulate_roles(scenario, frame, dates, ends, series_key)
     if scenario.noise.dist == "student_t":
         noise = scenario.noise.sigma * rng.standard_t(scenario.noise.nu, size=n)
     else:
         noise = rng.normal(0.0, scenario.noise.sigma, size=n)
     target = baseline + seasonal + extra + media_total + noise
+    dow = np.asarray(scenario.day_of_week, dtype=float)[dates.day_of_week] if scenario.day_of_week else None
+    if roles["total"] is not None:
+        target = target + roles["total"] + (dow if dow is not None else 0.0)
     frame.insert(1, scenario.target_column, target)
+    if rpk is not None:
+        frame[scenario.revenue_per_kpi.column] = rpk
     total_media = sum(c["contribution"] for c in channels.values())
     total_spend = sum(c["spend"] for c in channels.values())
     target_scale = float(np.mean(np.abs(target)))
-    for c in channels.values():
+    for name, c in channels.items():
         c["share"] = c["contribution"] / total_media if total_media > 0 else 0.0
         c["spend_share"] = c["spend"] / total_spend
         c["beta_scaled"] = c["beta"] / target_scale
+        if rpk is not None:
+            c["contribution_revenue"] = float(np.sum(series[name] * rpk))
+            c["roas_kpi"] = c["roas"]
+            c["roas_revenue"] = c["roas"] = c["contribution_revenue"] / c["spend"]
     truth = {
-        "scenario": scenario.model_dump(mode="json"),
+        "scenario": _scenario_json(scenario),
         "target_scale": target_scale,
         "media_share_of_target": float(total_media / target.sum()),
         "channels": channels,
@@ -381,7 +563,124 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
             "seasonality": seasonal.round(6).tolist(),
         },
     }
+    if freq != "weekly" or scenario.new_roles():
+        truth["frequency"] = freq
+        truth["kpi"] = {"column": scenario.target_column}
+        if rpk is not None:
+            truth["kpi"].update(
+                {
+                    "revenue_per_kpi_column": scenario.revenue_per_kpi.column,
+                    "mean_revenue_per_kpi": float(rpk.mean()),
+                    "revenue": float(np.sum(target * rpk)),
+                }
+            )
+        if scenario.day_of_week:
+            truth["baseline"]["day_of_week"] = list(scenario.day_of_week)
+        for block in ("organic", "treatments", "categorical_events"):
+            for entry in roles[block].values():
+                _add_revenue(entry, rpk, series_key)
+            truth[block] = roles[block]
     return frame, truth
+
+
+def _simulate_roles(
+    scenario: ScenarioConfig, frame: pd.DataFrame, dates: pd.DatetimeIndex, ends: pd.DatetimeIndex, series_key: str
+) -> dict[str, Any]:
+    """Organic channels, treatments and categorical events: their columns (added to ``frame``),
+    truth blocks and the sum of their contributions (``total``; None when the scenario has none)."""
+    n = len(dates)
+    total = np.zeros(n)
+    organic: dict[str, Any] = {}
+    for k, (name, og) in enumerate(scenario.organic.items()):
+        volume = _spend(og.volume, n, np.random.default_rng([scenario.seed, 26, k]), dates, scenario.frequency)
+        scale = float(spend_scale(volume))
+        ad = _build(og.adstock, "adstock")
+        sat = _build(og.saturation, "saturation")
+        contribution = og.beta * sat.evaluate(ad.evaluate(volume / scale, **og.adstock.params), **og.saturation.params)
+        frame[og.column or name] = volume
+        total += contribution
+        organic[name] = {
+            "column": og.column or name,
+            "adstock": {"name": og.adstock.name, "l_max": ad.l_max, "normalize": ad.normalize, **og.adstock.params},
+            "saturation": {"name": og.saturation.name, **og.saturation.params},
+            "beta": og.beta,
+            "exposure_scale": scale,
+            "exposure": float(volume.sum()),
+            "contribution": float(contribution.sum()),
+            series_key: contribution.round(6).tolist(),
+        }
+    treatments: dict[str, Any] = {}
+    for k, tr in enumerate(scenario.treatments):
+        x = drift_series(tr.value, dates, np.random.default_rng([scenario.seed, 27, k]))
+        base = baseline_value(x, tr.baseline)
+        contribution = tr.effect * (x - base)
+        frame[tr.name] = x
+        total += contribution  # against the baseline: `base` stays the level at the baseline value
+        treatments[tr.name] = {
+            "effect": tr.effect,
+            "baseline": tr.baseline,
+            "baseline_value": base,
+            "contribution": float(contribution.sum()),
+            series_key: contribution.round(6).tolist(),
+        }
+    events: dict[str, Any] = {}
+    for ev in scenario.categorical_events:
+        try:
+            values = categorical_column(ev, dates, ends)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        effect = {ev.reference: 0.0, **{lv: spec.effect for lv, spec in ev.levels.items()}}
+        absolute = np.array([effect[v] for v in values])
+        frame[ev.name] = values
+        total += absolute
+        info = categorical_truth(ev, values)
+        relative = absolute - effect[info["reference"]]
+        for lv, entry in info["levels"].items():
+            entry["contribution"] = float(relative[values == lv].sum())
+        info["contribution"] = float(relative.sum())
+        info[series_key] = relative.round(6).tolist()
+        events[ev.name] = info
+    has_roles = bool(organic or treatments or events or scenario.day_of_week)
+    return {
+        "organic": organic,
+        "treatments": treatments,
+        "categorical_events": events,
+        "total": total if has_roles else None,
+    }
+
+
+def _add_revenue(entry: dict[str, Any], rpk: np.ndarray | None, series_key: str) -> None:
+    """``contribution_revenue`` = Σ_t contribution_t × revenue_per_kpi_t of a truth entry."""
+    if rpk is not None:
+        entry["contribution_revenue"] = float(np.sum(np.asarray(entry[series_key]) * rpk))
+
+
+#: keys of the richer scenarios, dropped from truth.json's copy of the scenario when unset
+_NEW_KEYS = {
+    "frequency": "weekly",
+    "n_periods": None,
+    "day_of_week": [],
+    "organic": {},
+    "treatments": [],
+    "categorical_events": [],
+    "revenue_per_kpi": None,
+    "experiment": None,
+}
+
+
+def _scenario_json(scenario: ScenarioConfig) -> dict[str, Any]:
+    """The scenario as JSON; keys added for issue 25 only where set (earlier truth.json unchanged)."""
+    raw = scenario.model_dump(mode="json")
+    for key, default in _NEW_KEYS.items():
+        if raw.get(key) == default:
+            raw.pop(key)
+    for ch in raw["channels"].values():
+        for key in ("spend_column", "exposure"):
+            if ch.get(key) is None:
+                ch.pop(key, None)
+        if ch["spend"].get("weekdays") is None:
+            ch["spend"].pop("weekdays", None)
+    return raw
 
 
 def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -476,7 +775,7 @@ def simulate_geo(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]
         c["weekly_contribution"] = c["weekly_contribution"].round(6).tolist()
     target = panel[scenario.target_column].to_numpy()
     truth = {
-        "scenario": scenario.model_dump(mode="json"),
+        "scenario": _scenario_json(scenario),
         "media_share_of_target": float(total_media / target.sum()),
         "channels": national,
         "geos": geo_truth,
@@ -508,6 +807,8 @@ def true_flight_response(
     out: dict[str, float | np.ndarray] = {}
     for name, spend in totals.items():
         ch = truth["channels"][name]
+        if "exposure_column" in ch:
+            raise ValueError(f"channel {name!r} is bought in exposure: true_flight_response takes spend channels")
         spend_arr = np.atleast_1d(np.asarray(spend, dtype=float))
         flight = np.zeros((weeks + ch["adstock"]["l_max"] - 1, spend_arr.size))
         flight[:weeks] = spend_arr / weeks
@@ -517,7 +818,11 @@ def true_flight_response(
 
 
 def true_contribution(ch: dict[str, Any], spend: np.ndarray) -> np.ndarray:
-    """The TRUE weekly contribution of a channel (truth.json entry) for spend series (date, n)."""
+    """The TRUE contribution per period of a channel (truth.json entry) for input series (date, n).
+
+    The input is what the curve acts on: spend, or the exposure of a channel with
+    ``exposure_column`` and of an organic channel (scaled by their ``exposure_scale``).
+    """
     ad_params = {k: v for k, v in ch["adstock"].items() if k not in ("name", "l_max", "normalize")}
     sat_params = {k: v for k, v in ch["saturation"].items() if k != "name"}
     ad = _build(
@@ -530,7 +835,8 @@ def true_contribution(ch: dict[str, Any], spend: np.ndarray) -> np.ndarray:
         "adstock",
     )
     sat = _build(TransformSpec(name=ch["saturation"]["name"], params=sat_params), "saturation")
-    return ch["beta"] * sat.evaluate(ad.evaluate(spend / ch["spend_scale"], **ad_params), **sat_params)
+    scale = ch.get("exposure_scale", ch.get("spend_scale"))
+    return ch["beta"] * sat.evaluate(ad.evaluate(spend / scale, **ad_params), **sat_params)
 
 
 def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: dict[str, Any]) -> pd.DataFrame:
@@ -584,17 +890,67 @@ def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: di
     return pd.DataFrame(rows)
 
 
+def experiment_for(scenario: ScenarioConfig, data_path: str = "data.csv") -> dict[str, Any] | None:
+    """The experiment that fits the scenario's data: its ``experiment:`` template (model,
+    sampler...) with a ``data:`` block naming every column in its role; None without a template.
+
+    The data keys are those of issue 25: ``frequency`` (when not weekly), ``channels: {name:
+    {spend, exposure}}`` when a channel has an exposure or a renamed spend column (else the
+    short form ``channel_columns``), ``revenue_per_kpi_column``, ``organic_columns``,
+    ``treatment_columns`` with ``treatment_baseline``, ``event_columns``, and the 0/1 events and
+    controls as ``control_columns``. Keys of the template's own ``data:`` block are kept.
+    """
+    if scenario.experiment is None:
+        return None
+    template = {k: v for k, v in scenario.experiment.items() if k != "data"}
+    data: dict[str, Any] = {"path": data_path}
+    if scenario.frequency != "weekly":
+        data["frequency"] = scenario.frequency
+    data.update({"date_column": scenario.date_column, "target_column": scenario.target_column})
+    if scenario.revenue_per_kpi is not None:
+        data["revenue_per_kpi_column"] = scenario.revenue_per_kpi.column
+    spend = scenario.media_columns()
+    if any(ch.exposure is not None or ch.spend_column is not None for ch in scenario.channels.values()):
+        data["channels"] = {
+            name: {"spend": spend[name], **({"exposure": ch.exposure.column} if ch.exposure is not None else {})}
+            for name, ch in scenario.channels.items()
+        }
+    else:
+        data["channel_columns"] = list(scenario.channels)
+    controls = [e.name for e in scenario.events] + [c.name for c in scenario.controls]
+    if controls:
+        data["control_columns"] = controls
+    if scenario.organic:
+        data["organic_columns"] = [og.column or name for name, og in scenario.organic.items()]
+    if scenario.treatments:
+        data["treatment_columns"] = [t.name for t in scenario.treatments]
+        baselines = {t.baseline for t in scenario.treatments}
+        data["treatment_baseline"] = (
+            baselines.pop() if len(baselines) == 1 else {t.name: t.baseline for t in scenario.treatments}
+        )
+    if scenario.categorical_events:
+        data["event_columns"] = [e.name for e in scenario.categorical_events]
+    data.update(scenario.experiment.get("data") or {})
+    return {"name": template.pop("name", scenario.name), "data": data, **template}
+
+
 def write_simulation(scenario: ScenarioConfig, out_dir: str | Path) -> tuple[Path, Path]:
     """Simulate and write ``out_dir/data.csv`` and ``out_dir/truth.json`` atomically.
 
     A scenario with ``lift_tests`` also writes ``out_dir/lift_tests.csv`` (and the true,
-    noiseless lifts under ``lift_tests`` in ``truth.json``).
+    noiseless lifts under ``lift_tests`` in ``truth.json``); one with an ``experiment:``
+    template writes ``out_dir/experiment.yaml`` (:func:`experiment_for`), which fits
+    ``data.csv`` beside it.
     """
     from bayesmmm.io import write_json, write_text
 
     out_dir = Path(out_dir)
     frame, truth = simulate(scenario)
     data_path = write_text(out_dir / "data.csv", frame.to_csv(index=False))
+    experiment = experiment_for(scenario)
+    if experiment is not None:
+        header = f"# Fits data.csv beside it: simulated by bayesmmm from scenario {scenario.name!r}.\n"
+        write_text(out_dir / "experiment.yaml", header + yaml.safe_dump(experiment, sort_keys=False))
     if scenario.lift_tests is not None:
         tests = simulate_lift_tests(scenario, frame, truth)
         truth["lift_tests"] = tests.to_dict(orient="records")

@@ -1,0 +1,335 @@
+"""Recovery study on daily data with exposure, organic media, a treatment and events (issue 25).
+
+Simulates ``--datasets`` data sets, alternating between two generators written
+independently: bayesmmm's own simulator (the built-in ``daily_exposure`` scenario, seed
+``SEED_BASE + i``) and ``benchmarks/external_daily.py`` (plain NumPy, unnormalized and
+delayed adstock, Hill on raw exposure, cost regimes, Student-t noise). Both write the same
+columns: 1092 days of conversions, search (spend, clicks), social (spend, impressions), tv
+(spend only, flighted), newsletter sends (organic), a price index (treatment), a categorical
+``event`` column and a revenue per conversion. Each data set is fitted in two arms, each from
+an experiment YAML this script writes (``WORK/configs/``) and fits through the library
+(:func:`bayesmmm.load_experiment` + :func:`bayesmmm.run_experiment`):
+
+``daily``
+    the data as they come, with the issue-25 keys: ``frequency: daily``, ``channels: {name:
+    {spend, exposure}}``, ``revenue_per_kpi_column``, ``organic_columns``,
+    ``treatment_columns`` (+ ``treatment_baseline: mean``) and ``event_columns``
+    (the data block of the simulator's ``experiment.yaml``; model from the scenario's template).
+    Needs the FREQ, EXPOSURE and ROLES work merged.
+``weekly``
+    what bayesmmm allowed before issue 25: days summed to weeks (Monday weeks), the target is
+    revenue (conversions × revenue per conversion), channels on spend, newsletter sends and
+    the price index (weekly mean) as linear controls, and the number of days of each sale
+    level in the week as controls (text columns cannot be controls).
+
+Reported per arm (and generator): the median absolute relative error of each channel's
+revenue ROAS (posterior median against the truth, Σ_t contribution_t × revenue_per_kpi_t /
+Σ_t spend_t), the coverage of the 90% HDI, divergences and R-hat. The ROAS read is the run's
+``roas.csv`` (``roas_median``, ``roas_hdi_low``, ``roas_hdi_high``); for the daily arm the
+posterior contributions × revenue per conversion / spend are computed here too
+(``roas_components_median``), and a run whose ``roas.csv`` disagrees with them by more than
+2% is flagged (``roas_csv_mismatch``): its roas.csv is then not revenue per unit of spend.
+
+    OMP_NUM_THREADS=1 python benchmarks/daily_recovery.py --datasets 20 [--arms daily,weekly]
+        [--generators simulator,external] [--chains 4 --draws 500 --tune 500] [--seed-base 2000]
+        [-o benchmarks/results/daily_recovery] [--work runs/daily_recovery]
+
+Writes ``OUT/recovery.csv`` (one row per fit × channel), ``OUT/summary.json`` and
+``OUT/summary.md``; the data, configs and run folders go to ``--work`` (default
+``runs/daily_recovery``, not committed). Finished runs are kept: running it again only fits
+what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from bayesmmm.config.experiment import load_experiment
+from bayesmmm.workflows.experiment import run_experiment
+from bayesmmm.workflows.simulate import builtin_scenario, experiment_for, load_scenario, write_simulation
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import external_daily  # a script beside this one
+
+SEED_BASE = 2000
+ARMS = ("daily", "weekly")
+GENERATORS = ("simulator", "external")
+CHANNELS = {"search": "search_spend", "social": "social_spend", "tv": "tv_spend"}
+EVENT_LEVELS = ("black_friday", "spring_sale", "summer_sale")
+MISMATCH = 0.02
+MAX_RHAT = 1.05
+
+
+def simulate_sets(n: int, out: Path, generators: list[str], seed_base: int) -> list[dict[str, Any]]:
+    """Data set ``i``: generator ``generators[i % len]``, seed ``seed_base + i``; daily and weekly CSVs."""
+    scenario = load_scenario(builtin_scenario("daily_exposure"))
+    sets = []
+    for i in range(n):
+        gen, seed = generators[i % len(generators)], seed_base + i
+        folder = out / "data" / f"{gen}-{i:02d}"
+        if not (folder / "truth.json").is_file():
+            if gen == "simulator":
+                write_simulation(scenario.model_copy(update={"seed": seed}), folder)
+            else:
+                external_daily.write(seed, folder)
+        daily = pd.read_csv(folder / "data.csv")
+        weekly_path = folder / "weekly.csv"
+        if not weekly_path.is_file():
+            to_weeks(daily).to_csv(weekly_path, index=False)
+        sets.append({"generator": gen, "index": i, "seed": seed, "folder": folder})
+    return sets
+
+
+def to_weeks(daily: pd.DataFrame) -> pd.DataFrame:
+    """Monday weeks: revenue, spends and sends summed, price averaged, days of each sale level counted."""
+    frame = daily.copy()
+    dates = pd.to_datetime(frame["date"])
+    frame["week"] = (dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")).dt.strftime("%Y-%m-%d")
+    frame["revenue"] = frame["conversions"] * frame["revenue_per_conversion"]
+    for level in EVENT_LEVELS:
+        frame[f"event_{level}"] = (frame["event"] == level).astype(float)
+    sums = ["revenue", *CHANNELS.values(), "newsletter_sends", *(f"event_{lv}" for lv in EVENT_LEVELS)]
+    weeks = frame.groupby("week").agg({**dict.fromkeys(sums, "sum"), "price_index": "mean", "date": "count"})
+    complete = weeks["date"] == 7
+    return weeks[complete].drop(columns="date").reset_index().rename(columns={"week": "date"})
+
+
+def write_configs(s: dict[str, Any], out: Path, arms: list[str], sampler: dict[str, Any]) -> dict[str, Path]:
+    """The experiment YAML of each arm for data set ``s`` (absolute data paths)."""
+    scenario = load_scenario(builtin_scenario("daily_exposure"))
+    folder: Path = s["folder"].resolve()
+    tag = f"{s['generator']}-{s['index']:02d}"
+    paths = {}
+    common = {"output": {"hdi_prob": 0.9, "figures": False}, "diagnostics": {"on_fail": "warn"}}
+    if "daily" in arms:
+        config = experiment_for(scenario, str(folder / "data.csv"))
+        config.update({"name": f"daily-{tag}", "sampler": sampler, **common})
+        paths["daily"] = out / "configs" / f"daily-{tag}.yaml"
+    if "weekly" in arms:
+        weekly = {
+            "name": f"weekly-{tag}",
+            "data": {
+                "path": str(folder / "weekly.csv"),
+                "date_column": "date",
+                "target_column": "revenue",
+                "channel_columns": list(CHANNELS.values()),
+                "control_columns": ["newsletter_sends", "price_index", *(f"event_{lv}" for lv in EVENT_LEVELS)],
+            },
+            "model": {
+                "adstock": {"name": "geometric", "l_max": 6},
+                "saturation": {"name": "hill"},
+                "yearly_seasonality": 2,
+                "trend": "linear",
+            },
+            "sampler": sampler,
+            **common,
+        }
+        paths["weekly"] = out / "configs" / f"weekly-{tag}.yaml"
+    for arm, path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config if arm == "daily" else weekly, sort_keys=False))
+    return paths
+
+
+def fit(config_path: Path, run_dir: Path) -> float:
+    """Fit one experiment YAML into ``run_dir`` (kept if it already holds a finished run); wall seconds."""
+    if (run_dir / "roas.csv").is_file():
+        return float("nan")
+    t0 = time.perf_counter()
+    run_experiment(load_experiment(config_path), run_dir)
+    return time.perf_counter() - t0
+
+
+def components_roas(run_dir: Path, daily: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Daily arm: draws of Σ_t media_t × revenue_per_conversion_t / Σ_t spend_t per channel."""
+    from bayesmmm.model.mmm import MMM
+
+    media = MMM.load(run_dir).posterior_components()["media"]
+    rpk = daily["revenue_per_conversion"].to_numpy()
+    values = media.transpose("chain", "draw", "date", "channel").to_numpy()
+    if values.shape[2] != len(rpk):
+        raise ValueError(f"{run_dir}: {values.shape[2]} dates in the posterior, {len(rpk)} rows in the data")
+    revenue = np.einsum("cdtk,t->cdk", values, rpk).reshape(-1, values.shape[-1])
+    channels = [str(c) for c in media["channel"].to_numpy()]
+    return {ch: revenue[:, k] / daily[CHANNELS[ch]].sum() for k, ch in enumerate(channels)}
+
+
+def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[dict[str, Any]]:
+    truth = json.loads((s["folder"] / "truth.json").read_text())["channels"]
+    roas = pd.read_csv(run_dir / "roas.csv")
+    diag = json.loads((run_dir / "diagnostics.json").read_text())
+    flagged = set(diag.get("identifiability", {}).get("prior_driven", []))
+    from_components = components_roas(run_dir, pd.read_csv(s["folder"] / "data.csv")) if arm == "daily" else {}
+    by_spend = {v: k for k, v in CHANNELS.items()}
+    rows = []
+    for r in roas.itertuples():
+        channel = by_spend.get(r.channel, r.channel)
+        true = truth[channel]["roas"]  # revenue per unit of spend
+        row = {
+            "arm": arm,
+            "generator": s["generator"],
+            "index": s["index"],
+            "seed": s["seed"],
+            "channel": channel,
+            "true_roas": true,
+            "roas_median": r.roas_median,
+            "roas_mean": r.roas_mean,
+            "roas_hdi_low": r.roas_hdi_low,
+            "roas_hdi_high": r.roas_hdi_high,
+            "rel_error": r.roas_median / true - 1.0,
+            "covered_90": bool(r.roas_hdi_low <= true <= r.roas_hdi_high),
+            "prior_driven": r.channel in flagged,
+            "divergences": int(diag.get("divergences", 0)),
+            "max_rhat": float(diag.get("max_rhat", np.nan)),
+            "wall_s": wall_s,
+            "roas_unit": getattr(r, "roas_unit", "target per unit of spend"),
+        }
+        if channel in from_components:
+            med = float(np.median(from_components[channel]))
+            row["roas_components_median"] = med
+            row["roas_csv_mismatch"] = bool(abs(r.roas_median / med - 1.0) > MISMATCH)
+        rows.append(row)
+    return rows
+
+
+def summarize(table: pd.DataFrame) -> dict[str, Any]:
+    """Per arm, per arm × generator and per arm × channel: median |error|, coverage, divergences."""
+
+    def block(part: pd.DataFrame) -> dict[str, Any]:
+        fits = part.drop_duplicates(["arm", "generator", "index"])
+        return {
+            "fits": len(fits),
+            "roas_median_abs_error": float(part["rel_error"].abs().median()),
+            "roas_median_error": float(part["rel_error"].median()),
+            "coverage_90": float(part["covered_90"].mean()),
+            "divergences": int(fits["divergences"].sum()),
+            "fits_with_divergences": int((fits["divergences"] > 0).sum()),
+            "fits_rhat_above_1.05": int((fits["max_rhat"] > MAX_RHAT).sum()),
+            "prior_driven_share": float(part["prior_driven"].mean()),
+        }
+
+    out: dict[str, Any] = {}
+    for arm, part in table.groupby("arm", sort=False):
+        entry = block(part)
+        entry["by_generator"] = {g: block(p) for g, p in part.groupby("generator")}
+        entry["by_channel"] = {c: block(p) for c, p in part.groupby("channel")}
+        if "roas_csv_mismatch" in part:
+            entry["roas_csv_mismatch_rows"] = int(part["roas_csv_mismatch"].fillna(False).astype(bool).sum())
+        out[str(arm)] = entry
+    return out
+
+
+def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
+    lines = [
+        "# Daily recovery study (issue 25)",
+        "",
+        f"Sampler: {sampler['chains']} chains × {sampler['draws']} draws + {sampler['tune']} tune. ROAS = revenue per"
+        " unit of spend; error = posterior median / truth - 1; coverage of the 90% HDI.",
+        "",
+        "| arm | generator | channel | fits | median abs error | median error | 90% coverage | divergences "
+        "(fits) | prior-driven |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def row(arm: str, gen: str, ch: str, b: dict[str, Any]) -> str:
+        return (
+            f"| {arm} | {gen} | {ch} | {b['fits']} | {b['roas_median_abs_error']:.1%} | {b['roas_median_error']:+.1%} "
+            f"| {b['coverage_90']:.0%} | {b['divergences']} ({b['fits_with_divergences']}) "
+            f"| {b['prior_driven_share']:.0%} |"
+        )
+
+    for arm, entry in summary.items():
+        lines.append(row(arm, "both", "all", entry))
+        for gen, b in entry["by_generator"].items():
+            lines.append(row(arm, gen, "all", b))
+        for ch, b in entry["by_channel"].items():
+            lines.append(row(arm, "both", ch, b))
+        if entry.get("roas_csv_mismatch_rows"):
+            lines.append(
+                f"\n**{arm}: {entry['roas_csv_mismatch_rows']} rows where roas.csv differs from the posterior "
+                f"contributions × revenue per conversion / spend by more than {MISMATCH:.0%}: roas.csv is not revenue "
+                "ROAS there; check before quoting.**\n"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=int, default=20, help="number of data sets (alternating generators)")
+    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated: daily, weekly")
+    parser.add_argument("--generators", default=",".join(GENERATORS), help="comma-separated: simulator, external")
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--seed-base", type=int, default=SEED_BASE)
+    parser.add_argument("-o", "--out", type=Path, default=Path("benchmarks/results/daily_recovery"))
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/daily_recovery"), help="data, configs and run folders (large)"
+    )
+    args = parser.parse_args()
+    arms = [a for a in args.arms.split(",") if a]
+    generators = [g for g in args.generators.split(",") if g]
+    if set(arms) - set(ARMS) or set(generators) - set(GENERATORS):
+        parser.error(f"--arms from {ARMS}, --generators from {GENERATORS}")
+    sampler = {
+        "backend": args.backend,
+        "chains": args.chains,
+        "draws": args.draws,
+        "tune": args.tune,
+        "seed": 1,
+        "progressbar": False,
+    }
+    out, work = args.out, args.work
+    out.mkdir(parents=True, exist_ok=True)
+    sets = simulate_sets(args.datasets, work, generators, args.seed_base)
+    rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    for s in sets:
+        configs = write_configs(s, work, arms, sampler)
+        for arm in arms:
+            run_dir = work / "runs" / f"{arm}-{s['generator']}-{s['index']:02d}"
+            try:
+                wall = fit(configs[arm], run_dir)
+            except Exception as exc:  # one failed fit is reported, the study goes on
+                failures.append({"arm": arm, "generator": s["generator"], "index": s["index"], "error": str(exc)})
+                print(f"{arm:6s} {s['generator']:9s} #{s['index']:02d}: FAILED: {exc}")
+                continue
+            new = rows_for(s, arm, run_dir, wall)
+            rows += new
+            errors = ", ".join(
+                f"{r['channel']} {r['rel_error']:+.0%}{'' if r['covered_90'] else ' (miss)'}" for r in new
+            )
+            print(f"{arm:6s} {s['generator']:9s} #{s['index']:02d}: {errors}; divergences {new[0]['divergences']}")
+    summary_meta = {
+        "datasets": args.datasets,
+        "arms": arms,
+        "generators": generators,
+        "sampler": sampler,
+        "failed_fits": failures,
+    }
+    if not rows:
+        (out / "summary.json").write_text(json.dumps(summary_meta, indent=2))
+        raise SystemExit(f"no fit finished ({len(failures)} failed): see {out / 'summary.json'}")
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "recovery.csv", index=False)
+    summary = summarize(table)
+    (out / "summary.json").write_text(json.dumps({**summary_meta, "arms_summary": summary}, indent=2))
+    text = markdown(summary, sampler)
+    if failures:
+        text += f"\n**{len(failures)} fits failed** (summary.json, failed_fits): they are not in the table above.\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -98,13 +98,22 @@ def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
     """
     import pytensor
 
-    x = pt.as_tensor_variable(x)
-    alpha = pt.as_tensor_variable(alpha)
+    x_in = pt.as_tensor_variable(x)
+    alpha_in = pt.as_tensor_variable(alpha)
     l_max = int(l_max)
-    alpha_l = alpha**l_max
-    lagged = pt.concatenate([pt.zeros((l_max, *[x.shape[i] for i in range(1, x.ndim)]), dtype=x.dtype), x], axis=0)
+    # the scan runs on (date, batch) with no static sizes, so that a graph rewritten with other inputs
+    # (the JAX translation replaces the data by inputs of unknown shape) keeps consistent types
+    batch_shape = pt.broadcast_shape(x_in[0], alpha_in)
+    # plus one padding column: a batch of static size 1 (one organic medium, one channel) would make
+    # the rewritten sequence broadcastable where the scan's inner sequence is not (a TypeError)
+    x = pt.broadcast_to(x_in, (x_in.shape[0], *batch_shape)).reshape((x_in.shape[0], -1))
+    x = pt.concatenate([x, pt.zeros((x.shape[0], 1), dtype=x.dtype)], axis=1)
+    alpha_flat = pt.broadcast_to(alpha_in, batch_shape).reshape((-1,))
+    alpha_flat = pt.concatenate([alpha_flat, pt.as_tensor_variable(np.array([0.5], dtype=alpha_flat.dtype))])
+    alpha_l = alpha_flat**l_max
+    lagged = pt.concatenate([pt.zeros((l_max, x.shape[1]), dtype=x.dtype), x], axis=0)
     lagged = lagged[: x.shape[0]]  # x_{t-L}
-    start = pt.zeros_like(x[0] * alpha)
+    start = pt.zeros((x.shape[1],), dtype=(x[0] * alpha_flat).dtype)
 
     def step(x_t, x_out, y_prev, alpha, alpha_l):
         return x_t + alpha * y_prev - alpha_l * x_out
@@ -113,10 +122,11 @@ def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
         step,
         sequences=[x, lagged],
         outputs_info=[start],
-        non_sequences=[alpha, alpha_l],
+        non_sequences=[alpha_flat, alpha_l],
         strict=True,
         return_updates=False,
-    )
+    )[:, :-1].reshape((x_in.shape[0], *batch_shape))
+    alpha = alpha_in
     if not normalize:
         return y
     # Σ_l α^l = (1 - α^L) / (1 - α); computed as the sum of the weights (exact, and finite at α → 1)

@@ -352,7 +352,8 @@ def test_monthly_robyn_data_fits_warns_and_forecasts():
     mean = pred["mu"].mean(("chain", "draw")).to_numpy()
     truth = test["revenue"].to_numpy()
     assert np.all(np.abs(mean / truth - 1) < 0.3), mean / truth
-    roas = mmm.roas()
-    assert np.isfinite(roas["roas_mean"]).all()
+    from bayesmmm.evaluation.summaries import roas_table
+
+    assert np.isfinite(roas_table(mmm)["roas_mean"]).all()
     with pytest.raises(DataError, match=r"monthly grid: .*the next month is 2019-08-01"):
         mmm.check_continues(pd.DatetimeIndex(["2019-08-08"]))

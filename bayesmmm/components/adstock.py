@@ -39,11 +39,11 @@ from bayesmmm.components.priors import Prior
 
 __all__ = [
     "ADSTOCKS",
+    "RECURSION_MIN_LAGS",
     "Adstock",
     "GeometricAdstock",
     "WeibullCDFAdstock",
     "WeibullPDFAdstock",
-    "RECURSION_MIN_LAGS",
     "convolve",
     "geometric_recursion",
     "geometric_weights",

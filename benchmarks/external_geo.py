@@ -12,7 +12,7 @@ from ours in each respect issue 25 names:
 - **per-geo media effects** drawn from another distribution than the model's pooling prior:
   per-head effects times a log-normal factor of log-sd ``effect_sd_log`` (0.7; the model's
   spread prior is ``HalfNormal(0.5)``) or a uniform factor on [1 - w, 1 + w];
-- **saturation in the generator's own units**: a Hill curve ``x^s / (x^s + K^s)`` on spend per
+- **saturation in the generator's own units**: a Hill curve (shapes ``hill_shape``) ``x^s / (x^s + K^s)`` on spend per
   head (``per_capita``, Meridian's convention) or on absolute spend (``absolute``), with one
   ``K`` per channel for all geos (times a per-geo factor of log-sd ``param_sd_log``), not on
   each geo's spend relative to its own mean;
@@ -75,6 +75,7 @@ def external_geo_panel(
     noise_geo_sd_log: float = 0.3,
     noise_level: float = 0.04,
     media_share: float = 0.3,
+    hill_shape: tuple[float, float] = (0.7, 1.3),
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Simulate a geo panel (see the module docstring) and its truth.
 
@@ -93,6 +94,10 @@ def external_geo_panel(
     noise_power, noise_geo_sd_log, noise_level : noise sd ``c_g · mu^noise_power`` with ``c_g`` set
         so that a geo of median size has sd ``noise_level · mean(mu)``, times ``exp(noise_geo_sd_log · N)``.
     media_share : the media's approximate share of total sales.
+    hill_shape : range of the channels' Hill shapes (uniform). Up to about 1.3 the curves are
+        concave or nearly (as Meridian's default shape 1); S-shaped curves (shape 2-2.5) bias
+        the NATIONAL contributions of a logistic model by 40-50% on their own (functional form,
+        not geo structure: measured in ``benchmarks/README.md``).
     """
     if n_channels > len(CHANNEL_NAMES):
         raise ValueError(f"at most {len(CHANNEL_NAMES)} channels")
@@ -134,7 +139,7 @@ def external_geo_panel(
     typical = np.array([np.median(x[:, :, c][x[:, :, c] > 0]) for c in range(n_channels)])
     half = typical * rng.uniform(0.6, 1.6, n_channels)
     half_g = half[None, :] * np.exp(param_sd_log * rng.standard_normal((n_geos, n_channels)))
-    shape = rng.uniform(1.0, 2.5, n_channels)
+    shape = rng.uniform(*hill_shape, n_channels)
     response = _hill(x, half_g[None], shape[None, None])  # (week, geo, ch) in [0, 1)
 
     # ---- baseline per head, and per-geo effects

@@ -56,6 +56,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wide_spread": {"sigma": "per_geo", "beta_pooling": "noncentered", "beta_sigma": 1.5},
     "pooled_baseline": {"sigma": "per_geo", "beta_pooling": "noncentered", "trend": "pooled", "seasonality": "pooled"},
     # issue 25 (external generator): one change at a time against the current defaults
+    "shared_saturation": {"saturation": "shared"},  # the defaults before issue 25
     "saturation_pooled": {"saturation": "pooled"},
     "adstock_pooled": {"adstock": "pooled"},
     "transforms_pooled": {"adstock": "pooled", "saturation": "pooled"},
@@ -95,22 +96,20 @@ def external_panel(
     n_geos: int, index: int, weeks: int, channels: int, fixed: dict[str, Any] | None = None
 ) -> tuple[pd.DataFrame, dict, dict[str, Any]]:
     """The ``index``-th panel of ``n_geos`` geos from the independent generator (:mod:`external_geo`):
-    its frame, truth and the heterogeneity drawn for it (effects log-normal or uniform, saturation
-    per head or absolute, noise power)."""
+    its frame, truth and the generator options drawn for it (per-geo effects log-normal, or uniform on
+    every third panel; spread of the effects and of the geo sizes; noise power)."""
     seed = 7000 + 100 * n_geos + index
     rng = np.random.default_rng([seed, 5])
     het = {
         "effect_sd_log": float(rng.uniform(0.4, 0.9)),
         "size_sd_log": float(rng.uniform(0.7, 1.2)),
         "noise_power": float(rng.uniform(0.3, 0.8)),
-        "absolute_saturation": float(index % 2),
     }
     options: dict[str, Any] = {
         "effect": "uniform" if index % 3 == 2 else "lognormal",
         "effect_sd_log": het["effect_sd_log"],
         "size_sd_log": het["size_sd_log"],
         "noise_power": het["noise_power"],
-        "saturation_units": "absolute" if het.pop("absolute_saturation") else "per_capita",
     }
     options.update(fixed or {})
     frame, truth = external_geo_panel(n_geos, channels, weeks, seed, **options)

@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["external_geo_panel"]
+__all__ = ["external_geo_panel", "geometric_adstock", "hill"]
 
 CHANNEL_NAMES = ("search", "social", "tv", "display", "radio", "video", "print", "ooh")
 
 
-def _adstock(x: np.ndarray, alpha: np.ndarray, lags: int, normalized: bool) -> np.ndarray:
+def geometric_adstock(x: np.ndarray, alpha: np.ndarray, lags: int, normalized: bool) -> np.ndarray:
     """Geometric carry-over over ``lags`` weeks; ``x`` (week, ...), ``alpha`` broadcasting over ``x[0]``."""
     out = np.zeros_like(x)
     total = np.zeros_like(alpha)
@@ -52,7 +52,7 @@ def _adstock(x: np.ndarray, alpha: np.ndarray, lags: int, normalized: bool) -> n
     return out / total if normalized else out
 
 
-def _hill(x: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
+def hill(x: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
     return x**shape / (x**shape + half**shape)
 
 
@@ -125,7 +125,7 @@ def external_geo_panel(
     alpha_c = rng.uniform(0.1, 0.7, n_channels)
     logit = np.log(alpha_c / (1 - alpha_c)) + param_sd_log * rng.standard_normal((n_geos, n_channels))
     alpha = 1 / (1 + np.exp(-logit))  # (geo, ch)
-    carried = _adstock(spend, alpha, lags, normalized)
+    carried = geometric_adstock(spend, alpha, lags, normalized)
     if saturation_units == "per_capita":
         x = carried / heads[None, :, None]
     elif saturation_units == "absolute":
@@ -140,7 +140,7 @@ def external_geo_panel(
     half = typical * rng.uniform(0.6, 1.6, n_channels)
     half_g = half[None, :] * np.exp(param_sd_log * rng.standard_normal((n_geos, n_channels)))
     shape = rng.uniform(*hill_shape, n_channels)
-    response = _hill(x, half_g[None], shape[None, None])  # (week, geo, ch) in [0, 1)
+    response = hill(x, half_g[None], shape[None, None])  # (week, geo, ch) in [0, 1)
 
     # ---- baseline per head, and per-geo effects
     base_head = 100.0  # sales per 1000 people per week

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ from bayesmmm.io import write_text
 from bayesmmm.model.mmm import MMM
 from bayesmmm.workflows.simulate import ScenarioConfig, builtin_scenario, load_scenario, simulate
 
+sys.path.insert(0, str(Path(__file__).parent))
+from external_geo import external_geo_panel
+
 #: geo options of each model variant (``model.geo``)
 VARIANTS: dict[str, dict[str, Any]] = {
     "before": {"sigma": "shared", "beta_pooling": "noncentered"},
@@ -51,6 +55,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "shared_zerosum": {"sigma": "shared", "beta_pooling": "zerosum"},
     "wide_spread": {"sigma": "per_geo", "beta_pooling": "noncentered", "beta_sigma": 1.5},
     "pooled_baseline": {"sigma": "per_geo", "beta_pooling": "noncentered", "trend": "pooled", "seasonality": "pooled"},
+    # issue 25 (external generator): one change at a time against the current defaults
+    "shared_saturation": {"saturation": "shared"},  # the defaults before issue 25
+    "saturation_pooled": {"saturation": "pooled"},
+    "adstock_pooled": {"adstock": "pooled"},
+    "transforms_pooled": {"adstock": "pooled", "saturation": "pooled"},
+    "wide_beta": {"beta_sigma": 1.5},
+    "per_capita": {},
+    "hill": {},
+}
+
+#: data / model options of a variant beyond ``model.geo``
+EXTRA: dict[str, dict[str, dict[str, Any]]] = {
+    "per_capita": {"data": {"population_column": "population"}},
+    "hill": {"model": {"saturation": "hill"}},
 }
 
 
@@ -74,16 +92,43 @@ def panel_scenario(
     return scenario.model_copy(update={"seed": seed, "n_weeks": weeks, "geos": geos}), het
 
 
-def fit_panel(scenario: ScenarioConfig, variant: str, sampler: SamplerConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+def external_panel(
+    n_geos: int, index: int, weeks: int, channels: int, fixed: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict, dict[str, Any]]:
+    """The ``index``-th panel of ``n_geos`` geos from the independent generator (:mod:`external_geo`):
+    its frame, truth and the generator options drawn for it (per-geo effects log-normal, or uniform on
+    every third panel; spread of the effects and of the geo sizes; noise power)."""
+    seed = 7000 + 100 * n_geos + index
+    rng = np.random.default_rng([seed, 5])
+    het = {
+        "effect_sd_log": float(rng.uniform(0.4, 0.9)),
+        "size_sd_log": float(rng.uniform(0.7, 1.2)),
+        "noise_power": float(rng.uniform(0.3, 0.8)),
+    }
+    options: dict[str, Any] = {
+        "effect": "uniform" if index % 3 == 2 else "lognormal",
+        "effect_sd_log": het["effect_sd_log"],
+        "size_sd_log": het["size_sd_log"],
+        "noise_power": het["noise_power"],
+    }
+    options.update(fixed or {})
+    frame, truth = external_geo_panel(n_geos, channels, weeks, seed, **options)
+    return frame, truth, options
+
+
+def fit_panel(
+    frame: pd.DataFrame, truth: dict, channels: list[str], variant: str, sampler: SamplerConfig, l_max: int = 6
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fit one panel with one variant: per geo × channel rows (truth, 50% and 90% HDIs) and fit facts."""
-    frame, truth = simulate(scenario)
+    extra = EXTRA.get(variant, {})
     mmm = MMM(
-        {"channel_columns": list(scenario.channels), "target_column": "sales", "geo_column": "geo"},
+        {"channel_columns": channels, "target_column": "sales", "geo_column": "geo", **extra.get("data", {})},
         {
-            "adstock": {"name": "geometric", "l_max": 6},
+            "adstock": {"name": "geometric", "l_max": l_max},
             "saturation": "logistic",
             "yearly_seasonality": 1,
             "geo": VARIANTS[variant],
+            **extra.get("model", {}),
         },
     )
     t0 = time.perf_counter()
@@ -170,6 +215,16 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _value(text: str) -> Any:
+    """A ``--fix`` value: a number, true/false, or a string (e.g. ``saturation_units=own``)."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--out", type=Path, default=Path("runs/geo_coverage"))
@@ -177,6 +232,13 @@ def main() -> None:
     parser.add_argument("--panels", type=int, default=4, help="panels per size")
     parser.add_argument("--variant", nargs="+", choices=list(VARIANTS), default=["before", "after"])
     parser.add_argument("--weeks", type=int, default=104)
+    parser.add_argument(
+        "--generator",
+        choices=["ours", "external"],
+        default="ours",
+        help="panels from our simulator (the geo_panel scenario) or the independent one (benchmarks/external_geo.py)",
+    )
+    parser.add_argument("--channels", type=int, default=4, help="channels of the external generator's panels")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
@@ -190,7 +252,7 @@ def main() -> None:
     )
     parser.add_argument("--no-fit", action="store_true", help="summarize the finished fits only; fit nothing")
     args = parser.parse_args()
-    fixed = {k: float(v) for k, v in (item.split("=", 1) for item in args.fix)}
+    fixed = {k: _value(v) for k, v in (item.split("=", 1) for item in args.fix)}
     sampler = SamplerConfig(
         backend=args.backend, chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progressbar=False
     )
@@ -198,7 +260,13 @@ def main() -> None:
     tables, fits = [], []
     for index in range(args.panels):
         for size in args.sizes:
-            scenario, het = panel_scenario(size, index, args.weeks, fixed)
+            if args.generator == "external":
+                frame, truth, het = external_panel(size, index, args.weeks, args.channels, fixed)
+                channels, l_max, seed = list(truth["channels"]), 8, 7000 + 100 * size + index
+            else:
+                scenario, het = panel_scenario(size, index, args.weeks, fixed)
+                frame, truth = simulate(scenario)
+                channels, l_max, seed = list(scenario.channels), 6, scenario.seed
             for variant in args.variant:
                 path = args.out / "fits" / f"{variant}-{size}-{index}.json"
                 if path.exists():
@@ -206,11 +274,11 @@ def main() -> None:
                 elif args.no_fit:
                     continue
                 else:
-                    rows, facts = fit_panel(scenario, variant, sampler)
+                    rows, facts = fit_panel(frame, truth, channels, variant, sampler, l_max)
                     record = {"facts": facts, "heterogeneity": het, "rows": rows.to_dict(orient="list")}
                     write_text(path, json.dumps(record))
                     print(variant, size, index, json.dumps({k: facts[k] for k in ("divergences", "wall_s")}))
-                meta = {"variant": variant, "geos": size, "panel": index, "seed": scenario.seed}
+                meta = {"variant": variant, "geos": size, "panel": index, "seed": seed}
                 tables.append(pd.DataFrame(record["rows"]).assign(**meta))
                 fits.append({**meta, **record["heterogeneity"], **record["facts"]})
     table, fit_table = pd.concat(tables, ignore_index=True), pd.DataFrame(fits)

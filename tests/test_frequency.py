@@ -357,3 +357,28 @@ def test_monthly_robyn_data_fits_warns_and_forecasts():
     assert np.isfinite(roas_table(mmm)["roas_mean"]).all()
     with pytest.raises(DataError, match=r"monthly grid: .*the next month is 2019-08-01"):
         mmm.check_continues(pd.DatetimeIndex(["2019-08-08"]))
+
+
+def test_convolution_graphs_builds_the_convolution_with_the_same_numbers():
+    """Batched NumPy evaluation builds the convolution (a scan steps through dates in Python);
+    the sampling graph keeps the recursion; both give the same adstock."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.scan.op import Scan
+
+    from bayesmmm.components.adstock import ADSTOCKS, convolution_graphs
+
+    adstock = ADSTOCKS.get("geometric")(l_max=30)
+    x = np.random.default_rng(3).gamma(2.0, size=(90, 2))
+    alpha = np.array([0.4, 0.85])
+
+    def build():
+        out = adstock.apply(pt.as_tensor_variable(x), alpha=pt.as_tensor_variable(alpha))
+        fn = pytensor.function([], out)
+        return fn, any(isinstance(node.op, Scan) for node in fn.maker.fgraph.toposort())
+
+    recursive, has_scan = build()
+    with convolution_graphs():
+        convolved, conv_has_scan = build()
+    assert has_scan and not conv_has_scan
+    np.testing.assert_allclose(recursive(), convolved(), rtol=1e-10, atol=1e-12)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.model.mean import media_contributions
 from bayesmmm.model.value import channel_cost_per_unit, future_revenue_per_kpi
 
@@ -124,6 +125,7 @@ class FlightResponse:
         self._mask = (np.arange(horizon) < self.weeks).astype("float64")
 
     @cached_property
+    @convolution_graphs()
     def _function(self):
         import pytensor
         import pytensor.tensor as pt
@@ -144,6 +146,7 @@ class FlightResponse:
             [x, mask, *params.values()], [total, grad], mode=numpy_mode(), on_unused_input="ignore"
         )
 
+    @convolution_graphs()
     def _geo_function(self):
         import pytensor
         import pytensor.tensor as pt

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.data.exposure import window_cost_per_unit
 from bayesmmm.data.loading import DataError, read_csv
 from bayesmmm.model.geo import geo_parameters
@@ -367,6 +368,7 @@ def lift_draws(spec: ModelSpec, draws: Mapping[str, np.ndarray], tests: pd.DataF
     return design_lift_draws(spec, draws, lift_design(spec, tests))
 
 
+@convolution_graphs()
 def design_lift_draws(spec: ModelSpec, draws: Mapping[str, np.ndarray], d: LiftDesign) -> np.ndarray:
     """:func:`lift_draws` of a built :class:`LiftDesign`: (sample, test), ORIGINAL target units.
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.components.priors import Prior
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def geo_parameters(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
+@convolution_graphs()
 def geo_media_parameters(spec: ModelSpec, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per-geo media parameters of a geo model for each draw: ``beta`` and the transform
     variables, each ``(sample, geo, channel)`` (shared ones broadcast over geos)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.components.features import time_index
 from bayesmmm.model.geo import geo_parameters
 
@@ -219,6 +220,7 @@ def placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], d
 DESIGN_BLOCKS = ("media", "controls", "organic", "treatments", "events")
 
 
+@convolution_graphs()
 def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, list[str], list[str], Callable | None]:
     """The vectorized mean function of :meth:`~bayesmmm.model.predictive.Predictive.compiled` for ``names``
     (pure: spec in, functions out)."""
@@ -254,6 +256,7 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
     return fn, list(dims), list(names), center_fn
 
 
+@convolution_graphs()
 def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, weights,
     *draws)`` → (sample, [geo,] channel), the contributions weighted by ``weights`` (date, [geo]) and

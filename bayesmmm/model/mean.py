@@ -90,14 +90,21 @@ def media_contributions(spec: ModelSpec, media_x: Any, params: Mapping[str, Any]
     return saturated_media(spec, adstocked_media(spec, media_x, params, block), params, block)
 
 
-def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any) -> Any:
-    """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor): what the
+def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any, reference_organic: Any = None) -> Any:
+    """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor), plus the same
+    over the organic media's ``reference_organic`` (default: the training organic activity): what the
     intercept is centered by when ``center_media`` is on; ``()`` or ``(geo,)``."""
     import pytensor.tensor as pt
 
     if spec.is_geo:
         params = geo_parameters(spec, params)
-    return pt.sum(pt.mean(media_contributions(spec, reference_media, params), axis=0), axis=-1)
+    shift = pt.sum(pt.mean(media_contributions(spec, reference_media, params), axis=0), axis=-1)
+    if spec.organic:
+        if reference_organic is None:
+            reference_organic = pt.constant(spec.training_design()["organic"], dtype="float64")
+        organic = media_contributions(spec, pt.as_tensor_variable(reference_organic), params, "organic")
+        shift = shift + pt.sum(pt.mean(organic, axis=0), axis=-1)
+    return shift
 
 
 def mean_components(
@@ -170,6 +177,12 @@ def mean_components(
         if centering is None:
             ref = out["media"] if reference_media is None else media_contributions(spec, reference_media, params)
             centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
+            if spec.organic:  # always-on organic media trade off with the intercept as paid media do
+                organic = out["organic"]
+                if reference_media is not None:  # not the training design: center on the training activity
+                    training = pt.constant(spec.training_design()["organic"], dtype="float64")
+                    organic = media_contributions(spec, training, params, "organic")
+                centering = centering + pt.sum(pt.mean(organic, axis=0), axis=-1)
         out["intercept"] = out["intercept"] - centering
     return out
 

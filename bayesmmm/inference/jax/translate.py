@@ -9,6 +9,7 @@ StableHLO into the cache folder, a translation is reused by later processes too.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict
 from collections.abc import Callable
@@ -99,6 +100,24 @@ class _Translation:
 _TRANSLATIONS: OrderedDict[str, _Translation] = OrderedDict()
 
 
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 of the source of the packages that build a model's graph (components, data, model,
+    this translation): a development checkout's edits change the graph without changing the
+    version, so the disk cache must not serve a translation made by other code."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[2]
+    files = [Path(__file__)]
+    for folder in ("components", "data", "model"):
+        files += sorted((root / folder).glob("*.py"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _lookup_key(model, cache_key: str, shapes: list[tuple[int, ...]]) -> str:
     """What a translation depends on, computed without building the log-density graph.
 
@@ -119,6 +138,7 @@ def _lookup_key(model, cache_key: str, shapes: list[tuple[int, ...]]) -> str:
         "data": [[d.name, list(d.get_value().shape), str(d.dtype)] for d in model.data_vars],
         "dims": {k: length(v) for k, v in sorted(model.dim_lengths.items())},
         "versions": [version(p) for p in ("bayesmmm", "pymc", "pytensor", "jax")],
+        "source": source_digest(),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "TEST_WEEKS",
     "add_calibration_diagnostics",
+    "contraction_entry",
     "default_test_periods",
     "expected_test_lift",
     "expected_test_lifts",
@@ -222,6 +223,33 @@ def expected_test_lifts(
     return out
 
 
+def contraction_entry(p: np.ndarray, q: np.ndarray, quantity: str, threshold: float) -> tuple[dict[str, Any], float]:
+    """How far the data moved a quantity's prior draws ``p`` to its posterior draws ``q``.
+
+    Returns the entry (``{quantity}_prior_mean`` / ``_prior_sd`` / ``_posterior_mean`` /
+    ``_posterior_sd``, ``contraction`` = 1 − var_post / var_prior, ``log_contraction`` the same on
+    logs when both are positive, ``shift`` in prior sds, ``prior_driven``) and the measure
+    compared with ``threshold`` (the log contraction where defined, else the contraction).
+    """
+    sd_prior, sd_post = float(np.std(p, ddof=1)), float(np.std(q, ddof=1))
+    contraction = 1.0 - sd_post**2 / sd_prior**2 if sd_prior > 0 else 0.0
+    log_contraction = None
+    if (p > 0).all() and (q > 0).all() and np.var(np.log(p)) > 0:
+        log_contraction = float(1.0 - np.var(np.log(q), ddof=1) / np.var(np.log(p), ddof=1))
+    measure = contraction if log_contraction is None else log_contraction
+    entry: dict[str, Any] = {
+        f"{quantity}_prior_mean": float(np.mean(p)),
+        f"{quantity}_prior_sd": sd_prior,
+        f"{quantity}_posterior_mean": float(np.mean(q)),
+        f"{quantity}_posterior_sd": sd_post,
+        "contraction": contraction,
+        "log_contraction": log_contraction,
+        "shift": (float(np.mean(q)) - float(np.mean(p))) / sd_prior if sd_prior > 0 else 0.0,
+        "prior_driven": bool(measure < threshold),
+    }
+    return entry, measure
+
+
 def identifiability(
     mmm: MMM,
     threshold: float = DEFAULT_THRESHOLD,
@@ -245,23 +273,7 @@ def identifiability(
     channels: dict[str, Any] = {}
     measures: dict[str, float] = {}
     for c, name in enumerate(mmm.channels):
-        p, q = prior[:, c], post[:, c]
-        sd_prior, sd_post = float(np.std(p, ddof=1)), float(np.std(q, ddof=1))
-        contraction = 1.0 - sd_post**2 / sd_prior**2 if sd_prior > 0 else 0.0
-        log_contraction = None
-        if (p > 0).all() and (q > 0).all() and np.var(np.log(p)) > 0:
-            log_contraction = float(1.0 - np.var(np.log(q), ddof=1) / np.var(np.log(p), ddof=1))
-        measure = contraction if log_contraction is None else log_contraction
-        entry: dict[str, Any] = {
-            "roas_prior_mean": float(np.mean(p)),
-            "roas_prior_sd": sd_prior,
-            "roas_posterior_mean": float(np.mean(q)),
-            "roas_posterior_sd": sd_post,
-            "contraction": contraction,
-            "log_contraction": log_contraction,
-            "shift": (float(np.mean(q)) - float(np.mean(p))) / sd_prior if sd_prior > 0 else 0.0,
-            "prior_driven": bool(measure < threshold),
-        }
+        entry, measure = contraction_entry(prior[:, c], post[:, c], "roas", threshold)
         measures[name] = measure
         channels[name] = entry
     organic = organic_identifiability(mmm, prior_sample, threshold) if mmm.require_spec().organic else {}
@@ -304,23 +316,7 @@ def organic_identifiability(
     q_all = organic_totals(mmm, [1.0], mmm.posterior_draws())[0]
     out: dict[str, dict[str, Any]] = {}
     for c, name in enumerate(mmm.require_spec().organic):
-        p, q = p_all[:, c], q_all[:, c]
-        sd_prior, sd_post = float(np.std(p, ddof=1)), float(np.std(q, ddof=1))
-        contraction = 1.0 - sd_post**2 / sd_prior**2 if sd_prior > 0 else 0.0
-        log_contraction = None
-        if (p > 0).all() and (q > 0).all() and np.var(np.log(p)) > 0:
-            log_contraction = float(1.0 - np.var(np.log(q), ddof=1) / np.var(np.log(p), ddof=1))
-        measure = contraction if log_contraction is None else log_contraction
-        out[name] = {
-            "contribution_prior_mean": float(np.mean(p)),
-            "contribution_prior_sd": sd_prior,
-            "contribution_posterior_mean": float(np.mean(q)),
-            "contribution_posterior_sd": sd_post,
-            "contraction": contraction,
-            "log_contraction": log_contraction,
-            "shift": (float(np.mean(q)) - float(np.mean(p))) / sd_prior if sd_prior > 0 else 0.0,
-            "prior_driven": bool(measure < threshold),
-        }
+        out[name] = contraction_entry(p_all[:, c], q_all[:, c], "contribution", threshold)[0]
     return out
 
 

@@ -8,6 +8,7 @@ grids for the optimizer, and the simulator's true curves for the decision's real
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayesmmm.decisions.optimizer import (
@@ -282,3 +283,34 @@ def test_channel_insights_agree_with_roas_table(fitted_example):
     assert saturation_status(0.1) == "saturated" and saturation_status(0.9) == "room to grow"
     lines = findings(ins)
     assert lines and ins.sort_values("mroas_mean").iloc[-1]["channel"] in lines[0]
+
+
+def test_findings_oversaturation_depends_on_the_roas_unit():
+    """'Does not pay for itself' needs ROAS in revenue: for a KPI per unit of spend it is stated as a
+    condition naming data.revenue_per_kpi_column (the target may be a count such as conversions)."""
+    from bayesmmm.decisions.insights import findings
+    from bayesmmm.model.value import KPI_UNIT, REVENUE_UNIT
+
+    table = pd.DataFrame(
+        {
+            "channel": ["tv", "search"],
+            "mroas_mean": [0.5, 2.0],
+            "mroas_hdi_low": [0.3, 1.5],
+            "mroas_hdi_high": [0.8, 2.5],
+            "roas_mean": [1.6, 2.2],
+            "roas_hdi_low": [1.4, 2.0],
+            "roas_hdi_high": [1.8, 2.4],
+            "prob_best_mroas": [0.0, 1.0],
+            "status": ["room to grow", "room to grow"],
+            "spend_share": [0.5, 0.5],
+            "share_mean": [0.5, 0.5],
+            "efficiency": [1.0, 1.0],
+        }
+    )
+    table.attrs["roas_unit"] = REVENUE_UNIT
+    assert any("tv is oversaturated" in f and "does not pay for itself" in f for f in findings(table))
+    table.attrs["roas_unit"] = KPI_UNIT
+    kpi = [f for f in findings(table) if f.startswith("tv:")]
+    assert len(kpi) == 1 and "revenue_per_kpi_column" in kpi[0] and "If the target is revenue" in kpi[0]
+    assert not any("is oversaturated" in f for f in findings(table))
+    assert not any(f.startswith("tv") and "below 1" in f for f in findings(table, currency_target=False))

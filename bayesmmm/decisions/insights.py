@@ -24,7 +24,7 @@ import xarray as xr
 from bayesmmm.decisions.response import marginal_roas
 from bayesmmm.evaluation.summaries import ROLE_DIMS, hdi, role_kinds
 from bayesmmm.model.predictive import DATASET_NAMES
-from bayesmmm.model.value import roas_unit
+from bayesmmm.model.value import REVENUE_UNIT, roas_unit
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -160,14 +160,18 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def findings(table: pd.DataFrame, *, currency_target: bool = True) -> list[str]:
+def findings(table: pd.DataFrame, *, currency_target: bool | None = None) -> list[str]:
     """Plain-language findings from :func:`channel_insights`, most actionable first.
 
     Parameters
     ----------
     table : the output of :func:`channel_insights`.
-    currency_target : the target is revenue in the currency of spend, so that a marginal
-        ROAS below 1 on a channel whose average ROAS is above 1 means oversaturation.
+    currency_target : the ROAS is revenue in the currency of spend, so that a marginal
+        ROAS below 1 on a channel whose average ROAS is above 1 means oversaturation. Default
+        (``None``): from the table's ``roas_unit``: ``True`` for revenue
+        (``data.revenue_per_kpi_column`` given); for a KPI per unit of spend the break-even is
+        unknown (the target may be revenue, or a count such as conversions), so the finding is
+        stated conditionally and names the key that settles it.
 
     Returns
     -------
@@ -175,6 +179,9 @@ def findings(table: pd.DataFrame, *, currency_target: bool = True) -> list[str]:
     """
     prob = table.attrs.get("hdi_prob", 0.9)
     pct = f"{prob:.0%}"
+    unit = table.attrs.get("roas_unit", REVENUE_UNIT)
+    if currency_target is None:
+        currency_target = True if unit == REVENUE_UNIT else None
     out: list[str] = []
     by_m = table.sort_values("mroas_mean", ascending=False)
     top = by_m.iloc[0]
@@ -204,12 +211,20 @@ def findings(table: pd.DataFrame, *, currency_target: bool = True) -> list[str]:
                 f"{r.channel} has room to grow: its marginal ROAS ({_fmt(r.mroas_mean)}) is still close to its "
                 f"average ROAS ({_fmt(r.roas_mean)}). It is a candidate for more budget."
             )
-        if currency_target and r.roas_mean >= 1 and r.mroas_hdi_high < 1:
-            out.append(
-                f"{r.channel} is oversaturated: it pays on average (ROAS {_fmt(r.roas_mean)}) but even the upper "
-                f"end of the {pct} HDI of its marginal ROAS ({_fmt(r.mroas_hdi_high)}) is below 1, so its next "
-                "unit of spend does not pay for itself."
-            )
+        if currency_target is not False and r.roas_mean >= 1 and r.mroas_hdi_high < 1:
+            if currency_target:
+                out.append(
+                    f"{r.channel} is oversaturated: it pays on average (ROAS {_fmt(r.roas_mean)}) but even the upper "
+                    f"end of the {pct} HDI of its marginal ROAS ({_fmt(r.mroas_hdi_high)}) is below 1, so its next "
+                    "unit of spend does not pay for itself."
+                )
+            else:
+                out.append(
+                    f"{r.channel}: the upper end of the {pct} HDI of its marginal ROAS ({_fmt(r.mroas_hdi_high)} "
+                    f"{unit}) is below 1 while its average ROAS is {_fmt(r.roas_mean)}. If the target is revenue in "
+                    "the currency of spend, its next unit of spend does not pay for itself; if the target is a count "
+                    "(e.g. conversions), set data.revenue_per_kpi_column to judge it in revenue."
+                )
         if r.spend_share > 0 and r.efficiency >= 1.5:
             out.append(
                 f"{r.channel} brings {r.share_mean:.0%} of the media contribution on {r.spend_share:.0%} of the spend."

@@ -58,6 +58,11 @@ def optimal_frequency_hill(slope: float | np.ndarray, ec: float | np.ndarray, lo
     return np.maximum(inner, lower)
 
 
+def _shown(value: object) -> str:
+    """A cell as a message shows it: ``empty`` for a missing value, else its text."""
+    return "empty" if pd.isna(value) else repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def frequency_columns(config: DataConfig) -> list[str | None]:
     """Each channel's frequency column (None for channels without reach & frequency)."""
     if config.channels is None:
@@ -97,7 +102,7 @@ def add_impressions(
             r = int(np.flatnonzero(bad)[0])
             return frame, (
                 f"reach column {channel.reach!r} of channel {name!r} has a missing or non-numeric value "
-                f"{frame[channel.reach].iloc[r]!r} at row {rows[r] + 2}; give the people reached (0 if none)"
+                f"{_shown(frame[channel.reach].iloc[r])} at row {rows[r] + 2}; give the people reached (0 if none)"
             )
         if (reach < 0).any():
             r = int(np.flatnonzero(reach < 0)[0])
@@ -109,10 +114,12 @@ def add_impressions(
         low = reached & ~(np.isfinite(freq) & (freq >= 1.0))
         if low.any():
             r = int(np.flatnonzero(low)[0])
+            value = _shown(frame[channel.frequency].iloc[r])
+            where = f"at row {rows[r] + 2}, where reach is {reach[r]:g}"
             return frame, (
-                f"frequency column {channel.frequency!r} of channel {name!r} is {frame[channel.frequency].iloc[r]!r} "
-                f"at row {rows[r] + 2}, where reach is {reach[r]:g}; frequency is exposures per person reached and "
-                "must be >= 1 wherever reach > 0 (check that the column is frequency, not impressions or a share)"
+                f"frequency column {channel.frequency!r} of channel {name!r} is {value} {where}; frequency is "
+                "exposures per person reached and must be >= 1 wherever reach > 0 (check that the column is "
+                "frequency, not impressions or a share)"
             )
         freq = np.where(reached, freq, 1.0)
         frame[channel.frequency] = freq

@@ -34,7 +34,14 @@ from bayesmmm.data.reach import recent_frequency
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
 
-__all__ = ["RF_PARAMETERS", "frequency_factor", "plan_frequency", "rf_parameters", "unused_saturation"]
+__all__ = [
+    "RF_PARAMETERS",
+    "frequency_factor",
+    "plan_frequency",
+    "rf_channel_values",
+    "rf_parameters",
+    "unused_saturation",
+]
 
 #: the per-channel (``channel``-length) values :func:`rf_parameters` adds to a parameter mapping
 RF_PARAMETERS = ("rf_mask", "rf_slope_channel", "rf_ec_channel", "rf_plan_frequency")
@@ -73,6 +80,25 @@ def rf_parameters(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]:
     for name in ("rf_slope", "rf_ec"):  # (…, rf_channel) → (…, channel)
         out[f"{name}_channel"] = pt.dot(pt.as_tensor_variable(params[name]), spread_t) + rest
     out["rf_plan_frequency"] = pt.constant(plan_frequency(spec))
+    return out
+
+
+def rf_channel_values(spec: ModelSpec, draws: Mapping[str, np.ndarray], frequency: np.ndarray) -> dict[str, np.ndarray]:
+    """:data:`RF_PARAMETERS` per draw as NumPy arrays, each ``(sample, channel)``, with ``frequency``
+    (channel,) as the plan frequency: what a graph gathered per channel (the optimizer's) takes in
+    place of ``rf_slope``/``rf_ec``. Empty without R&F channels."""
+    if not spec.rf_channels:
+        return {}
+    n = len(next(iter(draws.values())))
+    channels = len(spec.channels)
+    idx = list(spec.rf_index)
+    out = {"rf_mask": np.zeros((n, channels))}
+    out["rf_mask"][:, idx] = 1.0
+    for name in ("rf_slope", "rf_ec"):
+        full = np.ones((n, channels))
+        full[:, idx] = np.asarray(draws[name], dtype=float)
+        out[f"{name}_channel"] = full
+    out["rf_plan_frequency"] = np.broadcast_to(np.asarray(frequency, dtype=float), (n, channels)).copy()
     return out
 
 

@@ -228,7 +228,7 @@ def test_the_optimal_frequency_is_the_closed_form_and_scipys_on_known_hill_curve
     table = rf_table(mmm, hdi_prob=0.9)
     mean_best = freqs[np.argmax(roas[:, :, 0].mean(axis=1))]  # Meridian: the argmax of the MEAN ROAS
     assert table.loc[0, "optimal_frequency"] == pytest.approx(mean_best)
-    assert table.loc[0, "optimal_frequency_lower"] <= mean_best <= table.loc[0, "optimal_frequency_upper"]
+    assert table.loc[0, "optimal_frequency_hdi_low"] <= mean_best <= table.loc[0, "optimal_frequency_hdi_high"]
     assert table.loc[0, "plan_frequency"] == pytest.approx(mean_best)
     assert table.loc[0, "recent_frequency"] == pytest.approx(
         recent_frequency(mmm.data.media, mmm.data.rf_frequency, mmm.data.dates)[1]
@@ -286,7 +286,7 @@ def test_a_fit_recovers_the_reach_frequency_channels_roas(fitted):
     assert est == pytest.approx(truth["roas_youtube"], rel=0.35)
     rf = rf_table(mmm).iloc[0]
     assert rf["roas"] == pytest.approx(est, rel=0.02)  # the same ROAS, at the historical frequency
-    assert 1.0 <= rf["optimal_frequency_lower"] <= rf["optimal_frequency"] <= rf["optimal_frequency_upper"]
+    assert 1.0 <= rf["optimal_frequency_hdi_low"] <= rf["optimal_frequency"] <= rf["optimal_frequency_hdi_high"]
     truth_f = float(optimal_frequency_hill(TRUE["slope"], TRUE["ec"]))
     assert abs(rf["optimal_frequency"] - truth_f) < 1.5
 
@@ -392,3 +392,47 @@ def adstock_loop_geometric(x, alpha: float, l_max: int) -> np.ndarray:
     w = w / w.sum()
     x = np.asarray(x, dtype=float)
     return np.array([sum(w[lag] * x[t - lag] for lag in range(l_max) if t - lag >= 0) for t in range(len(x))])
+
+
+# ------------------------------------------------------------------ backends and geo
+def test_the_jax_translation_has_the_same_log_density():
+    pytest.importorskip("jax")
+    from bayesmmm.inference.jax.translate import jax_model
+
+    frame, _ = rf_frame()
+    model = MMM(DATA, MODEL).build_model(frame)
+    jm = jax_model(model, seed=1)
+    point = model.initial_point(random_seed=1)
+    logp = float(jm.logp([np.asarray(point[n]) for n in jm.value_names], [np.asarray(v) for v in jm.data_values]))
+    assert logp == pytest.approx(float(model.compile_logp()(point)), abs=1e-9)
+
+
+def test_a_geo_panel_fits_and_reports_the_optimal_frequency():
+    from bayesmmm import roas_table
+    from bayesmmm.decisions.reach import rf_table
+    from bayesmmm.decisions.response import FlightResponse
+
+    a, _ = rf_frame(1, 80)
+    b, _ = rf_frame(2, 80)
+    panel = pd.concat([a.assign(geo="a"), b.assign(geo="b")], ignore_index=True)
+    mmm = MMM({**DATA, "geo_column": "geo"}, {**MODEL, "media_prior": {"type": "coefficient"}})
+    mmm.fit(panel, {**SAMPLER, "draws": 100, "tune": 150})
+    draws = mmm.posterior_draws()
+    per_geo = mmm.geo_media_parameters(draws)
+    comps = mmm.posterior_components()
+    s = np.asarray(mmm.scales.media)  # (geo, channel)
+    target = np.asarray(mmm.scales.target)
+    ref = np.zeros((len(draws["rf_slope"]), 80))
+    for g, frame in enumerate((a, b)):
+        reach = frame.yt_reach.to_numpy() / s[g, 1]
+        for i in range(len(ref)):
+            x = reach * hill(frame.yt_frequency.to_numpy(), draws["rf_slope"][i, 0], draws["rf_ec"][i, 0])
+            ref[i] += per_geo["beta"][i, g, 1] * adstock_loop(x, per_geo["adstock_alpha"][i, g, 1]) * target[g]
+    media = comps["media"].sel(channel="youtube").to_numpy().reshape(ref.shape)
+    np.testing.assert_allclose(media, ref, rtol=1e-6)  # national = the sum of the geos' own curves
+    table = rf_table(mmm)
+    roas = roas_table(mmm).set_index("channel").loc["youtube", "roas_mean"]
+    assert table.loc[0, "roas"] == pytest.approx(roas, rel=0.02)
+    engine = FlightResponse(mmm, 4, max_draws=50)
+    response, _ = engine.per_channel(np.array([400.0, 400.0]))
+    assert np.isfinite(response).all() and (response >= 0).all()

@@ -436,3 +436,26 @@ def test_a_geo_panel_fits_and_reports_the_optimal_frequency():
     engine = FlightResponse(mmm, 4, max_draws=50)
     response, _ = engine.per_channel(np.array([400.0, 400.0]))
     assert np.isfinite(response).all() and (response >= 0).all()
+
+
+def test_the_service_takes_reach_and_frequency_rows(fitted):
+    from bayesmmm.serving.schemas import example_row, row_keys
+    from bayesmmm.serving.service import ModelService
+
+    mmm, frame, _ = fitted
+    service = ModelService(mmm, "v1")
+    assert row_keys(mmm) == ["search_spend", "yt_reach", "yt_frequency"]
+    row = example_row(mmm)
+    assert row["yt_frequency"] == pytest.approx(frame.yt_frequency.iloc[-1], abs=1e-3)
+    future, _ = rf_frame(seed=8, n=3)
+    future["date"] = pd.date_range(frame["date"].iloc[-1] + pd.Timedelta(days=7), periods=3, freq="7D")
+    rows = [
+        {"date": f"{d:%Y-%m-%d}", "search_spend": s, "yt_reach": r, "yt_frequency": f}
+        for d, s, r, f in zip(future.date, future.search_spend, future.yt_reach, future.yt_frequency, strict=True)
+    ]
+    out = service.predict({"new_media_spend": rows, "hdi_prob": 0.9, "contributions": True})
+    pred = mmm.predict(future.drop(columns="sales"))
+    youtube = pred["media"].sel(channel="youtube").mean(("chain", "draw")).to_numpy()
+    np.testing.assert_allclose(out["contributions"]["youtube"], youtube, rtol=1e-6)  # the same curve
+    expected = pred["mu"].mean(("chain", "draw")).to_numpy()  # the service's forecast has observation noise
+    np.testing.assert_allclose(out["sales_pred_mean"], expected, rtol=0.01)

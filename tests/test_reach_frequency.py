@@ -250,6 +250,24 @@ def test_the_response_surface_is_linear_in_reach_at_fixed_frequency():
     np.testing.assert_allclose(at["roas"], at["contribution"] / at["spend"])
 
 
+def test_a_roas_prior_is_revenue_per_unit_of_spend_for_reach_frequency_channels():
+    """``media_prior: roas`` maps the quantity to ``beta`` through the training reach and frequency: the
+    channel's ROAS computed from that beta, by a NumPy loop, is the quantity."""
+    from bayesmmm.model.media_prior import posterior_coefficients
+
+    frame, _ = rf_frame()
+    mmm = bound(frame)  # MODEL has media_prior: roas
+    known_posterior(mmm, np.array([2.5, 1.2]), np.array([2.0, 3.0]))
+    post = dict(mmm.idata["posterior"].data_vars)
+    post["roas"] = xr.DataArray(np.array([[[1.5, 0.8], [0.4, 2.0]]]), dims=("chain", "draw", "channel"))
+    beta = posterior_coefficients(mmm.require_spec(), post)[0]  # (draw, channel)
+    s = np.asarray(mmm.scales.media)
+    for d, (k, e) in enumerate([(2.5, 2.0), (1.2, 3.0)]):
+        x = frame.yt_reach.to_numpy() / s[1] * hill(frame.yt_frequency.to_numpy(), k, e)
+        contribution = beta[d, 1] * adstock_loop(x, 0.5) * mmm.scales.target
+        assert contribution.sum() / frame.yt_spend.sum() == pytest.approx(float(post["roas"][0, d, 1]), rel=1e-9)
+
+
 # ------------------------------------------------------------------ a fit
 @pytest.fixture(scope="module")
 def fitted():

@@ -138,6 +138,9 @@ def test_data_errors_name_the_column_the_row_and_the_fix(change, message):
         frame_to_data(frame, DataConfig(**DATA))
     with pytest.raises(DataError, match=r"column\(s\) \['yt_frequency'\] not in the data"):
         frame_to_data(rf_frame()[0].drop(columns="yt_frequency"), DataConfig(**DATA))
+    dark = rf_frame()[0].assign(yt_reach=0.0)
+    with pytest.raises(DataError, match=r"'youtube' has spend \('yt_spend'\) but its reach column 'yt_reach' is zero"):
+        frame_to_data(dark, DataConfig(**DATA))
 
 
 def test_geo_panels_read_reach_and_frequency_per_geo():

@@ -533,18 +533,22 @@ def check_exposure(media: np.ndarray, spend: np.ndarray, config: DataConfig, dat
         if config.media_columns[c] == config.spend_columns[c]:
             continue
         paid, seen = spend[:, c] > 0, media[:, c] > 0
+        rf = (config.channels or {}).get(name)
+        column = f"exposure column {config.media_columns[c]!r}"
+        if rf is not None and rf.is_rf:  # reach & frequency: its exposure is reach x frequency
+            column = f"reach column {rf.reach!r}"
         if paid.any() and not seen.any():
             raise DataError(
-                f"channel {name!r} has spend ({config.spend_columns[c]!r}) but its exposure column "
-                f"{config.media_columns[c]!r} is zero in every period; check the exposure column, or drop "
-                "exposure to model the channel on its spend"
+                f"channel {name!r} has spend ({config.spend_columns[c]!r}) but its {column} is zero in every "
+                "period; check the column, or drop it to model the channel on its spend"
             )
         blind = paid & ~seen
         if blind.any():
             first = dates[int(np.flatnonzero(blind)[0])].date()
+            what = "reach" if rf is not None and rf.is_rf else "exposure"
             warnings.warn(
-                f"channel {name!r} has spend but zero exposure in {int(blind.sum())} period(s) (first {first}); "
-                "that spend buys nothing in the model (check the exposure column)",
+                f"channel {name!r} has spend but zero {what} in {int(blind.sum())} period(s) (first {first}); "
+                f"that spend buys nothing in the model (check the {column})",
                 UserWarning,
                 stacklevel=3,
             )

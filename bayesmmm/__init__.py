@@ -10,7 +10,8 @@ Public API
 - :func:`roas_table`, :func:`contributions_table`, :func:`fit_metrics`, :func:`diagnostics`.
 - Decisions: :func:`channel_insights` (ROAS, marginal ROAS, saturation status),
   :func:`findings`, :func:`response_curves`, :func:`marginal_roas`, :func:`optimize_budget`,
-  :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`; :func:`design_tests`
+  :func:`run_scenarios`, :func:`write_optimization`, :func:`write_report`; :func:`rf_table` and
+  :func:`rf_surface` (reach & frequency channels: optimal frequency, response surface); :func:`design_tests`
   (which lift test next, ``bayesmmm design``) and :func:`write_design`.
 - The loop: :func:`refresh_run` (``bayesmmm refresh``), :func:`run_validation` (``bayesmmm validate``).
 
@@ -53,6 +54,8 @@ _LAZY: dict[str, str] = {
     "OptimizationResult": "bayesmmm.decisions.optimizer",
     "optimize_budget": "bayesmmm.decisions.optimizer",
     "run_scenarios": "bayesmmm.decisions.optimizer",
+    "rf_surface": "bayesmmm.decisions.reach",
+    "rf_table": "bayesmmm.decisions.reach",
     "FlightResponse": "bayesmmm.decisions.response",
     "adstock_weights": "bayesmmm.decisions.response",
     "marginal_roas": "bayesmmm.decisions.response",
@@ -122,6 +125,8 @@ __all__ = [
     "parameter_summary",
     "refresh_run",
     "response_curves",
+    "rf_surface",
+    "rf_table",
     "roas_table",
     "run_experiment",
     "run_scenarios",

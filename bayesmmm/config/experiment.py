@@ -91,6 +91,19 @@ class ChannelColumns(_Base):
     cost_per_unit: float | None = Field(
         None, gt=0, description="stated spend per unit of exposure for the optimizer (default: the recent average)"
     )
+    reach: str | None = Field(
+        None,
+        description="reach & frequency channel: the column of people reached per period (with frequency; "
+        "bayesmmm.data.reach)",
+    )
+    frequency: str | None = Field(
+        None, description="reach & frequency channel: the column of average exposures per person reached (>= 1)"
+    )
+    plan_frequency: float | None = Field(
+        None,
+        ge=1,
+        description="reach & frequency channel: the frequency the optimizer buys at (default: the optimal frequency)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -105,7 +118,36 @@ class ChannelColumns(_Base):
             )
         if self.exposure is not None and self.exposure == self.spend:
             raise ValueError(f"spend and exposure are the same column {self.spend!r}: drop exposure (spend-only)")
+        if (self.reach is None) != (self.frequency is None):
+            given, missing = ("reach", "frequency") if self.reach is not None else ("frequency", "reach")
+            raise ValueError(
+                f"a reach & frequency channel needs both columns: {given} is set, {missing} is not "
+                f"(set {missing}, or drop {given} to model the channel on its spend or exposure)"
+            )
+        if self.reach is not None and self.exposure is not None:
+            raise ValueError(
+                "give exposure or reach & frequency, not both: a reach & frequency channel's exposure is its "
+                "impressions, reach x frequency (drop exposure)"
+            )
+        if self.reach is not None and len({self.spend, self.reach, self.frequency}) < 3:
+            raise ValueError(
+                f"spend, reach and frequency must be three different columns (got {self.spend!r}, {self.reach!r}, "
+                f"{self.frequency!r})"
+            )
+        if self.plan_frequency is not None and self.reach is None:
+            raise ValueError("plan_frequency is for reach & frequency channels: set reach and frequency, or drop it")
         return self
+
+    @property
+    def is_rf(self) -> bool:
+        """Whether this is a reach & frequency channel (``reach`` and ``frequency`` set)."""
+        return self.reach is not None
+
+    @property
+    def impressions_column(self) -> str | None:
+        """The derived column of a reach & frequency channel's impressions (``reach × frequency``: its
+        exposure, :func:`bayesmmm.data.reach.add_impressions`), or None."""
+        return None if self.reach is None else f"{self.reach}*{self.frequency}"
 
 
 #: a treatment's baseline: the training minimum, the training mean, or a stated value
@@ -242,12 +284,17 @@ class DataConfig(_Base):
         """The column each channel's curves act on: its exposure, or its spend for a spend-only channel."""
         if self.channels is None:
             return list(self.channel_columns or [])
-        return [c.exposure or c.spend for c in self.channels.values()]
+        return [c.exposure or c.impressions_column or c.spend for c in self.channels.values()]
 
     @property
     def has_exposure(self) -> bool:
-        """Whether any channel's curves act on an exposure column rather than its spend."""
-        return self.channels is not None and any(c.exposure is not None for c in self.channels.values())
+        """Whether any channel's curves act on an exposure column (or reach & frequency) rather than its spend."""
+        return self.channels is not None and any(c.exposure is not None or c.is_rf for c in self.channels.values())
+
+    @property
+    def rf_channels(self) -> list[str]:
+        """The reach & frequency channels (``data.channels.<name>.reach / frequency``), in channel order."""
+        return [name for name, c in (self.channels or {}).items() if c.is_rf]
 
     @property
     def stated_cost_per_unit(self) -> list[float | None]:
@@ -268,13 +315,15 @@ class DataConfig(_Base):
             )
         spend_cols = self.spend_columns
         exposure_cols = [c.exposure for c in (self.channels or {}).values() if c.exposure is not None]
+        exposure_cols += [col for c in (self.channels or {}).values() if c.is_rf for col in (c.reach, c.frequency)]
         cols = [self.date_column, self.target_column, *spend_cols, *exposure_cols, *self.control_columns]
         cols += [c for c in (self.geo_column, self.population_column, self.revenue_per_kpi_column) if c is not None]
         cols += [*self.organic_columns, *self.treatment_columns, *self.event_columns]
         dupes = sorted({c for c in cols if cols.count(c) > 1})
         if dupes:
             raise ValueError(
-                f"columns {dupes} appear in more than one role (date, target, channel spend or exposure, control, "
+                f"columns {dupes} appear in more than one role (date, target, channel spend, exposure, reach or "
+                "frequency, control, "
                 "geo, population, revenue_per_kpi, organic, treatment, event)"
             )
         if isinstance(self.treatment_baseline, dict):
@@ -365,6 +414,8 @@ MODEL_PRIORS = {
     "gamma_event": "event-level effects against the reference level (scaled target units), dims (event,)",
     "sigma": "observation noise scale",
     "nu": "Student-t degrees of freedom",
+    "rf_slope": "reach & frequency channels: Hill slope of the frequency curve, dims (rf_channel,)",
+    "rf_ec": "reach & frequency channels: frequency at half saturation of the frequency curve, dims (rf_channel,)",
 }
 
 
@@ -382,6 +433,9 @@ def default_model_priors() -> dict[str, Prior]:
         "gamma_event": Prior(dist="Normal", mu=0.0, sigma=0.5),
         "sigma": Prior(dist="HalfNormal", sigma=0.5),
         "nu": Prior(dist="Gamma", alpha=2.0, beta=0.1),
+        # Meridian's priors of its reach & frequency Hill (slope_rf, ec_rf), in frequency units
+        "rf_slope": Prior(dist="LogNormal", mu=0.7, sigma=0.4),
+        "rf_ec": Prior(dist="LogNormal", mu=0.7, sigma=0.4),
     }
 
 

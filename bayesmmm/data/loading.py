@@ -13,6 +13,7 @@ import pandas as pd
 
 from bayesmmm.config.experiment import DataConfig
 from bayesmmm.data.frequency import FrequencyError, check_grid, full_grid, period_name
+from bayesmmm.data.reach import add_impressions, frequency_columns, national_frequency
 from bayesmmm.data.roles import RoleEncoding, RoleError, encode_events
 
 __all__ = [
@@ -141,6 +142,11 @@ class MMMData:
     events, event_names, geo_events : 0/1 indicators of the non-reference event levels (date,
         event), named ``column[level]``; national view: mean over geos
     encoding : the treatments' baselines and the event levels fixed by the training rows
+    rf_frequency, geo_rf_frequency : the channels' frequency (exposures per person reached), ``(date,
+        channel)`` / ``(date, geo, channel)``, or None without reach & frequency channels
+        (:mod:`bayesmmm.data.reach`); a reach & frequency channel's ``media`` is its impressions
+        (reach × frequency); 1 for other channels and periods without reach; national view: total
+        impressions ÷ total reach
     """
 
     dates: pd.DatetimeIndex
@@ -170,6 +176,8 @@ class MMMData:
     event_names: tuple[str, ...] = ()
     geo_events: np.ndarray | None = None
     encoding: RoleEncoding = field(default_factory=RoleEncoding)
+    rf_frequency: np.ndarray | None = None
+    geo_rf_frequency: np.ndarray | None = None
 
     def __post_init__(self) -> None:  # absent roles: empty blocks, so every consumer can index them
         n = len(self.dates)
@@ -225,6 +233,7 @@ class MMMData:
         events: np.ndarray | None = None,
         event_names: tuple[str, ...] = (),
         encoding: RoleEncoding | None = None,
+        rf_frequency: np.ndarray | None = None,
     ) -> MMMData:
         """A geo panel with its national view (totals over geos; controls averaged; revenue per KPI
         weighted by each geo's target, or averaged without a target)."""
@@ -265,6 +274,8 @@ class MMMData:
             event_names=tuple(event_names),
             geo_events=events,
             encoding=encoding or RoleEncoding(),
+            rf_frequency=None if rf_frequency is None else national_frequency(media, rf_frequency),
+            geo_rf_frequency=rf_frequency,
         )
 
 
@@ -302,6 +313,9 @@ def frame_to_data(
     if config.geo_column is not None:
         return panel_to_data(frame, config, require_target=require_target, min_rows=min_rows, encoding=encoding)
     rows_of = np.arange(len(frame)) if file_rows is None else np.asarray(file_rows)
+    frame, problem = add_impressions(frame, config, rows_of)  # reach & frequency channels' exposure
+    if problem:
+        raise DataError(problem)
     required = {"date": [config.date_column], "channel": config.media_columns, "control": config.control_columns}
     required.update(
         {"organic": config.organic_columns, "treatment": config.treatment_columns, "event": config.event_columns}
@@ -351,6 +365,11 @@ def frame_to_data(
     media = np.column_stack(
         [_numeric(frame, c, r, file_order, dates) for c, r in zip(config.media_columns, media_roles, strict=True)]
     )
+    rf_cols = frequency_columns(config)
+    rf_frequency = None
+    if config.rf_channels:  # validated by add_impressions: >= 1, and 1 where nobody is reached
+        ones = np.ones(len(frame))
+        rf_frequency = np.column_stack([ones if c is None else frame[c].to_numpy(dtype=float) for c in rf_cols])
     spend = None
     if wants_spend:
         spend = np.column_stack([_numeric(frame, c, "channel spend", file_order, dates) for c in config.spend_columns])
@@ -377,6 +396,8 @@ def frame_to_data(
         baselines = np.array([roles["encoding"].baselines[c] for c in config.treatment_columns])
         for key, fill in (("organic", 0.0), ("treatments", baselines), ("events", 0.0)):
             roles[key] = _fill_rows(full, dates, roles[key], fill)
+        if rf_frequency is not None:  # a missing period reaches nobody: frequency 1
+            rf_frequency = _fill_rows(full, dates, rf_frequency, 1.0)
         dates, media, controls, target = _fill_periods(dates, frequency, media, controls, target)
         spend, rpk = _fill_extra(old_dates, dates, spend, rpk)
     if len(dates) < min_rows:
@@ -402,6 +423,7 @@ def frame_to_data(
         events=roles["events"],
         event_names=roles["encoding"].event_names,
         encoding=roles["encoding"],
+        rf_frequency=rf_frequency,
     )
 
 
@@ -511,18 +533,22 @@ def check_exposure(media: np.ndarray, spend: np.ndarray, config: DataConfig, dat
         if config.media_columns[c] == config.spend_columns[c]:
             continue
         paid, seen = spend[:, c] > 0, media[:, c] > 0
+        rf = (config.channels or {}).get(name)
+        column = f"exposure column {config.media_columns[c]!r}"
+        if rf is not None and rf.is_rf:  # reach & frequency: its exposure is reach x frequency
+            column = f"reach column {rf.reach!r}"
         if paid.any() and not seen.any():
             raise DataError(
-                f"channel {name!r} has spend ({config.spend_columns[c]!r}) but its exposure column "
-                f"{config.media_columns[c]!r} is zero in every period; check the exposure column, or drop "
-                "exposure to model the channel on its spend"
+                f"channel {name!r} has spend ({config.spend_columns[c]!r}) but its {column} is zero in every "
+                "period; check the column, or drop it to model the channel on its spend"
             )
         blind = paid & ~seen
         if blind.any():
             first = dates[int(np.flatnonzero(blind)[0])].date()
+            what = "reach" if rf is not None and rf.is_rf else "exposure"
             warnings.warn(
-                f"channel {name!r} has spend but zero exposure in {int(blind.sum())} period(s) (first {first}); "
-                "that spend buys nothing in the model (check the exposure column)",
+                f"channel {name!r} has spend but zero {what} in {int(blind.sum())} period(s) (first {first}); "
+                f"that spend buys nothing in the model (check the {column})",
                 UserWarning,
                 stacklevel=3,
             )
@@ -643,6 +669,7 @@ def panel_to_data(
         events=np.stack([p.events for p in parts], axis=1),
         event_names=parts[0].event_names,
         encoding=parts[0].encoding,
+        rf_frequency=np.stack([p.rf_frequency for p in parts], axis=1) if parts[0].rf_frequency is not None else None,
     )
 
 

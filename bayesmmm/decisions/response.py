@@ -25,7 +25,9 @@ import pandas as pd
 import xarray as xr
 
 from bayesmmm.components.adstock import convolution_graphs
+from bayesmmm.decisions.reach import plan_frequencies
 from bayesmmm.model.mean import media_contributions
+from bayesmmm.model.reach import rf_channel_values
 from bayesmmm.model.value import channel_cost_per_unit, future_revenue_per_kpi
 
 if TYPE_CHECKING:
@@ -105,9 +107,18 @@ class FlightResponse:
         )
         #: spend per unit of exposure, (channel,) or (geo, channel)
         self.cost_per_unit = np.asarray(channel_cost_per_unit(spec), dtype="float64")
+        #: the frequency reach & frequency channels are bought at (:func:`~bayesmmm.decisions.reach.plan_frequencies`;
+        #: 1 for other channels): a spend ``s`` buys ``s / cpu`` impressions, reaching ``s / (cpu · f)`` people
+        self.frequency = plan_frequencies(mmm) if spec.rf_channels else np.ones(len(self.channels))
+        rf_values = rf_channel_values(spec, draws, self.frequency)  # empty without R&F channels
+        if rf_values:
+            names += list(rf_values)
         if self.geo:
-            per_geo = mmm.geo_media_parameters(draws)
-            self._params = [per_geo[n] for n in names]
+            per_geo = mmm.geo_media_parameters(draws)  # (sample, geo, channel); R&F values are shared by the geos
+            per_geo.update(
+                {n: np.broadcast_to(v[:, None, :], (len(v), len(mmm.geos), v.shape[-1])) for n, v in rf_values.items()}
+            )
+            self._params = [np.ascontiguousarray(per_geo[n]) for n in names]
             if geo is None:  # national totals split over geos by their historical spend share
                 spend = mmm.data.geo_channel_spend.sum(axis=0)  # (geo, channel)
                 self._share = spend / spend.sum(axis=0)
@@ -116,7 +127,7 @@ class FlightResponse:
                 self._share[mmm.geos.index(geo)] = 1.0
             self._target_scale = np.asarray(mmm.scales.target, dtype="float64") * self.revenue_per_kpi  # (geo,)
         else:
-            self._params = [np.ascontiguousarray(draws[n]) for n in names]
+            self._params = [np.ascontiguousarray({**draws, **rf_values}[n]) for n in names]
             self._target_scale = float(mmm.scales.target) * float(self.revenue_per_kpi)
         self.n_draws = len(self._params[0])
         # weekly spend / (media scale × cost per unit) = the scaled exposure the curves act on

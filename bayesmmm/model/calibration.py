@@ -70,6 +70,7 @@ from bayesmmm.data.exposure import window_cost_per_unit
 from bayesmmm.data.loading import DataError, read_csv
 from bayesmmm.model.geo import geo_parameters
 from bayesmmm.model.mean import media_contributions
+from bayesmmm.model.reach import RF_PARAMETERS, rf_parameters
 from bayesmmm.model.value import channel_cost_per_unit
 
 if TYPE_CHECKING:
@@ -331,6 +332,9 @@ def model_lift(spec: ModelSpec, params: Mapping[str, Any], base, treat, weights,
     if spec.is_geo:
         params = geo_parameters(spec, params)
     names = ["beta", *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
+    if spec.rf_channels:  # reach & frequency channels: at their plan frequency (bayesmmm.model.reach)
+        params = rf_parameters(spec, params)
+        names += list(RF_PARAMETERS)
     gathered = {}
     for name in names:
         value = params[name]

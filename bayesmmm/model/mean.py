@@ -23,6 +23,7 @@ import pandas as pd
 from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.components.features import time_index
 from bayesmmm.model.geo import geo_parameters
+from bayesmmm.model.reach import rf_input, rf_output, rf_parameters
 
 if TYPE_CHECKING:
     from bayesmmm.model.spec import ModelSpec
@@ -40,6 +41,7 @@ __all__ = [
     "placeholders",
     "saturated_media",
     "total",
+    "training_frequency",
     "warn_past_trend_limit",
 ]
 
@@ -63,31 +65,60 @@ def total(comps: Mapping[str, Any]):
     return out
 
 
-def adstocked_media(spec: ModelSpec, media_x: Any, params: Mapping[str, Any], block: str = "media") -> Any:
+def _with_rf(spec: ModelSpec, params: Mapping[str, Any], block: str) -> bool:
+    return block == "media" and bool(spec.rf_channels)
+
+
+def adstocked_media(
+    spec: ModelSpec, media_x: Any, params: Mapping[str, Any], block: str = "media", frequency: Any = None
+) -> Any:
     """Scaled spend (or organic activity, ``block="organic"``) carried over by the block's adstock
-    (PyTensor; same shape as ``media_x``)."""
+    (PyTensor; same shape as ``media_x``). Reach & frequency channels carry over scaled reach ×
+    hill(frequency) (:func:`~bayesmmm.model.reach.rf_input`; ``frequency`` broadcasts against
+    ``media_x``, default: the plan frequency); ignored without them."""
     adstock, _saturation, _beta = spec.transforms(block)
+    if _with_rf(spec, params, block):
+        params = rf_parameters(spec, params)
+        media_x = rf_input(spec, media_x, params, frequency)
     ad = {p: params[v] for p, v in adstock.variable_names.items()}
     return adstock.apply(media_x, **ad)
 
 
 def saturated_media(spec: ModelSpec, adstocked: Any, params: Mapping[str, Any], block: str = "media") -> Any:
     """``saturation(adstocked) × beta``: the scaled contributions of already adstocked spend (PyTensor);
-    ``block="organic"``: the organic media's saturation and ``beta_organic``."""
+    ``block="organic"``: the organic media's saturation and ``beta_organic``. Reach & frequency
+    channels are not saturated (``adstocked × beta``: :mod:`bayesmmm.model.reach`)."""
     _adstock, saturation, beta = spec.transforms(block)
     sat = {p: params[v] for p, v in saturation.variable_names.items()}
-    return saturation.apply(adstocked, **sat) * params[beta]
+    saturated = saturation.apply(adstocked, **sat)
+    if _with_rf(spec, params, block):
+        saturated = rf_output(rf_parameters(spec, params), adstocked, saturated)
+    return saturated * params[beta]
 
 
-def media_contributions(spec: ModelSpec, media_x: Any, params: Mapping[str, Any], block: str = "media") -> Any:
+def media_contributions(
+    spec: ModelSpec, media_x: Any, params: Mapping[str, Any], block: str = "media", frequency: Any = None
+) -> Any:
     """Scaled media contributions ``saturation(adstock(media)) × beta`` (PyTensor).
 
     ``media_x`` is scaled spend with the date axis first; ``params`` maps the model's
     variable names (``beta``, ``adstock_*``, ``saturation_*``) to tensors broadcasting
     against ``media_x.shape[1:]``. ``block="organic"``: the organic media (scaled activity) with
     their own transforms and variables (``beta_organic``, ``*_organic``).
+
+    Reach & frequency channels (:mod:`bayesmmm.model.reach`): their ``media_x`` columns are scaled
+    impressions, and they contribute ``beta × adstock(scaled reach × hill(frequency))``;
+    ``frequency`` (original units, broadcasting against ``media_x``) defaults to the plan frequency
+    (:func:`~bayesmmm.model.reach.plan_frequency`).
     """
-    return saturated_media(spec, adstocked_media(spec, media_x, params, block), params, block)
+    return saturated_media(spec, adstocked_media(spec, media_x, params, block, frequency), params, block)
+
+
+def training_frequency(spec: ModelSpec) -> Any:
+    """The training rows' frequency (date, [geo,] channel) as a PyTensor constant (ones without R&F channels)."""
+    import pytensor.tensor as pt
+
+    return pt.constant(spec.training_design()["frequency"], dtype="float64")
 
 
 def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any, reference_organic: Any = None) -> Any:
@@ -98,7 +129,8 @@ def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any,
 
     if spec.is_geo:
         params = geo_parameters(spec, params)
-    shift = pt.sum(pt.mean(media_contributions(spec, reference_media, params), axis=0), axis=-1)
+    contributions = media_contributions(spec, reference_media, params, frequency=training_frequency(spec))
+    shift = pt.sum(pt.mean(contributions, axis=0), axis=-1)
     if spec.organic:
         if reference_organic is None:
             reference_organic = pt.constant(spec.training_design()["organic"], dtype="float64")
@@ -162,7 +194,7 @@ def mean_components(
         out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
     else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
         out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
-    out["media"] = media_contributions(spec, media_x, params)
+    out["media"] = media_contributions(spec, media_x, params, frequency=design.get("frequency"))
     empty = pt.zeros((t.shape[0], media_x.shape[1], 0) if spec.is_geo else (t.shape[0], 0), dtype=t.dtype)
     if spec.organic:  # shared parameters: (organic,) broadcasts over (date, [geo,] organic)
         out["organic"] = media_contributions(spec, pt.as_tensor_variable(design["organic"]), params, "organic")
@@ -175,7 +207,9 @@ def mean_components(
         out[name] = pt.as_tensor_variable(design[name]) * params[variable] if columns else empty
     if spec.model_config.center_media:
         if centering is None:
-            ref = out["media"] if reference_media is None else media_contributions(spec, reference_media, params)
+            ref = out["media"]
+            if reference_media is not None:
+                ref = media_contributions(spec, reference_media, params, frequency=training_frequency(spec))
             centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
             if spec.organic:  # always-on organic media trade off with the intercept as paid media do
                 organic = out["organic"]
@@ -230,7 +264,7 @@ def placeholders(dims: Mapping[str, tuple[str, ...]]) -> tuple[dict[str, Any], d
 
 # ------------------------------------------------------------------ compilation
 #: the design's panel inputs of a compiled mean function, in argument order (then ``t``, ``fourier``)
-DESIGN_BLOCKS = ("media", "controls", "organic", "treatments", "events")
+DESIGN_BLOCKS = ("media", "controls", "organic", "treatments", "events", "frequency")
 
 
 @convolution_graphs()
@@ -287,7 +321,7 @@ def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
     params = geo_parameters(spec, core) if spec.is_geo else core
     replace = {core[n]: batched[n] for n in dims}
-    adstocked = vectorize_graph(adstocked_media(spec, media, params), replace)
+    adstocked = vectorize_graph(adstocked_media(spec, media, params, frequency=training_frequency(spec)), replace)
     weights = (pt.matrix if spec.is_geo else pt.vector)("weights", dtype="float64")  # (date, [geo])
     totals = pt.sum(saturated_media(spec, carried, params) * weights[..., None], axis=0)
     totals = vectorize_graph(totals, {**replace, carried: carried_draws})

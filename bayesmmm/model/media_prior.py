@@ -73,7 +73,7 @@ import numpy as np
 
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError
-from bayesmmm.model.mean import media_contributions
+from bayesmmm.model.mean import media_contributions, training_frequency
 from bayesmmm.model.spec import POOLING_VARIABLES, QUANTITY_VARIABLES
 from bayesmmm.model.value import value_weights
 
@@ -238,7 +238,8 @@ def coefficient(
     data = spec.data
     scale = float(spec.scales.target)
     unit = {**params, "beta": pt.ones_like(quantity)}
-    curve = media_contributions(spec, reference_media, unit)  # (date, channel)
+    frequency = training_frequency(spec)  # reach & frequency channels: the training frequency
+    curve = media_contributions(spec, reference_media, unit, frequency=frequency)  # (date, channel)
     spend = np.asarray(data.channel_spend, dtype="float64").sum(axis=0)  # money, also for exposure channels
     weights = value_weights(spec)[:, None]  # revenue per KPI of each week (ones without one)
     if kind == "roas":
@@ -246,7 +247,7 @@ def coefficient(
     if kind == "share":
         return quantity * (target_total(spec) if total is None else total) / pt.sum(curve, axis=0)
     if kind == "mroas":
-        up = media_contributions(spec, reference_media * (1.0 + MROAS_STEP), unit)
+        up = media_contributions(spec, reference_media * (1.0 + MROAS_STEP), unit, frequency=frequency)
         return quantity * MROAS_STEP * spend / (scale * pt.sum((up - curve) * weights, axis=0))
     raise ValueError(f"no coefficient mapping for media prior type {kind!r}")
 
@@ -262,6 +263,7 @@ def posterior_coefficients(spec: ModelSpec, posterior) -> np.ndarray:
 
     name = QUANTITY_VARIABLES[spec.model_config.media_prior.type]
     inputs = [name, *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
+    inputs += [n for n in ("rf_slope", "rf_ec") if n in spec.variable_dims]
     core = {n: pt.vector(n, dtype="float64") for n in inputs}
     batched = {n: pt.matrix(f"{n}_draws", dtype="float64") for n in inputs}
     reference = pt.constant(spec.training_design()["media"], dtype="float64")

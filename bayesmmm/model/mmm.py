@@ -74,6 +74,8 @@ MODEL_VARIABLES = (
     "beta_organic",
     "gamma_treatment",
     "gamma_event",
+    "rf_slope",
+    "rf_ec",
 )
 
 
@@ -357,6 +359,8 @@ class MMM:
                     inputs[name] = pm.Data(f"{name}_data", design[name], dims=("date", *geo, dim))
                 else:
                     inputs[name] = design[name]
+            if spec.rf_channels:  # reach & frequency channels: their frequency (bayesmmm.model.reach)
+                inputs["frequency"] = pm.Data("rf_frequency_data", design["frequency"], dims=("date", *geo, "channel"))
             inputs["fourier"] = (
                 pm.Data("fourier_data", design["fourier"], dims=("date", self.seasonality.feature_dim))
                 if self.seasonality.active

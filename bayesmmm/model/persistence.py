@@ -2,7 +2,8 @@
 
 The file is an ``xarray.DataTree`` with ``posterior``, ``sample_stats``, ``observed_data``,
 ``constant_data`` and ``log_likelihood``. ``constant_data`` holds ``spend`` (the channels' spend),
-plus ``exposure`` where the curves act on exposure and ``revenue_per_kpi`` where the target is
+plus ``exposure`` where the curves act on exposure (impressions for reach & frequency channels),
+``rf_frequency`` with reach & frequency channels and ``revenue_per_kpi`` where the target is
 valued; in a file without ``exposure`` (every file of earlier versions), ``spend`` is also what
 the curves act on. Its attributes hold the data and model configs (JSON), the training scales,
 package versions, the lift tests of a calibrated model (``bayesmmm_calibration``, JSON; absent
@@ -78,6 +79,8 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
             constant["exposure"] = (("date", "geo", "channel"), data.geo_media)
         if data.geo_revenue_per_kpi is not None:
             constant["revenue_per_kpi"] = (("date", "geo"), data.geo_revenue_per_kpi)
+        if data.geo_rf_frequency is not None:  # reach & frequency channels (absent in earlier files)
+            constant["rf_frequency"] = (("date", "geo", "channel"), data.geo_rf_frequency)
         observed = xr.Dataset({"y": (("date", "geo"), data.geo_target)}, coords={"date": date, **geo_coords})
     else:
         constant = xr.Dataset(
@@ -92,6 +95,8 @@ def to_datatree(spec: ModelSpec, idata: Any, lift_tests: pd.DataFrame | None, pl
             constant["exposure"] = (("date", "channel"), data.media)
         if data.revenue_per_kpi is not None:
             constant["revenue_per_kpi"] = ("date", data.revenue_per_kpi)
+        if data.rf_frequency is not None:  # reach & frequency channels (absent in earlier files)
+            constant["rf_frequency"] = (("date", "channel"), data.rf_frequency)
         observed = xr.Dataset({"y": ("date", data.target)}, coords={"date": date})
     geo = ("geo",) if model.is_geo else ()
     for name, dim, names, national, panel in (
@@ -243,6 +248,11 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
                 revenue_per_kpi=(
                     const["revenue_per_kpi"].transpose("date", "geo").to_numpy() if "revenue_per_kpi" in const else None
                 ),
+                rf_frequency=(
+                    const["rf_frequency"].transpose("date", "geo", "channel").to_numpy()
+                    if "rf_frequency" in const
+                    else None
+                ),
                 **roles,
             )
         else:
@@ -256,6 +266,7 @@ def load_model[M](cls: type[M], path: str | Path, *, import_plugins: bool = True
                 frequency=frequency,
                 spend=const["spend"].to_numpy() if "exposure" in const else None,
                 revenue_per_kpi=const["revenue_per_kpi"].to_numpy() if "revenue_per_kpi" in const else None,
+                rf_frequency=const["rf_frequency"].to_numpy() if "rf_frequency" in const else None,
                 **roles,
             )
         mmm.bind(data, Scales(**json.loads(attrs["bayesmmm_scales"])))

@@ -99,16 +99,29 @@ class ModelSpec:
         return tuple(self.data.event_names)
 
     @property
+    def rf_channels(self) -> tuple[str, ...]:
+        """Reach & frequency channels (``data.channels.<name>.reach / frequency``): part of ``channel``
+        (ROAS, the budget, lift tests), their curves on reach and frequency (:mod:`bayesmmm.model.reach`)."""
+        return tuple(self.data_config.rf_channels)
+
+    @property
+    def rf_index(self) -> tuple[int, ...]:
+        """Positions of :attr:`rf_channels` in :attr:`channels`."""
+        return tuple(self.channels.index(c) for c in self.rf_channels)
+
+    @property
     def input_blocks(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The non-paid input block's parts in order, ``(name, columns)``: ``controls``, ``organic``,
         ``treatments`` (original units), ``events`` (0/1 indicators). Every caller passes these, side by
         side on the last axis, where the mean functions take ``controls`` (:meth:`history_inputs`,
-        :meth:`covariates`); a model without organic media, treatments and events takes its controls alone."""
+        :meth:`covariates`); a model without organic media, treatments and events takes its controls alone.
+        Last, ``rf_frequency``: the frequency of the reach & frequency channels (absent without them)."""
         return (
             ("controls", self.controls),
             ("organic", self.organic),
             ("treatments", self.treatments),
             ("events", self.events),
+            ("rf_frequency", self.rf_channels),
         )
 
     def transforms(self, block: str = "media") -> tuple[Any, Any, str]:
@@ -233,6 +246,9 @@ class ModelSpec:
             dims["gamma_treatment"] = ("treatment",)
         if self.events:
             dims["gamma_event"] = ("event",)
+        if self.rf_channels:  # the frequency curve of the reach & frequency channels (shared by a panel's geos)
+            dims["rf_slope"] = ("rf_channel",)
+            dims["rf_ec"] = ("rf_channel",)
         dims.update({name: d for name, (d, _prior) in self.geo_variables.items()})
         return MappingProxyType(dims)
 
@@ -244,7 +260,8 @@ class ModelSpec:
         coords["date"] = pd.DatetimeIndex(self.data.dates if dates is None else dates)
         if self.controls:
             coords["control"] = list(self.controls)
-        for dim, names in (("organic", self.organic), ("treatment", self.treatments), ("event", self.events)):
+        roles = (("organic", self.organic), ("treatment", self.treatments), ("event", self.events))
+        for dim, names in (*roles, ("rf_channel", self.rf_channels)):
             if names:
                 coords[dim] = list(names)
         coords.update(self.seasonality.coords())
@@ -263,10 +280,15 @@ class ModelSpec:
     def covariates(self, data: MMMData) -> np.ndarray:
         """The non-paid input block of ``data`` (:attr:`input_blocks`: controls, organic, treatments, events
         side by side), ``(date, [geo,] column)``; geos in ``data``'s order."""
+        rf = list(self.rf_index)
         if self.is_geo:
             parts = [data.geo_controls, data.geo_organic, data.geo_treatments, data.geo_events]
+            if rf:
+                parts.append(data.geo_rf_frequency[..., rf])
         else:
             parts = [data.controls, data.organic, data.treatments, data.events]
+            if rf:
+                parts.append(data.rf_frequency[..., rf])
         return np.concatenate([np.asarray(p, dtype=float) for p in parts], axis=-1)
 
     def split_covariates(self, block: np.ndarray) -> dict[str, np.ndarray]:
@@ -293,12 +315,16 @@ class ModelSpec:
             return values / np.asarray(scale) if values.shape[-1] else np.zeros(values.shape)
 
         baselines = np.array([self.data.encoding.baselines[c] for c in self.treatments])
+        frequency = np.ones(np.shape(media))  # (date, [geo,] channel): 1 for channels without reach & frequency
+        if self.rf_channels:
+            frequency[..., list(self.rf_index)] = parts["rf_frequency"]
         return {
             "media": media / np.asarray(s.media),
             "controls": scaled(parts["controls"], s.controls),
             "organic": scaled(parts["organic"], s.organic),
             "treatments": scaled(parts["treatments"] - baselines, s.treatments),
             "events": parts["events"],
+            "frequency": frequency,
             "t": time_index(dates, pd.Timestamp(s.start), s.span_days),
             "fourier": self.seasonality.features(dates),
         }

@@ -373,3 +373,27 @@ def plot_rank(idata, path: str | Path, var_names: list[str] | None = None, max_p
         ax.set_yticks([])
         ax.set_xticks([])
     return _save(fig, path)
+
+
+def plot_rf_surface(surface: pd.DataFrame, table: pd.DataFrame, path: str | Path) -> Path:
+    """Each reach & frequency channel's mean contribution over reach (× its history) and frequency
+    (``rf_surface.csv``), the optimal frequency (``rf.csv``) as a dashed line."""
+    import numpy as np
+
+    plt = _pyplot()
+    channels = list(dict.fromkeys(surface["channel"]))
+    fig, axes = plt.subplots(1, len(channels), figsize=(4.6 * len(channels), 3.6), squeeze=False)
+    for ax, ch in zip(axes[0], channels, strict=True):
+        s = surface[surface["channel"] == ch]
+        grid = s.pivot(index="frequency", columns="reach_multiplier", values="contribution")
+        mesh = ax.contourf(grid.columns.to_numpy(), grid.index.to_numpy(), grid.to_numpy(), levels=12, cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label="contribution")
+        row = table[table["channel"] == ch]
+        if len(row):
+            f = float(row["optimal_frequency"].iloc[0])
+            ax.axhline(f, color="w", ls="--", lw=1)
+            ax.text(np.min(grid.columns), f, f" optimal {f:.1f}", color="w", va="bottom", fontsize=8)
+        ax.set_xlabel("reach (× history)")
+        ax.set_ylabel("frequency")
+        ax.set_title(f"{ch}: reach & frequency", loc="left")
+    return _save(fig, path)

@@ -6,7 +6,8 @@
 - :func:`write_report` writes ``RUN_DIR/report.html`` (every figure embedded as a
   base64 PNG, so the page opens offline), ``RUN_DIR/insights.json``,
   ``RUN_DIR/insights.csv`` (per channel: ROAS, marginal ROAS, status),
-  ``RUN_DIR/response_curves.csv`` (and ``organic_response_curves.csv`` for organic media),
+  ``RUN_DIR/response_curves.csv`` (and ``organic_response_curves.csv`` for organic media; ``rf.csv`` and
+  ``rf_surface.csv`` for reach & frequency channels: :mod:`bayesmmm.decisions.reach`),
   ``RUN_DIR/decomposition.csv`` (organic media, treatments and event levels by their kind) and the figures under
   ``RUN_DIR/figures/``; a refreshed run (``bayesmmm refresh``: ``changes.csv``) gets a "What
   changed" section. The page is rendered from the Jinja2 template
@@ -264,6 +265,16 @@ def write_report(
         "adstock": plots.plot_adstock_weights(weights, figs / "adstock.png"),
         "rank": plots.plot_rank(mmm.idata, figs / "rank.png"),
     }
+    rf = None
+    if mmm.require_spec().rf_channels:  # reach & frequency channels: optimal frequency and response surface
+        from bayesmmm.decisions.reach import rf_surface, rf_table
+
+        rf_rows = rf_table(mmm, hdi_prob=hdi_prob)
+        surface = rf_surface(mmm, hdi_prob=hdi_prob)
+        write_text(run_dir / "rf.csv", rf_rows.to_csv(index=False))
+        write_text(run_dir / "rf_surface.csv", surface.to_csv(index=False))
+        paths["rf_surface"] = plots.plot_rf_surface(surface, rf_rows, figs / "rf_surface.png")
+        rf = rf_rows.to_dict("records")
     geo = None
     if mmm.is_geo and (run_dir / "roas_geo.csv").exists():
         roas_geo = pd.read_csv(run_dir / "roas_geo.csv")
@@ -312,6 +323,7 @@ def write_report(
         "decomposition": deco.to_dict("records"),
         "figures": {name: _data_uri(path) for name, path in paths.items()},
         "geo": geo,
+        "rf": rf,
         "calibration": _calibration_context(diag),
         "optimization": _optimization_context(opt_folder) if opt_folder else None,
         "changes": _changes_context(run_dir, run_hdi_prob),

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bayesmmm.serving.pools import Overloaded, RequestTimeout
-from bayesmmm.serving.schemas import MAX_ROWS, RANGE_FACTOR, jsonable, media_keys
+from bayesmmm.serving.schemas import MAX_ROWS, RANGE_FACTOR, jsonable, row_keys
 from bayesmmm.serving.service import ServiceInputError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _describe(err: dict[str, Any], service: ModelService) -> str:
     where = _loc(err.get("loc", ()))
     kind = err.get("type", "")
     msg = err.get("msg", "invalid")
-    keys = media_keys(service.mmm)  # the columns the curves act on: exposure, or spend
+    keys = row_keys(service.mmm)  # the columns the curves act on: exposure, or spend (reach and frequency)
     columns = ["date", *keys, *service.mmm.controls]
     if where == "body" and kind in ("missing", "json_invalid", "model_attributes_type", "dict_type"):
         if kind == "missing":

@@ -44,6 +44,9 @@ __all__ = [
     "media_keys",
     "records",
     "request_models",
+    "rf_keys",
+    "row_keys",
+    "row_media",
     "strict_json",
 ]
 
@@ -147,7 +150,22 @@ def request_models(mmm: "MMM") -> tuple[type[BaseModel], type[BaseModel]]:
     }
     spend_cap, control_cap = input_caps(mmm)
     spend_columns = set(mmm.data_config.spend_columns)
+    rf = rf_keys(mmm)
     for i, (ch, key) in enumerate(zip(mmm.channels, media_keys(mmm), strict=True)):
+        if ch in rf:  # reach & frequency: two fields, reach (people, >= 0) and frequency (>= 1)
+            reach, frequency = rf[ch]
+            fields[f"channel_{i}"] = (
+                float,
+                Field(alias=reach, ge=0, strict=True, allow_inf_nan=False, description=f"reach of {ch} (people)"),
+            )
+            fields[f"channel_{i}_frequency"] = (
+                float,
+                Field(
+                    alias=frequency, ge=1, strict=True, allow_inf_nan=False,
+                    description=f"frequency of {ch}: exposures per person reached (>= 1; 1 where reach is 0)",
+                ),
+            )  # fmt: skip
+            continue
         what = f"spend on {ch}" if key in spend_columns else f"exposure of {ch} (column {key})"
         fields[f"channel_{i}"] = (
             float,
@@ -218,6 +236,35 @@ def media_keys(mmm: "MMM") -> list[str]:
     return list(mmm.data_config.media_columns)
 
 
+def rf_keys(mmm: "MMM") -> dict[str, tuple[str, str]]:
+    """The reach and frequency keys of each reach & frequency channel in a ``/predict`` row."""
+    return {n: (c.reach, c.frequency) for n, c in (mmm.data_config.channels or {}).items() if c.is_rf}
+
+
+def row_keys(mmm: "MMM") -> list[str]:
+    """The paid-media keys of a ``/predict`` row: :func:`media_keys`, with a reach & frequency channel's
+    reach and frequency in place of its impressions."""
+    rf = rf_keys(mmm)
+    return [k for ch, key in zip(mmm.channels, media_keys(mmm), strict=True) for k in rf.get(ch, (key,))]
+
+
+def row_media(mmm: "MMM", rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(media, frequency)`` of validated rows, each ``(row, channel)``: what the curves act on (a reach &
+    frequency channel's impressions, reach × frequency) and the channels' frequency (1 for others)."""
+    rf = rf_keys(mmm)
+    media = np.zeros((len(rows), len(mmm.channels)))
+    frequency = np.ones_like(media)
+    for c, (ch, key) in enumerate(zip(mmm.channels, media_keys(mmm), strict=True)):
+        if ch in rf:
+            reach = np.array([r[rf[ch][0]] for r in rows], dtype=float)
+            freq = np.array([r[rf[ch][1]] for r in rows], dtype=float)
+            frequency[:, c] = np.where(reach > 0, freq, 1.0)
+            media[:, c] = reach * frequency[:, c]
+        else:
+            media[:, c] = [r[key] for r in rows]
+    return media, frequency
+
+
 def input_caps(mmm: "MMM") -> tuple[float, float]:
     """Largest spend and largest absolute control value a request may send (:data:`RANGE_FACTOR`)."""
     media = np.asarray(mmm.data.media, dtype=float)
@@ -232,6 +279,11 @@ def example_row(mmm: "MMM") -> dict[str, Any]:
     data = mmm.data
     row: dict[str, Any] = {"date": str(next_dates(data.dates[-1], data.frequency, 1)[0].date())}
     row.update({key: round(float(v), 2) for key, v in zip(media_keys(mmm), data.media[-1], strict=True)})
+    for ch, (reach, frequency) in rf_keys(mmm).items():
+        index = mmm.channels.index(ch)
+        f = float(data.rf_frequency[-1, index])
+        row.pop(media_keys(mmm)[index], None)
+        row.update({reach: round(float(data.media[-1, index]) / f, 2), frequency: round(f, 3)})
     row.update({c: float(v) for c, v in zip(mmm.controls, data.controls[-1], strict=True)})
     row.update({c: float(v) for c, v in zip(data.organic_names, data.organic[-1], strict=True)})
     row.update({c: float(v) for c, v in zip(data.treatment_names, data.treatments[-1], strict=True)})

@@ -33,9 +33,9 @@ from bayesmmm.serving.schemas import (
     example_row,
     input_caps,
     jsonable,
-    media_keys,
     records,
     request_models,
+    row_media,
 )
 from bayesmmm.stats import hdi_bounds
 
@@ -271,9 +271,9 @@ class ModelService:
                 f"new_media_spend[{i}].date: rows must be consecutive {period_name(frequency, plural=True)} in "
                 f"order; {dates[i].date()} follows {dates[i - 1].date()} (expected {expected[i - 1].date()})"
             )
-        media = np.array([[r[c] for c in media_keys(self.mmm)] for r in rows], dtype=float)
+        media, rf_frequency = row_media(self.mmm, rows)
         spec = self.mmm.require_spec()
-        if not (spec.organic or spec.treatments or spec.events):
+        if not (spec.organic or spec.treatments or spec.events or spec.rf_channels):
             controls = np.array([[r[c] for c in self.mmm.controls] for r in rows], dtype=float).reshape(len(rows), -1)
             return dates, media, controls
         # the non-paid block (controls, organic, treatments, event indicators by the training levels)
@@ -286,6 +286,8 @@ class ModelService:
                 parts.append(encode_events(col, frame[col].to_numpy(), *spec.data.encoding.events[col]))
             except RoleError as exc:
                 raise ServiceInputError(f"new_media_spend: {exc}") from None
+        if spec.rf_channels:  # the reach & frequency channels' frequency: the block's last part
+            parts.append(rf_frequency[:, list(spec.rf_index)])
         return dates, media, np.concatenate(parts, axis=1)
 
     def predict(self, body: dict[str, Any] | BaseModel) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from bayesmmm.config.experiment import (
     yaml_problem,
 )
 from bayesmmm.data.loading import spend_scale
+from bayesmmm.workflows.simulate_rf import RFChannelSpec, rf_data_keys, simulate_rf_channels
 from bayesmmm.workflows.simulate_series import (
     PERIOD_DAYS,
     CategoricalEventSpec,
@@ -266,6 +267,9 @@ class ScenarioConfig(_Spec):
     treatments: list[TreatmentSpec] = []
     categorical_events: list[CategoricalEventSpec] = []
     revenue_per_kpi: RevenuePerKpiSpec | None = None
+    reach_frequency: dict[str, RFChannelSpec] = Field(
+        {}, description="reach & frequency channels (bayesmmm.workflows.simulate_rf), national scenarios"
+    )
     experiment: dict[str, Any] | None = Field(
         None, description="model/sampler/... of the experiment.yaml written beside the data (data: block filled in)"
     )
@@ -317,6 +321,8 @@ class ScenarioConfig(_Spec):
         columns += [o.column or n for n, o in self.organic.items()]
         columns += [t.name for t in self.treatments] + [e.name for e in self.categorical_events]
         columns += [self.revenue_per_kpi.column] if self.revenue_per_kpi is not None else []
+        columns += [c for name, rf in self.reach_frequency.items() for c in rf.columns(name).values()]
+        columns += [n for n in self.reach_frequency if n in self.channels]  # a name used twice
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         if dupes:
             raise ValueError(f"columns {dupes} are written by more than one part of the scenario; rename them")
@@ -336,6 +342,7 @@ class ScenarioConfig(_Spec):
             "treatments": bool(self.treatments),
             "categorical_events": bool(self.categorical_events),
             "revenue_per_kpi": self.revenue_per_kpi is not None,
+            "reach_frequency": bool(self.reach_frequency),
         }
         return [k for k, v in used.items() if v]
 
@@ -530,6 +537,11 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
                     "cost_per_unit_series": cost.tolist(),
                 }
             )
+    if scenario.reach_frequency:  # their own random streams: the other columns are unchanged
+        rf_total, rf_truth = simulate_rf_channels(scenario.reach_frequency, dates, scenario.seed, frame, series_key)
+        media_total += rf_total
+        channels.update(rf_truth)
+        series.update({name: np.asarray(c[series_key]) for name, c in rf_truth.items()})
     roles = _simulate_roles(scenario, frame, dates, ends, series_key)
     if scenario.noise.dist == "student_t":
         noise = scenario.noise.sigma * rng.standard_t(scenario.noise.nu, size=n)
@@ -664,6 +676,7 @@ _NEW_KEYS = {
     "treatments": [],
     "categorical_events": [],
     "revenue_per_kpi": None,
+    "reach_frequency": {},
     "experiment": None,
 }
 
@@ -910,11 +923,13 @@ def experiment_for(scenario: ScenarioConfig, data_path: str = "data.csv") -> dic
     if scenario.revenue_per_kpi is not None:
         data["revenue_per_kpi_column"] = scenario.revenue_per_kpi.column
     spend = scenario.media_columns()
-    if any(ch.exposure is not None or ch.spend_column is not None for ch in scenario.channels.values()):
+    long_form = any(ch.exposure is not None or ch.spend_column is not None for ch in scenario.channels.values())
+    if long_form or scenario.reach_frequency:
         data["channels"] = {
             name: {"spend": spend[name], **({"exposure": ch.exposure.column} if ch.exposure is not None else {})}
             for name, ch in scenario.channels.items()
         }
+        data["channels"].update(rf_data_keys(scenario.reach_frequency))
     else:
         data["channel_columns"] = list(scenario.channels)
     controls = [e.name for e in scenario.events] + [c.name for c in scenario.controls]

@@ -63,12 +63,17 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "wide_beta": {"beta_sigma": 1.5},
     "per_capita": {},
     "hill": {},
+    "baseline_pooled": {"trend": "pooled", "seasonality": "pooled"},
+    "student_t": {},
+    "beta_sigma_1": {"beta_sigma": 1.0},
+    "beta_sigma_1_saturation_pooled": {"beta_sigma": 1.0, "saturation": "pooled"},
 }
 
 #: data / model options of a variant beyond ``model.geo``
 EXTRA: dict[str, dict[str, dict[str, Any]]] = {
     "per_capita": {"data": {"population_column": "population"}},
     "hill": {"model": {"saturation": "hill"}},
+    "student_t": {"model": {"likelihood": "student_t"}},
 }
 
 

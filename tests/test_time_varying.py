@@ -179,7 +179,7 @@ def halving_fit():
         ("constant", {}),
     ):
         mmm = MMM(DATA, {"yearly_seasonality": 2, **model})
-        mmm.fit(frame, draws=250, tune=300, chains=2, random_seed=7)
+        mmm.fit(frame, draws=250, tune=300, chains=2, seed=7)
         fits[name] = mmm
     return frame, truth, fits
 
@@ -206,6 +206,21 @@ def test_halving_effect_is_recovered_in_direction_and_roughly_in_size(halving_fi
     const = roas_by_period_table(fits["constant"])
     cyears = const[(const.channel == "social") & (const.kind == "year")].set_index("period")
     assert cyears.loc["2025", "roas_mean"] / cyears.loc["2023", "roas_mean"] > ratio
+
+
+def test_the_change_itself_is_identified(halving_fit):
+    """Prior vs posterior of the log change from the first to the last quarter: the halving is learned."""
+    from bayesmmm.evaluation.identifiability import prior_draws, varying_identifiability
+
+    _frame, _truth, fits = halving_fit
+    mmm = fits["varying"]
+    out = varying_identifiability(mmm, prior_draws(mmm, 400, seed=1))
+    social = out["social"]
+    assert set(out) == {"social"} and social["window_periods"] == 39
+    assert social["p_decline"] > 0.9
+    assert social["change"]["log_change_posterior_mean"] < -0.2
+    assert social["change"]["contraction"] > 0.3
+    assert "amplitude_prior_sd" in social["amplitude"]
 
 
 def test_centring_keeps_the_training_total(halving_fit):
@@ -280,7 +295,7 @@ def test_dated_lift_test_pins_the_effect_at_its_dates(halving_fit):
     """A dated test's model lift is the constant-effect lift times the multiplier over its weeks."""
     from bayesmmm.model.calibration import check_lift_tests
 
-    frame, _truth, fits = halving_fit
+    _frame, _truth, fits = halving_fit
     mmm = fits["varying"]
     dates = mmm.data.dates
     tests = check_lift_tests(
@@ -322,7 +337,7 @@ def test_experiment_writes_roas_by_period_and_the_multiplier_plot(tmp_path):
         {
             "data": DATA,
             "model": {"yearly_seasonality": 1, "time_varying_media": {"channels": ["social"], "kind": "spline"}},
-            "sampler": {"draws": 60, "tune": 60, "chains": 1, "random_seed": 3},
+            "sampler": {"draws": 60, "tune": 60, "chains": 1, "seed": 3},
         }
     )
     result = run_experiment(config, tmp_path / "run", frame=frame.iloc[:110])
@@ -332,3 +347,27 @@ def test_experiment_writes_roas_by_period_and_the_multiplier_plot(tmp_path):
     assert (table["roas_hdi_low"] <= table["roas_hdi_high"]).all()
     assert (result.run_dir / "multipliers.png").exists()
     assert len(pd.read_csv(result.run_dir / "multipliers.csv")) == 110
+
+
+@pytest.mark.parametrize("kind", ["hsgp", "spline"])
+def test_jax_translation_has_the_pymc_log_density(kind):
+    """The JAX backends' log-density (numpyro, blackjax) equals PyMC's with a multiplier and a dated lift test."""
+    from bayesmmm.inference.jax.translate import jax_model
+
+    frame, _truth = simulate(load_scenario(builtin_scenario("effect_change")))
+    dates = pd.to_datetime(frame["date"])
+    lift = pd.DataFrame(
+        {"channel": ["social"], "x": [1500.0], "delta_x": [-1500.0], "delta_y": [40.0], "sigma": [8.0]}
+        | {"start": [dates.iloc[20].date().isoformat()], "end": [dates.iloc[23].date().isoformat()]}
+    )
+    mmm = MMM(DATA, {"time_varying_media": {"channels": ["social", "tv"], "kind": kind}}, lift_tests=lift)
+    model = mmm.build_model(frame)
+    jm = jax_model(model, seed=0)
+    rng = np.random.default_rng(0)
+    point = {
+        name: np.asarray(value) + 0.1 * rng.normal(size=np.shape(value)) for name, value in jm.initial_point.items()
+    }
+    ours = float(jm.logp([point[n] for n in jm.value_names], jm.data_values))
+    ref = float(model.compile_logp()(point))
+    assert ours == pytest.approx(ref, rel=1e-8, abs=1e-8)
+    assert "lift_t" in jm.data_names

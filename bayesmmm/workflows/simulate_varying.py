@@ -35,7 +35,7 @@ class EffectChangeSpec(BaseModel):
 def effect_path(spec: EffectChangeSpec, n: int) -> np.ndarray:
     """The true multiplier ``m_t`` of the channel's effect over ``n`` periods."""
     if spec.kind == "step":
-        return np.where(np.arange(n) >= int(round(spec.at * n)), spec.factor, 1.0)
+        return np.where(np.arange(n) >= round(spec.at * n), spec.factor, 1.0)
     return np.linspace(1.0, spec.factor, n)
 
 

@@ -347,6 +347,10 @@ def test_experiment_writes_roas_by_period_and_the_multiplier_plot(tmp_path):
     assert (table["roas_hdi_low"] <= table["roas_hdi_high"]).all()
     assert (result.run_dir / "multipliers.png").exists()
     assert len(pd.read_csv(result.run_dir / "multipliers.csv")) == 110
+    from bayesmmm.reporting.report import write_report
+
+    html = write_report(result.run_dir, model=result.model).read_text()
+    assert "Effects over time" in html and "effect multipliers over time" in html
 
 
 @pytest.mark.parametrize("kind", ["hsgp", "spline"])
@@ -371,3 +375,39 @@ def test_jax_translation_has_the_pymc_log_density(kind):
     ref = float(model.compile_logp()(point))
     assert ours == pytest.approx(ref, rel=1e-8, abs=1e-8)
     assert "lift_t" in jm.data_names
+
+
+def test_geo_panel_shares_one_multiplier_per_channel():
+    """A geo model: one multiplier per channel shared by the geos, centred over dates and geos; the
+    decomposition, predict, curves and flight responses run through it."""
+    from bayesmmm.decisions.response import FlightResponse, response_curves
+
+    frame, _truth = simulate(load_scenario(builtin_scenario("geo_panel")))
+    data = {**DATA, "geo_column": "geo"}
+    model = {"yearly_seasonality": 1, "time_varying_media": {"channels": ["tv"], "kind": "spline"}}
+    mmm = MMM(data, model)
+    mmm.fit(frame, draws=60, tune=80, chains=1, seed=2)
+    assert mmm.idata["posterior"]["tvm_spline_z"].dims[2:] == ("varying_channel", "tvm_knot")
+    draws = mmm.posterior_draws()
+    mult = mmm.predictive.multiplier(mmm.data.dates, draws)  # (sample, date, channel): one per channel
+    spec = mmm.require_spec()
+    # centring over dates and geos (scaled units): the constant-effect contributions, per draw
+    from bayesmmm.model.geo import geo_media_parameters
+
+    assert mult.shape == (60, mmm.data.n_dates, 3)
+    np.testing.assert_allclose(mult[:, :, :2], 1.0)
+    comps = mmm.evaluate(*spec.history_inputs(), components=("media",))["media"]  # (sample, date, geo, ch)
+    scaled = comps / np.asarray(spec.scales.target)[None, None, :, None]
+    q = scaled[..., 2] / mult[:, :, None, 2]
+    np.testing.assert_allclose((scaled[..., 2]).sum(axis=(1, 2)) / q.sum(axis=(1, 2)), 1.0, rtol=1e-9)
+    assert geo_media_parameters(spec, draws)["beta"].shape[1:] == (len(mmm.geos), 3)
+    curves = response_curves(mmm, max_draws=30)
+    at_one = curves[curves.multiplier == 1.0].set_index("channel")["response_mean"]
+    total = mmm.posterior_components()["media"].sum("date").mean(("chain", "draw")).to_series()
+    assert abs(at_one["tv"] / total["tv"] - 1) < 0.25  # 30 of 60 draws
+    average = FlightResponse(mmm, 4, max_draws=None, plan="average").per_channel(np.full(3, 5000.0))[0]
+    half = FlightResponse(mmm, 4, max_draws=None, plan=0.5).per_channel(np.full(3, 5000.0))[0]
+    np.testing.assert_allclose(half[:, 2], 0.5 * average[:, 2], rtol=1e-9)
+    future = frame[frame["date"].isin(sorted(frame["date"].unique())[-4:])].copy()
+    future["date"] = (pd.to_datetime(future["date"]) + pd.Timedelta(weeks=4)).dt.strftime("%Y-%m-%d")
+    assert np.isfinite(mmm.predict(future)["mu_geo"].to_numpy()).all()

@@ -264,6 +264,22 @@ def write_report(
         "adstock": plots.plot_adstock_weights(weights, figs / "adstock.png"),
         "rank": plots.plot_rank(mmm.idata, figs / "rank.png"),
     }
+    varying = None
+    if mmm.require_spec().varying is not None:  # model.time_varying_media: each multiplier over time
+        from bayesmmm.evaluation.varying import multiplier_table, roas_by_period_table
+
+        by_period = roas_by_period_table(mmm, hdi_prob, comps)
+        multipliers = multiplier_table(mmm, hdi_prob)
+        paths["multipliers"] = plots.plot_multipliers(multipliers, figs / "multipliers.png", by_period)
+        write_text(run_dir / "roas_by_period.csv", by_period.to_csv(index=False))
+        level = mmm.predictive.planning_level()
+        config = mmm.model_config.time_varying_media
+        varying = {
+            "channels": list(config.channels),
+            "kind": config.kind,
+            "plan": config.plan,
+            "levels": {c: float(level[:, mmm.channels.index(c)].mean()) for c in config.channels},
+        }
     geo = None
     if mmm.is_geo and (run_dir / "roas_geo.csv").exists():
         roas_geo = pd.read_csv(run_dir / "roas_geo.csv")
@@ -312,6 +328,7 @@ def write_report(
         "decomposition": deco.to_dict("records"),
         "figures": {name: _data_uri(path) for name, path in paths.items()},
         "geo": geo,
+        "varying": varying,
         "calibration": _calibration_context(diag),
         "optimization": _optimization_context(opt_folder) if opt_folder else None,
         "changes": _changes_context(run_dir, run_hdi_prob),

@@ -322,7 +322,9 @@ def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     core, batched = placeholders(dims)
     carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
     # (sample, date, [1,] channel): broadcast over geos (a static 1, PyTensor broadcasts no others)
-    multiplier = pt.tensor("multiplier_draws", shape=(None, None, 1, None) if spec.is_geo else (None,) * 3)
+    multiplier = pt.tensor(
+        "multiplier_draws", shape=(None, None, 1, None) if spec.is_geo else (None,) * 3, dtype="float64"
+    )
     params = geo_parameters(spec, core) if spec.is_geo else core
     replace = {core[n]: batched[n] for n in dims}
     adstocked = vectorize_graph(adstocked_media(spec, media, params), replace)

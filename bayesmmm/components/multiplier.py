@@ -209,6 +209,13 @@ class HSGPMultiplier(Multiplier):
     def amplitude_variable(self) -> str:
         return "tvm_gp_amplitude"
 
+    def n_parameters(self) -> int:
+        """Amplitude, lengthscale and the curve's effective degrees of freedom per channel (for the
+        fewest-periods check): the ``m`` basis coefficients are shrunk by the spectral density, and a
+        curve with the prior's median lengthscale (≈ 0.37 training spans) has about 4 free levels over
+        the training span, not ``m``."""
+        return len(self.channels) * (2 + min(4, self.m))
+
     def basis(self, t: Any) -> Any:
         """The basis centred over the training span, PyTensor ``(date, m)``."""
         return hsgp_basis(t, self.m, self.L) - hsgp_basis_mean(self.m, self.L)[None, :]
@@ -284,6 +291,11 @@ class SplineMultiplier(Multiplier):
     @property
     def amplitude_variable(self) -> str:
         return "tvm_spline_sigma"
+
+    def n_parameters(self) -> int:
+        """Sigma and the random walk's innovations over the training knots, per channel (the ones the
+        data inform; those past the data follow their prior)."""
+        return len(self.channels) * (1 + self.n_fitted - 1)
 
     def design(self, t: Any) -> Any:
         """``B(clip(t)) M``, PyTensor ``(date, n_free)``: held flat outside ``[0, 1 + horizon]``."""

@@ -141,6 +141,11 @@ def test_yaml_contract_and_errors():
         TimeVaryingMediaConfig(channels=["tv"], plan=-1.0)
     with pytest.raises(ConfigError, match="'radio', which is not a channel"):
         MMM(DATA, {"time_varying_media": {"channels": ["radio"]}})
+    # the fewest-periods check counts a curve's effective parameters, not its m basis coefficients
+    hsgp = MMM(DATA, {"time_varying_media": {"channels": ["tv", "social"]}})
+    spline = MMM(DATA, {"time_varying_media": {"channels": ["tv"], "kind": "spline"}})
+    assert hsgp.n_mean_parameters == MMM(DATA).n_mean_parameters + 2 * 6
+    assert spline.n_mean_parameters == MMM(DATA).n_mean_parameters + 1 + 8
 
 
 def test_a_registered_multiplier_is_usable_by_name():

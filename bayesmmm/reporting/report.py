@@ -273,12 +273,12 @@ def write_report(
         paths["multipliers"] = plots.plot_multipliers(multipliers, figs / "multipliers.png", by_period)
         write_text(run_dir / "roas_by_period.csv", by_period.to_csv(index=False))
         level = mmm.predictive.planning_level()
-        config = mmm.model_config.time_varying_media
+        tvm = mmm.model_config.time_varying_media
         varying = {
-            "channels": list(config.channels),
-            "kind": config.kind,
-            "plan": config.plan,
-            "levels": {c: float(level[:, mmm.channels.index(c)].mean()) for c in config.channels},
+            "channels": list(tvm.channels),
+            "kind": tvm.kind,
+            "plan": tvm.plan,
+            "levels": {c: float(level[:, mmm.channels.index(c)].mean()) for c in tvm.channels},
         }
     geo = None
     if mmm.is_geo and (run_dir / "roas_geo.csv").exists():

@@ -395,6 +395,7 @@ def plot_multipliers(table: pd.DataFrame, path: str | Path, roas_by_period: pd.D
         ax.plot(dates, part["multiplier_mean"], lw=2, label="mean")
         ax.axhline(1.0, color="k", ls="--", lw=0.8)
         ax.set_title(f"{channel}: effect multiplier")
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_ylabel("× training average")
         ax.legend(loc="best", fontsize="small")
         if roas_by_period is not None:

@@ -272,7 +272,8 @@ def simulate(
     scenario: Annotated[
         str,
         typer.Argument(
-            help="scenario YAML, or a built-in name: four_channel, intermittent, ten_channel, geo_panel, daily_exposure"
+            help="scenario YAML, or a built-in name: four_channel, intermittent, ten_channel, geo_panel, "
+            "daily_exposure, effect_change"
         ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],

@@ -40,6 +40,7 @@ from bayesmmm.components.adstock import (
 from bayesmmm.components.base import Registry, Transform, UnknownNameError, registries
 from bayesmmm.components.baseline import HSGPTrend, SplineTrend
 from bayesmmm.components.likelihood import LIKELIHOODS, Likelihood, NormalLikelihood, StudentTLikelihood
+from bayesmmm.components.multiplier import MULTIPLIERS, HSGPMultiplier, Multiplier, SplineMultiplier
 from bayesmmm.components.plugins import (
     ENTRY_POINT_GROUP,
     PluginError,
@@ -69,18 +70,21 @@ __all__ = [
     "ADSTOCKS",
     "ENTRY_POINT_GROUP",
     "LIKELIHOODS",
+    "MULTIPLIERS",
     "SATURATIONS",
     "SEASONALITIES",
     "TRENDS",
     "Adstock",
     "FourierSeasonality",
     "GeometricAdstock",
+    "HSGPMultiplier",
     "HSGPTrend",
     "HillSaturation",
     "Likelihood",
     "LinearTrend",
     "LogisticSaturation",
     "MichaelisMentenSaturation",
+    "Multiplier",
     "NoTrend",
     "NormalLikelihood",
     "PiecewiseTrend",
@@ -89,6 +93,7 @@ __all__ = [
     "Registry",
     "Saturation",
     "Seasonality",
+    "SplineMultiplier",
     "SplineTrend",
     "StudentTLikelihood",
     "TanhSaturation",

@@ -25,6 +25,7 @@ from pydantic import (
 
 from bayesmmm.components.plugins import load_plugins
 from bayesmmm.components.priors import Prior
+from bayesmmm.config.varying import TimeVaryingMediaConfig
 
 __all__ = [
     "AUTO_MEDIA_POOLING",
@@ -44,6 +45,7 @@ __all__ = [
     "SamplerConfig",
     "SaturationConfig",
     "SelectionConfig",
+    "TimeVaryingMediaConfig",
     "TrackingConfig",
     "apply_overrides",
     "load_experiment",
@@ -678,6 +680,11 @@ class ModelConfig(_Base):
         description="adstock and saturation of the organic media (data.organic_columns); default: the model's own "
         "adstock and saturation, with their own parameters (suffix _organic)",
     )
+    time_varying_media: TimeVaryingMediaConfig | None = Field(
+        None,
+        description="a smooth multiplier over time on the chosen channels' effects (hsgp or spline); the other "
+        "channels stay constant",
+    )
 
     @field_validator("likelihood", "trend", "seasonality")
     @classmethod
@@ -952,6 +959,14 @@ def check_geo_options(data: DataConfig, model: ModelConfig) -> None:
             "model.geo applies to geo panels only: set data.geo_column (the column naming each row's geo) "
             "or remove model.geo"
         )
+    varying = model.time_varying_media
+    if varying is not None:
+        unknown = [c for c in varying.channels if c not in data.channel_names]
+        if unknown:
+            raise ValueError(
+                f"model.time_varying_media.channels names {unknown[0]!r}, which is not a channel of the data; "
+                f"channels: {', '.join(data.channel_names)}"
+            )
 
 
 def with_plugins_loaded(data: Any) -> Any:

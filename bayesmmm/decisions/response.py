@@ -56,6 +56,10 @@ class FlightResponse:
     value : report the response in revenue (KPI × the recent revenue per KPI,
         :func:`~bayesmmm.model.value.future_revenue_per_kpi`; per geo for a panel); default: when the
         data have ``data.revenue_per_kpi_column``. Otherwise in the target's units.
+    plan : for a time-varying channel (``model.time_varying_media``), the level of its effect the flight
+        meets: ``latest``, ``average`` or a multiplier of the training average; default the config's
+        ``plan`` (``latest``: the mean multiplier over the last ``plan_periods`` periods), per draw
+        (:meth:`~bayesmmm.model.predictive.Predictive.planning_level`).
 
     Notes
     -----
@@ -83,6 +87,7 @@ class FlightResponse:
         seed: int = 0,
         geo: str | None = None,
         value: bool | None = None,
+        plan: str | float | None = None,
     ) -> None:
         if int(weeks) != weeks or weeks < 1:
             raise ValueError(f"weeks must be a positive whole number, got {weeks}")
@@ -113,12 +118,15 @@ class FlightResponse:
         rf_values = rf_channel_values(spec, draws, self.frequency)  # empty without R&F channels
         if rf_values:
             names += list(rf_values)
+        #: the level of each channel's effect the flights meet, per draw (ones for constant effects)
+        self.level = mmm.predictive.planning_level(draws, plan)
         if self.geo:
             per_geo = mmm.geo_media_parameters(draws)  # (sample, geo, channel); R&F values are shared by the geos
             per_geo.update(
                 {n: np.broadcast_to(v[:, None, :], (len(v), len(mmm.geos), v.shape[-1])) for n, v in rf_values.items()}
             )
             self._params = [np.ascontiguousarray(per_geo[n]) for n in names]
+            self._params[0] = self._params[0] * self.level[:, None, :]  # beta (sample, geo, channel)
             if geo is None:  # national totals split over geos by their historical spend share
                 spend = mmm.data.geo_channel_spend.sum(axis=0)  # (geo, channel)
                 self._share = spend / spend.sum(axis=0)
@@ -128,6 +136,7 @@ class FlightResponse:
             self._target_scale = np.asarray(mmm.scales.target, dtype="float64") * self.revenue_per_kpi  # (geo,)
         else:
             self._params = [np.ascontiguousarray({**draws, **rf_values}[n]) for n in names]
+            self._params[0] = self._params[0] * self.level  # beta (sample, channel) at the planning level
             self._target_scale = float(mmm.scales.target) * float(self.revenue_per_kpi)
         self.n_draws = len(self._params[0])
         # weekly spend / (media scale × cost per unit) = the scaled exposure the curves act on

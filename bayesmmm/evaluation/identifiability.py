@@ -65,6 +65,7 @@ __all__ = [
     "posterior_adstock_weights",
     "prior_draws",
     "roas_draws",
+    "varying_identifiability",
     "weeks_to_capture",
     "window_capture",
 ]
@@ -295,9 +296,66 @@ def identifiability(
             f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
         )
     out = {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
+    varying = varying_identifiability(mmm, prior_sample)
+    if varying:  # model.time_varying_media: is the change itself identified?
+        out["time_varying"] = varying
     if organic:  # organic media: no spend, so the check is on their contribution
         out["organic"] = organic
         out["organic_prior_driven"] = [name for name, entry in organic.items() if entry["prior_driven"]]
+    return out
+
+
+#: the contraction of a time-varying channel's log change above which the change counts as identified
+CHANGE_THRESHOLD = 0.5
+
+
+def varying_identifiability(
+    mmm: MMM, prior: Mapping[str, np.ndarray], threshold: float = CHANGE_THRESHOLD
+) -> dict[str, dict[str, Any]]:
+    """Is the change of a time-varying channel's effect identified (``model.time_varying_media``)?
+
+    Per chosen channel, prior vs posterior (:func:`contraction_entry`) of
+
+    - ``amplitude``: the multiplier component's amplitude variable (how much the effect may move);
+    - ``change``: ``log_change``, the log of the mean multiplier over the last quarter of the training
+      periods over that of the first quarter: how far, and which way, the effect moved from the start to
+      the end (quarters of the history, not single periods: a smooth curve's ends are its least certain part).
+
+    ``p_decline`` is the posterior probability that the effect at the end is below the start's;
+    ``identified`` says the data removed at least ``threshold`` of the change's prior variance (else the
+    reported path is mostly the prior's: read the multiplier's interval, or run a dated lift test).
+    Empty for a model without time-varying effects.
+    """
+    spec = mmm.require_spec()
+    config = spec.model_config.time_varying_media
+    if config is None:
+        return {}
+    window = max(1, spec.data.n_dates // 4)
+    dates = spec.data.dates
+    ends = dates[:window].append(dates[-window:])
+
+    def change(draws: Mapping[str, np.ndarray]) -> np.ndarray:
+        m = mmm.predictive.multiplier(ends, draws)  # (sample, 2 window, channel)
+        return np.log(m[:, window:].mean(axis=1) / m[:, :window].mean(axis=1))
+
+    p_change, q_change = change(prior), change(mmm.posterior_draws())
+    amplitude = spec.varying.amplitude_variable
+    posterior = mmm.posterior_draws()
+    out: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(config.channels):
+        c = spec.channels.index(name)
+        entry, _ = contraction_entry(p_change[:, c], q_change[:, c], "log_change", threshold)
+        result: dict[str, Any] = {
+            "change": entry,
+            "p_decline": float(np.mean(q_change[:, c] < 0)),
+            "identified": not entry["prior_driven"],
+            "window_periods": window,
+        }
+        if amplitude is not None:
+            result["amplitude"] = contraction_entry(
+                np.asarray(prior[amplitude])[:, k], np.asarray(posterior[amplitude])[:, k], "amplitude", threshold
+            )[0]
+        out[name] = result
     return out
 
 

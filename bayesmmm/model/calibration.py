@@ -69,7 +69,8 @@ from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.data.exposure import window_cost_per_unit
 from bayesmmm.data.loading import DataError, read_csv
 from bayesmmm.model.geo import geo_parameters
-from bayesmmm.model.mean import media_contributions
+from bayesmmm.model.mean import media_contributions, training_frequency
+from bayesmmm.model.multiplier import media_multiplier
 from bayesmmm.model.reach import RF_PARAMETERS, rf_parameters
 from bayesmmm.model.value import channel_cost_per_unit
 
@@ -213,7 +214,10 @@ class LiftDesign:
     change over the weeks the lift needs (:func:`_rows_needed`); ``weights`` (week, test): the
     weeks the lift is averaged over (each column sums to 1); ``channel``/``geo`` (test,):
     indices; ``delta_y``/``sigma`` (test,): the measurements in SCALED target units;
-    ``target_scale`` (test,): ``s_y`` of each test's geo.
+    ``target_scale`` (test,): ``s_y`` of each test's geo. ``t`` (week,): the scaled time of the weeks
+    and ``dated`` (test,): which tests have dates; with ``model.time_varying_media`` a dated test's lift
+    is the channel's multiplier at its weeks times the constant-effect lift, an undated (steady-state)
+    test's is at the training average (multiplier 1). None (a design of planned weeks): every test at 1.
     """
 
     base: np.ndarray
@@ -224,6 +228,8 @@ class LiftDesign:
     delta_y: np.ndarray
     sigma: np.ndarray
     target_scale: np.ndarray
+    t: np.ndarray | None = None
+    dated: np.ndarray | None = None
 
 
 def lift_design(spec: ModelSpec, tests: pd.DataFrame) -> LiftDesign:
@@ -303,6 +309,8 @@ def lift_design(spec: ModelSpec, tests: pd.DataFrame) -> LiftDesign:
         delta_y=tests["delta_y"].to_numpy(float) / sy,
         sigma=tests["sigma"].to_numpy(float) / sy,
         target_scale=sy,
+        t=spec.training_design()["t"][rows],
+        dated=~steady,
     )
 
 
@@ -321,8 +329,14 @@ def _rows_needed(weights: np.ndarray, dated: np.ndarray, carry: int) -> slice:
     return slice(lo, hi + 1)
 
 
-def model_lift(spec: ModelSpec, params: Mapping[str, Any], base, treat, weights, channel, geo):
+def model_lift(
+    spec: ModelSpec, params: Mapping[str, Any], base, treat, weights, channel, geo, t=None, dated=None, reference=None
+):
     """The model's lift of each test, scaled target units (PyTensor, pure).
+
+    With ``model.time_varying_media``, ``t`` (date,) and ``dated`` (test,): a dated test's lift is multiplied
+    by its channel's multiplier at each of its weeks (:mod:`bayesmmm.model.multiplier`), centred over
+    ``reference`` (the training ``(media, t)``; default the training design as constants).
 
     ``params``: the model's variables (as for :func:`~bayesmmm.model.predictive.mean_components`);
     ``base``/``treat``/``weights``: (date, test) tensors; ``channel``/``geo``: (test,) integer
@@ -340,14 +354,36 @@ def model_lift(spec: ModelSpec, params: Mapping[str, Any], base, treat, weights,
         value = params[name]
         gathered[name] = value[geo, channel] if value.ndim == 2 else value[channel]
     diff = media_contributions(spec, treat, gathered) - media_contributions(spec, base, gathered)
+    if spec.varying is not None and t is not None and dated is not None and np.any(dated):
+        diff = diff * lift_multiplier(spec, params, t, channel, dated, reference)
     return (diff * weights).sum(axis=0)
 
 
-def add_lift_likelihood(spec: ModelSpec, tests: pd.DataFrame, params: Mapping[str, Any]) -> None:
+def lift_multiplier(spec: ModelSpec, params: Mapping[str, Any], t, channel, dated, reference=None):
+    """Each test's multiplier over its weeks, (date, test): its channel's ``m_c(t)`` for a dated test, 1 for a
+    steady-state one (PyTensor). ``params`` per geo for a panel."""
+    import pytensor.tensor as pt
+
+    if reference is None:
+        training = spec.training_design()
+        reference = (pt.constant(training["media"], dtype="float64"), pt.constant(training["t"], dtype="float64"))
+    media, reference_t = reference
+    contributions = media_contributions(spec, media, params, frequency=training_frequency(spec))
+    multiplier = media_multiplier(spec, params, t, reference_t, contributions)
+    if spec.is_geo:
+        multiplier = multiplier[:, 0, :]
+    picked = multiplier[:, channel]  # (date, test)
+    return pt.where(np.asarray(dated, dtype=bool)[None, :], picked, 1.0)
+
+
+def add_lift_likelihood(
+    spec: ModelSpec, tests: pd.DataFrame, params: Mapping[str, Any], reference: tuple[Any, Any] | None = None
+) -> None:
     """Inside the PyMC model context: ``lift_obs ~ Normal(model_lift, sigma)`` observed at ``delta_y`` of ``tests``.
 
     The spend series and measurements are ``pm.Data`` (a compiled model serves new data);
-    the test indices are constants (they are part of ``structure_key``).
+    the test indices are constants (they are part of ``structure_key``). ``reference``: the model's
+    training ``(media, t)`` data, over which a time-varying multiplier is centred.
     """
     import pymc as pm
 
@@ -358,7 +394,8 @@ def add_lift_likelihood(spec: ModelSpec, tests: pd.DataFrame, params: Mapping[st
     weights = pm.Data("lift_weights", d.weights)
     delta_y = pm.Data("lift_delta_y", d.delta_y, dims="lift_test")
     sigma = pm.Data("lift_sigma", d.sigma, dims="lift_test")
-    mu = model_lift(spec, params, base, treat, weights, d.channel, d.geo)
+    t = pm.Data("lift_t", d.t) if spec.varying is not None else None
+    mu = model_lift(spec, params, base, treat, weights, d.channel, d.geo, t, d.dated, reference)
     pm.Normal("lift_obs", mu=mu, sigma=sigma, observed=delta_y, dims="lift_test")
 
 
@@ -389,7 +426,7 @@ def design_lift_draws(spec: ModelSpec, draws: Mapping[str, np.ndarray], d: LiftD
     dims = spec.variable_dims
     core = {n: pt.tensor(n, shape=(None,) * len(v), dtype="float64") for n, v in dims.items()}
     batched = {n: pt.tensor(f"{n}_draws", shape=(None,) * (len(v) + 1), dtype="float64") for n, v in dims.items()}
-    lift = model_lift(spec, core, d.base, d.treat, d.weights, d.channel, d.geo)
+    lift = model_lift(spec, core, d.base, d.treat, d.weights, d.channel, d.geo, d.t, d.dated)
     out = vectorize_graph(lift, {core[n]: batched[n] for n in dims})
     fn = pytensor.function(list(batched.values()), out, mode=numpy_mode(), on_unused_input="ignore")
     values = fn(*[np.asarray(draws[n], dtype="float64") for n in dims])

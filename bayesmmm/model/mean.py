@@ -23,6 +23,7 @@ import pandas as pd
 from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.components.features import time_index
 from bayesmmm.model.geo import geo_parameters
+from bayesmmm.model.multiplier import media_multiplier
 from bayesmmm.model.reach import rf_input, rf_output, rf_parameters
 
 if TYPE_CHECKING:
@@ -33,8 +34,10 @@ __all__ = [
     "COMPONENTS",
     "DESIGN_BLOCKS",
     "adstocked_media",
+    "channel_contributions",
     "compile_mean",
     "compile_media",
+    "compile_multiplier",
     "mean_components",
     "media_contributions",
     "national_and_geo",
@@ -121,6 +124,37 @@ def training_frequency(spec: ModelSpec) -> Any:
     return pt.constant(spec.training_design()["frequency"], dtype="float64")
 
 
+def channel_contributions(
+    spec: ModelSpec,
+    media_x: Any,
+    t: Any,
+    params: Mapping[str, Any],
+    reference_media: Any = None,
+    frequency: Any = None,
+) -> Any:
+    """The channels' contributions in the mean: :func:`media_contributions` times the time-varying
+    multiplier ``m_c(t)`` of ``model.time_varying_media`` (:mod:`bayesmmm.model.multiplier`; the same
+    without one), PyTensor. ``params`` per geo for a panel (:func:`~bayesmmm.model.geo.geo_parameters`).
+
+    ``reference_media``: the scaled TRAINING media over which the multiplier is centred; None: the rows
+    given ARE the training rows (the sampling graph). Any other rows pass it (forecasts, counterfactuals).
+    ``frequency``: the reach & frequency channels' frequency on these rows (:func:`media_contributions`).
+    """
+    contributions = media_contributions(spec, media_x, params, frequency=frequency)
+    if spec.varying is None:
+        return contributions
+    import pytensor.tensor as pt
+
+    if reference_media is None:
+        reference, reference_t = contributions, t
+    else:
+        reference = media_contributions(
+            spec, pt.as_tensor_variable(reference_media), params, frequency=training_frequency(spec)
+        )
+        reference_t = pt.constant(spec.training_design()["t"], dtype="float64")
+    return contributions * media_multiplier(spec, params, t, reference_t, reference)
+
+
 def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any, reference_organic: Any = None) -> Any:
     """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor), plus the same
     over the organic media's ``reference_organic`` (default: the training organic activity): what the
@@ -129,8 +163,9 @@ def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any,
 
     if spec.is_geo:
         params = geo_parameters(spec, params)
-    contributions = media_contributions(spec, reference_media, params, frequency=training_frequency(spec))
-    shift = pt.sum(pt.mean(contributions, axis=0), axis=-1)
+    reference_t = pt.constant(spec.training_design()["t"], dtype="float64")
+    media = channel_contributions(spec, reference_media, reference_t, params, frequency=training_frequency(spec))
+    shift = pt.sum(pt.mean(media, axis=0), axis=-1)
     if spec.organic:
         if reference_organic is None:
             reference_organic = pt.constant(spec.training_design()["organic"], dtype="float64")
@@ -194,7 +229,7 @@ def mean_components(
         out["controls"] = pt.zeros((t.shape[0], media_x.shape[1], 0), dtype=t.dtype)
     else:  # shaped from t, never from the data: a compiled model must serve any number of weeks
         out["controls"] = pt.zeros((t.shape[0], 0), dtype=t.dtype)
-    out["media"] = media_contributions(spec, media_x, params, frequency=design.get("frequency"))
+    out["media"] = channel_contributions(spec, media_x, t, params, reference_media, frequency=design.get("frequency"))
     empty = pt.zeros((t.shape[0], media_x.shape[1], 0) if spec.is_geo else (t.shape[0], 0), dtype=t.dtype)
     if spec.organic:  # shared parameters: (organic,) broadcasts over (date, [geo,] organic)
         out["organic"] = media_contributions(spec, pt.as_tensor_variable(design["organic"]), params, "organic")
@@ -207,9 +242,17 @@ def mean_components(
         out[name] = pt.as_tensor_variable(design[name]) * params[variable] if columns else empty
     if spec.model_config.center_media:
         if centering is None:
-            ref = out["media"]
-            if reference_media is not None:
-                ref = media_contributions(spec, reference_media, params, frequency=training_frequency(spec))
+            if reference_media is None:
+                ref = out["media"]
+            else:
+                reference_t = pt.constant(spec.training_design()["t"], dtype="float64")
+                ref = channel_contributions(
+                    spec,
+                    pt.as_tensor_variable(reference_media),
+                    reference_t,
+                    params,
+                    frequency=training_frequency(spec),
+                )
             centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
             if spec.organic:  # always-on organic media trade off with the intercept as paid media do
                 organic = out["organic"]
@@ -294,7 +337,9 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
         # a function of the draws alone: computed once per set of draws, not per design
         shift = vectorize_graph(media_mean(spec, core, reference), {core[n]: batched[n] for n in dims})
         center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
-    comps = mean_components(spec, core, design, centering=centering)
+    # the time-varying multiplier is centred over the TRAINING rows, whatever the design
+    training = pt.constant(spec.training_design()["media"], dtype="float64") if spec.varying is not None else None
+    comps = mean_components(spec, core, design, reference_media=training, centering=centering)
     replace = {core[n]: batched[n] for n in dims}
     if centering is not None:
         replace[centering] = batched_centering
@@ -306,8 +351,10 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
 @convolution_graphs()
 def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, weights,
-    *draws)`` → (sample, [geo,] channel), the contributions weighted by ``weights`` (date, [geo]) and
-    summed over dates (:meth:`~bayesmmm.model.predictive.Predictive.media_totals`)."""
+    multiplier, *draws)`` → (sample, [geo,] channel), the contributions weighted by ``weights`` (date, [geo])
+    and by the time-varying ``multiplier`` (sample, date, [1,] channel: :func:`compile_multiplier` of the
+    training dates; ones without ``model.time_varying_media``) and summed over dates
+    (:meth:`~bayesmmm.model.predictive.Predictive.media_totals`)."""
     import pytensor
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
@@ -319,15 +366,49 @@ def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     media, carried = panel("media", dtype="float64"), panel("adstocked", dtype="float64")
     core, batched = placeholders(dims)
     carried_draws = pt.tensor("adstocked_draws", shape=(None,) * (carried.ndim + 1), dtype="float64")
+    # (sample, date, [1,] channel): broadcast over geos (a static 1, PyTensor broadcasts no others)
+    multiplier = pt.tensor(
+        "multiplier_draws", shape=(None, None, 1, None) if spec.is_geo else (None,) * 3, dtype="float64"
+    )
     params = geo_parameters(spec, core) if spec.is_geo else core
     replace = {core[n]: batched[n] for n in dims}
     adstocked = vectorize_graph(adstocked_media(spec, media, params, frequency=training_frequency(spec)), replace)
     weights = (pt.matrix if spec.is_geo else pt.vector)("weights", dtype="float64")  # (date, [geo])
-    totals = pt.sum(saturated_media(spec, carried, params) * weights[..., None], axis=0)
-    totals = vectorize_graph(totals, {**replace, carried: carried_draws})
+    contributions = saturated_media(spec, carried, params) * weights[..., None]  # (date, [geo,] channel)
+    if spec.varying is None:
+        totals = vectorize_graph(pt.sum(contributions, axis=0), {**replace, carried: carried_draws})
+    else:  # each period's contribution times its multiplier (sample, date, [1,] channel), then summed
+        contributions = vectorize_graph(contributions, {**replace, carried: carried_draws})
+        totals = pt.sum(contributions * multiplier, axis=1)
     mode = numpy_mode()
     adstock_fn = pytensor.function([media, *batched.values()], adstocked, mode=mode, on_unused_input="ignore")
     saturate_fn = pytensor.function(
-        [carried_draws, weights, *batched.values()], totals, mode=mode, on_unused_input="ignore"
+        [carried_draws, weights, multiplier, *batched.values()], totals, mode=mode, on_unused_input="ignore"
     )
     return adstock_fn, saturate_fn, list(dims)
+
+
+def compile_multiplier(spec: ModelSpec) -> tuple[Callable, list[str]]:
+    """``fn(t, *draws)`` → the time-varying multiplier ``m_c(t)`` per draw, (sample, date, channel) (ones for
+    constant channels), centred over the training rows (:mod:`bayesmmm.model.multiplier`); and the variable
+    order. Only for a model with ``model.time_varying_media``."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    from bayesmmm.components.base import numpy_mode
+
+    dims = spec.variable_dims
+    core, batched = placeholders(dims)
+    params = geo_parameters(spec, core) if spec.is_geo else core
+    t = pt.vector("t", dtype="float64")
+    training = spec.training_design()
+    reference = media_contributions(
+        spec, pt.constant(training["media"], dtype="float64"), params, frequency=training_frequency(spec)
+    )
+    multiplier = media_multiplier(spec, params, t, pt.constant(training["t"], dtype="float64"), reference)
+    if spec.is_geo:
+        multiplier = multiplier[:, 0, :]
+    out = vectorize_graph(multiplier, {core[n]: batched[n] for n in dims})
+    fn = pytensor.function([t, *batched.values()], out, mode=numpy_mode(), on_unused_input="ignore")
+    return fn, list(dims)

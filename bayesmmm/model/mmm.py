@@ -140,8 +140,10 @@ class MMM:
         self.seasonality = self._build_seasonality()
         #: the organic media's own transforms (variables suffixed ``_organic``), None without organic media
         self.organic_adstock, self.organic_saturation = organic_transforms(self.data_config, self.model_config)
+        #: the multiplier component of ``model.time_varying_media`` (None: constant effects)
+        self.varying = self.model_config.time_varying_media.build() if self.model_config.time_varying_media else None
         components = (self.adstock, self.saturation, self.likelihood, self.trend, self.seasonality)
-        components += tuple(c for c in (self.organic_adstock, self.organic_saturation) if c is not None)
+        components += tuple(c for c in (self.organic_adstock, self.organic_saturation, self.varying) if c is not None)
         #: the plugins the components come from (saved with the model, checked on load)
         self.plugins = records_for(type(c) for c in components)
         self.priors = {
@@ -259,6 +261,7 @@ class MMM:
             scales=scales,
             organic_adstock=self.organic_adstock,
             organic_saturation=self.organic_saturation,
+            varying=self.varying,
         )
         return self.spec
 
@@ -395,10 +398,13 @@ class MMM:
                 params["beta"] = pm.Deterministic("beta", beta, dims="channel")
             for name, (var_dims, prior) in spec.geo_variables.items():
                 params[name] = prior.create(name, dims=var_dims)
+            if self.varying is not None:  # the multiplier's own variables (model.time_varying_media)
+                for name, var_dims in self.varying.variables().items():
+                    params[name] = self.varying.priors[name].create(name, dims=var_dims)
             mu = total(mean_components(spec, params, inputs))
             self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
             if self.lift_tests is not None:
-                add_lift_likelihood(spec, self.lift_tests, params)
+                add_lift_likelihood(spec, self.lift_tests, params, (inputs["media"], inputs["t"]))
         if self.initial_values:
             self._set_initial_values(model)
         return model
@@ -456,6 +462,8 @@ class MMM:
             per = 1 + len(self.organic_adstock.param_names) + len(self.organic_saturation.param_names)
             n_params += len(self.data_config.organic_columns) * per
         n_params += len(self.data_config.treatment_columns) + len(self.data_config.event_columns)
+        if self.varying is not None:
+            n_params += self.varying.n_parameters()
         return n_params
 
     @property

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesmmm.components.features import time_index
 from bayesmmm.data.loading import DataError, frame_to_data
 from bayesmmm.model.mean import (
     COMPONENTS,
@@ -33,6 +34,7 @@ from bayesmmm.model.mean import (
     adstocked_media,
     compile_mean,
     compile_media,
+    compile_multiplier,
     mean_components,
     media_contributions,
     national_and_geo,
@@ -279,15 +281,65 @@ class Predictive:
         for start in range(0, n, batch_size):
             part = [draws[k][start : start + batch_size] for k in order]
             base = adstock_fn(media, *part) if linear else None
+            varying = self.training_multiplier({k: v[start : start + batch_size] for k, v in draws.items()})
             for i, m in enumerate(factors):
                 carried = base * m if linear else adstock_fn(media * m, *part)
-                per = np.asarray(saturate_fn(carried, weights, *part))  # (sample, [geo,] channel)
+                per = np.asarray(saturate_fn(carried, weights, varying, *part))  # (sample, [geo,] channel)
                 if spec.is_geo:  # national: each geo in its own units, then summed
                     per = (per * (scale.reshape(-1, 1) if scale.ndim else scale)).sum(axis=1)
                 else:
                     per = per * scale
                 out[i, start : start + len(part[0])] = per
         return out
+
+    def multiplier(self, dates: pd.DatetimeIndex, draws: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """The time-varying multiplier ``m_c(t)`` of each channel at ``dates`` per draw, (sample, date, channel):
+        ones for a channel (or a model) without ``model.time_varying_media`` (:mod:`bayesmmm.model.multiplier`)."""
+        spec = self._spec
+        draws = self.posterior_draws() if draws is None else draws
+        n = len(next(iter(draws.values())))
+        if spec.varying is None:
+            return np.ones((n, len(dates), len(spec.channels)))
+        if "multiplier_function" not in spec.memo:
+            spec.memo["multiplier_function"] = compile_multiplier(spec)
+        fn, order = spec.memo["multiplier_function"]
+        t = time_index(pd.DatetimeIndex(dates), pd.Timestamp(spec.scales.start), spec.scales.span_days)
+        return np.asarray(fn(t, *[np.asarray(draws[k], dtype="float64") for k in order]))
+
+    def planning_level(
+        self, draws: Mapping[str, np.ndarray] | None = None, plan: str | float | None = None
+    ) -> np.ndarray:
+        """The level of each channel's effect that plans (the optimizer, flight responses) use, per draw,
+        (sample, channel), as a multiple of the channel's training average (``beta``): 1 for constant
+        channels; for the time-varying ones ``plan`` (default ``model.time_varying_media.plan``):
+        ``latest`` the mean multiplier over the last ``plan_periods`` training periods, ``average`` 1,
+        or a number."""
+        spec = self._spec
+        draws = self.posterior_draws() if draws is None else draws
+        n = len(next(iter(draws.values())))
+        out = np.ones((n, len(spec.channels)))
+        config = spec.model_config.time_varying_media
+        if config is None:
+            return out
+        plan = config.plan if plan is None else plan
+        columns = [spec.channels.index(c) for c in config.channels]
+        if plan == "latest":
+            dates = spec.data.dates[-min(config.plan_periods, spec.data.n_dates) :]
+            out[:, columns] = self.multiplier(dates, draws)[:, :, columns].mean(axis=1)
+        elif plan != "average":
+            if isinstance(plan, str) or not float(plan) > 0:
+                raise ValueError(f"plan must be latest, average or a multiplier > 0, got {plan!r}")
+            out[:, columns] = float(plan)
+        return out
+
+    def training_multiplier(self, draws: Mapping[str, np.ndarray]) -> np.ndarray:
+        """:meth:`multiplier` over the training dates in the layout of :func:`compile_media`'s ``saturate``:
+        (sample, date, [1,] channel); a broadcastable one without ``model.time_varying_media``."""
+        spec = self._spec
+        if spec.varying is None:
+            return np.ones((1, 1, 1, 1) if spec.is_geo else (1, 1, 1))
+        out = self.multiplier(spec.data.dates, draws)
+        return out[:, :, None, :] if spec.is_geo else out
 
     def to_chain_draw(self, arr: np.ndarray, dims: tuple[str, ...], coords: dict[str, Any]) -> xr.DataArray:
         """An array with a leading ``sample`` axis (all draws, chain-major) as (chain, draw, *dims)."""

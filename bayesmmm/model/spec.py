@@ -68,6 +68,9 @@ class ModelSpec:
     #: the organic media's own adstock and saturation (variables suffixed ``_organic``), or None without organic
     organic_adstock: Any = None
     organic_saturation: Any = None
+    #: the bound multiplier component of ``model.time_varying_media`` (:mod:`bayesmmm.components.multiplier`),
+    #: or None: every channel's effect is constant
+    varying: Any = None
     #: values derived from the spec alone (the training design, compiled functions), filled on first use
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -249,6 +252,8 @@ class ModelSpec:
         if self.rf_channels:  # the frequency curve of the reach & frequency channels (shared by a panel's geos)
             dims["rf_slope"] = ("rf_channel",)
             dims["rf_ec"] = ("rf_channel",)
+        if self.varying is not None:
+            dims.update(self.varying.variables())
         dims.update({name: d for name, (d, _prior) in self.geo_variables.items()})
         return MappingProxyType(dims)
 
@@ -266,6 +271,8 @@ class ModelSpec:
                 coords[dim] = list(names)
         coords.update(self.seasonality.coords())
         coords.update(self.trend.coords())
+        if self.varying is not None:
+            coords.update(self.varying.coords())
         return coords
 
     # ---------------------------------------------------------------- inputs

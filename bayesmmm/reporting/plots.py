@@ -20,6 +20,7 @@ __all__ = [
     "plot_contributions",
     "plot_decomposition",
     "plot_fit",
+    "plot_multipliers",
     "plot_rank",
     "plot_response_curves",
     "plot_roas",
@@ -396,4 +397,37 @@ def plot_rf_surface(surface: pd.DataFrame, table: pd.DataFrame, path: str | Path
         ax.set_xlabel("reach (× history)")
         ax.set_ylabel("frequency")
         ax.set_title(f"{ch}: reach & frequency", loc="left")
+
+
+def plot_multipliers(table: pd.DataFrame, path: str | Path, roas_by_period: pd.DataFrame | None = None) -> Path:
+    """Each time-varying channel's multiplier ``m_c(t)`` over time with its HDI band (the
+    :func:`~bayesmmm.evaluation.varying.multiplier_table`), the training average (1) dashed; with
+    ``roas_by_period`` the channel's quarterly ROAS below it."""
+    channels = list(dict.fromkeys(table["channel"]))
+    plt = _pyplot()
+    rows = 2 if roas_by_period is not None else 1
+    fig, axes = plt.subplots(rows, len(channels), figsize=(5.0 * len(channels), 3.0 * rows), squeeze=False)
+    prob = table.attrs.get("hdi_prob", 0.9)
+    for k, channel in enumerate(channels):
+        part = table[table["channel"] == channel]
+        dates = pd.to_datetime(part["date"])
+        ax = axes[0, k]
+        ax.fill_between(
+            dates, part["multiplier_hdi_low"], part["multiplier_hdi_high"], alpha=0.3, label=f"{prob:.0%} HDI"
+        )
+        ax.plot(dates, part["multiplier_mean"], lw=2, label="mean")
+        ax.axhline(1.0, color="k", ls="--", lw=0.8)
+        ax.set_title(f"{channel}: effect multiplier")
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.set_ylabel("× training average")
+        ax.legend(loc="best", fontsize="small")
+        if roas_by_period is not None:
+            q = roas_by_period[(roas_by_period["channel"] == channel) & (roas_by_period["kind"] == "quarter")]
+            ax = axes[1, k]
+            x = np.arange(len(q))
+            ax.errorbar(x, q["roas_mean"], yerr=_err(q["roas_mean"], q["roas_hdi_low"], q["roas_hdi_high"]), fmt="o")
+            ax.set_xticks(x, q["period"], rotation=60, fontsize="small")
+            ax.set_title(f"{channel}: ROAS by quarter")
+    for ax in axes.ravel():
+        ax.tick_params(axis="x", labelsize="small")
     return _save(fig, path)

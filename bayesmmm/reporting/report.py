@@ -275,6 +275,22 @@ def write_report(
         write_text(run_dir / "rf_surface.csv", surface.to_csv(index=False))
         paths["rf_surface"] = plots.plot_rf_surface(surface, rf_rows, figs / "rf_surface.png")
         rf = rf_rows.to_dict("records")
+    varying = None
+    if mmm.require_spec().varying is not None:  # model.time_varying_media: each multiplier over time
+        from bayesmmm.evaluation.varying import multiplier_table, roas_by_period_table
+
+        by_period = roas_by_period_table(mmm, hdi_prob, comps)
+        multipliers = multiplier_table(mmm, hdi_prob)
+        paths["multipliers"] = plots.plot_multipliers(multipliers, figs / "multipliers.png", by_period)
+        write_text(run_dir / "roas_by_period.csv", by_period.to_csv(index=False))
+        level = mmm.predictive.planning_level()
+        tvm = mmm.model_config.time_varying_media
+        varying = {
+            "channels": list(tvm.channels),
+            "kind": tvm.kind,
+            "plan": tvm.plan,
+            "levels": {c: float(level[:, mmm.channels.index(c)].mean()) for c in tvm.channels},
+        }
     geo = None
     if mmm.is_geo and (run_dir / "roas_geo.csv").exists():
         roas_geo = pd.read_csv(run_dir / "roas_geo.csv")
@@ -324,6 +340,7 @@ def write_report(
         "figures": {name: _data_uri(path) for name, path in paths.items()},
         "geo": geo,
         "rf": rf,
+        "varying": varying,
         "calibration": _calibration_context(diag),
         "optimization": _optimization_context(opt_folder) if opt_folder else None,
         "changes": _changes_context(run_dir, run_hdi_prob),

@@ -32,6 +32,7 @@ from bayesmmm.evaluation.summaries import (
     roas_table,
     roles_table,
 )
+from bayesmmm.evaluation.varying import multiplier_table, roas_by_period_table
 from bayesmmm.io import atomic_run_dir, check_run_dir, write_json, write_text
 from bayesmmm.model.mmm import MMM
 
@@ -78,8 +79,11 @@ def run_experiment(
         :mod:`bayesmmm.workflows.refresh`).
 
     The folder holds ``posterior.nc``, ``config.yaml``, ``metadata.json``,
-    ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv`` and
-    ``fit.png`` (and ``lift_tests.csv`` for a calibrated model; ``roles.csv`` for a model with organic
+    ``summary.csv``, ``diagnostics.json`` (with PSIS-LOO), ``contributions.csv``, ``roas.csv``,
+    ``roas_by_period.csv`` (per channel, calendar year and quarter, with HDIs:
+    :func:`~bayesmmm.evaluation.varying.roas_by_period_table`) and ``fit.png`` (with
+    ``model.time_varying_media`` also ``multipliers.csv`` and ``multipliers.png``, each chosen channel's
+    multiplier over time) (and ``lift_tests.csv`` for a calibrated model; ``roles.csv`` for a model with organic
     media, treatments or events: :func:`~bayesmmm.evaluation.summaries.roles_table`). A geo model's ``roas.csv`` and
     ``contributions.csv`` are national (sums over geos); it adds ``roas_geo.csv`` (per geo and channel, with HDIs) and
     ``contributions_geo.csv`` (posterior-mean contributions per period by geo).
@@ -124,6 +128,11 @@ def run_experiment(
         write_json(tmp / "diagnostics.json", diag)
         contributions_table(mmm, hdi_prob, comps).to_csv(tmp / "contributions.csv", index=False)
         roas.to_csv(tmp / "roas.csv", index=False)
+        by_period = roas_by_period_table(mmm, hdi_prob, comps)
+        by_period.to_csv(tmp / "roas_by_period.csv", index=False)
+        multipliers = multiplier_table(mmm, hdi_prob)
+        if len(multipliers):  # model.time_varying_media: each chosen channel's multiplier over time
+            multipliers.to_csv(tmp / "multipliers.csv", index=False)
         roles = roles_table(mmm, hdi_prob, comps)
         if len(roles):  # organic media, treatments, event levels: contributions by role, no ROAS
             roles.to_csv(tmp / "roles.csv", index=False)
@@ -136,6 +145,10 @@ def run_experiment(
             from bayesmmm.reporting.plots import plot_fit
 
             plot_fit(mmm, tmp / "fit.png", hdi_prob, comps)
+            if len(multipliers):
+                from bayesmmm.reporting.plots import plot_multipliers
+
+                plot_multipliers(multipliers, tmp / "multipliers.png", by_period)
         timings["postprocess_s"] = round(time.perf_counter() - t_fit, 3)
         timings["total_s"] = round(time.perf_counter() - t0, 3)
         versions = json.loads(mmm.idata.attrs["bayesmmm_versions"])

@@ -51,6 +51,7 @@ from bayesmmm.workflows.simulate_series import (
     period_ends,
     periods_containing,
 )
+from bayesmmm.workflows.simulate_varying import EffectChangeSpec, effect_path, roas_by_year
 
 __all__ = [
     "GeoSpec",
@@ -125,6 +126,8 @@ class ChannelSpec(_Spec):
     beta: float = Field(ge=0)
     spend_column: str | None = None
     exposure: ExposureSpec | None = None
+    #: a true effect that changes over time (:mod:`bayesmmm.workflows.simulate_varying`)
+    effect_change: EffectChangeSpec | None = None
 
 
 class OrganicSpec(_Spec):
@@ -466,6 +469,8 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     A scenario with ``geos`` gives a long-format panel (see :func:`simulate_geo`).
     """
     if scenario.geos is not None:
+        if any(ch.effect_change is not None for ch in scenario.channels.values()):
+            raise ConfigError("channels.<name>.effect_change is simulated for national scenarios only; remove geos")
         return simulate_geo(scenario)
     rng = np.random.default_rng(scenario.seed)
     n, freq = scenario.periods, scenario.frequency
@@ -511,6 +516,9 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
         sat = _build(ch.saturation, "saturation")
         adstocked = ad.evaluate(x / scale, **ch.adstock.params)
         contribution = ch.beta * sat.evaluate(adstocked, **ch.saturation.params)
+        path = effect_path(ch.effect_change, n) if ch.effect_change is not None else None
+        if path is not None:
+            contribution = contribution * path
         frame[ch.spend_column or name] = spend
         media_total += contribution
         series[name] = contribution
@@ -524,6 +532,14 @@ def simulate(scenario: ScenarioConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
             "roas": float(contribution.sum() / spend.sum()),
             series_key: contribution.round(6).tolist(),
         }
+        if path is not None:
+            channels[name].update(
+                {
+                    "effect_multiplier": path.tolist(),
+                    "beta_latest": float(ch.beta * path[-1]),
+                    "roas_by_year": roas_by_year(dates, contribution, spend),
+                }
+            )
         if ch.spend_column is not None or cost is not None:
             channels[name]["spend_column"] = ch.spend_column or name
         if cost is not None:
@@ -867,6 +883,12 @@ def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: di
     for k, name in enumerate(names):
         ch = truth["channels"][name]
         spend = frame[name].to_numpy(dtype=float)
+        path = np.asarray(ch.get("effect_multiplier", np.ones(n)), dtype=float)[:, None]  # a changing effect
+        if spec.weeks is None and "effect_multiplier" in ch:
+            raise ConfigError(
+                f"lift_tests: channel {name!r}'s true effect changes over time (effect_change), so a steady-state "
+                "test has no single true lift: give lift_tests.weeks (dated tests)"
+            )
         if spec.weeks is None:  # steady state: a constant spend long enough to fill the adstock
             x = float(spend.mean())
             base = np.full((max(ch["adstock"]["l_max"], n), 1), x)
@@ -885,7 +907,7 @@ def simulate_lift_tests(scenario: ScenarioConfig, frame: pd.DataFrame, truth: di
                 )
             base, treat = spend.copy(), spend.copy()
             base[start : end + 1], treat[start : end + 1] = x, x * (1.0 + spec.change)
-            diff = true_contribution(ch, treat[:, None]) - true_contribution(ch, base[:, None])
+            diff = (true_contribution(ch, treat[:, None]) - true_contribution(ch, base[:, None])) * path
             true = float(diff[start : end + 1, 0].mean())
             window = {"start": str(dates[start].date()), "end": str(dates[end].date())}
         sigma = spec.noise * abs(true) if true != 0 else spec.noise

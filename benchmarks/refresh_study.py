@@ -22,7 +22,8 @@ error of each. The load average (1 min) is recorded before each process. Prints 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/refresh_study.py -o /tmp/refresh_study --seeds 0 1 \\
-        --chains 4 --draws 500 --tune 500
+        --chains 4 --draws 500 --tune 500 [--arms refresh refresh_prior scratch refresh_cold]
+    python benchmarks/refresh_study.py -o OUT --merge A/results.csv B/results.csv   # runs split over processes
 """
 
 from __future__ import annotations
@@ -158,22 +159,9 @@ def one(seed: int, out: Path, sampler: dict[str, int], arm_names: list[str]) -> 
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-o", "--out", type=Path, required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--tune", type=int, default=500)
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS[:3]))
-    args = parser.parse_args()
-    sampler = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
-    rows = []
-    for seed in args.seeds:
-        rows += one(seed, args.out, sampler, args.arms)
-        pd.DataFrame(rows).to_csv(args.out / "results.csv", index=False)
-    table = pd.DataFrame(rows)
-    table.to_csv(args.out / "results.csv", index=False)
+def report(table: pd.DataFrame, arms: list[str]) -> None:
+    """Print the summary per arm, the per-seed comparison with the scratch fit and every row."""
+    table = table.copy()
     summary = table.groupby("arm").agg(
         median_move=("move", "median"),
         max_move=("move", "max"),
@@ -186,6 +174,7 @@ def main() -> None:
         compile_s=("compile_s", "mean"),
         load=("load_before", "mean"),
         max_rhat=("max_rhat", "max"),
+        min_ess_bulk=("min_ess_bulk", "min"),
         divergences=("divergences", "sum"),
         scales_equal=("scales_equal", "all"),
     )
@@ -196,15 +185,44 @@ def main() -> None:
     print(markdown(summary.reset_index()))
     print()
     per_seed = table.groupby(["seed", "arm"]).agg(move=("move", "median"), wall_s=("wall_s", "first")).unstack("arm")
-    if "scratch" in args.arms:
-        for arm in [a for a in args.arms if a != "scratch"]:
+    if "scratch" in arms:
+        for arm in [a for a in arms if a != "scratch"]:
             less = int((per_seed["move"][arm] < per_seed["move"]["scratch"]).sum())
             faster = int((per_seed["wall_s"][arm] < per_seed["wall_s"]["scratch"]).sum())
             n = len(per_seed)
             print(f"{arm} vs scratch: median move lower in {less} of {n} data sets, faster in {faster} of {n}")
+    per_seed.columns = [f"{q}_{arm}" for q, arm in per_seed.columns]
     print(markdown(per_seed.reset_index()))
     print()
     print(markdown(table))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-o", "--out", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS[:3]))
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", help="only merge these results.csv files into OUT/results.csv and report"
+    )
+    args = parser.parse_args()
+    if args.merge:
+        table = pd.concat([pd.read_csv(f) for f in args.merge], ignore_index=True).sort_values(["seed", "arm"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out / "results.csv", index=False)
+        report(table, [a for a in ARMS if a in set(table["arm"])])
+        return
+    sampler = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
+    rows = []
+    for seed in args.seeds:
+        rows += one(seed, args.out, sampler, args.arms)
+        pd.DataFrame(rows).to_csv(args.out / "results.csv", index=False)
+    table = pd.DataFrame(rows)
+    table.to_csv(args.out / "results.csv", index=False)
+    report(table, args.arms)
 
 
 if __name__ == "__main__":

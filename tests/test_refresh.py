@@ -334,3 +334,35 @@ def _example_frame(mmm: MMM) -> pd.DataFrame:
             **{c: mmm.data.controls[:, i] for i, c in enumerate(mmm.controls)},
         }
     )
+
+
+def test_a_share_prior_is_refitted_over_the_new_window(four_channel_fit):
+    """Over the first fit's own periods the windowed share is the posterior's share, draw by draw; over
+    a longer table it is the same draws' contribution over that table ÷ its target total."""
+    from bayesmmm.model.posterior_priors import window_quantity
+
+    run, _truth = four_channel_fit
+    mmm = run.model
+    assert mmm.model_config.media_prior.type == "share"
+    own = window_quantity(mmm, mmm.data, "share")
+    arr = mmm.idata["posterior"]["contribution_share"].to_numpy()
+    np.testing.assert_allclose(own, arr.reshape(-1, arr.shape[-1]), rtol=1e-9)
+    assert window_quantity(mmm, mmm.data, "mroas") is None  # not a window total: the draws as they are
+    short = frame_to_data(
+        pd.DataFrame(
+            {
+                mmm.data_config.date_column: mmm.data.dates[:80],
+                mmm.data_config.target_column: mmm.data.target[:80],
+                **{c: mmm.data.media[:80, i] for i, c in enumerate(mmm.channels)},
+                **{c: mmm.data.controls[:80, i] for i, c in enumerate(mmm.controls)},
+            }
+        ),
+        mmm.data_config,
+    )
+    windowed = window_quantity(mmm, short, "share")
+    media = mmm.posterior_components()["media"].isel(date=slice(0, 80)).sum("date")
+    expected = media.stack(s=("chain", "draw")).transpose("s", "channel").to_numpy() / short.target.sum()
+    np.testing.assert_allclose(windowed, expected, rtol=1e-9)  # adstock is causal: the first 80 weeks alike
+    fitted = posterior_priors(mmm, short)
+    prior = fitted.model_config.media_prior.channels[mmm.channels[0]]
+    assert prior.params["mu"] == pytest.approx(np.log(windowed[:, 0]).mean(), rel=1e-10)

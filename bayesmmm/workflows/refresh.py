@@ -25,8 +25,10 @@ sampler settings) on the new table, with
 - optionally **the first posterior as the prior** of the time-invariant parameters
   (:mod:`bayesmmm.model.posterior_priors`). The likelihood still covers every period of the new
   table, so the first fit's periods then inform the parameters twice (once through the prior):
-  the anchored fit moves less and is more confident than the exact posterior given all the data,
-  which is the refresh without this option.
+  the anchored fit is more confident than the exact posterior given all the data, which is the
+  refresh without this option (and measured, it did not move less: ``benchmarks/README.md``). A
+  ``share`` / ``roas`` prior is fitted over the new table's periods
+  (:func:`~bayesmmm.model.posterior_priors.window_quantity`).
 
 The new table (``--data``) holds the first fit's periods followed by the new ones, on the same
 grid (the dates of the first fit first, then at least one more); history that differs from the
@@ -312,7 +314,7 @@ def refresh_run(
     if prior_from_posterior:
         from bayesmmm.model.posterior_priors import posterior_priors
 
-        fitted = posterior_priors(old)
+        fitted = posterior_priors(old, new_data)
         config = config.model_copy(update={"model": fitted.model_config})
         provenance["priors"] = fitted.to_dict()
     start = warm_start_values(old)

@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 from bayesmmm.cli import app
 from bayesmmm.config.experiment import DataConfig
 from bayesmmm.data.loading import DataError, frame_to_data
+from bayesmmm.inference.warm import default_warm_tune, metric_from_draws
 from bayesmmm.model.mmm import MMM
 from bayesmmm.model.posterior_priors import fitted_prior, moments, posterior_priors
+from bayesmmm.model.warm_start import unconstrained_draws
 from bayesmmm.workflows.refresh import CHANGES_FILE, check_extends, prob_moved, warm_start_values
 from tests.conftest import HOLDOUT_WEEKS, MMM_EXAMPLE_DATA
 
@@ -183,3 +185,184 @@ def test_refresh_keeps_the_scales_and_writes_changes(tmp_path, example_run, mmm_
     res = CliRunner().invoke(app, ["-q", "report", str(out)])
     assert res.exit_code == 0, res.output
     assert "<h2>What changed</h2>" in (out / "report.html").read_text()
+
+
+# ------------------------------------------------------------- warm metric
+def test_metric_from_draws_is_the_shrunk_covariance():
+    rng = np.random.default_rng(3)
+    cov = np.array([[4.0, 1.2, 0.0], [1.2, 1.0, -0.3], [0.0, -0.3, 0.25]])
+    x = rng.multivariate_normal([1.0, -2.0, 0.5], cov, size=3000)
+    n = len(x)
+    dense = metric_from_draws(x, dense=True)
+    expected = n / (n + 5) * np.cov(x, rowvar=False) + 1e-3 * 5 / (n + 5) * np.eye(3)
+    np.testing.assert_allclose(dense, expected, rtol=1e-12)
+    np.testing.assert_allclose(dense, cov, atol=0.15)  # recovers the truth
+    np.testing.assert_allclose(metric_from_draws(x, dense=False), np.diag(dense), rtol=1e-12)
+    assert np.all(np.linalg.eigvalsh(metric_from_draws(x[:3], dense=True)) > 0)  # 3 draws: still positive definite
+    with pytest.raises(ValueError, match="draws must be"):
+        metric_from_draws(x[:1], dense=True)
+
+
+def test_default_warm_tune():
+    assert default_warm_tune(1000) == 200
+    assert default_warm_tune(500) == 100
+    assert default_warm_tune(300) == 100
+    assert default_warm_tune(60) == 60  # never more than the cold warm-up
+
+
+def test_unconstrained_draws_follow_the_models_transforms(fitted_example):
+    mmm = MMM(fitted_example.data_config, fitted_example.model_config)
+    mmm.fixed_scales = fitted_example.scales
+    model = mmm.build_model(_example_frame(fitted_example))
+    post = fitted_example.idata["posterior"].to_dataset()
+    draws = unconstrained_draws(model, post, max_draws=10**6)
+    names = [v.name for v in model.value_vars]
+    flat = {name: d for name, d in zip(names, draws, strict=True)}
+
+    def raw(name):
+        arr = post[name].to_numpy()
+        return arr.reshape(-1, *arr.shape[2:])
+
+    np.testing.assert_allclose(flat["sigma_log__"], np.log(raw("sigma")), rtol=1e-10)
+    alpha = mmm.adstock.variable_name("alpha")
+    np.testing.assert_allclose(flat[f"{alpha}_logodds__"], np.log(raw(alpha) / (1 - raw(alpha))), rtol=1e-8)
+    np.testing.assert_allclose(flat["gamma_control"], raw("gamma_control"), rtol=1e-12)  # untransformed
+    assert unconstrained_draws(model, post.drop_vars("sigma")) == "the first posterior has no 'sigma'"
+
+
+Y_OBS = np.array([310.0, 120.0, 250.0, 190.0])
+
+
+def _conjugate_model():
+    """``a ~ N(0, 1000²)``, ``y_i ~ N(a, 100²)`` (4 observations, as data), ``b ~ N(-2, 0.01²)``:
+    the posterior is Gaussian and known, and 5000 times wider in ``a`` than in ``b``."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        y = pm.Data("y_data", Y_OBS)
+        a = pm.Normal("a", 0.0, 1000.0)
+        pm.Normal("b", -2.0, 0.01)
+        pm.Normal("y", a, 100.0, observed=y)
+    var = 1.0 / (1.0 / 1000.0**2 + len(Y_OBS) / 100.0**2)
+    return model, {"a": (var * Y_OBS.sum() / 100.0**2, np.sqrt(var)), "b": (-2.0, 0.01)}
+
+
+def test_warm_metric_is_used_and_the_draws_are_the_target():
+    """With the posterior's own metric handed over (and only the step size adapted) NUTS takes a
+    few leapfrog steps per draw where the identity would need thousands (a 5000:1 scale ratio);
+    the draws have the closed-form posterior's moments."""
+    from bayesmmm.config.experiment import SamplerConfig
+    from bayesmmm.inference.sampling import sample
+    from bayesmmm.inference.warm import WarmStart
+
+    model, truth = _conjugate_model()
+    sd = np.array([truth["a"][1], truth["b"][1]])
+    sampler = SamplerConfig(backend="numpyro", chains=2, draws=500, tune=1000, seed=3, progressbar=False)
+    warm = WarmStart(
+        points=[[np.array(200.0), np.array(-2.0)], [np.array(260.0), np.array(-2.01)]],
+        inverse_mass_matrix=np.diag(np.square(sd)),
+        step_size=0.5,
+        tune=150,
+    )
+    idata, timings = sample(model, sampler, warm=warm)
+    assert timings["warm_metric"] == 1 and timings["tune"] == 150
+    stats = idata["sample_stats"]
+    assert float(stats["n_steps"].mean()) < 8
+    assert int(stats["diverging"].sum()) == 0
+    step = stats["step_size"].to_numpy()
+    assert np.all(step == step[:, :1])  # fixed after the warm-up
+    post = idata["posterior"]
+    for name, (mean, s) in truth.items():
+        draws = post[name].to_numpy().ravel()
+        assert abs(draws.mean() - mean) < 0.2 * s  # MC error of 1000 draws: ~0.03-0.05 sd
+        assert draws.std() == pytest.approx(s, rel=0.15)
+
+
+def test_warm_refresh_uses_the_metric_and_converges(tmp_path, example_run, mmm_example_frame):
+    csv = tmp_path / "full.csv"
+    mmm_example_frame.to_csv(csv, index=False)
+    out = tmp_path / "warm"
+    args = ["-q", "refresh", str(example_run), "--data", str(csv), "-o", str(out), "--sampler", "numpyro"]
+    res = CliRunner().invoke(app, [*args, "--draws", "300", "--tune", "400"])
+    assert res.exit_code == 0, res.output
+    info = json.loads((out / "refresh.json").read_text())
+    warm = info["warm_metric"]
+    assert warm["used"] is True and warm["metric"] == "dense" and warm["tune"] == 100 == info["tune"]
+    assert warm["step_size"] > 0 and warm["chains"] == 2
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["timings"]["warm_metric"] == 1 and meta["timings"]["tune"] == 100
+    conv = info["convergence"]
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert conv["max_rhat"] == diag["max_rhat"] and conv["max_rhat"] < 1.02
+    assert conv["min_ess_bulk"] > 150  # of 600 draws
+    assert conv["divergences"] <= 6  # <= 1% of draws
+    changes = pd.read_csv(out / CHANGES_FILE)
+    assert (changes["roas_new_mean"] >= changes["roas_old_hdi_low"]).all()
+    assert (changes["roas_new_mean"] <= changes["roas_old_hdi_high"]).all()
+    # --warm-tune sets the warm-up; --no-warm-metric the cold start on every backend
+    res = CliRunner().invoke(
+        app, [*args[:-2], "--no-warm-metric", "--draws", "100", "--tune", "150", "-o", str(tmp_path / "c")]
+    )
+    assert res.exit_code == 0, res.output
+    cold = json.loads((tmp_path / "c" / "refresh.json").read_text())
+    assert cold["warm_metric"] == {"requested": False, "used": False} and cold["tune"] == 150
+
+
+def test_nutpie_refresh_says_it_took_no_warm_metric(tmp_path, example_run, mmm_example_frame):
+    csv = tmp_path / "full.csv"
+    mmm_example_frame.to_csv(csv, index=False)
+    out = tmp_path / "r"
+    res = CliRunner().invoke(
+        app,
+        ["-q", "refresh", str(example_run), "--data", str(csv), "-o", str(out), "--draws", "100", "--warm-tune", "50"],
+    )
+    assert res.exit_code == 0, res.output
+    info = json.loads((out / "refresh.json").read_text())
+    assert (
+        info["warm_metric"]["used"] is False and "nutpie backend takes no warm metric" in info["warm_metric"]["reason"]
+    )
+    assert info["tune"] == 400  # the full warm-up of the first run's config
+
+
+def _example_frame(mmm: MMM) -> pd.DataFrame:
+    """The fitted model's own training table (its configured columns)."""
+    return pd.DataFrame(
+        {
+            "date_week": mmm.data.dates,
+            "y": mmm.data.target,
+            **{c: mmm.data.media[:, i] for i, c in enumerate(mmm.channels)},
+            **{c: mmm.data.controls[:, i] for i, c in enumerate(mmm.controls)},
+        }
+    )
+
+
+def test_a_share_prior_is_refitted_over_the_new_window(four_channel_fit):
+    """Over the first fit's own periods the windowed share is the posterior's share, draw by draw; over
+    a longer table it is the same draws' contribution over that table ÷ its target total."""
+    from bayesmmm.model.posterior_priors import window_quantity
+
+    run, _truth = four_channel_fit
+    mmm = run.model
+    assert mmm.model_config.media_prior.type == "share"
+    own = window_quantity(mmm, mmm.data, "share")
+    arr = mmm.idata["posterior"]["contribution_share"].to_numpy()
+    np.testing.assert_allclose(own, arr.reshape(-1, arr.shape[-1]), rtol=1e-9)
+    assert window_quantity(mmm, mmm.data, "mroas") is None  # not a window total: the draws as they are
+    short = frame_to_data(
+        pd.DataFrame(
+            {
+                mmm.data_config.date_column: mmm.data.dates[:80],
+                mmm.data_config.target_column: mmm.data.target[:80],
+                **{c: mmm.data.media[:80, i] for i, c in enumerate(mmm.channels)},
+                **{c: mmm.data.controls[:80, i] for i, c in enumerate(mmm.controls)},
+            }
+        ),
+        mmm.data_config,
+    )
+    windowed = window_quantity(mmm, short, "share")
+    media = mmm.posterior_components()["media"].isel(date=slice(0, 80)).sum("date")
+    expected = media.stack(s=("chain", "draw")).transpose("s", "channel").to_numpy() / short.target.sum()
+    np.testing.assert_allclose(windowed, expected, rtol=1e-9)  # adstock is causal: the first 80 weeks alike
+    fitted = posterior_priors(mmm, short)
+    prior = fitted.model_config.media_prior.channels[mmm.channels[0]]
+    assert prior.params["mu"] == pytest.approx(np.log(windowed[:, 0]).mean(), rel=1e-10)

@@ -58,6 +58,22 @@ def refresh(
             "parameters (media, adstock, saturation, controls, noise)",
         ),
     ] = False,
+    warm_metric: Annotated[
+        bool,
+        typer.Option(
+            "--warm-metric/--no-warm-metric",
+            help="start the chains at draws of the first posterior with its mass matrix and step size and a "
+            "shorter warm-up (numpyro); --no-warm-metric: posterior means as the start and the full --tune",
+        ),
+    ] = True,
+    warm_tune: Annotated[
+        int | None,
+        typer.Option(
+            "--warm-tune",
+            min=0,
+            help="warm-up draws per chain when warm-started (sampler.warm_tune; default tune / 5, at least 100)",
+        ),
+    ] = None,
     sampler: SamplerOpt = None,
     draws: DrawsOpt = None,
     tune: TuneOpt = None,
@@ -68,13 +84,17 @@ def refresh(
     folder and NEW_RUN/changes.csv (old vs new ROAS, mROAS, contribution)."""
     from bayesmmm.workflows.refresh import refresh_run
 
+    overrides = _overrides(sampler, draws, tune, chains, seed)
+    if warm_tune is not None:
+        overrides["sampler.warm_tune"] = warm_tune
     result = refresh_run(
         run_dir,
         data,
         out,
         lift_tests=lift_tests,
         prior_from_posterior=prior_from_posterior,
-        overrides=_overrides(sampler, draws, tune, chains, seed),
+        warm_metric=warm_metric,
+        overrides=overrides,
         log=_echo,
     )
     _print_changes(result)

@@ -771,6 +771,15 @@ class SamplerConfig(_Base):
     chains: int = Field(4, ge=1, le=64)
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
+    warm_tune: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "warm-up draws per chain of a warm-started fit (`bayesmmm refresh`: the first fit's mass matrix and step "
+            "size, chains started at its draws; only the step size is adapted); default: tune / 5, at least 100, at "
+            "most tune. Backends without a warm metric (all but numpyro) run the full tune"
+        ),
+    )
     seed: int | None = Field(0, ge=0)
     target_accept: float = Field(0.95, gt=0.5, lt=1.0)
     cores: int | None = Field(None, ge=1, description="chains run in parallel; default: min(chains, CPU count)")

@@ -76,7 +76,9 @@ class SampleFn(Protocol):
     :attr:`Backend.stat_names` maps them); ``timings``: ``compile_s``, ``sample_s``,
     ``total_s``, ``compile_reused``. ``config.backend`` is the registered name (the backend
     resolves ``mass_matrix: auto`` with :meth:`Backend.mass_matrix`); ``prepare`` is work the caller needs after
-    sampling anyway (a backend may run it while it compiles, or ignore it).
+    sampling anyway (a backend may run it while it compiles, or ignore it). A backend whose
+    capabilities have ``warm_metric`` also takes ``warm=`` (a :class:`~bayesmmm.inference.warm.WarmStart`);
+    the others are called without it.
     """
 
     def __call__(
@@ -95,6 +97,10 @@ class Capabilities:
     #: the cached JAX translation; those that compile PyTensor's graph in each process (pymc, nutpie_numba)
     #: need a fixed ``PYTHONHASHSEED`` for that (docs/reproducibility.md)
     reproducible: bool = False
+    #: takes a :class:`~bayesmmm.inference.warm.WarmStart`'s starts, mass matrix and step size
+    #: (``sample(..., warm=...)``) and adapts only the step size in its shorter warm-up; the others
+    #: are called without it (they start from the model's initial point)
+    warm_metric: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,6 +293,7 @@ _NUTPIE_STATS = {  # nutpie's names
 }
 _CPU = Capabilities(mass_matrices=("diag", "dense"), reproducible=True)
 _JAX = Capabilities(gpu=True, float32=True, mass_matrices=("diag", "dense"), reproducible=True)
+_NUMPYRO = replace(_JAX, warm_metric=True)
 _BUILTINS = (
     Backend(
         "nutpie",
@@ -308,7 +315,7 @@ _BUILTINS = (
         sample="bayesmmm.inference.jax.numpyro_nuts:SAMPLER.sample",
         precompile="bayesmmm.inference.jax.numpyro_nuts:SAMPLER.precompile",
         start="bayesmmm.inference.jax.numpyro_nuts:SAMPLER.start",
-        capabilities=_JAX,
+        capabilities=_NUMPYRO,
         dense_max_dim=200,
     ),
     Backend(

@@ -14,12 +14,17 @@ from typing import Any
 
 from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.inference.base import SAMPLE_STATS, SamplerError, backend_names, get_backend, harmonize_stats
+from bayesmmm.inference.warm import WarmStart
 
 __all__ = ["SAMPLE_STATS", "SamplerError", "backend_names", "harmonize_stats", "import_backend", "precompile", "sample"]
 
 
 def sample(
-    model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
+    model,
+    config: SamplerConfig,
+    cache_key: str | None = None,
+    prepare: Callable[[], Any] | None = None,
+    warm: WarmStart | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """Run NUTS on a PyMC ``model`` with the backend ``config.backend``.
 
@@ -27,6 +32,9 @@ def sample(
     that compile reuse code compiled for an earlier model with the same key.
     ``prepare``: work the caller needs after sampling anyway; the JAX backends run it
     while XLA compiles (on another core), the others do not call it.
+    ``warm``: a :class:`~bayesmmm.inference.warm.WarmStart` (a refresh's): a backend with the
+    ``warm_metric`` capability starts its chains there, keeps its mass matrix and runs its
+    shorter warm-up (``warm.tune`` instead of ``config.tune``); the others ignore it.
 
     Returns
     -------
@@ -34,12 +42,20 @@ def sample(
         statistics as in :data:`SAMPLE_STATS`).
     timings : ``compile_s``, ``sample_s`` (seconds; compile is 0 where the backend
         does not separate it: ``pymc``), ``total_s``, ``compile_reused`` (1 when
-        compiled code was reused) and ``backend``.
+        compiled code was reused), ``backend``, ``tune`` (the warm-up run) and ``warm_metric``
+        (whether ``warm`` was used).
     """
     backend = get_backend(config.backend)
     config = _for(backend.name, config)
-    idata, timings = backend.function("sample")(model, config, cache_key, prepare)
-    return _harmonized(idata, backend.name), {**timings, "backend": backend.name}
+    fn = backend.function("sample")
+    if warm is not None and backend.capabilities.warm_metric:
+        config = config.model_copy(update={"tune": warm.tune})
+        idata, timings = fn(model, config, cache_key, prepare, warm=warm)
+    else:
+        idata, timings = fn(model, config, cache_key, prepare)
+    used = warm is not None and backend.capabilities.warm_metric
+    extra = {"backend": backend.name, "tune": config.tune, "warm_metric": int(used)}
+    return _harmonized(idata, backend.name), {**timings, **extra}
 
 
 def precompile(model, config: SamplerConfig, cache_key: str) -> bool:

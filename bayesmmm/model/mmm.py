@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,10 @@ class MMM:
         #: initial values of free variables (constrained space, by name) for the sampler: a warm start;
         #: every backend starts from the PyMC model's initial point (jittered), which these set
         self.initial_values: dict[str, np.ndarray] | None = None
+        #: ``(pymc model, sampler settings) -> WarmStart | None``, called by :meth:`fit` once the model is
+        #: built: the backend's warm start (mass matrix, step size, chains' starts, shorter warm-up;
+        #: :mod:`bayesmmm.inference.warm`), set by a refresh; None: a cold warm-up
+        self.warm_start: Callable[[Any, SamplerConfig], Any] | None = None
         self._predictive: tuple[ModelSpec, Any, Predictive] | None = None
 
     def _build_seasonality(self):
@@ -506,7 +510,10 @@ class MMM:
         )
         if few is not None:
             warnings.warn(few, UserWarning, stacklevel=2)
-        idata, timings = sample(model, sampler, cache_key=self.structure_key(), prepare=self._prepare_post_processing)
+        warm = self.warm_start(model, sampler) if self.warm_start is not None else None
+        idata, timings = sample(
+            model, sampler, cache_key=self.structure_key(), prepare=self._prepare_post_processing, warm=warm
+        )
         self.timings = timings
         if self.media_prior_variable:  # beta per draw, by the graph's own function, whatever the backend
             post = idata["posterior"].to_dataset()

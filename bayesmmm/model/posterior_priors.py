@@ -23,6 +23,14 @@ over time that new periods revise. The correlations of the posterior (``beta`` w
 saturation's half-point, say) are not carried: the product of the marginals is wider than the
 joint posterior along those ridges.
 
+A ``share`` or ``roas`` media prior is on the quantity over the *training window* (contribution ÷
+the window's target total, or ÷ its spend). Given the refresh's table (``data``), that quantity's
+prior is fitted to the first posterior's draws of the quantity **over the new window**: each draw's
+media contribution over ``data``'s periods (the first fit's scales) ÷ ``data``'s target total or
+spend: the same belief about the channels, expressed in the new model's parameter (without
+``data``, or for ``mroas`` and for data with revenue per KPI, the first posterior's own draws of the
+quantity, over its own window).
+
 The priors are expressed in the model configuration (``model.priors``, ``model.adstock.priors``,
 ``model.saturation.priors``, ``model.media_prior.channels``), so the new run's ``config.yaml``
 states exactly the priors it used.
@@ -39,7 +47,7 @@ from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ModelConfig
 from bayesmmm.model.spec import QUANTITY_VARIABLES
 
-__all__ = ["PosteriorPriors", "fitted_prior", "moments", "posterior_priors", "variable_supports"]
+__all__ = ["PosteriorPriors", "fitted_prior", "moments", "posterior_priors", "variable_supports", "window_quantity"]
 
 #: support → (map of the draws to where the moments are taken, the PyMC distribution fitted)
 _SUPPORTS = {
@@ -93,11 +101,29 @@ class PosteriorPriors:
         return {"fitted": {k: v.to_dict() for k, v in self.fitted.items()}, "kept": self.kept}
 
 
-def posterior_priors(mmm: Any) -> PosteriorPriors:
+def window_quantity(mmm: Any, data: Any, kind: str) -> np.ndarray | None:
+    """The first posterior's ``share`` or ``roas`` per draw and channel ``(sample, channel)`` over
+    ``data``'s periods (media contributions of ``mmm``'s draws on ``data`` with ``mmm``'s scales, ÷
+    ``data``'s target total or channel spend); None where it does not apply (another kind, a geo
+    panel, or data with revenue per KPI)."""
+    if kind not in ("share", "roas") or data is None or mmm.is_geo or data.has_revenue:
+        return None
+    view = type(mmm)(mmm.data_config, mmm.model_config)
+    view.bind(data, mmm.scales)
+    view.idata = mmm.idata
+    contribution = view.posterior_components()["media"].sum("date")
+    contribution = contribution.stack(sample=("chain", "draw")).transpose("sample", "channel").to_numpy()
+    total = float(np.sum(data.target)) if kind == "share" else np.asarray(data.channel_spend, float).sum(axis=0)
+    return contribution / total
+
+
+def posterior_priors(mmm: Any, data: Any = None) -> PosteriorPriors:
     """Priors from a fitted :class:`~bayesmmm.model.mmm.MMM`'s posterior (see the module docstring).
 
     Returns the model configuration with the priors replaced (a media prior of type roas /
     mroas / share becomes unpooled, one LogNormal per channel under ``media_prior.channels``).
+    ``data``: the refit's table (:class:`~bayesmmm.data.loading.MMMData`): a ``share`` / ``roas``
+    prior is then fitted to the first posterior's quantity over its periods (:func:`window_quantity`).
     """
     spec = mmm.require_spec()
     post = mmm.idata["posterior"]
@@ -114,7 +140,8 @@ def posterior_priors(mmm: Any) -> PosteriorPriors:
     update: dict[str, Any] = {}
     quantity = QUANTITY_VARIABLES.get(cfg.media_prior.type)
     if quantity is not None:  # a business-unit prior: one LogNormal per channel (unpooled)
-        draws = stacked(quantity)
+        windowed = window_quantity(mmm, data, cfg.media_prior.type)
+        draws = stacked(quantity) if windowed is None else windowed
         channels = {}
         for c, ch in enumerate(spec.channels):
             channels[ch] = fitted_prior(draws[:, c], "positive")

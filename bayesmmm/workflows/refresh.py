@@ -9,16 +9,26 @@ sampler settings) on the new table, with
   index ``t`` continues past 1 for the new periods (piecewise changepoints stay where the first
   fit put them; a trend with a :meth:`~bayesmmm.components.trend.Trend.forecast_limit` (hsgp)
   is refused when the new periods reach past it);
-- **a warm start**: every free variable starts at the first posterior's mean (the model's
-  initial point; each backend jitters it per chain as usual). All built-in backends start from
-  the PyMC model's initial point: ``nutpie``, ``numpyro``, ``blackjax`` through the JAX
-  translation's initial point, ``pymc`` and ``nutpie_numba`` through PyMC's initial-point
-  function. No backend here takes a mass matrix from outside: each adapts its own in warm-up;
+- **a warm start**. With a backend that takes a warm metric (``numpyro``, the default
+  ``backend: auto``; :attr:`~bayesmmm.inference.base.Capabilities.warm_metric`): each chain starts
+  at a draw of the first posterior, the mass matrix is the first posterior's covariance on the
+  unconstrained space (kept fixed), the step size starts at the first fit's and is the only thing
+  adapted, over a shorter warm-up: ``sampler.warm_tune`` (``--warm-tune``; default a fifth of
+  ``tune``, at least 100: :func:`~bayesmmm.inference.warm.default_warm_tune`). NUTS is exact for
+  any fixed mass matrix, so this changes the cost, not the posterior; the refresh's
+  ``diagnostics.json`` (R-hat, ESS, divergences) checks the result like any fit's, and
+  ``refresh.json`` records the warm start and the convergence. Other backends (and
+  ``--no-warm-metric``) start every free variable at the first posterior's mean (the model's
+  initial point, jittered per chain as usual) and run the full ``tune``;
+  :mod:`bayesmmm.model.warm_start` falls back to that too where the new model's free variables
+  are not the first posterior's (a variable per period);
 - optionally **the first posterior as the prior** of the time-invariant parameters
   (:mod:`bayesmmm.model.posterior_priors`). The likelihood still covers every period of the new
   table, so the first fit's periods then inform the parameters twice (once through the prior):
-  the anchored fit moves less and is more confident than the exact posterior given all the data,
-  which is the refresh without this option.
+  the anchored fit is more confident than the exact posterior given all the data, which is the
+  refresh without this option (and measured, it did not move less: ``benchmarks/README.md``). A
+  ``share`` / ``roas`` prior is fitted over the new table's periods
+  (:func:`~bayesmmm.model.posterior_priors.window_quantity`).
 
 The new table (``--data``) holds the first fit's periods followed by the new ones, on the same
 grid (the dates of the first fit first, then at least one more); history that differs from the
@@ -30,14 +40,18 @@ is a change of the model's belief, not of the window), means and HDIs, and the p
 each moved by more than 10%: ``P(|new / old − 1| > 0.1)`` over every pair of a draw of the new
 posterior and an independent draw of the old one (so it includes both posteriors' uncertainty:
 wide posteriors give a high probability even where the means agree; read it with the intervals).
-``NEW_RUN/refresh.json`` records the first run, the new periods and, with
-``--prior-from-posterior``, the fitted priors.
+The changes table reuses the first run's compiled mean function (the view of the new posterior on
+the first fit's data is the first fit's bound model, where the model settings are equal) and the
+first posterior's half of it is computed on a worker thread while the new fit's sampler compiles.
+``NEW_RUN/refresh.json`` records the first run, the new periods, the warm start, the convergence
+and, with ``--prior-from-posterior``, the fitted priors.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +68,7 @@ __all__ = [
     "CHANGE_THRESHOLD",
     "RefreshResult",
     "changes_table",
+    "channel_draws",
     "check_extends",
     "prob_moved",
     "refresh_run",
@@ -158,22 +173,50 @@ def _channel_draws(mmm: MMM, max_draws: int, seed: int) -> dict[str, np.ndarray]
     return out
 
 
-def changes_table(old: MMM, new: MMM, hdi_prob: float = 0.9, max_draws: int = 2000, seed: int = 0) -> pd.DataFrame:
+def channel_draws(mmm: MMM, max_draws: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+    """``roas``, ``mroas`` and ``contribution`` per draw and channel ``(sample, channel)`` over
+    ``mmm``'s training weeks (at most ``max_draws`` draws, a seeded subsample): one side of
+    :func:`changes_table`."""
+    return _channel_draws(mmm, max_draws, seed)
+
+
+def _view(old: MMM, new: MMM) -> MMM:
+    """The new posterior on the first fit's data and scales (the new model's scales are the first's).
+
+    Where the model settings are the first fit's, the view is the first fit's bound model
+    (its spec, so its compiled mean function) with the new posterior."""
+    if new.model_config == old.model_config and new.scales == old.scales:
+        view = MMM(old.data_config, old.model_config)
+        view.spec = old.spec
+    else:
+        view = MMM(new.data_config, new.model_config)
+        view.bind(old.data, new.scales)
+    view.idata = new.idata
+    return view
+
+
+def changes_table(
+    old: MMM,
+    new: MMM,
+    hdi_prob: float = 0.9,
+    max_draws: int = 2000,
+    seed: int = 0,
+    before: dict[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Per channel the old and new posteriors' ROAS, mROAS and contribution over the OLD fit's periods.
 
     The new posterior is evaluated on the first fit's data (its own scales are the first fit's):
     a view of the new model bound to the old data. Columns per quantity ``q``: ``q_old_mean``,
     ``q_old_hdi_low``, ``q_old_hdi_high``, ``q_new_mean``, ``q_new_hdi_low``, ``q_new_hdi_high``,
     ``q_change`` (new mean / old mean − 1) and ``q_prob_moved`` (:func:`prob_moved`, at most
-    ``max_draws`` draws of each posterior).
+    ``max_draws`` draws of each posterior). ``before``: :func:`channel_draws` of ``old`` (with
+    ``max_draws`` and ``seed``) computed ahead.
     """
     from bayesmmm.evaluation.summaries import hdi_bounds
 
-    view = MMM(new.data_config, new.model_config)
-    view.bind(old.data, new.scales)
-    view.idata = new.idata
-    before = _channel_draws(old, max_draws, seed)
-    after = _channel_draws(view, max_draws, seed + 1)
+    if before is None:
+        before = _channel_draws(old, max_draws, seed)
+    after = _channel_draws(_view(old, new), max_draws, seed + 1)
     rows = []
     for c, ch in enumerate(old.channels):
         row: dict[str, Any] = {"channel": ch}
@@ -226,14 +269,17 @@ def refresh_run(
     *,
     lift_tests: str | Path | None = None,
     prior_from_posterior: bool = False,
+    warm_metric: bool = True,
     overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> RefreshResult:
     """Refit the run in ``run_dir`` on ``data`` (see the module docstring) and write ``out_dir``.
 
-    ``overrides``: dotted experiment keys (sampler settings from the command line). Returns the
-    new run, the changes table (also ``out_dir/changes.csv``) and the provenance
-    (``out_dir/refresh.json``).
+    ``warm_metric``: hand the first fit's mass matrix, step size and draws to a backend that takes
+    them, with the shorter warm-up ``sampler.warm_tune`` (False: posterior means as the initial
+    point and the full ``tune``, the same on every backend). ``overrides``: dotted experiment keys
+    (sampler settings from the command line). Returns the new run, the changes table (also
+    ``out_dir/changes.csv``) and the provenance (``out_dir/refresh.json``).
     """
     from bayesmmm.io import write_json, write_text
     from bayesmmm.workflows.experiment import default_run_dir, run_experiment
@@ -262,19 +308,34 @@ def refresh_run(
         "restated_periods": restated,
         "scales": "first fit's",
         "warm_start": "posterior means of the first fit (initial point)",
+        "warm_metric": {"requested": warm_metric},
         "prior_from_posterior": prior_from_posterior,
     }
     if prior_from_posterior:
         from bayesmmm.model.posterior_priors import posterior_priors
 
-        fitted = posterior_priors(old)
+        fitted = posterior_priors(old, new_data)
         config = config.model_copy(update={"model": fitted.model_config})
         provenance["priors"] = fitted.to_dict()
     start = warm_start_values(old)
 
+    def warm(model: Any, sampler: Any) -> Any:
+        from bayesmmm.inference.warm import default_warm_tune
+        from bayesmmm.model.warm_start import posterior_warm_start
+
+        tune = sampler.warm_tune if sampler.warm_tune is not None else default_warm_tune(sampler.tune)
+        stats = old.idata.get("sample_stats", None)
+        ws, reason = posterior_warm_start(
+            model, old.idata["posterior"].to_dataset(), stats, sampler.chains, tune, sampler.seed
+        )
+        provenance["warm_metric"].update(ws.summary() if ws is not None else {"reason": reason})
+        return ws
+
     def setup(mmm: MMM) -> None:
         mmm.fixed_scales = scales
         mmm.initial_values = start
+        if warm_metric:
+            mmm.warm_start = warm
 
     out = Path(out_dir) if out_dir is not None else default_run_dir(config)
     log(
@@ -282,10 +343,27 @@ def refresh_run(
         f"{new_data.dates[-1].date()}): the first fit's scales, warm start"
         + (", its posterior as the prior" if prior_from_posterior else "")
     )
-    result = run_experiment(config, out, frame=frame, log=log, setup=setup)
+    seed = config.sampler.seed or 0
+    # the first posterior's half of the changes table, on a worker thread while the new fit compiles
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesmmm-changes") as pool:
+        before = pool.submit(channel_draws, old, 2000, seed)
+        result = run_experiment(config, out, frame=frame, log=log, setup=setup)
+        before_draws = before.result()
     if result.model.scales != scales:  # the contract of a refresh: never silently rescaled
         raise RuntimeError("the refreshed model's scales differ from the first fit's")
-    changes = changes_table(old, result.model, config.output.hdi_prob, seed=config.sampler.seed or 0)
+    timings = result.model.timings
+    used = bool(timings.get("warm_metric"))
+    provenance["warm_metric"]["used"] = used
+    if warm_metric and not used and "reason" not in provenance["warm_metric"]:
+        provenance["warm_metric"]["reason"] = f"the {timings.get('backend')} backend takes no warm metric"
+    provenance["warm_start"] = (
+        "draws of the first posterior, its mass matrix and step size" if used else provenance["warm_start"]
+    )
+    provenance["tune"] = timings.get("tune")
+    d = result.diagnostics
+    provenance["convergence"] = {k: d.get(k) for k in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")}
+    provenance["convergence"]["passed"] = d.get("passed")
+    changes = changes_table(old, result.model, config.output.hdi_prob, seed=seed, before=before_draws)
     write_text(out / CHANGES_FILE, changes.to_csv(index=False))
     write_json(out / "refresh.json", provenance)
     return RefreshResult(result, changes, run_dir, n_new, provenance)

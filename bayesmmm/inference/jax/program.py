@@ -28,6 +28,7 @@ from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.inference.base import available_cores, get_backend
 from bayesmmm.inference.jax.runtime import precision, resolve_devices, start, warn_once
 from bayesmmm.inference.jax.translate import JaxModel, initial_points, jax_model, posterior_tree
+from bayesmmm.inference.warm import WarmStart
 
 __all__ = ["ChainBuilder", "JaxSampler"]
 
@@ -38,6 +39,9 @@ class ChainBuilder(Protocol):
     ``run(key, position, data) -> (positions, stats)``: ``draws`` positions (a list of
     arrays, as ``position``) and statistics named as :data:`~bayesmmm.inference.base.SAMPLE_STATS`;
     ``logp(position, data)`` is the log-density; ``dense``: adapt a dense mass matrix.
+    A backend with the ``warm_metric`` capability also accepts ``warm=True``: then
+    ``run(key, position, data, inverse_mass_matrix, step_size)`` keeps that mass matrix
+    (``(dim, dim)`` when ``dense``, else ``(dim,)``) and adapts only the step size from there.
     """
 
     def __call__(self, logp: Callable, tune: int, draws: int, target_accept: float, dense: bool) -> Callable: ...
@@ -65,17 +69,26 @@ def _split_devices(devices: list, chains: int) -> list:
     return devices[:n]
 
 
-def _build_program(jax, jm: JaxModel, chain: ChainBuilder, config: SamplerConfig, devices: list) -> _Program:
+def _dense(jm: JaxModel, config: SamplerConfig) -> bool:
     dim = sum(int(np.prod(shape)) for shape in jm.value_shapes)
-    dense = get_backend(config.backend).mass_matrix(config.mass_matrix, dim) == "dense"
-    chain_fn = chain(jm.logp, config.tune, config.draws, config.target_accept, dense)
+    return get_backend(config.backend).mass_matrix(config.mass_matrix, dim) == "dense"
+
+
+def _build_program(
+    jax, jm: JaxModel, chain: ChainBuilder, config: SamplerConfig, devices: list, warm: bool = False
+) -> _Program:
+    dense = _dense(jm, config)
+    extra = {"warm": True} if warm else {}
+    chain_fn = chain(jm.logp, config.tune, config.draws, config.target_accept, dense, **extra)
     used = _split_devices(devices, config.chains)
+    # the warm program also takes the mass matrix and the step size, shared by the chains
+    axes = (0, 0, None, None, None) if warm else (0, 0, None)
     # one chain per device (CPU host devices): no vmap. A vmap turns every while loop of
     # the NUTS tree builder into a masked loop (a select over the whole carry at every
     # step): 2-3x the program, 2.5x the trace+compile time, and no benefit with one chain.
-    per_device = chain_fn if len(used) == config.chains else jax.vmap(chain_fn, in_axes=(0, 0, None))
+    per_device = chain_fn if len(used) == config.chains else jax.vmap(chain_fn, in_axes=axes)
     # pmap: one executable replicated over the devices, each running its chains on its own
-    run = jax.pmap(per_device, in_axes=(0, 0, None), devices=used) if len(used) > 1 else jax.jit(per_device)
+    run = jax.pmap(per_device, in_axes=axes, devices=used) if len(used) > 1 else jax.jit(per_device)
     if jm.exported:  # exported functions have no batching rule: map over chains and draws instead
         from jax import lax
 
@@ -110,9 +123,12 @@ class _Prepared:
     data: list
     keys: Any
     placed: Callable
+    metric: tuple = ()  # a warm start's (inverse mass matrix, step size), placed; () for a cold fit
 
 
-def _prepare(jax, model, config: SamplerConfig, cache_key: str | None, chain: ChainBuilder) -> _Prepared:
+def _prepare(
+    jax, model, config: SamplerConfig, cache_key: str | None, chain: ChainBuilder, warm: WarmStart | None = None
+) -> _Prepared:
     """Translate ``model`` (or reuse the translation) and build (or reuse) its program.
 
     ``jax`` is the module :func:`~bayesmmm.inference.jax.runtime.start` returned; runs inside
@@ -144,6 +160,7 @@ def _prepare(jax, model, config: SamplerConfig, cache_key: str | None, chain: Ch
         platform,
         len(devices),
         config.precision,
+        warm is not None,
     )
     with _PROGRAMS_LOCK:
         reused = cache_key is not None and program_key in _PROGRAMS
@@ -152,7 +169,7 @@ def _prepare(jax, model, config: SamplerConfig, cache_key: str | None, chain: Ch
             program, old = _PROGRAMS[program_key]
             jm.logp, jm.constrain = old.logp, old.constrain  # the compiled program closes over these
         else:
-            program = _build_program(jax, jm, chain, config, devices)
+            program = _build_program(jax, jm, chain, config, devices, warm is not None)
             if cache_key is not None:
                 _PROGRAMS[program_key] = (program, jm)
                 while len(_PROGRAMS) > _PROGRAMS_MAX:
@@ -169,7 +186,21 @@ def _prepare(jax, model, config: SamplerConfig, cache_key: str | None, chain: Ch
     keys = placed(jax.random.split(jax.random.key(seed), config.chains))
     if n_dev == 1:
         data = jax.device_put(data, program.devices[0])
-    return _Prepared(jax, jm, program, reused, platform, dtype, data, keys, placed)
+    metric: tuple = ()
+    if warm is not None:
+        inv = np.asarray(warm.inverse_mass_matrix, dtype=float)
+        dense = _dense(jm, config)
+        if dense and inv.ndim == 1:
+            inv = np.diag(inv)
+        elif not dense and inv.ndim == 2:
+            inv = np.diag(inv).copy()
+        dim = sum(int(np.prod(shape)) for shape in jm.value_shapes)
+        if inv.shape[-1] != dim:
+            raise ValueError(f"the warm start's mass matrix is for {inv.shape[-1]} parameters, the model has {dim}")
+        metric = (jnp.asarray(inv, dtype=dtype), jnp.asarray(warm.step_size, dtype=dtype))
+        if n_dev == 1:
+            metric = tuple(jax.device_put(metric, program.devices[0]))
+    return _Prepared(jax, jm, program, reused, platform, dtype, data, keys, placed, metric)
 
 
 def _lowered(prep: _Prepared, config: SamplerConfig):
@@ -177,7 +208,7 @@ def _lowered(prep: _Prepared, config: SamplerConfig):
     import jax.numpy as jnp
 
     zeros = prep.placed([jnp.zeros((config.chains, *s), prep.dtype) for s in prep.jm.value_shapes])
-    return prep.program.run.lower(prep.keys, zeros, prep.data)
+    return prep.program.run.lower(prep.keys, zeros, prep.data, *prep.metric)
 
 
 @dataclass(frozen=True)
@@ -210,7 +241,12 @@ class JaxSampler:
                 prep.program.compiled = _lowered(prep, config).compile()
 
     def sample(
-        self, model, config: SamplerConfig, cache_key: str | None = None, prepare: Callable[[], Any] | None = None
+        self,
+        model,
+        config: SamplerConfig,
+        cache_key: str | None = None,
+        prepare: Callable[[], Any] | None = None,
+        warm: WarmStart | None = None,
     ) -> tuple[Any, dict[str, float]]:
         """Sample ``model``: the registry's ``sample`` (:class:`~bayesmmm.inference.base.SampleFn`).
 
@@ -219,11 +255,15 @@ class JaxSampler:
         model and compiling the sampling program: 0-ish when reused in this process),
         ``sample_s``, ``total_s``, ``compile_reused``, ``translation``, ``devices``,
         ``platform``. ``prepare`` (optional) runs while XLA compiles the sampling program.
+        ``warm`` (only for a chain builder that accepts ``warm=True``: the registry's
+        ``warm_metric`` capability): the chains start at ``warm.points`` (a point whose
+        log-density is not finite is replaced by a jittered initial point) and run with its mass
+        matrix and step size (``config.tune`` is the warm-up, set by the caller).
         """
         begin = time.perf_counter()
         jax = self.start(config)
         with precision(jax, config.precision):
-            prep = _prepare(jax, model, config, cache_key, self.chain)
+            prep = _prepare(jax, model, config, cache_key, self.chain, warm)
             jm, program, dtype = prep.jm, prep.program, prep.dtype
             # compiled once per program: traced here (JAX's precision setting is per thread),
             # XLA compiles on a worker thread (C++, without the GIL, mostly on one core) while
@@ -231,7 +271,10 @@ class JaxSampler:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesmmm-xla") as pool:
                 if program.compiled is None:
                     compiling = pool.submit(_lowered(prep, config).compile)
-                points = initial_points(jm, config.chains, config.seed, lambda p: program.logp_batch(p, prep.data))
+                logp = lambda p: program.logp_batch(p, prep.data)  # noqa: E731
+                points = initial_points(jm, config.chains, config.seed, logp)
+                if warm is not None:
+                    points = _warm_points(warm, points, logp)
                 positions = prep.placed([jax.numpy.asarray(p, dtype=dtype) for p in points])
                 if prepare is not None:
                     prepare()
@@ -240,7 +283,7 @@ class JaxSampler:
             compiled = program.compiled
             compiled_at = time.perf_counter()
             compile_wall = compiled_at - begin
-            draws, stats = compiled(prep.keys, positions, prep.data)
+            draws, stats = compiled(prep.keys, positions, prep.data, *prep.metric)
             jax.block_until_ready((draws, stats))
             n_dev = len(program.devices)
             if config.chains == 1:  # restore the chain axis
@@ -263,3 +306,19 @@ class JaxSampler:
             "devices": n_dev,
             "platform": prep.platform,
         }
+
+
+def _warm_points(warm: WarmStart, fallback: list[np.ndarray], logp: Callable) -> list[np.ndarray]:
+    """``warm.points`` stacked per value variable ``(chain, ...)``; a chain whose warm point has a
+    non-finite log-density (or that has none) keeps its ``fallback`` start."""
+    chains = fallback[0].shape[0] if fallback else 0
+    points = [np.array(f, dtype=float) for f in fallback]
+    for c in range(min(chains, len(warm.points))):
+        for i, value in enumerate(warm.points[c]):
+            if np.shape(value) != points[i].shape[1:]:
+                return [np.array(f, dtype=float) for f in fallback]
+            points[i][c] = value
+    ok = np.isfinite(np.asarray(logp(points)))
+    for i, f in enumerate(fallback):
+        points[i][~ok] = f[~ok]
+    return points

@@ -18,7 +18,8 @@ limits (``--threads``: OpenMP/BLAS, XLA's CPU thread pool, TensorFlow, Rayon).
 Writes to ``--out`` (default ``benchmarks/results/meridian``): ``meridian_DATASET.json`` and
 ``bayesmmm_DATASET.json`` (settings, command, timings, diagnostics, per-channel ROI), ``roi.csv``
 (every channel of every fit measured) and ``side_by_side.md``. ``--only meridian`` fits Meridian
-alone; ``--only bayesmmm`` fits bayesmmm alone and builds the table with the stored Meridian results.
+alone; ``--only bayesmmm`` fits bayesmmm alone and builds the table with the stored Meridian results;
+``--tables`` fits nothing and rebuilds ``roi.csv`` and ``side_by_side.md`` from the stored JSON.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per fit")
     parser.add_argument("-o", "--out", type=Path, default=ROOT / "benchmarks" / "results" / "meridian")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-meridian"), help="bayesmmm's run folders")
+    parser.add_argument("--tables", action="store_true", help="fit nothing: rebuild the tables from the stored JSON")
     args = parser.parse_args()
+    if args.tables:
+        write_tables(args.out)
+        return
     if args.only != "bayesmmm" and not args.meridian_python:
         parser.error("--meridian-python is required unless --only bayesmmm (run through `nox -s bench_meridian`)")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -248,11 +253,13 @@ def _fit_line(result: dict | None) -> str:
         if result["library"] == "meridian"
         else f"{result['tune']} tune + {result['draws']} draws"
     )
+    worst = f" ({result['max_rhat_variable']})" if result.get("max_rhat_variable") else ""
+    roi_rhat = f", the ROI draws' own max R-hat {result['roi_max_rhat']}" if result.get("roi_max_rhat") else ""
     return (
         f"{result['wall_s']:.0f} s whole process, {result.get('cpu_s', float('nan')):.0f} CPU s "
         f"({chains} chains × {draws}, {result['threads']} thread(s); load average "
-        f"{result.get('load_average_1min_at_start')} at start); "
-        f"max R-hat {result['max_rhat']}, min bulk ESS {result['min_ess_bulk']}, "
+        f"{result.get('load_average_1min_at_start')} at start, {result.get('load_average_1min_at_end')} at the end); "
+        f"max R-hat {result['max_rhat']}{worst}{roi_rhat}, min bulk ESS {result['min_ess_bulk']}, "
         f"{result['divergences']} divergences; measured {result['measured_at']}"
     )
 

@@ -69,9 +69,26 @@ MISMATCH = 0.02
 MAX_RHAT = 1.05
 
 
-def simulate_sets(n: int, out: Path, generators: list[str], seed_base: int) -> list[dict[str, Any]]:
-    """Data set ``i``: generator ``generators[i % len]``, seed ``seed_base + i``; daily and weekly CSVs."""
+def study_scenario(variant: str = "base") -> Any:
+    """The simulator's scenario: the built-in ``daily_exposure``; ``dark`` adds go-dark weeks to search
+    and social (on for 8 weeks, off for 1, on average: flighted like tv), so that the data see their
+    curves down to zero exposure. Everything else is unchanged."""
     scenario = load_scenario(builtin_scenario("daily_exposure"))
+    if variant == "base":
+        return scenario
+    if variant != "dark":
+        raise ValueError(f"variant must be base or dark, got {variant!r}")
+    raw = scenario.model_dump()
+    for name in ("search", "social"):
+        raw["channels"][name]["spend"]["flighting"] = {"mean_on_weeks": 8.0, "mean_off_weeks": 1.0}
+    return type(scenario).model_validate(raw)
+
+
+def simulate_sets(
+    n: int, out: Path, generators: list[str], seed_base: int, variant: str = "base"
+) -> list[dict[str, Any]]:
+    """Data set ``i``: generator ``generators[i % len]``, seed ``seed_base + i``; daily and weekly CSVs."""
+    scenario = study_scenario(variant)
     sets = []
     for i in range(n):
         gen, seed = generators[i % len(generators)], seed_base + i
@@ -352,6 +369,9 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--seed-base", type=int, default=SEED_BASE)
     parser.add_argument("--rescore", action="store_true", help="only rebuild the rows of finished runs (no new fits)")
+    parser.add_argument(
+        "--variant", default="base", help="simulator scenario: base (daily_exposure) or dark (go-dark weeks)"
+    )
     parser.add_argument("--only", default="", help="comma-separated data set indices to fit (default: all)")
     parser.add_argument("-o", "--out", type=Path, default=Path("benchmarks/results/daily_recovery"))
     parser.add_argument(
@@ -376,7 +396,13 @@ def main() -> None:
     sets = [
         s for s in simulate_sets(args.datasets, work, generators, args.seed_base) if only is None or s["index"] in only
     ]
-    meta = {"datasets": args.datasets, "arms": arms, "generators": generators, "sampler": sampler}
+    meta = {
+        "variant": args.variant,
+        "datasets": args.datasets,
+        "arms": arms,
+        "generators": generators,
+        "sampler": sampler,
+    }
     for s in sets:
         configs = write_configs(s, work, arms, sampler)
         for arm in arms:

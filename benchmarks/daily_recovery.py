@@ -394,7 +394,9 @@ def main() -> None:
     (out / "fits").mkdir(parents=True, exist_ok=True)
     only = {int(v) for v in args.only.split(",") if v} if args.only else None
     sets = [
-        s for s in simulate_sets(args.datasets, work, generators, args.seed_base) if only is None or s["index"] in only
+        s
+        for s in simulate_sets(args.datasets, work, generators, args.seed_base, args.variant)
+        if only is None or s["index"] in only
     ]
     meta = {
         "variant": args.variant,

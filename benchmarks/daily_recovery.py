@@ -304,6 +304,10 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
             "fits_rhat_above_1.05": int((fits["max_rhat"] > MAX_RHAT).sum()),
             "prior_driven_share": float(part["prior_driven"].mean()),
             "wall_s_median": float(fits["wall_s"].median()),
+            "identified_rows": int((~part["prior_driven"].astype(bool)).sum()),
+            "identified_median_abs_error": float(
+                part.loc[~part["prior_driven"].astype(bool), "rel_error"].abs().median()
+            ),
             "mroas_median_abs_error": float(part["mroas_rel_error"].abs().median())
             if "mroas_rel_error" in part
             else float("nan"),
@@ -331,15 +335,17 @@ def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
         " unit of spend; error = posterior median / truth - 1; coverage of the 90% HDI.",
         "",
         "| arm | generator | channel | fits | median abs error | median error | 90% coverage | divergences "
-        "(fits) | prior-driven | median wall s | mROAS median abs error | mROAS 90% coverage |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "(fits) | prior-driven | median abs error, not prior-driven (rows) | median wall s "
+        "| mROAS median abs error | mROAS 90% coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(arm: str, gen: str, ch: str, b: dict[str, Any]) -> str:
         return (
             f"| {arm} | {gen} | {ch} | {b['fits']} | {b['roas_median_abs_error']:.1%} | {b['roas_median_error']:+.1%} "
             f"| {b['coverage_90']:.0%} | {b['divergences']} ({b['fits_with_divergences']}) "
-            f"| {b['prior_driven_share']:.0%} | {b['wall_s_median']:.0f} | {b['mroas_median_abs_error']:.1%} "
+            f"| {b['prior_driven_share']:.0%} | {b['identified_median_abs_error']:.1%} ({b['identified_rows']}) "
+            f"| {b['wall_s_median']:.0f} | {b['mroas_median_abs_error']:.1%} "
             f"| {b['mroas_coverage_90']:.0%} |"
         )
 
@@ -372,6 +378,7 @@ def main() -> None:
     parser.add_argument(
         "--variant", default="base", help="simulator scenario: base (daily_exposure) or dark (go-dark weeks)"
     )
+    parser.add_argument("--summarize", action="store_true", help="only rewrite the summaries from OUT/fits")
     parser.add_argument("--only", default="", help="comma-separated data set indices to fit (default: all)")
     parser.add_argument("-o", "--out", type=Path, default=Path("benchmarks/results/daily_recovery"))
     parser.add_argument(
@@ -405,6 +412,9 @@ def main() -> None:
         "generators": generators,
         "sampler": sampler,
     }
+    if args.summarize:
+        print(write_outputs(out, meta, sampler))
+        return
     for s in sets:
         configs = write_configs(s, work, arms, sampler)
         for arm in arms:

@@ -69,9 +69,26 @@ MISMATCH = 0.02
 MAX_RHAT = 1.05
 
 
-def simulate_sets(n: int, out: Path, generators: list[str], seed_base: int) -> list[dict[str, Any]]:
-    """Data set ``i``: generator ``generators[i % len]``, seed ``seed_base + i``; daily and weekly CSVs."""
+def study_scenario(variant: str = "base") -> Any:
+    """The simulator's scenario: the built-in ``daily_exposure``; ``dark`` adds go-dark weeks to search
+    and social (on for 8 weeks, off for 1, on average: flighted like tv), so that the data see their
+    curves down to zero exposure. Everything else is unchanged."""
     scenario = load_scenario(builtin_scenario("daily_exposure"))
+    if variant == "base":
+        return scenario
+    if variant != "dark":
+        raise ValueError(f"variant must be base or dark, got {variant!r}")
+    raw = scenario.model_dump()
+    for name in ("search", "social"):
+        raw["channels"][name]["spend"]["flighting"] = {"mean_on_weeks": 8.0, "mean_off_weeks": 1.0}
+    return type(scenario).model_validate(raw)
+
+
+def simulate_sets(
+    n: int, out: Path, generators: list[str], seed_base: int, variant: str = "base"
+) -> list[dict[str, Any]]:
+    """Data set ``i``: generator ``generators[i % len]``, seed ``seed_base + i``; daily and weekly CSVs."""
+    scenario = study_scenario(variant)
     sets = []
     for i in range(n):
         gen, seed = generators[i % len(generators)], seed_base + i
@@ -141,12 +158,18 @@ def write_configs(s: dict[str, Any], out: Path, arms: list[str], sampler: dict[s
 
 
 def fit(config_path: Path, run_dir: Path) -> float:
-    """Fit one experiment YAML into ``run_dir`` (kept if it already holds a finished run); wall seconds."""
+    """Fit one experiment YAML into ``run_dir`` (kept if it already holds a finished run); wall seconds.
+
+    The wall time of a finished run is kept in ``run_dir/wall_s.txt`` (NaN for runs without one).
+    """
+    wall_file = run_dir / "wall_s.txt"
     if (run_dir / "roas.csv").is_file():
-        return float("nan")
+        return float(wall_file.read_text()) if wall_file.is_file() else float("nan")
     t0 = time.perf_counter()
     run_experiment(load_experiment(config_path), run_dir)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    wall_file.write_text(f"{wall:.1f}\n")
+    return wall
 
 
 def components_roas(run_dir: Path, daily: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -163,6 +186,55 @@ def components_roas(run_dir: Path, daily: pd.DataFrame) -> dict[str, np.ndarray]
     return {ch: revenue[:, k] / daily[CHANNELS[ch]].sum() for k, ch in enumerate(channels)}
 
 
+def true_mroas(channel: dict[str, Any], rpk: np.ndarray, step: float = 0.01) -> float:
+    """The TRUE marginal ROAS of a channel, as :func:`bayesmmm.decisions.response.marginal_roas` defines it.
+
+    The return (valued by each day's revenue per conversion) of scaling the whole historical
+    spend pattern by ``1 ± step`` (each day at its own cost per unit, so the exposure scales
+    too), divided by the change in spend. Both generators' carry-overs are linear and their
+    curves are Hill curves of the carried-over exposure, ``peak · a^s / (a^s + half^s)``, so
+    the carried-over exposure ``a_t`` is recovered exactly from the true daily contribution
+    and scales with the spend. Simulator: ``peak = beta``, ``half = kappa``, ``s = slope``
+    (``a`` in units of the exposure scale); external generator: ``params`` ``peak``,
+    ``half_saturation``, ``s``.
+    """
+    if "params" in channel:
+        p = channel["params"]
+        peak, half, slope = p["peak"], p["half_saturation"], p["s"]
+    else:
+        if channel["saturation"]["name"] != "hill":
+            raise ValueError(f"true_mroas needs a Hill curve, got {channel['saturation']['name']!r}")
+        peak, half, slope = channel["beta"], channel["saturation"]["kappa"], channel["saturation"]["slope"]
+    h = np.clip(np.asarray(channel["period_contribution"], dtype=float) / peak, 0.0, 1.0 - 1e-12)
+    a = half * (h / (1.0 - h)) ** (1.0 / slope)
+
+    def curve(x: np.ndarray) -> np.ndarray:
+        return peak * x**slope / (x**slope + half**slope)
+
+    change = np.sum((curve(a * (1.0 + step)) - curve(a * (1.0 - step))) * rpk)
+    return float(change / (2.0 * step * channel["spend"]))
+
+
+def model_mroas(run_dir: Path) -> dict[str, np.ndarray]:
+    """Posterior draws of each channel's marginal ROAS (the library's definition), keyed by channel name."""
+    from bayesmmm.decisions.response import marginal_roas
+    from bayesmmm.model.mmm import MMM
+
+    m = marginal_roas(MMM.load(run_dir))
+    flat = m.stack(sample=("chain", "draw")).transpose("channel", "sample").to_numpy()
+    return {str(c): flat[k] for k, c in enumerate(m["channel"].to_numpy())}
+
+
+def hdi90(draws: np.ndarray) -> tuple[float, float]:
+    """The narrowest interval holding 90% of the draws."""
+    x = np.sort(draws)
+    n = len(x)
+    k = int(np.floor(0.9 * n))
+    widths = x[k:] - x[: n - k]
+    i = int(np.argmin(widths))
+    return float(x[i]), float(x[i + k])
+
+
 def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[dict[str, Any]]:
     truth = json.loads((s["folder"] / "truth.json").read_text())["channels"]
     roas = pd.read_csv(run_dir / "roas.csv")
@@ -170,6 +242,9 @@ def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[
     flagged = set(diag.get("identifiability", {}).get("prior_driven", []))
     from_components = components_roas(run_dir, pd.read_csv(s["folder"] / "data.csv")) if arm == "daily" else {}
     by_spend = {v: k for k, v in CHANNELS.items()}
+    daily = pd.read_csv(s["folder"] / "data.csv")
+    rpk = daily["revenue_per_conversion"].to_numpy()
+    mroas = model_mroas(run_dir)
     rows = []
     for r in roas.itertuples():
         channel = by_spend.get(r.channel, r.channel)
@@ -193,6 +268,19 @@ def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[
             "wall_s": wall_s,
             "roas_unit": getattr(r, "roas_unit", "target per unit of spend"),
         }
+        draws = mroas[r.channel]
+        true_m = true_mroas(truth[channel], rpk)
+        lo, hi = hdi90(draws)
+        row.update(
+            {
+                "true_mroas": true_m,
+                "mroas_median": float(np.median(draws)),
+                "mroas_hdi_low": lo,
+                "mroas_hdi_high": hi,
+                "mroas_rel_error": float(np.median(draws)) / true_m - 1.0,
+                "mroas_covered_90": bool(lo <= true_m <= hi),
+            }
+        )
         if channel in from_components:
             med = float(np.median(from_components[channel]))
             row["roas_components_median"] = med
@@ -215,6 +303,17 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
             "fits_with_divergences": int((fits["divergences"] > 0).sum()),
             "fits_rhat_above_1.05": int((fits["max_rhat"] > MAX_RHAT).sum()),
             "prior_driven_share": float(part["prior_driven"].mean()),
+            "wall_s_median": float(fits["wall_s"].median()),
+            "identified_rows": int((~part["prior_driven"].astype(bool)).sum()),
+            "identified_median_abs_error": float(
+                part.loc[~part["prior_driven"].astype(bool), "rel_error"].abs().median()
+            ),
+            "mroas_median_abs_error": float(part["mroas_rel_error"].abs().median())
+            if "mroas_rel_error" in part
+            else float("nan"),
+            "mroas_coverage_90": float(part["mroas_covered_90"].astype(float).mean())
+            if "mroas_covered_90" in part
+            else float("nan"),
         }
 
     out: dict[str, Any] = {}
@@ -236,15 +335,18 @@ def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
         " unit of spend; error = posterior median / truth - 1; coverage of the 90% HDI.",
         "",
         "| arm | generator | channel | fits | median abs error | median error | 90% coverage | divergences "
-        "(fits) | prior-driven |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(fits) | prior-driven | median abs error, not prior-driven (rows) | median wall s "
+        "| mROAS median abs error | mROAS 90% coverage |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(arm: str, gen: str, ch: str, b: dict[str, Any]) -> str:
         return (
             f"| {arm} | {gen} | {ch} | {b['fits']} | {b['roas_median_abs_error']:.1%} | {b['roas_median_error']:+.1%} "
             f"| {b['coverage_90']:.0%} | {b['divergences']} ({b['fits_with_divergences']}) "
-            f"| {b['prior_driven_share']:.0%} |"
+            f"| {b['prior_driven_share']:.0%} | {b['identified_median_abs_error']:.1%} ({b['identified_rows']}) "
+            f"| {b['wall_s_median']:.0f} | {b['mroas_median_abs_error']:.1%} "
+            f"| {b['mroas_coverage_90']:.0%} |"
         )
 
     for arm, entry in summary.items():
@@ -272,6 +374,12 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--seed-base", type=int, default=SEED_BASE)
+    parser.add_argument("--rescore", action="store_true", help="only rebuild the rows of finished runs (no new fits)")
+    parser.add_argument(
+        "--variant", default="base", help="simulator scenario: base (daily_exposure) or dark (go-dark weeks)"
+    )
+    parser.add_argument("--summarize", action="store_true", help="only rewrite the summaries from OUT/fits")
+    parser.add_argument("--only", default="", help="comma-separated data set indices to fit (default: all)")
     parser.add_argument("-o", "--out", type=Path, default=Path("benchmarks/results/daily_recovery"))
     parser.add_argument(
         "--work", type=Path, default=Path("runs/daily_recovery"), help="data, configs and run folders (large)"
@@ -290,45 +398,73 @@ def main() -> None:
         "progressbar": False,
     }
     out, work = args.out, args.work
-    out.mkdir(parents=True, exist_ok=True)
-    sets = simulate_sets(args.datasets, work, generators, args.seed_base)
-    rows: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    for s in sets:
-        configs = write_configs(s, work, arms, sampler)
-        for arm in arms:
-            run_dir = work / "runs" / f"{arm}-{s['generator']}-{s['index']:02d}"
-            try:
-                wall = fit(configs[arm], run_dir)
-            except Exception as exc:  # one failed fit is reported, the study goes on
-                failures.append({"arm": arm, "generator": s["generator"], "index": s["index"], "error": str(exc)})
-                print(f"{arm:6s} {s['generator']:9s} #{s['index']:02d}: FAILED: {exc}")
-                continue
-            new = rows_for(s, arm, run_dir, wall)
-            rows += new
-            errors = ", ".join(
-                f"{r['channel']} {r['rel_error']:+.0%}{'' if r['covered_90'] else ' (miss)'}" for r in new
-            )
-            print(f"{arm:6s} {s['generator']:9s} #{s['index']:02d}: {errors}; divergences {new[0]['divergences']}")
-    summary_meta = {
+    (out / "fits").mkdir(parents=True, exist_ok=True)
+    only = {int(v) for v in args.only.split(",") if v} if args.only else None
+    sets = [
+        s
+        for s in simulate_sets(args.datasets, work, generators, args.seed_base, args.variant)
+        if only is None or s["index"] in only
+    ]
+    meta = {
+        "variant": args.variant,
         "datasets": args.datasets,
         "arms": arms,
         "generators": generators,
         "sampler": sampler,
-        "failed_fits": failures,
     }
-    if not rows:
-        (out / "summary.json").write_text(json.dumps(summary_meta, indent=2))
-        raise SystemExit(f"no fit finished ({len(failures)} failed): see {out / 'summary.json'}")
-    table = pd.DataFrame(rows)
-    table.to_csv(out / "recovery.csv", index=False)
+    if args.summarize:
+        print(write_outputs(out, meta, sampler))
+        return
+    for s in sets:
+        configs = write_configs(s, work, arms, sampler)
+        for arm in arms:
+            tag = f"{arm}-{s['generator']}-{s['index']:02d}"
+            row_file = out / "fits" / f"{tag}.csv"
+            if row_file.is_file() and not args.rescore:
+                continue
+            if args.rescore and not (work / "runs" / tag / "roas.csv").is_file():
+                continue
+            run_dir = work / "runs" / tag
+            try:
+                wall = fit(configs[arm], run_dir)
+                new = rows_for(s, arm, run_dir, wall)
+            except Exception as exc:  # one failed fit is reported, the study goes on
+                (out / "fits" / f"{tag}.failed.json").write_text(json.dumps({"error": str(exc)}, indent=2))
+                print(f"{tag}: FAILED: {exc}", flush=True)
+                continue
+            for r in new:
+                r.update({k: sampler[k] for k in ("chains", "draws", "tune")})
+            pd.DataFrame(new).to_csv(row_file, index=False)
+            errors = ", ".join(
+                f"{r['channel']} {r['rel_error']:+.0%}{'' if r['covered_90'] else ' (miss)'}" for r in new
+            )
+            print(f"{tag}: {errors}; divergences {new[0]['divergences']}; {wall:.0f} s", flush=True)
+            write_outputs(out, meta, sampler)
+    print(write_outputs(out, meta, sampler))
+
+
+def write_outputs(out: Path, meta: dict[str, Any], sampler: dict[str, Any]) -> str:
+    """Gather every finished fit's rows (``OUT/fits/*.csv``, any process) into recovery.csv and the summaries."""
+    files = sorted((out / "fits").glob("*.csv"))
+    failures = [
+        {"fit": f.name.removesuffix(".failed.json"), **json.loads(f.read_text())}
+        for f in sorted((out / "fits").glob("*.failed.json"))
+        if not (out / "fits" / f.name.replace(".failed.json", ".csv")).is_file()
+    ]
+    meta = {**meta, "failed_fits": failures}
+    if not files:
+        (out / "summary.json").write_text(json.dumps(meta, indent=2))
+        return f"no fit finished ({len(failures)} failed): see {out / 'summary.json'}"
+    table = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    table.to_csv(out / "recovery.csv.tmp", index=False)
+    (out / "recovery.csv.tmp").replace(out / "recovery.csv")
     summary = summarize(table)
-    (out / "summary.json").write_text(json.dumps({**summary_meta, "arms_summary": summary}, indent=2))
+    (out / "summary.json").write_text(json.dumps({**meta, "arms_summary": summary}, indent=2))
     text = markdown(summary, sampler)
     if failures:
         text += f"\n**{len(failures)} fits failed** (summary.json, failed_fits): they are not in the table above.\n"
     (out / "summary.md").write_text(text)
-    print(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -77,3 +77,50 @@ def test_weekly_arm_sums_days_to_monday_weeks(external):
     np.testing.assert_allclose(weeks["tv_spend"], frame["tv_spend"].to_numpy().reshape(156, 7).sum(axis=1))
     np.testing.assert_allclose(weeks["price_index"], frame["price_index"].to_numpy().reshape(156, 7).mean(axis=1))
     assert weeks["event_black_friday"].sum() == (frame["event"] == "black_friday").sum()
+
+
+def _geometric_normalized(x: np.ndarray, alpha: float, l_max: int) -> np.ndarray:
+    """NumPy loop: Σ_l w_l x_{t-l}, w_l ∝ alpha^l, l < l_max, weights summing to 1."""
+    w = alpha ** np.arange(l_max)
+    w = w / w.sum()
+    return np.array([sum(w[j] * x[t - j] for j in range(l_max) if t - j >= 0) for t in range(len(x))])
+
+
+def test_true_mroas_matches_the_curves_rerun_at_scaled_spend(external):
+    """true_mroas (inverting the true daily contributions) equals re-running each generator's
+    true carry-over and curve on the exposure scaled by 1 ± 1%."""
+    from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate
+
+    ext, frame, truth = external
+    study = _script("daily_recovery")
+    rpk = frame["revenue_per_conversion"].to_numpy()
+    step = 0.01
+    search = truth["channels"]["search"]
+    p = search["params"]
+
+    def ext_curve(m: float) -> np.ndarray:
+        a = ext.geometric_carryover(m * frame["search_clicks"].to_numpy(), p["lam"])
+        return p["peak"] * ext.hill(a, p["half_saturation"], p["s"])
+
+    ref = np.sum((ext_curve(1 + step) - ext_curve(1 - step)) * rpk) / (2 * step * frame["search_spend"].sum())
+    assert study.true_mroas(search, rpk, step) == pytest.approx(ref, rel=1e-4)
+
+    scenario = load_scenario(builtin_scenario("daily_exposure"))
+    sim, sim_truth = simulate(scenario)
+    rpk = sim["revenue_per_conversion"].to_numpy()
+    for name, column in (("search", "search_clicks"), ("tv", "tv_spend")):
+        ch = sim_truth["channels"][name]
+        scale = ch.get("exposure_scale", ch["spend_scale"])
+
+        def sim_curve(m: float, ch=ch, column=column, scale=scale) -> np.ndarray:
+            a = _geometric_normalized(
+                m * sim[column].to_numpy() / scale, ch["adstock"]["alpha"], ch["adstock"]["l_max"]
+            )
+            k, s = ch["saturation"]["kappa"], ch["saturation"]["slope"]
+            return ch["beta"] * np.where(a > 0, a**s / (a**s + k**s), 0.0)
+
+        np.testing.assert_allclose(sim_curve(1.0), ch["period_contribution"], rtol=1e-5, atol=1e-5)
+        ref = np.sum((sim_curve(1 + step) - sim_curve(1 - step)) * rpk) / (2 * step * ch["spend"])
+        assert study.true_mroas(ch, rpk, step) == pytest.approx(ref, rel=1e-4)
+        # a concave-enough curve: the marginal return is below the average return
+        assert 0 < study.true_mroas(ch, rpk, step) < ch["roas"]

@@ -273,7 +273,7 @@ def simulate(
         str,
         typer.Argument(
             help="scenario YAML, or a built-in name: four_channel, intermittent, ten_channel, geo_panel, "
-            "daily_exposure, effect_change"
+            "daily_exposure, effect_change, reach_frequency"
         ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],

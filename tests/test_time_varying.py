@@ -194,7 +194,7 @@ def test_halving_effect_is_recovered_in_direction_and_roughly_in_size(halving_fi
 
     _frame, truth, fits = halving_fit
     mmm = fits["varying"]
-    assert int(mmm.idata["sample_stats"]["diverging"].sum()) <= 5
+    assert float(mmm.idata["sample_stats"]["diverging"].mean()) <= 0.02  # a rate, not an exact count
     table = roas_by_period_table(mmm)
     years = table[(table.channel == "social") & (table.kind == "year")].set_index("period")
     ratio = years.loc["2025", "roas_mean"] / years.loc["2023", "roas_mean"]

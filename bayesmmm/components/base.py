@@ -16,7 +16,15 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from bayesmmm.components.priors import Prior
 
-__all__ = ["Registry", "Transform", "UnknownNameError", "function_signature", "numpy_mode", "registries"]
+__all__ = [
+    "Registry",
+    "Transform",
+    "UnknownNameError",
+    "check_settings",
+    "function_signature",
+    "numpy_mode",
+    "registries",
+]
 
 
 def numpy_mode(fast_compile: bool = False):
@@ -42,6 +50,46 @@ class UnknownNameError(KeyError, ValueError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else ""
+
+
+def check_settings(options: Mapping[str, Any], model: Any, *, key: str, owner: str) -> dict[str, Any]:
+    """Validate a component's YAML settings against its pydantic ``model`` (None: it takes none).
+
+    Parameters
+    ----------
+    options : the settings as given (e.g. ``model.trend_options``).
+    model : the component's ``options_model`` (a pydantic model class) or None.
+    key : the YAML key the settings come from, for the message (``"trend_options"``).
+    owner : the component, for the message (``"trend 'spline'"``).
+
+    Returns
+    -------
+    The settings with their defaults filled in (keywords for the component's constructor).
+
+    Raises
+    ------
+    ValueError
+        One line naming the component, the bad key or value, and the valid settings.
+    """
+    from pydantic import ValidationError
+
+    valid = list(model.model_fields) if model is not None else []
+    unknown = [k for k in options if k not in valid]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        takes = f"valid settings: {', '.join(valid)}" if valid else "it takes no settings"
+        raise ValueError(f"{key}: {owner} has no setting {unknown[0]!r}{hint} ({takes})")
+    if model is None:
+        return {}
+    try:
+        return model.model_validate(dict(options)).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ValueError(
+            f"{key}.{loc} of {owner}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})"
+        ) from None
 
 
 def function_signature(function: Callable[..., Any]) -> tuple[list[str], dict[str, Any]]:

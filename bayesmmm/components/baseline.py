@@ -76,6 +76,7 @@ __all__ = [
     "hsgp_basis_mean",
     "hsgp_frequencies",
     "matern52_psd",
+    "random_walk_matrix",
     "spline_basis",
 ]
 
@@ -222,6 +223,22 @@ def cubic_bspline_derivative(u: np.ndarray) -> np.ndarray:
     return np.where(a < 1.0, inner, np.where(a < 2.0, outer, 0.0))
 
 
+def random_walk_matrix(n_fitted: int, n_free: int, order: int = 1) -> np.ndarray:
+    """``M`` with spline coefficients ``a ∝ M z`` whose ``order``-th differences are the innovations
+    ``z``: ``Δ^order M = I``. Over the first ``n_fitted`` coefficients the minimum-norm solution
+    ``Δᵀ (Δ Δᵀ)⁻¹`` (orthogonal to polynomials of degree < ``order``: constants, and lines for
+    ``order=2``); past them the walk continues (``order=1``: ``a_k = a_{k−1} + z``; ``order=2``:
+    ``a_k = 2 a_{k−1} − a_{k−2} + z``). Shape ``(n_free + order, n_free)``."""
+    d = np.diff(np.eye(n_fitted), n=order, axis=0)  # (n_fitted - order, n_fitted)
+    inner = n_fitted - order
+    rows = list(np.hstack([d.T @ np.linalg.inv(d @ d.T), np.zeros((n_fitted, n_free - inner))]))
+    # the recursion Δ^order a_k = z_k solved for a_k: a_k = -Σ_{j≥1} (-1)^j C(order, j) a_{k-j} + z_k
+    weights = [-((-1) ** j) * math.comb(order, j) for j in range(1, order + 1)]
+    for j in range(n_free - inner):
+        rows.append(sum(w * rows[-1 - i] for i, w in enumerate(weights)) + np.eye(n_free)[inner + j])
+    return np.asarray(rows)
+
+
 def spline_basis(t: Any, centers: np.ndarray, h: float, lo: float, hi: float) -> Any:
     """Uniform cubic B-spline basis ``B_k(t) = b((t - centers_k) / h)`` on ``[lo, hi]``, continued
     linearly outside it (value and slope of each basis function at the end), PyTensor
@@ -314,12 +331,7 @@ class SplineTrend(Trend):
         """``M`` with ``a = σ h^{3/2} M z``, shape ``(n_basis, n_free)``: ``Δ² M = I``; the rows of the
         training knots are ``Δ²ᵀ (Δ² Δ²ᵀ)⁻¹`` (orthogonal to constants and lines), the rows past
         them continue the random walk (``a_k = 2 a_{k-1} - a_{k-2} + z``)."""
-        k_in = self.n_fitted
-        d2 = np.diff(np.eye(k_in), n=2, axis=0)
-        rows = list(np.hstack([d2.T @ np.linalg.inv(d2 @ d2.T), np.zeros((k_in, self.n_free - (k_in - 2)))]))
-        for j in range(self.n_free - (k_in - 2)):
-            rows.append(2 * rows[-1] - rows[-2] + np.eye(self.n_free)[k_in - 2 + j])
-        return np.asarray(rows)
+        return random_walk_matrix(self.n_fitted, self.n_free, order=2)
 
     def coefficients(self, sigma: Any, z: Any) -> np.ndarray:
         """All spline coefficients ``σ h^{3/2} M z`` (NumPy)."""

@@ -40,21 +40,21 @@ Register another in a few lines::
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from bayesmmm.components.base import Registry
+from bayesmmm.components.base import Registry, check_settings
 from bayesmmm.components.baseline import (
     expquad_psd,
     hsgp_basis,
     hsgp_basis_mean,
     hsgp_frequencies,
     matern52_psd,
+    random_walk_matrix,
     spline_basis,
 )
 from bayesmmm.components.priors import Prior
@@ -105,27 +105,9 @@ class Multiplier:
 
         Raises ``ValueError`` naming the bad key or value and the valid settings.
         """
-        model = cls.options_model
-        valid = list(model.model_fields) if model is not None else []
-        unknown = [k for k in options if k not in valid]
-        if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            takes = f"valid settings: {', '.join(valid)}" if valid else "it takes no settings"
-            raise ValueError(
-                f"time_varying_media.options: multiplier {cls.name!r} has no setting {unknown[0]!r}{hint} ({takes})"
-            )
-        if model is None:
-            return {}
-        try:
-            return model.model_validate(dict(options)).model_dump()
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise ValueError(
-                f"time_varying_media.options.{loc} of multiplier {cls.name!r}: "
-                f"{err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})"
-            ) from None
+        return check_settings(
+            options, cls.options_model, key="time_varying_media.options", owner=f"multiplier {cls.name!r}"
+        )
 
     def variables(self) -> dict[str, tuple[str, ...]]:
         """Variable name → dims."""
@@ -232,16 +214,6 @@ class HSGPMultiplier(Multiplier):
 
 
 # ---------------------------------------------------------------------------- spline
-def random_walk_matrix(n_fitted: int, n_free: int) -> np.ndarray:
-    """``M`` with the spline coefficients ``a = σ √h M z``: ``Δ a = σ √h z``. Over the first ``n_fitted``
-    coefficients the minimum-norm solution ``Δᵀ (Δ Δᵀ)⁻¹`` (no constant part: the coefficients sum to 0),
-    past them the walk continues (``a_k = a_{k−1} + σ √h z``). Shape ``(n_free + 1, n_free)``."""
-    d1 = np.diff(np.eye(n_fitted), axis=0)  # (n_fitted - 1, n_fitted)
-    inner = n_fitted - 1
-    rows = list(np.hstack([d1.T @ np.linalg.inv(d1 @ d1.T), np.zeros((n_fitted, n_free - inner))]))
-    for j in range(n_free - inner):
-        rows.append(rows[-1] + np.eye(n_free)[inner + j])
-    return np.asarray(rows)
 
 
 class SplineMultiplierOptions(BaseModel):

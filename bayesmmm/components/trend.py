@@ -27,14 +27,13 @@ Add one in a few lines::
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from bayesmmm.components.base import Registry
+from bayesmmm.components.base import Registry, check_settings
 from bayesmmm.components.features import changepoint_locations
 from bayesmmm.components.priors import Prior
 
@@ -71,25 +70,7 @@ class Trend:
         ValueError
             One line naming the trend, the bad key or value, and the valid settings.
         """
-        model = cls.options_model
-        valid = list(model.model_fields) if model is not None else []
-        unknown = [k for k in options if k not in valid]
-        if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            takes = f"valid settings: {', '.join(valid)}" if valid else "it takes no settings"
-            raise ValueError(f"trend_options: trend {cls.name!r} has no setting {unknown[0]!r}{hint} ({takes})")
-        if model is None:
-            return {}
-        try:
-            return model.model_validate(dict(options)).model_dump()
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise ValueError(
-                f"trend_options.{loc} of trend {cls.name!r}: {err['msg'].removeprefix('Value error, ')} "
-                f"(got {err.get('input')!r})"
-            ) from None
+        return check_settings(options, cls.options_model, key="trend_options", owner=f"trend {cls.name!r}")
 
     def variables(self) -> dict[str, tuple[str, ...]]:
         """Variable name → dims (``()`` for a scalar)."""

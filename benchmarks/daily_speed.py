@@ -100,6 +100,9 @@ def time_fit(args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
     meta_path = out / "metadata.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     meta["sampler_stats"] = sampler_stats(out / "posterior.nc")
+    diag_path = out / "diagnostics.json"  # max_rhat, min_ess_bulk, divergences, ...
+    if diag_path.exists():
+        meta["diagnostics"] = json.loads(diag_path.read_text())
     return wall, meta
 
 

@@ -58,8 +58,11 @@ def simulate_daily(days: int, channels: int, seed: int = 0, l_max: int = 28) -> 
     return frame
 
 
-def experiment_yaml(csv: Path, channels: int, l_max: int, chains: int, draws: int, tune: int, sampler: str) -> str:
+def experiment_yaml(
+    csv: Path, channels: int, l_max: int, chains: int, draws: int, tune: int, sampler: str, precondition: str = ""
+) -> str:
     names = ", ".join(f"ch{c}" for c in range(channels))
+    extra = f", precondition: {precondition}" if precondition else ""
     return f"""name: daily_speed
 data:
   path: {csv}
@@ -71,7 +74,7 @@ model:
   saturation: {{name: logistic}}
   yearly_seasonality: 2
   trend: linear
-sampler: {{backend: {sampler}, chains: {chains}, draws: {draws}, tune: {tune}, seed: 1}}
+sampler: {{backend: {sampler}, chains: {chains}, draws: {draws}, tune: {tune}, seed: 1{extra}}}
 output: {{figures: false}}
 """
 
@@ -81,7 +84,9 @@ def time_fit(args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
     simulate_daily(args.days, args.channels, l_max=args.l_max).to_csv(csv, index=False)
     yaml_path = folder / "daily.yaml"
     yaml_path.write_text(
-        experiment_yaml(csv, args.channels, args.l_max, args.chains, args.draws, args.tune, args.sampler)
+        experiment_yaml(
+            csv, args.channels, args.l_max, args.chains, args.draws, args.tune, args.sampler, args.precondition
+        )
     )
     out = folder / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -94,7 +99,28 @@ def time_fit(args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
         raise SystemExit(f"bayesmmm fit failed (exit {proc.returncode})")
     meta_path = out / "metadata.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta["sampler_stats"] = sampler_stats(out / "posterior.nc")
+    diag_path = out / "diagnostics.json"  # max_rhat, min_ess_bulk, divergences, ...
+    if diag_path.exists():
+        meta["diagnostics"] = json.loads(diag_path.read_text())
     return wall, meta
+
+
+def sampler_stats(path: Path) -> dict[str, float]:
+    """Leapfrog steps per draw, step size and divergences of a run's ``posterior.nc`` (``sample_stats``)."""
+    import xarray as xr
+
+    if not path.exists():
+        return {}
+    try:
+        stats = xr.open_datatree(path)["sample_stats"].to_dataset()
+    except (KeyError, OSError, ValueError):
+        return {}
+    out = {"divergences": int(stats["diverging"].sum())}
+    for name, key in (("n_steps", "steps_per_draw"), ("step_size", "step_size"), ("tree_depth", "tree_depth")):
+        if name in stats:
+            out[key] = float(stats[name].mean())
+    return out
 
 
 def gradient_us(days: int, channels: int, l_max: int, n: int = 500) -> float:
@@ -140,6 +166,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--sampler", default="auto")
+    parser.add_argument(
+        "--precondition", default="", help="sampler.precondition (laplace or none; default: the config's default)"
+    )
+    parser.add_argument("--grad-days", action="store_true", help="time one gradient at --days for the summary line")
     parser.add_argument("--scaling", action="store_true", help="also time one gradient at 1, 2, 3 years of days")
     parser.add_argument("--no-fit", action="store_true", help="skip the whole-process fit")
     args = parser.parse_args()
@@ -158,6 +188,17 @@ def main() -> None:
         if diag:
             keys = ("max_rhat", "min_ess_bulk", "divergences")
             print("diagnostics: " + ", ".join(f"{k} {diag[k]}" for k in keys if k in diag))
+        st = meta.get("sampler_stats") or {}
+        grad = gradient_us(args.days, args.channels, args.l_max) if args.grad_days else float("nan")
+        load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(
+            f"SUMMARY days {args.days} channels {args.channels} chains {args.chains}x{args.draws}+{args.tune}: "
+            f"wall {wall:.1f} s, steps/draw {st.get('steps_per_draw', float('nan')):.1f}, "
+            f"step size {st.get('step_size', float('nan')):.3f}, grad {grad:.1f} us, "
+            f"R-hat max {diag.get('max_rhat', float('nan')):.3f}, "
+            f"ESS min {diag.get('min_ess_bulk', float('nan')):.0f}, "
+            f"divergences {st.get('divergences', diag.get('divergences', -1))}, load {load}"
+        )
     if args.scaling:
         rows = ["| days | µs per gradient | µs per gradient per day |", "|---|---|---|"]
         for days in (365, 730, 1095):

@@ -797,6 +797,16 @@ class SamplerConfig(_Base):
         ),
     )
 
+    precondition: Literal["laplace", "none"] = Field(
+        "laplace",
+        description=(
+            "JAX backends: laplace samples each unconstrained coordinate divided by its Laplace-approximation "
+            "posterior sd (found before the warm-up), so that the warm-up, which assumes coordinates of order one, "
+            "adapts a good metric where the data pin parameters tightly (daily data: ~4x fewer gradients); a change "
+            "of variables only, the draws are the model's; none: sample the unconstrained space as is"
+        ),
+    )
+
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:

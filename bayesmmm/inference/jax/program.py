@@ -26,6 +26,13 @@ import numpy as np
 
 from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.inference.base import available_cores, get_backend
+from bayesmmm.inference.jax.precondition import (
+    from_scaled,
+    laplace_hessian,
+    metric_factor,
+    scaled_logp,
+    to_scaled,
+)
 from bayesmmm.inference.jax.runtime import precision, resolve_devices, start, warn_once
 from bayesmmm.inference.jax.translate import JaxModel, initial_points, jax_model, posterior_tree
 from bayesmmm.inference.warm import WarmStart
@@ -53,8 +60,16 @@ class _Program:
     constrain: Callable  # batched constrained draws
     logp_batch: Callable  # (positions with a chain axis, data) -> log-density per chain
     devices: list
+    #: (position, data) -> the sampled coordinates' factor ``L`` (``θ = L u``, precondition.py): per-coordinate
+    #: scales, or a matrix where the metric is dense; jitted; None: ``sampler.precondition: none`` (``L = 1``)
+    factor: Callable | None = None
+    dense_factor: bool = False  # ``factor`` returns a (dim, dim) matrix, not (dim,) scales
     compiled: Any = None  # the compiled ``run`` (shapes and devices are fixed by the program's key)
 
+
+#: with a dense metric, also rotate by the Laplace correlations (``θ = L u``, L a Cholesky factor), not
+#: only scale (precondition.py)
+DENSE_FACTOR = False
 
 _PROGRAMS: OrderedDict[tuple, tuple[_Program, JaxModel]] = OrderedDict()
 _PROGRAMS_MAX = 8
@@ -79,7 +94,9 @@ def _build_program(
 ) -> _Program:
     dense = _dense(jm, config)
     extra = {"warm": True} if warm else {}
-    chain_fn = chain(jm.logp, config.tune, config.draws, config.target_accept, dense, **extra)
+    # the chains sample u = L⁻¹ θ (precondition.py): L is the data list's last entry
+    logp_u = scaled_logp(jm.logp, len(jm.data_values), jm.value_shapes)
+    chain_fn = chain(logp_u, config.tune, config.draws, config.target_accept, dense, **extra)
     used = _split_devices(devices, config.chains)
     # the warm program also takes the mass matrix and the step size, shared by the chains
     axes = (0, 0, None, None, None) if warm else (0, 0, None)
@@ -97,7 +114,11 @@ def _build_program(
     else:
         constrain = jax.jit(jax.vmap(jax.vmap(jm.constrain)))
         logp_batch = jax.jit(jax.vmap(jm.logp, in_axes=(0, None)))
-    return _Program(run=run, constrain=constrain, logp_batch=logp_batch, devices=used)
+    factor, dense_factor = None, False
+    if config.precondition == "laplace":
+        dense_factor = dense and DENSE_FACTOR
+        factor = jax.jit(lambda p, d: metric_factor(laplace_hessian(jm.logp, p, d), dense_factor))
+    return _Program(run, constrain, logp_batch, used, factor=factor, dense_factor=dense_factor)
 
 
 def _chain_layout(n_dev: int, chains: int) -> Callable:
@@ -157,6 +178,7 @@ def _prepare(
         config.tune,
         config.target_accept,
         config.mass_matrix,
+        config.precondition,
         platform,
         len(devices),
         config.precision,
@@ -208,7 +230,32 @@ def _lowered(prep: _Prepared, config: SamplerConfig):
     import jax.numpy as jnp
 
     zeros = prep.placed([jnp.zeros((config.chains, *s), prep.dtype) for s in prep.jm.value_shapes])
-    return prep.program.run.lower(prep.keys, zeros, prep.data, *prep.metric)
+    return prep.program.run.lower(prep.keys, zeros, [*prep.data, _identity(prep)], *prep.metric)
+
+
+def _identity(prep: _Prepared):
+    """``L = 1`` in the layout the program's ``factor`` returns (its shape is part of the compiled program)."""
+    import jax.numpy as jnp
+
+    dim = sum(int(np.prod(shape)) for shape in prep.jm.value_shapes)
+    dense = prep.program.factor is not None and prep.program.dense_factor
+    return jnp.eye(dim, dtype=prep.dtype) if dense else jnp.ones(dim, dtype=prep.dtype)
+
+
+def _factor(prep: _Prepared, points: list[np.ndarray]) -> np.ndarray:
+    """The sampled coordinates' factor ``L`` (``θ = L u``, :mod:`.precondition`): from the Laplace
+    approximation found from the first chain's initial point, shared by all chains; ones with
+    ``sampler.precondition: none`` and for a warm start (its mass matrix is already the first
+    posterior's covariance in θ's coordinates)."""
+    program = prep.program
+    if program.factor is None or prep.metric:  # a warm start brings its metric, in θ's coordinates
+        return np.asarray(_identity(prep))
+    start = [prep.jax.numpy.asarray(p[0], dtype=prep.dtype) for p in points]
+    data = prep.data
+    if len(program.devices) > 1:  # a pmap-ed program's data live on the host: compute on the first device
+        data = prep.jax.device_put(data, program.devices[0])
+        start = prep.jax.device_put(start, program.devices[0])
+    return np.asarray(program.factor(start, data), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -275,6 +322,8 @@ class JaxSampler:
                 points = initial_points(jm, config.chains, config.seed, logp)
                 if warm is not None:
                     points = _warm_points(warm, points, logp)
+                factor = _factor(prep, points)
+                points = to_scaled(points, factor)
                 positions = prep.placed([jax.numpy.asarray(p, dtype=dtype) for p in points])
                 if prepare is not None:
                     prepare()
@@ -283,7 +332,10 @@ class JaxSampler:
             compiled = program.compiled
             compiled_at = time.perf_counter()
             compile_wall = compiled_at - begin
-            draws, stats = compiled(prep.keys, positions, prep.data, *prep.metric)
+            scaled_data = [*prep.data, jax.numpy.asarray(factor, dtype=dtype)]
+            if len(program.devices) == 1:
+                scaled_data = jax.device_put(scaled_data, program.devices[0])
+            draws, stats = compiled(prep.keys, positions, scaled_data, *prep.metric)
             jax.block_until_ready((draws, stats))
             n_dev = len(program.devices)
             if config.chains == 1:  # restore the chain axis
@@ -291,6 +343,7 @@ class JaxSampler:
             elif 1 < n_dev < config.chains:
                 draws, stats = jax.tree.map(lambda x: x.reshape(config.chains, *x.shape[2:]), (draws, stats))
             sampled_at = time.perf_counter()
+            draws = from_scaled(draws, factor, jm.value_shapes)  # θ = L u
             constrained = program.constrain(draws)
             constrained = [np.asarray(c, dtype=np.float64) for c in constrained]
             stats = {k: np.asarray(v) for k, v in stats.items()}

@@ -382,3 +382,62 @@ def test_convolution_graphs_builds_the_convolution_with_the_same_numbers():
         convolved, conv_has_scan = build()
     assert has_scan and not conv_has_scan
     np.testing.assert_allclose(recursive(), convolved(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", ["national", "geo"])
+def test_batched_numpy_recursion_equals_a_loop_over_draws(layout):
+    """Inside ``convolution_graphs`` the geometric adstock is one batched NumPy op (no scan, no
+    Blockwise loop over draws) and ``vectorize_graph`` keeps it one node; every draw equals
+    ``np.convolve`` with that draw's normalized weights."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.scan.op import Scan
+    from pytensor.tensor.blockwise import Blockwise
+
+    from bayesmmm.components.adstock import ADSTOCKS, convolution_graphs
+    from bayesmmm.components.recursion import GeometricRecursion
+
+    rng = np.random.default_rng(4)
+    l_max, draws = 21, 7
+    shape = (120, 3) if layout == "national" else (120, 2, 3)
+    x = rng.gamma(2.0, size=shape) * (rng.random(shape) < 0.6)
+    alphas = rng.uniform(0.05, 0.97, (draws, 3))
+    a = pt.vector("a")
+    with convolution_graphs():
+        out = ADSTOCKS.get("geometric")(l_max=l_max).apply(pt.as_tensor_variable(x), alpha=a)
+    a_draws = pt.matrix("a_draws")
+    fn = pytensor.function([a_draws], vectorize_graph(out, {a: a_draws}), mode=numpy_mode())
+    ops = [node.op for node in fn.maker.fgraph.toposort()]
+    assert any(isinstance(op, GeometricRecursion) for op in ops)
+    assert not any(isinstance(op, Scan | Blockwise) for op in ops)
+    got = fn(alphas)
+    assert got.shape == (draws, *shape)
+    flat = x.reshape(len(x), -1)
+    for d in range(draws):
+        w = alphas[d][None] ** np.arange(l_max)[:, None]
+        w = w / w.sum(axis=0)
+        cols = np.broadcast_to(w.reshape(l_max, *[1] * (len(shape) - 2), 3), (l_max, *shape[1:])).reshape(l_max, -1)
+        ref = np.stack([np.convolve(flat[:, j], cols[:, j])[: len(x)] for j in range(flat.shape[1])], axis=1)
+        np.testing.assert_allclose(got[d].reshape(len(x), -1), ref, rtol=1e-11, atol=1e-12)
+
+
+def test_batched_recursion_with_batched_data_and_parameters():
+    """Both inputs batched (a what-if design per draw): the same as one call per draw."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    from bayesmmm.components.recursion import geometric_recursion_numpy
+
+    rng = np.random.default_rng(5)
+    x, a = pt.matrix("x"), pt.vector("a")
+    out = geometric_recursion_numpy(x, a, l_max=16)
+    xs, alphas = rng.random((4, 60, 2)), rng.uniform(0.1, 0.9, (4, 2))
+    xb, ab = pt.tensor3("xb"), pt.matrix("ab")
+    batched = pytensor.function([xb, ab], vectorize_graph(out, {x: xb, a: ab}), mode=numpy_mode())(xs, alphas)
+    single = pytensor.function([x, a], out, mode=numpy_mode())
+    for d in range(4):
+        np.testing.assert_allclose(batched[d], single(xs[d], alphas[d]), rtol=1e-13)
+    with pytest.raises(ValueError, match="more than x"):
+        geometric_recursion_numpy(pt.vector("v"), a, l_max=16)

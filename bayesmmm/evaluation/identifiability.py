@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmmm.data.frequency import period_name, periods_between, periods_in_days
+from bayesmmm.model.media_prior import posterior_coefficients
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -87,16 +88,23 @@ def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]
     ``sample_prior_predictive`` draws them one at a time (about 1 ms each).
     """
     names = list(mmm.variable_dims())
+    # beta under a business-unit prior: from the drawn quantity by the NumPy form of the graph's own
+    # function (posterior_coefficients), not by the sampling graph, whose adstock scan would step
+    # through the dates once per draw in Python (23 s of a 3-year daily fit, measured)
+    derived = ["beta"] if mmm.media_prior_variable and "beta" in names else []
+    graph_names = [name for name in names if name not in derived]
     model = mmm.build_model()
-    prior = _vectorized_prior(model, names, n, seed)
+    prior = _vectorized_prior(model, graph_names, n, seed)
     if prior is None:
-        prior = _prior_one_by_one(model, names, n, seed)
+        prior = _prior_one_by_one(model, graph_names, n, seed)
     dims = mmm.variable_dims()
     out = {}
-    for name in names:
+    for name in graph_names:
         arr = np.asarray(prior[name], dtype="float64")
         out[name] = arr.reshape(n, *arr.shape[arr.ndim - len(dims[name]) :])
-    return out
+    if derived:
+        out["beta"] = posterior_coefficients(mmm.require_spec(), {k: v[None] for k, v in out.items()})[0]
+    return {name: out[name] for name in names}
 
 
 def _vectorized_prior(model: Any, names: list[str], n: int, seed: int) -> dict[str, np.ndarray] | None:

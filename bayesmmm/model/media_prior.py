@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError
 from bayesmmm.model.mean import media_contributions, training_frequency
@@ -267,7 +268,8 @@ def posterior_coefficients(spec: ModelSpec, posterior) -> np.ndarray:
     core = {n: pt.vector(n, dtype="float64") for n in inputs}
     batched = {n: pt.matrix(f"{n}_draws", dtype="float64") for n in inputs}
     reference = pt.constant(spec.training_design()["media"], dtype="float64")
-    beta = coefficient(spec, core, core[name], reference)
+    with convolution_graphs():  # evaluated with NumPy on every draw at once: no scan
+        beta = coefficient(spec, core, core[name], reference)
     fn = pytensor.function(
         list(batched.values()),
         vectorize_graph(beta, {core[n]: batched[n] for n in inputs}),

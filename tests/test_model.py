@@ -150,6 +150,16 @@ def test_unfitted_model_errors():
         mmm.posterior_components()
 
 
+def test_fit_refuses_unknown_sampler_keywords(mmm_example_frame):
+    """A typo (``random_seed`` for ``seed``) is an error naming the valid settings, not silently ignored."""
+    from bayesmmm.config.experiment import ConfigError
+
+    mmm = MMM({"date_column": "date_week", "target_column": "y", "channel_columns": ["x1", "x2"]})
+    with pytest.raises(ConfigError, match=r"unknown sampler setting\(s\) random_seed; valid: .*seed"):
+        mmm.fit(mmm_example_frame, random_seed=7)
+    assert mmm.idata is None
+
+
 def test_student_t_piecewise_log_likelihood_matches_pymc(tmp_path):
     """Other structure (Student-t, piecewise trend, no controls, no seasonality) on prior draws."""
     from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate

@@ -497,8 +497,12 @@ class MMM:
         elif not isinstance(sampler, SamplerConfig):
             sampler = SamplerConfig.model_validate(dict(sampler))
         if kwargs:
-            sampler = sampler.model_copy(update=kwargs)
-            SamplerConfig.model_validate(sampler.model_dump())
+            unknown = sorted(set(kwargs) - set(SamplerConfig.model_fields))
+            if unknown:  # a typo (random_seed=7 for seed=7) must not be silently ignored
+                raise ConfigError(
+                    f"unknown sampler setting(s) {', '.join(unknown)}; valid: {', '.join(SamplerConfig.model_fields)}"
+                )
+            sampler = SamplerConfig.model_validate({**sampler.model_dump(), **kwargs})
         sampler = self._resolve_mass_matrix(sampler)
         model = self.build_model(frame)
         few = few_periods_warning(

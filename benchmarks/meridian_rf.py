@@ -14,7 +14,8 @@ experiment's data block, through the code paths of ``benchmarks/meridian_side_by
   ``rf_spend``), ``search`` and ``tv`` as media whose impressions are their spend, ``kpi_type="revenue"``
   (the simulated sales are revenue), its default ``ModelSpec()``; ROI from ``Analyzer.roi()``, the optimal
   frequency from ``Analyzer.optimal_freq()`` (a point: the argmax of the posterior mean ROI on the grid
-  1, 1.1, ... up to the largest frequency in the data).
+  1, 1.1, ... up to the largest frequency in the data). ``--knots N`` sets ``ModelSpec(knots=N)`` (Meridian's
+  national default is 1 knot: a constant baseline, no trend or seasonality).
 - **bayesmmm**: ``bayesmmm -q fit experiment.yaml`` (the scenario's experiment: ``data.channels.youtube:
   {spend, reach, frequency}``, geometric adstock, Hill saturation, ROAS priors) with the same chains and
   warm-up / kept draws (``tune = n_adapt + n_burnin``, ``draws = n_keep``), then ``bayesmmm -q report
@@ -94,6 +95,9 @@ def main() -> None:
     parser.add_argument("--n-adapt", type=int, default=500, help="Meridian's adaptation draws per chain")
     parser.add_argument("--n-burnin", type=int, default=500, help="Meridian's burn-in draws per chain")
     parser.add_argument("--n-keep", type=int, default=500, help="kept draws per chain (bayesmmm's draws)")
+    parser.add_argument(
+        "--knots", type=int, help="Meridian's ModelSpec(knots=N) (default: its default, 1 knot on national data)"
+    )
     parser.add_argument("--hdi-prob", type=float, default=0.9)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads each fit may use")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per fit")
@@ -108,13 +112,14 @@ def main() -> None:
         parser.error("--meridian-python is required unless --only bayesmmm (run through `nox -s bench_meridian_rf`)")
     args.out.mkdir(parents=True, exist_ok=True)
     args.nox_session = "bench_meridian_rf"  # the command the Meridian results record
+    args.model_spec = {"knots": args.knots} if args.knots else None
     for seed in args.seeds:
         experiment = simulate_seed(seed, args.work)
         args.seed = seed  # the sampler's seed is the data set's
         name = f"seed{seed}"
         truth = truth_rows(experiment)
         if args.only != "bayesmmm":
-            result = {**fit_meridian(name, experiment, args), "truth": truth}
+            result = {**fit_meridian(name, experiment, args), "model_spec": args.model_spec or {}, "truth": truth}
             _write_json(args.out / f"meridian_{name}.json", result)
             print(json.dumps({k: v for k, v in result.items() if k not in ("roi", "optimal_frequency")}), flush=True)
         if args.only != "meridian":
@@ -175,8 +180,9 @@ def _fit_cell(r: dict | None) -> str:
     report = f" + report {r['report_s']:.0f} s" if r.get("report_s") is not None else ""
     cpu = f", {r['cpu_s']:.0f} CPU s" if r.get("cpu_s") is not None else ""
     sample = f" (sampling {r['sample_s']:.0f} s)" if r.get("sample_s") is not None else ""
+    spec = "".join(f", {k}={v}" for k, v in (r.get("model_spec") or {}).items())
     return (
-        f"{r['wall_s']:.0f} s{sample}{cpu}{report}, load {r.get('load_average_1min_at_start')}; "
+        f"{r['wall_s']:.0f} s{sample}{cpu}{report}, load {r.get('load_average_1min_at_start')}{spec}; "
         f"R-hat {r['max_rhat']}, min ESS {r['min_ess_bulk']:.0f}, {r['divergences']} div"
     )
 

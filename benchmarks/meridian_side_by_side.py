@@ -136,6 +136,8 @@ def meridian_spec(experiment: Path, args: argparse.Namespace) -> dict:
         "n_keep": args.n_keep,
         "seed": args.seed,
         "hdi_prob": args.hdi_prob,
+        # keyword arguments of Meridian's ModelSpec (default: none, its defaults)
+        **({"model_spec": args.model_spec} if getattr(args, "model_spec", None) else {}),
     }
 
 

@@ -190,14 +190,21 @@ def optimal_frequency(mmm, analyzer, prob: float) -> list[dict]:
     found = analyzer.Analyzer(model_context=mmm.model_context, inference_data=mmm.inference_data).optimal_freq(
         confidence_level=prob
     )
+    post = mmm.inference_data.posterior
     out = []
     for channel in found.rf_channel.values:
+        curve = {  # the frequency curve's posterior (Hill: half saturation ec_rf, slope slope_rf)
+            f"{v}_{stat}": float(getattr(post[v].sel(rf_channel=channel), stat)())
+            for v in ("ec_rf", "slope_rf")
+            for stat in ("mean", "std")
+        }
         roi = found.optimized_roi.sel(rf_channel=channel)
         grid = found.roi.sel(rf_channel=channel)
         out.append(
             {
                 "channel": str(channel),
                 "optimal_frequency": round(float(found.optimal_frequency.sel(rf_channel=channel)), 4),
+                **curve,
                 "roi_at_optimal_mean": float(roi.sel(metric="mean")),
                 "roi_at_optimal_ci_low": float(roi.sel(metric="ci_lo")),
                 "roi_at_optimal_ci_high": float(roi.sel(metric="ci_hi")),

@@ -71,6 +71,11 @@ def report_rf(result: dict, args: argparse.Namespace) -> dict:
     if proc is None or proc.returncode != 0 or not (run_dir / "rf.csv").exists():
         return {**result, "report": process_failure(proc, seconds, args.timeout)}
     rows = pd.read_csv(run_dir / "rf.csv").to_dict(orient="records")
+    summary = pd.read_csv(run_dir / "summary.csv", index_col=0)
+    for row in rows:  # the frequency curve's posterior (Hill: half saturation rf_ec, slope rf_slope)
+        for v in ("rf_ec", "rf_slope"):
+            row[f"{v}_mean"] = float(summary.loc[f"{v}[{row['channel']}]", "mean"])
+            row[f"{v}_std"] = float(summary.loc[f"{v}[{row['channel']}]", "sd"])
     return {**result, "report_s": seconds, "rf": rows}
 
 
@@ -167,6 +172,12 @@ def frequency_frame(results: list[dict]) -> pd.DataFrame:
                 row["roi_at_optimal"] = float(f["roas_at_optimal"])
             else:
                 row["roi_at_optimal"] = float(f["roi_at_optimal_mean"])
+            prefix = "rf_" if r["library"] == "bayesmmm" else ""
+            suffix = "" if r["library"] == "bayesmmm" else "_rf"
+            for what in ("ec", "slope"):  # the frequency curve's posterior, where the fit recorded it
+                for stat in ("mean", "std"):
+                    key = f"{prefix}{what}{suffix}_{stat}"
+                    row[f"{what}_{stat}"] = float(f[key]) if key in f else float("nan")
             row["error"] = row["optimal_frequency"] - true
             rows.append(row)
     return pd.DataFrame(rows)
@@ -223,9 +234,15 @@ def write_tables(out: Path) -> None:
         fsub = freq[freq["dataset"] == dataset] if not freq.empty else freq
         for _, f in fsub.iterrows():
             hdi = f" [{f['hdi_low']:.1f}, {f['hdi_high']:.1f}]" if f["library"] == "bayesmmm" else ""
+            curve = (
+                f"; posterior Hill half saturation {f['ec_mean']:.2f} ± {f['ec_std']:.2f}, "
+                f"slope {f['slope_mean']:.2f} ± {f['slope_std']:.2f} (true 2, 2.5)"
+                if f["ec_mean"] == f["ec_mean"]
+                else ""
+            )
             lines.append(
                 f"\n{f['library']} optimal frequency of {f['channel']}: {f['optimal_frequency']:.1f}{hdi} "
-                f"(true {f['true']:.2f}; ROI there {f['roi_at_optimal']:.2f})"
+                f"(true {f['true']:.2f}; ROI there {f['roi_at_optimal']:.2f}{curve})"
             )
         lines.append("")
     if not roi.empty:

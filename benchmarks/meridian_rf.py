@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--tables", action="store_true", help="fit nothing: rebuild the tables from the stored JSON")
     args = parser.parse_args()
     if args.tables:
+        args.out.mkdir(parents=True, exist_ok=True)
         write_tables(args.out)
         return
     if args.only != "bayesmmm" and not args.meridian_python:
@@ -256,6 +257,21 @@ def write_tables(out: Path) -> None:
             lines.append(
                 f"| {library} | {channel} | {g['roi_rel_error'].abs().median():.1%} | {g['roi_rel_error'].mean():+.1%} "
                 f"| {int(g['hdi_covers_truth'].sum())}/{len(g)} |"
+            )
+        lines.append("")
+    if not freq.empty:
+        lines += ["| library | channel | optimal f: true | estimates | median abs error | bayesmmm's HDI covers |"]
+        lines.append("|---|---|---|---|---|---|")
+        for (library, channel), g in freq.groupby(["library", "channel"]):
+            covers = (
+                f"{int(((g['hdi_low'] - 0.05 <= g['true']) & (g['true'] <= g['hdi_high'] + 0.05)).sum())}/{len(g)}"
+                if "hdi_low" in g and g["hdi_low"].notna().all()
+                else "–"
+            )
+            estimates = ", ".join(f"{v:.1f}" for v in g["optimal_frequency"])
+            lines.append(
+                f"| {library} | {channel} | {g['true'].iloc[0]:.2f} | {estimates} | {g['error'].abs().median():.2f} "
+                f"| {covers} |"
             )
         lines.append("")
     (out / "side_by_side.md").write_text("\n".join(lines))

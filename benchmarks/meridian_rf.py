@@ -246,6 +246,34 @@ def write_tables(out: Path) -> None:
                 f"(true {f['true']:.2f}; ROI there {f['roi_at_optimal']:.2f}{curve})"
             )
         lines.append("")
+    fits = [r for r in results if r.get("status") == "ok"]
+    if fits:
+        lines += [
+            "### Fits (loaded-machine times: compare CPU seconds)",
+            "",
+            "| library | fits | median whole process (s) | median CPU s | median sampling (s) | median report (s) "
+            "| max R-hat | min bulk ESS | divergences |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for library in ("meridian", "bayesmmm"):
+            mine = [r for r in fits if r["library"] == library]
+            if not mine:
+                continue
+
+            def median(values: list) -> str:
+                values = [v for v in values if v is not None]
+                return f"{pd.Series(values).median():.0f}" if values else "–"
+
+            sample = [r.get("sample_s", (r.get("timings") or {}).get("sample_s")) for r in mine]
+            draws = sum(r["n_chains"] * r.get("n_keep", r.get("draws", 0)) for r in mine)
+            lines.append(
+                f"| {library} | {len(mine)} | {median([r['wall_s'] for r in mine])} "
+                f"| {median([r.get('cpu_s') for r in mine])} | {median(sample)} "
+                f"| {median([r.get('report_s') for r in mine])} | {max(r['max_rhat'] for r in mine):.3f} "
+                f"| {min(r['min_ess_bulk'] for r in mine):.0f} "
+                f"| {sum(r['divergences'] for r in mine)} of {draws} draws |"
+            )
+        lines.append("")
     if not roi.empty:
         lines += [
             "### Over the data sets",

@@ -127,16 +127,29 @@ def bench_meridian(session: nox.Session) -> None:
     interpreter that runs nox, through the ``bayesmmm fit`` CLI. Extra arguments go to the
     script, e.g. ``nox -s bench_meridian -- --datasets national --only meridian``.
     """
+    _with_meridian_env(session, "benchmarks/meridian_side_by_side.py")
+
+
+@nox.session(python=PYTHON)
+def bench_meridian_rf(session: nox.Session) -> None:
+    """bayesmmm vs Google Meridian on simulated reach & frequency data with known truth (benchmarks/meridian_rf.py).
+
+    The scenario ``reach_frequency`` per seed; ROI per channel and the R&F channel's optimal frequency
+    from both libraries against the truth. Meridian in this session's virtualenv, as ``bench_meridian``;
+    extra arguments go to the script, e.g. ``nox -s bench_meridian_rf -- --seeds 2700 --only meridian``.
+    """
+    _with_meridian_env(session, "benchmarks/meridian_rf.py")
+
+
+def _with_meridian_env(session: nox.Session, script: str) -> None:
+    """Install Meridian in the session's virtualenv; run ``script`` here with ``--meridian-python``."""
     import sys
     from pathlib import Path
 
     session.install(MERIDIAN)
     bindir = "Scripts" if sys.platform == "win32" else "bin"
     meridian_python = Path(session.virtualenv.location) / bindir / "python"
-    session.run(
-        sys.executable, "benchmarks/meridian_side_by_side.py", "--meridian-python", str(meridian_python),
-        *session.posargs, external=True,
-    )  # fmt: skip
+    session.run(sys.executable, script, "--meridian-python", str(meridian_python), *session.posargs, external=True)
 
 
 def _with_peer_env(session: nox.Session, script: str) -> None:

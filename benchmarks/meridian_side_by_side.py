@@ -102,10 +102,12 @@ def data_block(experiment: Path) -> dict:
     return yaml.safe_load(experiment.read_text())["data"]
 
 
-def dataset_file(data: dict) -> Path:
-    """The CSV of the experiment's data (``data.path`` or the bundled ``data.dataset``)."""
+def dataset_file(data: dict, base: Path | None = None) -> Path:
+    """The CSV of the experiment's data (``data.path``, relative to ``base`` (the experiment's folder) when
+    relative, or the bundled ``data.dataset``)."""
     if data.get("path"):
-        return Path(data["path"])
+        path = Path(data["path"])
+        return path if path.is_absolute() or base is None else base / path
     from bayesmmm.datasets import dataset_path
 
     return dataset_path(data["dataset"])
@@ -115,7 +117,7 @@ def meridian_spec(experiment: Path, args: argparse.Namespace) -> dict:
     """The JSON spec of ``benchmarks/meridian_fit.py`` for an experiment's data block."""
     data = data_block(experiment)
     return {
-        "data_path": str(dataset_file(data).resolve()),
+        "data_path": str(dataset_file(data, experiment.parent).resolve()),
         "geo": bool(data.get("geo_column")),
         "channels": data["channels"],
         "organic": data.get("organic_columns") or [],
@@ -123,7 +125,9 @@ def meridian_spec(experiment: Path, args: argparse.Namespace) -> dict:
         "controls": data.get("control_columns") or [],
         "time_column": data["date_column"],
         "kpi_column": data["target_column"],
-        "revenue_per_kpi_column": data["revenue_per_kpi_column"],
+        "revenue_per_kpi_column": data.get("revenue_per_kpi_column"),
+        # a target without a revenue per unit is revenue itself (the simulator's sales): ROI = KPI per spend
+        "kpi_type": "non_revenue" if data.get("revenue_per_kpi_column") else "revenue",
         "population_column": data.get("population_column"),
         "geo_column": data.get("geo_column"),
         "n_chains": args.n_chains,
@@ -132,7 +136,15 @@ def meridian_spec(experiment: Path, args: argparse.Namespace) -> dict:
         "n_keep": args.n_keep,
         "seed": args.seed,
         "hdi_prob": args.hdi_prob,
+        # keyword arguments of Meridian's ModelSpec (default: none, its defaults)
+        **({"model_spec": args.model_spec} if getattr(args, "model_spec", None) else {}),
     }
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (as the tables show it), else as given."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _header(name: str, library: str, command: str, args: argparse.Namespace) -> dict:
@@ -165,13 +177,14 @@ def fit_meridian(name: str, experiment: Path, args: argparse.Namespace) -> dict:
     from bayesmmm.workflows.bench import run_child
 
     spec = meridian_spec(experiment, args)
-    command = "nox -s bench_meridian -- " + " ".join(a for a in sys.argv[1:] if not a.startswith("--meridian-py"))
+    session = getattr(args, "nox_session", "bench_meridian")
+    command = f"nox -s {session} -- " + " ".join(a for a in sys.argv[1:] if not a.startswith("--meridian-py"))
     header = _header(name, "meridian", command.replace(f" {args.meridian_python}", ""), args)
     result, usage = _timed(
         run_child, spec, thread_env(args.threads), args.timeout, args.meridian_python, MERIDIAN_FIT.read_text()
     )
     settings = {"n_adapt": args.n_adapt, "n_burnin": args.n_burnin, "n_keep": args.n_keep}
-    out = {**header, **settings, "experiment": str(experiment.relative_to(ROOT)), **usage, **result}
+    out = {**header, **settings, "experiment": shown_path(experiment), **usage, **result}
     if "process_s" in out:
         out["wall_s"] = out["process_s"]
     return out
@@ -191,7 +204,7 @@ def fit_bayesmmm(name: str, experiment: Path, args: argparse.Namespace) -> dict:
     ]  # fmt: skip
     header = _header(name, "bayesmmm", "bayesmmm -q fit " + " ".join(command[6:]).replace(str(ROOT) + "/", ""), args)
     (proc, process_s), usage = _timed(run_process, command, thread_env(args.threads), args.timeout)
-    out = {**header, "tune": tune, "draws": draws, "experiment": str(experiment.relative_to(ROOT)), **usage}
+    out = {**header, "tune": tune, "draws": draws, "experiment": shown_path(experiment), **usage}
     if proc is None or proc.returncode != 0 or not (run_dir / "roas.csv").exists():
         return {**out, **process_failure(proc, process_s, args.timeout)}
     diag = json.loads((run_dir / "diagnostics.json").read_text())

@@ -95,3 +95,71 @@ def test_side_by_side_says_which_side_failed_or_did_not_run(tmp_path):
     bench.write_tables(tmp_path)
     table = (tmp_path / "side_by_side.md").read_text()
     assert "- Meridian: not run" in table and "failed: data.channels: extra inputs" in table
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rf_data_reaches_meridian_as_reach_frequency_and_spend(tmp_path):
+    """benchmarks/meridian_rf.py's data set: youtube as Meridian's R&F inputs, the others as media with spend."""
+    rf_bench = _load("bench_meridian_rf", ROOT / "benchmarks" / "meridian_rf.py")
+    fit = _load("meridian_fit", ROOT / "benchmarks" / "meridian_fit.py")
+    experiment = rf_bench.simulate_seed(2700, tmp_path)
+    args = type("Args", (), {"n_chains": 2, "n_adapt": 5, "n_burnin": 5, "n_keep": 5, "seed": 2700})()
+    args.hdi_prob = 0.9
+    spec = _bench().meridian_spec(experiment, args)
+    assert Path(spec["data_path"]) == (tmp_path / "seed2700" / "data.csv").resolve()  # relative to the experiment
+    assert spec["kpi_type"] == "revenue" and spec["revenue_per_kpi_column"] is None
+    frame = pd.read_csv(spec["data_path"])
+    converted, media, rf = fit.split_channels(frame, spec["channels"])
+    assert rf == {"youtube": {"spend": "youtube_spend", "reach": "youtube_reach", "frequency": "youtube_frequency"}}
+    assert media == {
+        "search": {"spend": "search", "exposure": "search__media"},
+        "tv": {"spend": "tv", "exposure": "tv__media"},
+    }
+    assert (converted["tv__media"] == frame["tv"]).all() and "tv__media" not in frame  # a copy, the input untouched
+    truth = rf_bench.truth_rows(experiment)
+    assert truth["youtube"]["optimal_frequency_true"] == pytest.approx(2 * 1.5 ** (1 / 2.5))
+    assert set(truth) == {"search", "tv", "youtube"} and "optimal_frequency_true" not in truth["tv"]
+
+
+def test_rf_side_by_side_scores_both_libraries_against_the_truth(tmp_path):
+    rf_bench = _load("bench_meridian_rf", ROOT / "benchmarks" / "meridian_rf.py")
+    truth = {"yt": {"roas_true": 1.0, "optimal_frequency_true": 2.35}}
+    row = {"channel": "yt", "spend": 1.0, "roi_median": 1.0, "roi_hdi_low": 0.5, "roi_hdi_high": 1.5}
+    theirs = {
+        **_result("meridian", [{**row, "roi_mean": 0.8}], n_adapt=5, n_burnin=5, n_keep=5),
+        "dataset": "seed1",
+        "truth": truth,
+        "optimal_frequency": [{"channel": "yt", "optimal_frequency": 1.5, "roi_at_optimal_mean": 0.9}],
+    }
+    ours = {
+        **_result("bayesmmm", [{**row, "roi_mean": 1.1, "roi_hdi_low": 1.05}], tune=10, draws=5),
+        "dataset": "seed1",
+        "truth": truth,
+        "report_s": 20.0,
+        "rf": [
+            {
+                "channel": "yt",
+                "optimal_frequency": 2.2,
+                "optimal_frequency_hdi_low": 1.0,
+                "optimal_frequency_hdi_high": 3.0,
+                "roas_at_optimal": 1.2,
+            }
+        ],
+    }
+    (tmp_path / "meridian_seed1.json").write_text(json.dumps(theirs))
+    (tmp_path / "bayesmmm_seed1.json").write_text(json.dumps(ours))
+    rf_bench.write_tables(tmp_path)
+    table = (tmp_path / "side_by_side.md").read_text()
+    assert "| yt | 1.00 | 0.80 [0.50, 1.50] | 1.10 [1.05, 1.50] |" in table
+    roi = pd.read_csv(tmp_path / "roi.csv").set_index("library")
+    assert roi.loc["meridian", "roi_rel_error"] == pytest.approx(-0.2) and roi.loc["meridian", "hdi_covers_truth"]
+    assert roi.loc["bayesmmm", "roi_rel_error"] == pytest.approx(0.1) and not roi.loc["bayesmmm", "hdi_covers_truth"]
+    freq = pd.read_csv(tmp_path / "frequency.csv").set_index("library")
+    assert freq.loc["meridian", "error"] == pytest.approx(1.5 - 2.35) and freq.loc["bayesmmm", "hdi_high"] == 3.0
+    assert "optimal frequency of yt: 2.2 [1.0, 3.0] (true 2.35" in table

@@ -480,3 +480,15 @@ def test_the_service_takes_reach_and_frequency_rows(fitted):
     np.testing.assert_allclose(out["contributions"]["youtube"], youtube, rtol=1e-6)  # the same curve
     expected = pred["mu"].mean(("chain", "draw")).to_numpy()  # the service's forecast has observation noise
     np.testing.assert_allclose(out["sales_pred_mean"], expected, rtol=0.01)
+
+
+def test_the_response_surface_plot_is_saved_for_the_report(tmp_path):
+    """``plot_rf_surface`` returns the PNG it wrote (the report embeds every figure by its path)."""
+    from bayesmmm.reporting.plots import plot_rf_surface
+
+    grid = [(m, f) for m in (0.5, 1.0, 1.5) for f in (1.0, 2.0, 3.0)]
+    surface = pd.DataFrame(
+        {"channel": "yt", "reach_multiplier": [m for m, _ in grid], "frequency": [f for _, f in grid]}
+    ).assign(contribution=lambda d: d["reach_multiplier"] * hill(d["frequency"].to_numpy(), 2.5, 2.0))
+    path = plot_rf_surface(surface, pd.DataFrame({"channel": ["yt"], "optimal_frequency": [2.3]}), tmp_path / "s.png")
+    assert path is not None and path.exists() and path.stat().st_size > 0

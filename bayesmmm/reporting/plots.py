@@ -397,6 +397,7 @@ def plot_rf_surface(surface: pd.DataFrame, table: pd.DataFrame, path: str | Path
         ax.set_xlabel("reach (× history)")
         ax.set_ylabel("frequency")
         ax.set_title(f"{ch}: reach & frequency", loc="left")
+    return _save(fig, path)
 
 
 def plot_multipliers(table: pd.DataFrame, path: str | Path, roas_by_period: pd.DataFrame | None = None) -> Path:

@@ -77,6 +77,10 @@ def main() -> None:
         "divergences": int(np.asarray(idata["sample_stats"]["diverging"]).sum()),
         "n_free": len(free),
         "target_scale": scale,
+        # the units check: the mean week's media total and intercept, original units
+        "media_weekly_mean": round(float(arrays["contribution"].sum(axis=2).mean()), 3),
+        "intercept_mean": round(float(post["intercept_contribution"].mean()) * scale, 3),
+        "target_weekly_mean": round(float(y.mean()), 3),
     }
     sys.stdout.write("\nBAYESMMM_BENCH_RESULT " + json.dumps(result) + "\n")
 

@@ -1,9 +1,10 @@
 """Time-varying media, bayesmmm vs PyMC-Marketing's ``time_varying_media``, on the same data.
 
 Run through nox (``nox -s bench_peers_tvm``), which builds PyMC-Marketing's own virtualenv
-and passes its interpreter as ``--peer-python``; our fits run in this interpreter (in
-process), PyMC-Marketing's in a fresh process of the peer interpreter
-(``benchmarks/peer_tvm_fit.py``, which does not import bayesmmm).
+and passes its interpreter as ``--peer-python``. Every fit is a fresh process: ours of this
+interpreter (:func:`ours_child`), PyMC-Marketing's of the peer interpreter
+(``benchmarks/peer_tvm_fit.py``, which does not import bayesmmm); the compilation caches
+under ``OUT/cache`` are shared by every fit (after the first data set, a refit's caches).
 
 Data: the built-in ``effect_change`` scenario (156 weeks of search / social / tv; social's
 true effect halves mid-history, the others are constant), one data set per seed. Each data
@@ -25,8 +26,11 @@ posterior contribution (every draw; original units) over the year's spend; its p
 mean is scored against the truth's (the simulator's weekly contributions over the same
 spend, :func:`~bayesmmm.workflows.simulate_varying.roas_by_year`), as a relative error in
 the first and the last year, with the 90% interval's coverage of the truth. The constant
-channels (search, tv) check that the units agree. Wall: the libraries' ``fit`` calls
-(model build, compile, sampling). Convergence: max R-hat, divergences.
+channels (search, tv) check that the units agree (and PyMC-Marketing's fit reports its mean
+weekly media total and intercept in original units next to the target's mean). Wall: the
+libraries' ``fit`` calls (model build, compile, sampling). Convergence: max R-hat,
+divergences. ``multiplier_first/last_year_mean``: PyMC-Marketing's shared multiplier,
+posterior mean, averaged over the first / last third of the weeks (a year each here).
 
 Usage (modest sizes; the machine is shared)::
 
@@ -131,32 +135,33 @@ def simulate_set(seed: int, out: Path) -> dict[str, Any]:
     return {"seed": seed, "path": path, "frame": frame, "dates": dates, "spend": spend, "truth": true}
 
 
-def fit_ours(arm: str, data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], np.ndarray]:
-    """One bayesmmm fit in this process: measurements and the (sample, date, channel) contributions."""
+_OURS_CHILD = (
+    "import importlib.util as u; "
+    f"s = u.spec_from_file_location('peers_tvm', {str(Path(__file__).resolve())!r}); "
+    "m = u.module_from_spec(s); s.loader.exec_module(m); m.ours_child()"
+)
+
+
+def ours_child() -> None:  # pragma: no cover - runs in the subprocess
+    """Fit one data set with bayesmmm (spec on stdin), as ``benchmarks/peer_tvm_fit.py`` does theirs."""
+    from bayesmmm.data.loading import read_csv
     from bayesmmm.evaluation.summaries import diagnostics
     from bayesmmm.evaluation.varying import roas_by_period_table
     from bayesmmm.model.mmm import MMM
 
+    spec = json.loads(sys.stdin.read())
     model: dict[str, Any] = {
-        "adstock": {"name": "geometric", "l_max": args.l_max},
-        "saturation": {"name": args.saturation},
+        "adstock": {"name": "geometric", "l_max": spec["l_max"]},
+        "saturation": {"name": spec["saturation"]},
         "yearly_seasonality": 2,
         "trend": "linear",
     }
-    if arm.endswith("varying"):
+    if spec["time_varying_media"]:
         model["time_varying_media"] = {"channels": [CHANGED], "kind": "hsgp"}
-    sampler = {
-        "backend": args.ours,
-        "chains": args.chains,
-        "draws": args.draws,
-        "tune": args.tune,
-        "target_accept": args.target_accept,
-        "seed": data["seed"],
-        "progressbar": False,
-    }
+    frame = read_csv(spec["data_path"])
     mmm = MMM(DATA, model)
     start = time.perf_counter()
-    mmm.fit(data["frame"], sampler)
+    mmm.fit(frame, spec["sampler"])
     wall = time.perf_counter() - start
     diag = diagnostics(mmm.idata)
     media = mmm.posterior_components()["media"].stack(sample=("chain", "draw"))
@@ -164,42 +169,60 @@ def fit_ours(arm: str, data: dict[str, Any], args: argparse.Namespace) -> tuple[
     # the scoring must agree with the library's own roas_by_period.csv (same draws, same spend)
     table = roas_by_period_table(mmm)
     own = table[table.kind == "year"].set_index(["channel", "period"])["roas_mean"]
-    mine = yearly_roas_draws(data["dates"], contribution, data["spend"])
-    for year, d in mine.items():
+    dates = pd.DatetimeIndex(mmm.data.dates)
+    for year, d in yearly_roas_draws(dates, contribution, frame[CHANNELS].to_numpy(dtype=float)).items():
         for c, ch in enumerate(CHANNELS):
             if not np.isclose(d[:, c].mean(), own[(ch, year)], rtol=1e-6):
                 raise AssertionError(f"{ch} {year}: scoring {d[:, c].mean()} != roas_by_period {own[(ch, year)]}")
+    np.savez_compressed(spec["contributions_path"], contribution=contribution)
     result = {
-        "status": "ok",
         "wall_s": round(wall, 3),
         "max_rhat": round(float(diag["max_rhat"]), 4),
         "min_ess_bulk": round(float(diag["min_ess_bulk"]), 1),
         "divergences": int(diag["divergences"]),
     }
-    return result, contribution
+    sys.stdout.write("\nBAYESMMM_BENCH_RESULT " + json.dumps(result) + "\n")
 
 
-def fit_theirs(arm: str, data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], np.ndarray | None]:
-    """One PyMC-Marketing fit in a fresh peer process: measurements and its contributions."""
+def fit(arm: str, data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[str, Any], np.ndarray | None]:
+    """One fit in a fresh process (ours: this interpreter; theirs: ``--peer-python``), the compilation
+    caches under ``OUT/cache`` shared by every fit: its measurements and (sample, date, channel)
+    contributions in original units."""
     npz = (args.out / "fits" / f"{data['seed']}-{arm.replace('/', '-')}.npz").resolve()
-    spec = {
+    spec: dict[str, Any] = {
         "data_path": str(data["path"].resolve()),
-        "date_column": "date",
-        "target_column": "sales",
-        "channels": CHANNELS,
         "saturation": args.saturation,
         "l_max": args.l_max,
         "time_varying_media": arm.endswith("varying"),
-        "chains": args.chains,
-        "draws": args.draws,
-        "tune": args.tune,
-        "seed": data["seed"],
-        "target_accept": args.target_accept,
-        "nuts_sampler": args.theirs,
         "contributions_path": str(npz),
     }
     env = cache_env((args.out / "cache").resolve())
-    result = run_child(spec, env, args.timeout, python=args.peer_python, module=PEER_FIT.read_text())
+    if arm.startswith("bayesmmm"):
+        spec["sampler"] = {
+            "backend": args.ours,
+            "chains": args.chains,
+            "draws": args.draws,
+            "tune": args.tune,
+            "target_accept": args.target_accept,
+            "seed": data["seed"],
+            "progressbar": False,
+        }
+        result = run_child(spec, env, args.timeout, module=_OURS_CHILD)
+    else:
+        spec.update(
+            {
+                "date_column": "date",
+                "target_column": "sales",
+                "channels": CHANNELS,
+                "chains": args.chains,
+                "draws": args.draws,
+                "tune": args.tune,
+                "seed": data["seed"],
+                "target_accept": args.target_accept,
+                "nuts_sampler": args.theirs,
+            }
+        )
+        result = run_child(spec, env, args.timeout, python=args.peer_python, module=PEER_FIT.read_text())
     if result.get("status") != "ok":
         return result, None
     with np.load(npz) as f:
@@ -214,11 +237,12 @@ def fit_theirs(arm: str, data: dict[str, Any], args: argparse.Namespace) -> tupl
 
 def summarize(rows: pd.DataFrame, fits: pd.DataFrame) -> str:
     """Markdown: per arm, the changed channel's first / last-year errors, every channel's median
-    absolute error, coverage, wall time and convergence."""
+    absolute error, coverage, wall time (the first data set's fit compiles with empty caches) and
+    convergence; then every data set × arm × channel."""
     lines = [
         "| library / model | data sets | social first-year error (median abs; range) | social last-year error "
         "| median abs error, every channel × year | 90% covered | max R-hat (worst) | divergences (total) "
-        "| fit wall s (median) |",
+        "| fit wall s: first data set / median |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
@@ -236,7 +260,7 @@ def summarize(rows: pd.DataFrame, fits: pd.DataFrame) -> str:
         lines.append(
             f"| {arm} | {len(social)} | {err('rel_error_first')} | {err('rel_error_last')} | {np.median(every):.0%} "
             f"| {covered.sum()} / {covered.size} | {f.max_rhat.max():.3f} | {int(f.divergences.sum())} "
-            f"| {f.wall_s.median():.0f} |"
+            f"| {f.wall_s.iloc[0]:.0f} / {f.wall_s.median():.0f} |"
         )
     lines += [
         "",
@@ -281,7 +305,6 @@ def main() -> None:
             if cached.exists():
                 saved = json.loads(cached.read_text())
             else:
-                fit = fit_ours if arm.startswith("bayesmmm") else fit_theirs
                 result, contribution = fit(arm, data, args)
                 scores = []
                 if contribution is not None:

@@ -37,8 +37,8 @@ Usage (modest sizes; the machine is shared)::
     OMP_NUM_THREADS=1 nice -n 10 nox -s bench_peers_tvm -- --seeds 3 --chains 2 --draws 500 --tune 500
 
 Writes ``OUT/rows.csv`` (one row per data set × arm × channel), ``OUT/fits.csv`` (one per
-fit), ``OUT/summary.md`` and per fit ``OUT/fits/<seed>-<arm>.json``; finished fits are kept,
-so a larger ``--seeds`` only fits the new data sets.
+fit), ``OUT/summary.md`` and per fit ``OUT/fits/<seed>-<arm>.json``; finished fits with the
+same settings are kept, so a larger ``--seeds`` only fits the new data sets.
 """
 
 from __future__ import annotations
@@ -298,31 +298,32 @@ def main() -> None:
         parser.error("--peer-python is required for the pymc-marketing arms (run through `nox -s bench_peers_tvm`)")
     (args.out / "fits").mkdir(parents=True, exist_ok=True)
     rows, fits = [], []
+    settings = {k: getattr(args, k) for k in ("saturation", "l_max", "chains", "draws", "tune", "target_accept")}
     for seed in range(1, args.seeds + 1):
         data = simulate_set(seed, args.out)
         for arm in [a for a in ARMS if a in arms]:
             cached = args.out / "fits" / f"{seed}-{arm.replace('/', '-')}.json"
-            if cached.exists():
-                saved = json.loads(cached.read_text())
-            else:
+            wanted = {**settings, "backend": args.ours if arm.startswith("bayesmmm") else args.theirs}
+            saved = json.loads(cached.read_text()) if cached.exists() else {}
+            if saved.get("settings") != wanted:  # a fit with other settings is redone
                 result, contribution = fit(arm, data, args)
                 scores = []
                 if contribution is not None:
                     draws = yearly_roas_draws(data["dates"], contribution, data["spend"])
                     scores = score_rows(draws, data["truth"], CHANNELS)
-                saved = {"result": result, "scores": scores}
+                saved = {"settings": wanted, "result": result, "scores": scores}
                 cached.write_text(json.dumps(saved, indent=1))
             fits.append({"seed": seed, "arm": arm, **saved["result"]})
             rows += [{"seed": seed, "arm": arm, **s} for s in saved["scores"]]
             print(json.dumps(fits[-1]), flush=True)
             pd.DataFrame(rows).to_csv(args.out / "rows.csv", index=False)
             pd.DataFrame(fits).to_csv(args.out / "fits.csv", index=False)
-    settings = (
+    header = (
         f"{args.chains} chains × {args.tune} tune × {args.draws} draws, target_accept {args.target_accept}, "
         f"geometric adstock (l_max {args.l_max}) + {args.saturation} saturation; ours {args.ours}, "
         f"theirs {args.theirs}; data sets: effect_change seeds 1–{args.seeds}.\n\n"
     )
-    md = settings + summarize(pd.DataFrame(rows), pd.DataFrame(fits))
+    md = header + summarize(pd.DataFrame(rows), pd.DataFrame(fits))
     (args.out / "summary.md").write_text(md)
     print("\n" + md)
 

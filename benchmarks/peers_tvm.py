@@ -236,31 +236,41 @@ def fit(arm: str, data: dict[str, Any], args: argparse.Namespace) -> tuple[dict[
 
 
 def summarize(rows: pd.DataFrame, fits: pd.DataFrame) -> str:
-    """Markdown: per arm, the changed channel's first / last-year errors, every channel's median
-    absolute error, coverage, wall time (the first data set's fit compiles with empty caches) and
-    convergence; then every data set × arm × channel."""
+    """Markdown: per arm, the changed channel's first / last-year errors (median absolute, range),
+    how often both are within 20%, its estimated last / first-year ROAS ratio (the change) against
+    the truth's, the constant channels' median absolute error and the largest gap between their
+    estimated and true last / first ratio (a change invented where there is none), 90% coverage,
+    convergence and wall time (the first data set's fit compiles with empty caches); then every
+    data set × arm × channel."""
+    true_ratio = rows[rows.channel == CHANGED].eval("true_roas_last / true_roas_first")
     lines = [
-        "| library / model | data sets | social first-year error (median abs; range) | social last-year error "
-        "| median abs error, every channel × year | 90% covered | max R-hat (worst) | divergences (total) "
-        "| fit wall s: first data set / median |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| library / model | data sets | social first-year error: median abs (range) | social last-year error "
+        f"| social within 20% both years | social last / first ROAS (truth {true_ratio.min():.2f}–"
+        f"{true_ratio.max():.2f}) | other channels: median abs error | other channels: last / first ROAS, "
+        "largest gap to the truth's | 90% covered (channels × 2 years) | max R-hat (fits > 1.05) "
+        "| divergences (all fits) | min bulk ESS (median) | fit wall s: first data set / median |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
         part, f = rows[rows.arm == arm], fits[(fits.arm == arm) & (fits.status == "ok")]
         if part.empty:
             continue
-        social = part[part.channel == CHANGED]
-        every = np.abs(np.concatenate([part.rel_error_first, part.rel_error_last]))
+        social, other = part[part.channel == CHANGED], part[part.channel != CHANGED]
         covered = np.concatenate([part.covered90_first, part.covered90_last])
+        both = int(((social.rel_error_first.abs() <= 0.2) & (social.rel_error_last.abs() <= 0.2)).sum())
+        ratio = social.roas_last / social.roas_first
+        gap = np.abs(other.roas_last / other.roas_first - other.true_roas_last / other.true_roas_first).max()
+        other_err = np.median(np.abs(np.concatenate([other.rel_error_first, other.rel_error_last])))
 
         def err(col: str, s=social) -> str:
             v = s[col].to_numpy()
             return f"{np.median(np.abs(v)):.0%} ({v.min():+.0%} … {v.max():+.0%})"
 
         lines.append(
-            f"| {arm} | {len(social)} | {err('rel_error_first')} | {err('rel_error_last')} | {np.median(every):.0%} "
-            f"| {covered.sum()} / {covered.size} | {f.max_rhat.max():.3f} | {int(f.divergences.sum())} "
-            f"| {f.wall_s.iloc[0]:.0f} / {f.wall_s.median():.0f} |"
+            f"| {arm} | {len(social)} | {err('rel_error_first')} | {err('rel_error_last')} | {both} / {len(social)} "
+            f"| {ratio.min():.2f}–{ratio.max():.2f} | {other_err:.0%} | {gap:.3f} | {covered.sum()} / {covered.size} "
+            f"| {f.max_rhat.max():.3f} ({int((f.max_rhat > 1.05).sum())}) | {int(f.divergences.sum())} "
+            f"| {f.min_ess_bulk.median():.0f} | {f.wall_s.iloc[0]:.0f} / {f.wall_s.median():.0f} |"
         )
     lines += [
         "",

@@ -114,6 +114,17 @@ def bench_peers_calibration(session: nox.Session) -> None:
     _with_peer_env(session, "benchmarks/peers_calibration.py")
 
 
+@nox.session(python=PYTHON)
+def bench_peers_tvm(session: nox.Session) -> None:
+    """Time-varying media, bayesmmm vs PyMC-Marketing's ``time_varying_media`` (benchmarks/peers_tvm.py).
+
+    Like ``bench_peers``: this session's virtualenv holds PyMC-Marketing, our fits run in the
+    interpreter that runs nox. Extra arguments go to the script, e.g.
+    ``nox -s bench_peers_tvm -- --seeds 3``.
+    """
+    _with_peer_env(session, "benchmarks/peers_tvm.py")
+
+
 #: Google Meridian, pinned: the side-by-side figures in benchmarks/README.md were measured with it
 MERIDIAN = "google-meridian[jax]==2.1.0"
 

@@ -184,6 +184,12 @@ def frequency_frame(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _extreme(results: list[dict], key: str, pick, fmt: str) -> str:
+    """``pick`` (max or min) of ``key`` over the fits that report it (R-hat needs 2 chains), else "–"."""
+    values = [r[key] for r in results if r.get(key) is not None]
+    return format(pick(values), fmt) if values else "–"
+
+
 def _fit_cell(r: dict | None) -> str:
     if r is None:
         return "not run"
@@ -195,7 +201,7 @@ def _fit_cell(r: dict | None) -> str:
     spec = "".join(f", {k}={v}" for k, v in (r.get("model_spec") or {}).items())
     return (
         f"{r['wall_s']:.0f} s{sample}{cpu}{report}, load {r.get('load_average_1min_at_start')}{spec}; "
-        f"R-hat {r['max_rhat']}, min ESS {r['min_ess_bulk']:.0f}, {r['divergences']} div"
+        f"R-hat {r['max_rhat']}, min ESS {_extreme([r], 'min_ess_bulk', min, '.0f')}, {r['divergences']} div"
     )
 
 
@@ -269,9 +275,9 @@ def write_tables(out: Path) -> None:
             lines.append(
                 f"| {library} | {len(mine)} | {median([r['wall_s'] for r in mine])} "
                 f"| {median([r.get('cpu_s') for r in mine])} | {median(sample)} "
-                f"| {median([r.get('report_s') for r in mine])} | {max(r['max_rhat'] for r in mine):.3f} "
-                f"| {min(r['min_ess_bulk'] for r in mine):.0f} "
-                f"| {sum(r['divergences'] for r in mine)} of {draws} draws |"
+                f"| {median([r.get('report_s') for r in mine])} | {_extreme(mine, 'max_rhat', max, '.3f')} "
+                f"| {_extreme(mine, 'min_ess_bulk', min, '.0f')} "
+                f"| {sum(r['divergences'] or 0 for r in mine)} of {draws} draws |"
             )
         lines.append("")
     if not roi.empty:

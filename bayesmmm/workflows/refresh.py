@@ -66,6 +66,7 @@ from bayesmmm.model.mmm import MMM, ModelFileError
 __all__ = [
     "CHANGES_FILE",
     "CHANGE_THRESHOLD",
+    "PRIOR_KINDS",
     "RefreshResult",
     "changes_table",
     "channel_draws",
@@ -76,6 +77,8 @@ __all__ = [
 ]
 
 CHANGES_FILE = "changes.csv"
+#: ``--prior-from-posterior-kind``: the joint sequential update (default) or the moment-matched marginals
+PRIOR_KINDS = ("joint", "marginal")
 #: a quantity "moved" when the new value differs from the old by more than this fraction
 CHANGE_THRESHOLD = 0.1
 
@@ -269,17 +272,22 @@ def refresh_run(
     *,
     lift_tests: str | Path | None = None,
     prior_from_posterior: bool = False,
+    prior_kind: str = "joint",
     warm_metric: bool = True,
     overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> RefreshResult:
     """Refit the run in ``run_dir`` on ``data`` (see the module docstring) and write ``out_dir``.
 
-    ``warm_metric``: hand the first fit's mass matrix, step size and draws to a backend that takes
-    them, with the shorter warm-up ``sampler.warm_tune`` (False: posterior means as the initial
-    point and the full ``tune``, the same on every backend). ``overrides``: dotted experiment keys
-    (sampler settings from the command line). Returns the new run, the changes table (also
-    ``out_dir/changes.csv``) and the provenance (``out_dir/refresh.json``).
+    ``prior_from_posterior``: the first posterior becomes the prior, ``prior_kind`` ``joint`` (the
+    sequential update, :mod:`bayesmmm.model.sequential`: an MvNormal over every first-fit parameter,
+    the likelihood of the new periods and new lift tests only) or ``marginal`` (moment-matched
+    marginals of the time-invariant parameters, the likelihood over every period:
+    :mod:`bayesmmm.model.posterior_priors`). ``warm_metric``: hand the first fit's mass matrix, step
+    size and draws to a backend that takes them, with the shorter warm-up ``sampler.warm_tune``
+    (False: posterior means as the initial point and the full ``tune``, the same on every backend).
+    ``overrides``: dotted experiment keys (sampler settings from the command line). Returns the new
+    run, the changes table (also ``out_dir/changes.csv``) and the provenance (``out_dir/refresh.json``).
     """
     from bayesmmm.io import write_json, write_text
     from bayesmmm.workflows.experiment import default_run_dir, run_experiment
@@ -311,7 +319,19 @@ def refresh_run(
         "warm_metric": {"requested": warm_metric},
         "prior_from_posterior": prior_from_posterior,
     }
+    if prior_kind not in PRIOR_KINDS:
+        raise ConfigError(f"unknown prior-from-posterior kind {prior_kind!r}; use one of {', '.join(PRIOR_KINDS)}")
+    joint = prior_from_posterior and prior_kind == "joint"
     if prior_from_posterior:
+        provenance["prior_kind"] = prior_kind
+    if joint and restated:
+        warnings.warn(
+            "the joint update (--prior-from-posterior) does not re-read the first fit's periods: the first posterior "
+            "stands for them as they were; refresh without the option to use the restated figures",
+            UserWarning,
+            stacklevel=2,
+        )
+    if prior_from_posterior and not joint:
         from bayesmmm.model.posterior_priors import posterior_priors
 
         fitted = posterior_priors(old, new_data)
@@ -334,6 +354,14 @@ def refresh_run(
     def setup(mmm: MMM) -> None:
         mmm.fixed_scales = scales
         mmm.initial_values = start
+        if joint:
+            from bayesmmm.model.sequential import SequentialUpdate, new_lift_tests
+
+            mmm.sequential = SequentialUpdate(old.idata["posterior"].to_dataset(), old.require_spec(), seed)
+            fresh = new_lift_tests(old.lift_tests, mmm.lift_tests)
+            counted = 0 if mmm.lift_tests is None else len(mmm.lift_tests) - (0 if fresh is None else len(fresh))
+            provenance["lift_tests"] = {"new": 0 if fresh is None else len(fresh), "already_counted": counted}
+            mmm.set_lift_tests(fresh)
         if warm_metric:
             mmm.warm_start = warm
 
@@ -341,7 +369,7 @@ def refresh_run(
     log(
         f"Refreshing {run_dir} with {n_new} new periods ({new_data.dates[old.data.n_dates].date()} to "
         f"{new_data.dates[-1].date()}): the first fit's scales, warm start"
-        + (", its posterior as the prior" if prior_from_posterior else "")
+        + (f", its posterior as the prior ({prior_kind})" if prior_from_posterior else "")
     )
     seed = config.sampler.seed or 0
     # the first posterior's half of the changes table, on a worker thread while the new fit compiles
@@ -349,6 +377,8 @@ def refresh_run(
         before = pool.submit(channel_draws, old, 2000, seed)
         result = run_experiment(config, out, frame=frame, log=log, setup=setup)
         before_draws = before.result()
+    if joint and result.model.sequential is not None and result.model.sequential.prior is not None:
+        provenance["priors"] = result.model.sequential.prior.summary()
     if result.model.scales != scales:  # the contract of a refresh: never silently rescaled
         raise RuntimeError("the refreshed model's scales differ from the first fit's")
     timings = result.model.timings

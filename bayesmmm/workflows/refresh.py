@@ -66,6 +66,7 @@ from bayesmmm.model.mmm import MMM, ModelFileError
 __all__ = [
     "CHANGES_FILE",
     "CHANGE_THRESHOLD",
+    "COUNTED_TESTS_FILE",
     "PRIOR_KINDS",
     "RefreshResult",
     "changes_table",
@@ -77,6 +78,8 @@ __all__ = [
 ]
 
 CHANGES_FILE = "changes.csv"
+#: a joint refresh's record of every lift test its posterior holds (the first fit's and the new ones)
+COUNTED_TESTS_FILE = "lift_tests_counted.csv"
 #: ``--prior-from-posterior-kind``: the joint sequential update (default) or the moment-matched marginals
 PRIOR_KINDS = ("joint", "marginal")
 #: a quantity "moved" when the new value differs from the old by more than this fraction
@@ -351,6 +354,15 @@ def refresh_run(
         provenance["warm_metric"].update(ws.summary() if ws is not None else {"reason": reason})
         return ws
 
+    # the lift tests the first posterior already holds: its own and, for a refresh of a joint refresh, those
+    # its first posterior held (COUNTED_TESTS_FILE)
+    counted_before = old.lift_tests
+    if joint and (run_dir / COUNTED_TESTS_FILE).exists():
+        from bayesmmm.model.calibration import read_lift_tests
+
+        counted_before = read_lift_tests(run_dir / COUNTED_TESTS_FILE)
+    counted_now: list[pd.DataFrame | None] = [None]
+
     def setup(mmm: MMM) -> None:
         mmm.fixed_scales = scales
         mmm.initial_values = start
@@ -358,7 +370,8 @@ def refresh_run(
             from bayesmmm.model.sequential import SequentialUpdate, new_lift_tests
 
             mmm.sequential = SequentialUpdate(old.idata["posterior"].to_dataset(), old.require_spec(), seed)
-            fresh = new_lift_tests(old.lift_tests, mmm.lift_tests)
+            fresh = new_lift_tests(counted_before, mmm.lift_tests)
+            counted_now[0] = pd.concat([t for t in (counted_before, fresh) if t is not None], ignore_index=True)
             counted = 0 if mmm.lift_tests is None else len(mmm.lift_tests) - (0 if fresh is None else len(fresh))
             provenance["lift_tests"] = {"new": 0 if fresh is None else len(fresh), "already_counted": counted}
             mmm.set_lift_tests(fresh)
@@ -395,6 +408,8 @@ def refresh_run(
     provenance["convergence"]["passed"] = d.get("passed")
     changes = changes_table(old, result.model, config.output.hdi_prob, seed=seed, before=before_draws)
     write_text(out / CHANGES_FILE, changes.to_csv(index=False))
+    if joint and counted_now[0] is not None and len(counted_now[0]):
+        write_text(out / COUNTED_TESTS_FILE, counted_now[0].to_csv(index=False))
     write_json(out / "refresh.json", provenance)
     return RefreshResult(result, changes, run_dir, n_new, provenance)
 

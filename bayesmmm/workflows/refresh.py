@@ -371,7 +371,8 @@ def refresh_run(
 
             mmm.sequential = SequentialUpdate(old.idata["posterior"].to_dataset(), old.require_spec(), seed)
             fresh = new_lift_tests(counted_before, mmm.lift_tests)
-            counted_now[0] = pd.concat([t for t in (counted_before, fresh) if t is not None], ignore_index=True)
+            held = [t for t in (counted_before, fresh) if t is not None]
+            counted_now[0] = pd.concat(held, ignore_index=True) if held else None
             counted = 0 if mmm.lift_tests is None else len(mmm.lift_tests) - (0 if fresh is None else len(fresh))
             provenance["lift_tests"] = {"new": 0 if fresh is None else len(fresh), "already_counted": counted}
             mmm.set_lift_tests(fresh)

@@ -22,13 +22,16 @@ sampler settings) on the new table, with
   initial point, jittered per chain as usual) and run the full ``tune``;
   :mod:`bayesmmm.model.warm_start` falls back to that too where the new model's free variables
   are not the first posterior's (a variable per period);
-- optionally **the first posterior as the prior** of the time-invariant parameters
-  (:mod:`bayesmmm.model.posterior_priors`). The likelihood still covers every period of the new
-  table, so the first fit's periods then inform the parameters twice (once through the prior):
-  the anchored fit is more confident than the exact posterior given all the data, which is the
-  refresh without this option (and measured, it did not move less: ``benchmarks/README.md``). A
-  ``share`` / ``roas`` prior is fitted over the new table's periods
-  (:func:`~bayesmmm.model.posterior_priors.window_quantity`).
+- optionally **the first posterior as the prior** (``prior_from_posterior``): by default
+  (``prior_kind="joint"``) the sequential update of :mod:`bayesmmm.model.sequential`: an MvNormal
+  over the first posterior's unconstrained draws of all its parameters replaces their priors, the
+  likelihood covers the new periods only (the mean over the whole history) and only lift tests the
+  first posterior does not hold enter (``lift_tests_counted.csv`` records those it holds).
+  ``prior_kind="marginal"``: the time-invariant parameters' moment-matched marginals
+  (:mod:`bayesmmm.model.posterior_priors`) with the likelihood over every period, so the first
+  fit's periods inform them twice (more confident than the data warrant; measured, it did not move
+  less: ``benchmarks/README.md``); a ``share`` / ``roas`` prior is fitted over the new table's
+  periods (:func:`~bayesmmm.model.posterior_priors.window_quantity`).
 
 The new table (``--data``) holds the first fit's periods followed by the new ones, on the same
 grid (the dates of the first fit first, then at least one more); history that differs from the

@@ -141,14 +141,26 @@ def test_the_window_maps_keep_the_mean_of_the_first_periods(mmm_example_frame):
 
 # ------------------------------------------------------------------ MCMC
 @pytest.mark.slow
-def test_joint_update_matches_the_exact_refresh(tmp_path, example_run, mmm_example_frame):
+def test_joint_update_matches_the_exact_refresh(tmp_path, mmm_example_frame):
     """The joint update's ROAS posterior agrees with the exact refresh (the full-data posterior on the
     same scales) within a fraction of a posterior sd, with interval widths close to its; the
-    marginal kind (the first periods counted twice) is narrower."""
+    marginal kind (the first periods counted twice) is narrower. The first fit is sampled well
+    (4 chains × 500, ESS gate 400): the MvNormal is fitted to its draws, whose Monte Carlo error
+    would otherwise show up as a difference."""
+    from bayesmmm import run_experiment
+    from bayesmmm.config.experiment import ExperimentConfig
+    from tests.conftest import HOLDOUT_WEEKS
+
+    sampler = {"backend": "numpyro", "chains": 4, "draws": 500, "tune": 500, "seed": 3, "progressbar": False}
+    config = ExperimentConfig.model_validate(
+        {"name": "example", "data": MMM_EXAMPLE_DATA, "model": MODEL, "sampler": sampler, "output": {"figures": False}}
+    )
+    first = tmp_path / "first"
+    run = run_experiment(config, first, frame=mmm_example_frame.iloc[:-HOLDOUT_WEEKS].reset_index(drop=True))
+    assert run.diagnostics["min_ess_bulk"] > 400 and run.diagnostics["max_rhat"] < 1.01
     csv = tmp_path / "full.csv"
     mmm_example_frame.to_csv(csv, index=False)
-    common = ["-q", "refresh", str(example_run), "--data", str(csv), "--draws", "500", "--tune", "500"]
-    common += ["--sampler", "numpyro", "--seed", "3"]
+    common = ["-q", "refresh", str(first), "--data", str(csv), "--draws", "500", "--tune", "500", "--chains", "4"]
     runs = {
         "exact": [],
         "joint": ["--prior-from-posterior"],
@@ -162,12 +174,11 @@ def test_joint_update_matches_the_exact_refresh(tmp_path, example_run, mmm_examp
     info = json.loads((tmp_path / "joint" / "refresh.json").read_text())
     assert info["prior_kind"] == "joint" and info["priors"]["kind"] == "joint"
     assert info["convergence"]["max_rhat"] < 1.02 and info["convergence"]["divergences"] <= 5
-    exact, joint, marginal = tables["exact"], tables["joint"], tables["marginal"]
+    exact, joint = tables["exact"], tables["joint"]
     width = {k: t["roas_new_hdi_high"] - t["roas_new_hdi_low"] for k, t in tables.items()}
     sd = width["exact"] / (2 * 1.645)  # the exact posterior's sd from its 90% HDI
     z = (joint["roas_new_mean"] - exact["roas_new_mean"]).abs() / sd
     assert (z < 0.5).all(), z
     ratio = width["joint"] / width["exact"]
-    assert ratio.between(0.75, 1.3).all(), ratio
+    assert ratio.between(0.75, 1.33).all(), ratio
     assert (width["marginal"] / width["exact"]).median() < ratio.median()
-    assert marginal is not None

@@ -6,10 +6,16 @@ For each simulated data set (the built-in ``four_channel`` scenario, one seed pe
 2. ``bayesmmm refresh FIRST --data FULL.csv`` (same experiment, the first fit's scales, warm start:
    the first posterior's draws as the chains' starts, its covariance as the mass matrix, its step
    size, the shorter warm-up ``sampler.warm_tune``);
-3. ``bayesmmm refresh ... --prior-from-posterior`` (the anchored refresh);
+3. ``bayesmmm refresh ... --prior-from-posterior --prior-from-posterior-kind marginal`` (the anchored
+   refresh: moment-matched marginals, likelihood over every period; arm ``refresh_prior``);
 4. ``bayesmmm fit`` on the full data from scratch;
 5. (``--arms ... refresh_cold``) ``bayesmmm refresh ... --no-warm-metric``: the refresh as it was
-   before the warm metric (posterior means as the initial point, the full warm-up).
+   before the warm metric (posterior means as the initial point, the full warm-up);
+6. (``--arms ... refresh_joint``) ``bayesmmm refresh ... --prior-from-posterior``: the joint sequential
+   update (an MvNormal prior over the first posterior, likelihood of the new periods only).
+
+The 90% HDI width of each arm's ROAS is also given relative to the exact refresh's (arm ``refresh``,
+same data set and channel), ``hdi_vs_refresh``.
 
 Every step is a whole CLI process, timed with ``time.perf_counter`` around ``subprocess.run``.
 Each arm after the first fit starts from its own copy of the JAX cache as the first fit left it
@@ -22,7 +28,7 @@ error of each. The load average (1 min) is recorded before each process. Prints 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/refresh_study.py -o /tmp/refresh_study --seeds 0 1 \\
-        --chains 4 --draws 500 --tune 500 [--arms refresh refresh_prior scratch refresh_cold]
+        --chains 4 --draws 500 --tune 500 [--arms refresh refresh_prior scratch refresh_cold refresh_joint]
     python benchmarks/refresh_study.py -o OUT --merge A/results.csv B/results.csv   # runs split over processes
 """
 
@@ -73,7 +79,7 @@ def cli(args: list[str], cache: Path) -> float:
     return wall
 
 
-ARMS = ("refresh", "refresh_prior", "scratch", "refresh_cold")
+ARMS = ("refresh", "refresh_prior", "scratch", "refresh_cold", "refresh_joint")
 
 
 def one(seed: int, out: Path, sampler: dict[str, int], arm_names: list[str]) -> list[dict]:
@@ -105,9 +111,12 @@ def one(seed: int, out: Path, sampler: dict[str, int], arm_names: list[str]) -> 
             "--data",
             str(data_csv),
             "--prior-from-posterior",
+            "--prior-from-posterior-kind",
+            "marginal",
             "-o",
             str(root / "refresh_prior"),
         ],
+        "refresh_joint": [*refresh, "--prior-from-posterior", "-o", str(root / "refresh_joint")],
         "scratch": ["fit", str(exp), "--data", str(data_csv), "-o", str(root / "scratch")],
         "refresh_cold": [*refresh, "--no-warm-metric", "-o", str(root / "refresh_cold")],
     }
@@ -178,6 +187,11 @@ def report(table: pd.DataFrame, arms: list[str]) -> None:
         divergences=("divergences", "sum"),
         scales_equal=("scales_equal", "all"),
     )
+    if "refresh" in set(table["arm"]):  # interval widths relative to the exact refresh's
+        exact = table[table["arm"] == "refresh"].set_index(["seed", "channel"])["new_hdi_width"]
+        ref = exact.reindex(pd.MultiIndex.from_frame(table[["seed", "channel"]])).to_numpy()
+        table["hdi_vs_refresh"] = table["new_hdi_width"].to_numpy() / ref
+        summary["median_hdi_vs_refresh"] = table.groupby("arm")["hdi_vs_refresh"].median()
     table["abs_err"] = np.abs(table["new_roas"] / table["true_roas"] - 1)
     summary["median_abs_err_vs_truth"] = table.groupby("arm")["abs_err"].median()
     first_err = np.abs(table["first_roas"] / table["true_roas"] - 1)

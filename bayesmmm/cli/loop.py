@@ -54,10 +54,19 @@ def refresh(
         bool,
         typer.Option(
             "--prior-from-posterior",
-            help="the first posterior, moment-matched per parameter, becomes the prior of the time-invariant "
-            "parameters (media, adstock, saturation, controls, noise)",
+            help="the first posterior becomes the prior: by default the joint sequential update (an MvNormal "
+            "over all the first fit's parameters, likelihood of the new periods and new lift tests only); see "
+            "--prior-from-posterior-kind",
         ),
     ] = False,
+    prior_kind: Annotated[
+        str,
+        typer.Option(
+            "--prior-from-posterior-kind",
+            help="with --prior-from-posterior: joint (the sequential update, default) or marginal (moment-matched "
+            "marginals of the time-invariant parameters, likelihood over every period: the earlier behaviour)",
+        ),
+    ] = "joint",
     warm_metric: Annotated[
         bool,
         typer.Option(
@@ -93,6 +102,7 @@ def refresh(
         out,
         lift_tests=lift_tests,
         prior_from_posterior=prior_from_posterior,
+        prior_kind=prior_kind,
         warm_metric=warm_metric,
         overrides=overrides,
         log=_echo,

@@ -170,6 +170,9 @@ class MMM:
         #: built: the backend's warm start (mass matrix, step size, chains' starts, shorter warm-up;
         #: :mod:`bayesmmm.inference.warm`), set by a refresh; None: a cold warm-up
         self.warm_start: Callable[[Any, SamplerConfig], Any] | None = None
+        #: the joint sequential update of a refresh (:class:`~bayesmmm.model.sequential.SequentialUpdate`):
+        #: the first posterior as an MvNormal prior, the likelihood of the new periods only; None: a full fit
+        self.sequential: Any = None
         self._predictive: tuple[ModelSpec, Any, Predictive] | None = None
 
     def _build_seasonality(self):
@@ -406,9 +409,15 @@ class MMM:
                 for name, var_dims in self.varying.variables().items():
                     params[name] = self.varying.priors[name].create(name, dims=var_dims)
             mu = total(mean_components(spec, params, inputs))
-            self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
+            if self.sequential is None:
+                self.likelihood.observe("y", mu, params["sigma"], params, y, ("date", *geo))
+            else:  # the joint update: the new periods only, the mean over the whole history
+                start = self.sequential.start
+                self.likelihood.observe("y", mu[start:], params["sigma"], params, y[start:], None)
             if self.lift_tests is not None:
                 add_lift_likelihood(spec, self.lift_tests, params, (inputs["media"], inputs["t"]))
+            if self.sequential is not None:  # the first posterior as a joint prior (bayesmmm.model.sequential)
+                self.sequential.add_prior(model, spec, params)
         if self.initial_values:
             self._set_initial_values(model)
         return model
@@ -444,6 +453,8 @@ class MMM:
             parts.append(json.dumps(totals))
         if self.lift_tests is not None:  # which tests (channel, geo, dated) shapes the lift term
             parts.append(json.dumps(["lift", lift_key(self.lift_tests)]))
+        if self.sequential is not None:  # the joint update's prior and window shape the graph
+            parts.append(json.dumps(["sequential", self.sequential.key()]))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def _set_data(self, frame: pd.DataFrame) -> None:

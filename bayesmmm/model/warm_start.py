@@ -23,12 +23,15 @@ __all__ = ["posterior_warm_start", "unconstrained_draws"]
 METRIC_DRAWS = 1000
 
 
-def _forward_function(model):
-    """``f(constrained free variables...) -> unconstrained values...`` in the order of ``model.value_vars``."""
+def _forward_function(model, names=None):
+    """``f(constrained free variables...) -> unconstrained values...`` in the order of ``model.value_vars``
+    (only the free variables named in ``names``, where given)."""
     import pytensor
     from pytensor.graph.replace import clone_replace
 
     rvs = [model.values_to_rvs[v] for v in model.value_vars]
+    if names is not None:
+        rvs = [rv for rv in rvs if rv.name in set(names)]
     inputs = [rv.type(name=rv.name) for rv in rvs]
     outs = []
     for rv, x in zip(rvs, inputs, strict=True):
@@ -38,11 +41,14 @@ def _forward_function(model):
     return rvs, inputs, outs, pytensor
 
 
-def unconstrained_draws(model, posterior: Any, max_draws: int = METRIC_DRAWS, seed: int = 0):
+def unconstrained_draws(
+    model, posterior: Any, max_draws: int = METRIC_DRAWS, seed: int = 0, names: list[str] | None = None
+):
     """The draws of ``posterior`` (an xarray Dataset with ``chain, draw``) on ``model``'s
-    unconstrained space: a list over ``model.value_vars`` of ``(n, *value shape)`` arrays (at most
-    ``max_draws`` draws, a seeded subsample), or a string saying why not."""
-    rvs, inputs, outs, pytensor = _forward_function(model)
+    unconstrained space: a list over ``model.value_vars`` (those of the free variables in ``names``,
+    where given, in the model's order) of ``(n, *value shape)`` arrays (at most ``max_draws`` draws, a
+    seeded subsample), or a string saying why not."""
+    rvs, inputs, outs, pytensor = _forward_function(model, names)
     shapes = {name: np.shape(x) for name, x in model.initial_point().items()}
     values = []
     n_total = None
@@ -71,7 +77,8 @@ def unconstrained_draws(model, posterior: Any, max_draws: int = METRIC_DRAWS, se
         except Exception as exc:
             return f"the first posterior does not fit the new model's variables ({type(exc).__name__}: {exc})"
         out = [np.stack([np.asarray(p[k]) for p in per]) for k in range(len(rvs))]
-    for v, o in zip(model.value_vars, out, strict=True):
+    values_of = [model.rvs_to_values[rv] for rv in rvs]
+    for v, o in zip(values_of, out, strict=True):
         if o.shape[1:] != tuple(shapes.get(v.name, o.shape[1:])):
             return f"{v.name!r} has shape {shapes[v.name]} in the new model, {o.shape[1:]} in the first posterior"
     return out

@@ -363,6 +363,8 @@ def _changes_context(run_dir: Path, hdi_prob: float) -> dict[str, Any] | None:
         "new_periods": info.get("new_periods", "?"),
         "old_periods": info.get("old_periods", "?"),
         "prior_from_posterior": bool(info.get("prior_from_posterior", False)),
+        # runs refreshed before the joint update existed used the marginal kind
+        "prior_kind": str(info.get("prior_kind", "marginal")),
         "pct": f"{hdi_prob:.0%}",
     }
 

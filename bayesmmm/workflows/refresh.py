@@ -22,13 +22,16 @@ sampler settings) on the new table, with
   initial point, jittered per chain as usual) and run the full ``tune``;
   :mod:`bayesmmm.model.warm_start` falls back to that too where the new model's free variables
   are not the first posterior's (a variable per period);
-- optionally **the first posterior as the prior** of the time-invariant parameters
-  (:mod:`bayesmmm.model.posterior_priors`). The likelihood still covers every period of the new
-  table, so the first fit's periods then inform the parameters twice (once through the prior):
-  the anchored fit is more confident than the exact posterior given all the data, which is the
-  refresh without this option (and measured, it did not move less: ``benchmarks/README.md``). A
-  ``share`` / ``roas`` prior is fitted over the new table's periods
-  (:func:`~bayesmmm.model.posterior_priors.window_quantity`).
+- optionally **the first posterior as the prior** (``prior_from_posterior``): by default
+  (``prior_kind="joint"``) the sequential update of :mod:`bayesmmm.model.sequential`: an MvNormal
+  over the first posterior's unconstrained draws of all its parameters replaces their priors, the
+  likelihood covers the new periods only (the mean over the whole history) and only lift tests the
+  first posterior does not hold enter (``lift_tests_counted.csv`` records those it holds).
+  ``prior_kind="marginal"``: the time-invariant parameters' moment-matched marginals
+  (:mod:`bayesmmm.model.posterior_priors`) with the likelihood over every period, so the first
+  fit's periods inform them twice (more confident than the data warrant; measured, it did not move
+  less: ``benchmarks/README.md``); a ``share`` / ``roas`` prior is fitted over the new table's
+  periods (:func:`~bayesmmm.model.posterior_priors.window_quantity`).
 
 The new table (``--data``) holds the first fit's periods followed by the new ones, on the same
 grid (the dates of the first fit first, then at least one more); history that differs from the
@@ -66,6 +69,8 @@ from bayesmmm.model.mmm import MMM, ModelFileError
 __all__ = [
     "CHANGES_FILE",
     "CHANGE_THRESHOLD",
+    "COUNTED_TESTS_FILE",
+    "PRIOR_KINDS",
     "RefreshResult",
     "changes_table",
     "channel_draws",
@@ -76,6 +81,10 @@ __all__ = [
 ]
 
 CHANGES_FILE = "changes.csv"
+#: a joint refresh's record of every lift test its posterior holds (the first fit's and the new ones)
+COUNTED_TESTS_FILE = "lift_tests_counted.csv"
+#: ``--prior-from-posterior-kind``: the joint sequential update (default) or the moment-matched marginals
+PRIOR_KINDS = ("joint", "marginal")
 #: a quantity "moved" when the new value differs from the old by more than this fraction
 CHANGE_THRESHOLD = 0.1
 
@@ -269,17 +278,22 @@ def refresh_run(
     *,
     lift_tests: str | Path | None = None,
     prior_from_posterior: bool = False,
+    prior_kind: str = "joint",
     warm_metric: bool = True,
     overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> RefreshResult:
     """Refit the run in ``run_dir`` on ``data`` (see the module docstring) and write ``out_dir``.
 
-    ``warm_metric``: hand the first fit's mass matrix, step size and draws to a backend that takes
-    them, with the shorter warm-up ``sampler.warm_tune`` (False: posterior means as the initial
-    point and the full ``tune``, the same on every backend). ``overrides``: dotted experiment keys
-    (sampler settings from the command line). Returns the new run, the changes table (also
-    ``out_dir/changes.csv``) and the provenance (``out_dir/refresh.json``).
+    ``prior_from_posterior``: the first posterior becomes the prior, ``prior_kind`` ``joint`` (the
+    sequential update, :mod:`bayesmmm.model.sequential`: an MvNormal over every first-fit parameter,
+    the likelihood of the new periods and new lift tests only) or ``marginal`` (moment-matched
+    marginals of the time-invariant parameters, the likelihood over every period:
+    :mod:`bayesmmm.model.posterior_priors`). ``warm_metric``: hand the first fit's mass matrix, step
+    size and draws to a backend that takes them, with the shorter warm-up ``sampler.warm_tune``
+    (False: posterior means as the initial point and the full ``tune``, the same on every backend).
+    ``overrides``: dotted experiment keys (sampler settings from the command line). Returns the new
+    run, the changes table (also ``out_dir/changes.csv``) and the provenance (``out_dir/refresh.json``).
     """
     from bayesmmm.io import write_json, write_text
     from bayesmmm.workflows.experiment import default_run_dir, run_experiment
@@ -311,7 +325,19 @@ def refresh_run(
         "warm_metric": {"requested": warm_metric},
         "prior_from_posterior": prior_from_posterior,
     }
+    if prior_kind not in PRIOR_KINDS:
+        raise ConfigError(f"unknown prior-from-posterior kind {prior_kind!r}; use one of {', '.join(PRIOR_KINDS)}")
+    joint = prior_from_posterior and prior_kind == "joint"
     if prior_from_posterior:
+        provenance["prior_kind"] = prior_kind
+    if joint and restated:
+        warnings.warn(
+            "the joint update (--prior-from-posterior) does not re-read the first fit's periods: the first posterior "
+            "stands for them as they were; refresh without the option to use the restated figures",
+            UserWarning,
+            stacklevel=2,
+        )
+    if prior_from_posterior and not joint:
         from bayesmmm.model.posterior_priors import posterior_priors
 
         fitted = posterior_priors(old, new_data)
@@ -331,9 +357,28 @@ def refresh_run(
         provenance["warm_metric"].update(ws.summary() if ws is not None else {"reason": reason})
         return ws
 
+    # the lift tests the first posterior already holds: its own and, for a refresh of a joint refresh, those
+    # its first posterior held (COUNTED_TESTS_FILE)
+    counted_before = old.lift_tests
+    if joint and (run_dir / COUNTED_TESTS_FILE).exists():
+        from bayesmmm.model.calibration import read_lift_tests
+
+        counted_before = read_lift_tests(run_dir / COUNTED_TESTS_FILE)
+    counted_now: list[pd.DataFrame | None] = [None]
+
     def setup(mmm: MMM) -> None:
         mmm.fixed_scales = scales
         mmm.initial_values = start
+        if joint:
+            from bayesmmm.model.sequential import SequentialUpdate, new_lift_tests
+
+            mmm.sequential = SequentialUpdate(old.idata["posterior"].to_dataset(), old.require_spec(), seed)
+            fresh = new_lift_tests(counted_before, mmm.lift_tests)
+            held = [t for t in (counted_before, fresh) if t is not None]
+            counted_now[0] = pd.concat(held, ignore_index=True) if held else None
+            counted = 0 if mmm.lift_tests is None else len(mmm.lift_tests) - (0 if fresh is None else len(fresh))
+            provenance["lift_tests"] = {"new": 0 if fresh is None else len(fresh), "already_counted": counted}
+            mmm.set_lift_tests(fresh)
         if warm_metric:
             mmm.warm_start = warm
 
@@ -341,7 +386,7 @@ def refresh_run(
     log(
         f"Refreshing {run_dir} with {n_new} new periods ({new_data.dates[old.data.n_dates].date()} to "
         f"{new_data.dates[-1].date()}): the first fit's scales, warm start"
-        + (", its posterior as the prior" if prior_from_posterior else "")
+        + (f", its posterior as the prior ({prior_kind})" if prior_from_posterior else "")
     )
     seed = config.sampler.seed or 0
     # the first posterior's half of the changes table, on a worker thread while the new fit compiles
@@ -349,6 +394,8 @@ def refresh_run(
         before = pool.submit(channel_draws, old, 2000, seed)
         result = run_experiment(config, out, frame=frame, log=log, setup=setup)
         before_draws = before.result()
+    if joint and result.model.sequential is not None and result.model.sequential.prior is not None:
+        provenance["priors"] = result.model.sequential.prior.summary()
     if result.model.scales != scales:  # the contract of a refresh: never silently rescaled
         raise RuntimeError("the refreshed model's scales differ from the first fit's")
     timings = result.model.timings
@@ -365,6 +412,8 @@ def refresh_run(
     provenance["convergence"]["passed"] = d.get("passed")
     changes = changes_table(old, result.model, config.output.hdi_prob, seed=seed, before=before_draws)
     write_text(out / CHANGES_FILE, changes.to_csv(index=False))
+    if joint and counted_now[0] is not None and len(counted_now[0]):
+        write_text(out / COUNTED_TESTS_FILE, counted_now[0].to_csv(index=False))
     write_json(out / "refresh.json", provenance)
     return RefreshResult(result, changes, run_dir, n_new, provenance)
 

@@ -166,15 +166,22 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=250)
     parser.add_argument("--tune", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tvm_study.json"))
+    parser.add_argument("--kind", default="hsgp", help="the varying arm's multiplier (model.time_varying_media.kind)")
+    parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=sorted(ARMS), help="arms to fit")
     args = parser.parse_args()
+    ARMS["varying"]["time_varying_media"]["kind"] = args.kind
+    for arm in set(ARMS) - set(args.arms):
+        del ARMS[arm]
     sampler = {"draws": args.draws, "tune": args.tune, "chains": 2}
     rows: list[dict] = []
     jobs = [(s, True) for s in range(1, args.seeds + 1)] + [(100 + s, False) for s in range(1, args.constant + 1)]
     for seed, changing in jobs:
         rows += run(seed, changing, {**sampler, "seed": seed})
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"sampler": sampler, "rows": rows, "summary": summarize(rows)}, indent=1))
+        record = {"sampler": sampler, "kind": args.kind, "rows": rows, "summary": summarize(rows)}
+        args.out.write_text(json.dumps(record, indent=1))
     print(json.dumps(summarize(rows), indent=1))
+    print(f"varying arm: kind {args.kind}")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bayesmmm.config.experiment import DiagnosticsConfig
 from bayesmmm.decisions.optimizer import maximize_allocation, optimize_budget
 from bayesmmm.evaluation.criteria import loo_summary
+from bayesmmm.evaluation.summaries import diagnostics
 from bayesmmm.evaluation.varying import roas_by_period_table
 from bayesmmm.model.mmm import MMM
 from bayesmmm.workflows.simulate import builtin_scenario, load_scenario, simulate, true_flight_response
@@ -117,7 +119,9 @@ def run(seed: int, changing: bool, sampler: dict) -> list[dict]:
         mmm.fit(frame, sampler)
         fit_s = time.perf_counter() - t0
         table = roas_by_period_table(mmm)
-        est = table[(table.channel == "social") & (table.kind == "year")].set_index("period")["roas_mean"]
+        yearly = table[(table.channel == "social") & (table.kind == "year")].set_index("period")
+        est = yearly["roas_mean"]
+        low, high = yearly["roas_hdi_low"], yearly["roas_hdi_high"]
         loo = loo_summary(mmm.idata)
         row = {
             "seed": seed,
@@ -129,8 +133,11 @@ def run(seed: int, changing: bool, sampler: dict) -> list[dict]:
             "roas_last": float(est[last]),
             "rel_error_first": float(est[first] / years[first] - 1),
             "rel_error_last": float(est[last] / years[last] - 1),
+            "covered_first": bool(low[first] <= years[first] <= high[first]),  # the 90% HDI holds the truth
+            "covered_last": bool(low[last] <= years[last] <= high[last]),
             "elpd": loo.get("elpd"),
             "divergences": int(mmm.idata["sample_stats"]["diverging"].sum()),
+            "max_rhat": float(diagnostics(mmm.idata, DiagnosticsConfig())["max_rhat"]),
             "fit_s": round(fit_s, 1),
             **score_plan(mmm, planning),
         }
@@ -154,6 +161,11 @@ def summarize(rows: list[dict]) -> dict:
                     sum(abs(r["rel_error_first"]) <= 0.2 and abs(r["rel_error_last"]) <= 0.2 for r in part)
                 ),
                 "median_captured_gain": float(np.nanmedian([r["captured_gain"] for r in part])),
+                "max_rhat_over_1.01": int(sum(r.get("max_rhat", 0.0) > 1.01 for r in part)),
+                "hdi90_covers_first_last": [
+                    int(sum(r.get("covered_first", False) for r in part)),
+                    int(sum(r.get("covered_last", False) for r in part)),
+                ],
                 "mean_elpd": float(np.mean([r["elpd"] for r in part if r["elpd"] is not None])),
             }
     return out
@@ -165,6 +177,7 @@ def main() -> None:
     parser.add_argument("--constant", type=int, default=4)
     parser.add_argument("--draws", type=int, default=250)
     parser.add_argument("--tune", type=int, default=300)
+    parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tvm_study.json"))
     parser.add_argument("--kind", default="hsgp", help="the varying arm's multiplier (model.time_varying_media.kind)")
     parser.add_argument("--arms", nargs="+", choices=sorted(ARMS), default=sorted(ARMS), help="arms to fit")
@@ -172,7 +185,7 @@ def main() -> None:
     ARMS["varying"]["time_varying_media"]["kind"] = args.kind
     for arm in set(ARMS) - set(args.arms):
         del ARMS[arm]
-    sampler = {"draws": args.draws, "tune": args.tune, "chains": 2}
+    sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains}
     rows: list[dict] = []
     jobs = [(s, True) for s in range(1, args.seeds + 1)] + [(100 + s, False) for s in range(1, args.constant + 1)]
     for seed, changing in jobs:

@@ -42,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from meridian_side_by_side import ROOT, fit_bayesmmm, fit_meridian, shown_path, thread_env
+from meridian_side_by_side import ROOT, fit_bayesmmm, fit_meridian, shown_path, thread_env, write_json
 
 SCENARIO = "reach_frequency"
 SEEDS = [2700, 2701, 2702]
@@ -126,11 +126,11 @@ def main() -> None:
         truth = truth_rows(experiment)
         if args.only != "bayesmmm":
             result = {**fit_meridian(name, experiment, args), "model_spec": args.model_spec or {}, "truth": truth}
-            _write_json(args.out / f"meridian_{name}.json", result)
+            write_json(args.out / f"meridian_{name}.json", result)
             print(json.dumps({k: v for k, v in result.items() if k not in ("roi", "optimal_frequency")}), flush=True)
         if args.only != "meridian":
             result = {**report_rf(fit_bayesmmm(name, experiment, args), args), "truth": truth}
-            _write_json(args.out / f"bayesmmm_{name}.json", result)
+            write_json(args.out / f"bayesmmm_{name}.json", result)
             print(json.dumps({k: v for k, v in result.items() if k not in ("roi", "rf")}), flush=True)
     write_tables(args.out)
 
@@ -310,10 +310,6 @@ def write_tables(out: Path) -> None:
         lines.append("")
     (out / "side_by_side.md").write_text("\n".join(lines))
     print("\n".join(lines))
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -73,12 +73,12 @@ def main() -> None:
         experiment = DATASETS[name]
         if args.only != "bayesmmm":
             result = fit_meridian(name, experiment, args)
-            _write_json(args.out / f"meridian_{name}.json", result)
+            write_json(args.out / f"meridian_{name}.json", result)
             print(json.dumps({k: v for k, v in result.items() if k != "roi"}), flush=True)
             print(roi_markdown(result), flush=True)
         if args.only != "meridian":
             result = fit_bayesmmm(name, experiment, args)
-            _write_json(args.out / f"bayesmmm_{name}.json", result)
+            write_json(args.out / f"bayesmmm_{name}.json", result)
             print(json.dumps({k: v for k, v in result.items() if k != "roi"}), flush=True)
     write_tables(args.out)
 
@@ -319,7 +319,8 @@ def write_tables(out: Path) -> None:
     print("\n".join(lines))
 
 
-def _write_json(path: Path, payload: dict) -> None:
+def write_json(path: Path, payload: dict) -> None:
+    """``payload`` as indented JSON at ``path`` (the stored results the tables are made from)."""
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 

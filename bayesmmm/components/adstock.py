@@ -124,8 +124,6 @@ def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
     l_max : number of lags (lag 0 included)
     normalize : divide by the weights' sum, as :class:`Adstock` does
     """
-    import pytensor
-
     x_in = pt.as_tensor_variable(x)
     alpha_in = pt.as_tensor_variable(alpha)
     l_max = int(l_max)
@@ -133,9 +131,18 @@ def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
         from bayesmmm.components.recursion import geometric_recursion_numpy
 
         y = geometric_recursion_numpy(x_in, alpha_in, l_max=l_max)
-        if not normalize:
-            return y
-        return y / pt.sum(geometric_weights(lag_tensor(l_max, alpha_in.ndim), alpha_in), axis=0)
+    else:
+        y = _geometric_scan(x_in, alpha_in, l_max)
+    if not normalize:
+        return y
+    # Σ_l α^l = (1 - α^L) / (1 - α); computed as the sum of the weights (exact, and finite at α → 1)
+    return y / pt.sum(geometric_weights(lag_tensor(l_max, alpha_in.ndim), alpha_in), axis=0)
+
+
+def _geometric_scan(x_in, alpha_in, l_max: int):
+    """The unnormalized recursion of :func:`geometric_recursion` as a ``scan`` (the sampling graph's form)."""
+    import pytensor
+
     # the scan runs on (date, batch) with no static sizes, so that a graph rewritten with other inputs
     # (the JAX translation replaces the data by inputs of unknown shape) keeps consistent types
     batch_shape = pt.broadcast_shape(x_in[0], alpha_in)
@@ -153,7 +160,7 @@ def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
     def step(x_t, x_out, y_prev, alpha, alpha_l):
         return x_t + alpha * y_prev - alpha_l * x_out
 
-    y = pytensor.scan(
+    return pytensor.scan(
         step,
         sequences=[x, lagged],
         outputs_info=[start],
@@ -161,12 +168,6 @@ def geometric_recursion(x, alpha, *, l_max: int, normalize: bool = True):
         strict=True,
         return_updates=False,
     )[:, :-1].reshape((x_in.shape[0], *batch_shape))
-    alpha = alpha_in
-    if not normalize:
-        return y
-    # Σ_l α^l = (1 - α^L) / (1 - α); computed as the sum of the weights (exact, and finite at α → 1)
-    total = pt.sum(geometric_weights(lag_tensor(l_max, alpha.ndim), alpha), axis=0)
-    return y / total
 
 
 def lag_tensor(l_max: int, ndim: int):

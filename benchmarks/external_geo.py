@@ -76,6 +76,7 @@ def external_geo_panel(
     noise_level: float = 0.04,
     media_share: float = 0.3,
     hill_shape: tuple[float, float] = (0.7, 1.3),
+    curve: str = "hill",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Simulate a geo panel (see the module docstring) and its truth.
 
@@ -98,6 +99,9 @@ def external_geo_panel(
         concave or nearly (as Meridian's default shape 1); S-shaped curves (shape 2-2.5) bias
         the NATIONAL contributions of a logistic model by 40-50% on their own (functional form,
         not geo structure: measured in ``benchmarks/README.md``).
+    curve : ``hill`` (the default) or ``logistic``: ``tanh(x / K)``, i.e. ``(1 - e^(-2x/K)) / (1 +
+        e^(-2x/K))``, the model's own family, with ``K`` drawn as the Hill's half-point (every other
+        respect unchanged): it isolates the geo structure from the curve's form.
     """
     if n_channels > len(CHANNEL_NAMES):
         raise ValueError(f"at most {len(CHANNEL_NAMES)} channels")
@@ -140,7 +144,12 @@ def external_geo_panel(
     half = typical * rng.uniform(0.6, 1.6, n_channels)
     half_g = half[None, :] * np.exp(param_sd_log * rng.standard_normal((n_geos, n_channels)))
     shape = rng.uniform(*hill_shape, n_channels)
-    response = hill(x, half_g[None], shape[None, None])  # (week, geo, ch) in [0, 1)
+    if curve == "hill":
+        response = hill(x, half_g[None], shape[None, None])  # (week, geo, ch) in [0, 1)
+    elif curve == "logistic":
+        response = np.tanh(x / half_g[None])
+    else:
+        raise ValueError("curve: hill or logistic")
 
     # ---- baseline per head, and per-geo effects
     base_head = 100.0  # sales per 1000 people per week

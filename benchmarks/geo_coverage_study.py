@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmmm.config.experiment import SamplerConfig
+from bayesmmm.evaluation.criteria import loo_summary
 from bayesmmm.evaluation.summaries import diagnostics, roas_geo_table, roas_table
 from bayesmmm.io import write_text
 from bayesmmm.model.mmm import MMM
@@ -154,7 +155,10 @@ def fit_panel(
     true_nat = np.array([truth["channels"][c]["roas"] for c in nat["channel"]])
     true_nat_contribution = np.array([truth["channels"][c]["contribution"] for c in nat["channel"]])
     diag = diagnostics(mmm.idata)
+    loo = loo_summary(mmm.idata)
     facts = {
+        "elpd_loo": loo["elpd"],
+        "elpd_loo_se": loo["se"],
         "divergences": diag["divergences"],
         "max_rhat": diag["max_rhat"],
         "min_ess_bulk": diag["min_ess_bulk"],
@@ -167,6 +171,20 @@ def fit_panel(
         "national_abs_err": np.abs(nat["contribution_mean"].to_numpy() / true_nat_contribution - 1).tolist(),
     }
     return rows, facts
+
+
+def add_selected(table: pd.DataFrame, fits: pd.DataFrame, a: str, b: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``table`` and ``fits`` with the variant ``select_{a}_{b}``: per panel the fit of ``a`` or ``b``
+    with the higher PSIS-LOO elpd (panels lacking either fit, or its elpd, are left out)."""
+    key = ["geos", "panel"]
+    both = fits[fits["variant"].isin([a, b])].dropna(subset=["elpd_loo"])
+    best = both.loc[both.groupby(key)["elpd_loo"].idxmax()]
+    best = best[both.groupby(key)["variant"].nunique().reindex(pd.MultiIndex.from_frame(best[key])).to_numpy() == 2]
+    name = f"select_{a}_{b}"
+    chosen = best[[*key, "variant"]]
+    rows = table.merge(chosen, on=[*key, "variant"]).assign(variant=name)
+    print(f"{name}: {a} chosen on {int((best['variant'] == a).sum())} of {len(best)} panels")
+    return pd.concat([table, rows], ignore_index=True), pd.concat([fits, best.assign(variant=name)], ignore_index=True)
 
 
 def covered(t: pd.DataFrame, level: str = "") -> pd.Series:
@@ -256,6 +274,13 @@ def main() -> None:
         help="heterogeneity fixed for every panel instead of drawn, e.g. noise_size_power=0 population_sd_log=1",
     )
     parser.add_argument("--no-fit", action="store_true", help="summarize the finished fits only; fit nothing")
+    parser.add_argument(
+        "--select",
+        nargs=2,
+        metavar=("A", "B"),
+        help="add the variant select_A_B: per panel, whichever of variants A and B has the higher PSIS-LOO elpd "
+        "(what `bayesmmm select` would pick)",
+    )
     args = parser.parse_args()
     fixed = {k: _value(v) for k, v in (item.split("=", 1) for item in args.fix)}
     sampler = SamplerConfig(
@@ -287,6 +312,8 @@ def main() -> None:
                 tables.append(pd.DataFrame(record["rows"]).assign(**meta))
                 fits.append({**meta, **record["heterogeneity"], **record["facts"]})
     table, fit_table = pd.concat(tables, ignore_index=True), pd.DataFrame(fits)
+    if args.select:
+        table, fit_table = add_selected(table, fit_table, *args.select)
     table.to_csv(args.out / "geo_coverage.csv", index=False)
     fit_table.drop(columns="national_abs_err").to_csv(args.out / "geo_coverage_fits.csv", index=False)
     summary = summarize(table, fit_table)

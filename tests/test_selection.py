@@ -75,6 +75,22 @@ def test_bic_by_hand():
     assert bic(tree) == pytest.approx(-2 * ll.sum(axis=1).max() + 2 * np.log(40))
 
 
+def test_criteria_of_a_geo_models_log_likelihood_count_every_date_and_geo():
+    """A geo model's log-likelihood is (chain, draw, date, geo): WAIC and BIC treat its date × geo
+    cells as the observations (before: the draws' rows were mixed with the dates)."""
+    flat = fake_tree(4)
+    ll = flat["log_likelihood"]["y"].to_numpy()  # (2, 300, 40)
+    geo = xr.DataTree.from_dict(
+        {
+            "posterior": flat["posterior"].to_dataset(),
+            "log_likelihood": xr.Dataset({"y": (("chain", "draw", "date", "geo"), ll.reshape(2, 300, 20, 2))}),
+        }
+    )
+    assert waic(geo) == pytest.approx(waic(flat), rel=1e-12)
+    assert bic(geo) == pytest.approx(bic(flat), rel=1e-12)
+    assert float(loo(geo).elpd) == pytest.approx(float(loo(flat).elpd), rel=1e-10)
+
+
 def test_crps_against_pairwise_and_normal_closed_form():
     rng = np.random.default_rng(3)
     samples = rng.normal(size=(200, 3))

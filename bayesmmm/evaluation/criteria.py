@@ -32,9 +32,10 @@ PARETO_K_WARN = 0.7
 
 
 def _pointwise(idata: Any) -> np.ndarray:
-    """Log-likelihood as (samples, observations)."""
-    ll = idata["log_likelihood"]["y"]
-    return ll.to_numpy().reshape(-1, ll.shape[-1])
+    """Log-likelihood as (samples, observations): a geo model's (chain, draw, date, geo) has
+    date × geo observations."""
+    ll = idata["log_likelihood"]["y"].transpose("chain", "draw", ...)
+    return ll.to_numpy().reshape(ll.sizes["chain"] * ll.sizes["draw"], -1)
 
 
 def waic(idata: Any) -> dict[str, float]:

@@ -77,6 +77,8 @@ def external_geo_panel(
     media_share: float = 0.3,
     hill_shape: tuple[float, float] = (0.7, 1.3),
     curve: str = "hill",
+    trend_sd: float = 0.05,
+    season_sd: float = 0.03,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Simulate a geo panel (see the module docstring) and its truth.
 
@@ -99,6 +101,8 @@ def external_geo_panel(
         concave or nearly (as Meridian's default shape 1); S-shaped curves (shape 2-2.5) bias
         the NATIONAL contributions of a logistic model by 40-50% on their own (functional form,
         not geo structure: measured in ``benchmarks/README.md``).
+    trend_sd, season_sd : spread across geos of the baseline's relative trend slope (mean 0.1 over
+        the panel) and seasonal amplitude (mean 0.08); 0 gives every geo the same baseline shape.
     curve : ``hill`` (the default) or ``logistic``: ``tanh(x / K)``, i.e. ``(1 - e^(-2x/K)) / (1 +
         e^(-2x/K))``, the model's own family, with ``K`` drawn as the Hill's half-point (every other
         respect unchanged): it isolates the geo structure from the curve's form.
@@ -154,8 +158,8 @@ def external_geo_panel(
     # ---- baseline per head, and per-geo effects
     base_head = 100.0  # sales per 1000 people per week
     base_level = heads * base_head * np.exp(0.2 * rng.standard_normal(n_geos))
-    slope = rng.normal(0.1, 0.05, n_geos)
-    amp = np.clip(rng.normal(0.08, 0.03, n_geos), 0.0, None)
+    slope = rng.normal(0.1, trend_sd, n_geos)
+    amp = np.clip(rng.normal(0.08, season_sd, n_geos), 0.0, None)
     phase = rng.uniform(0, 2 * np.pi)
     season = np.sin(2 * np.pi * t / 52.18 + phase)
     baseline = base_level[None] * (1 + slope[None] * t[:, None] / n_weeks + amp[None] * season[:, None])

@@ -50,33 +50,38 @@ def np_saturation(name: str, x: np.ndarray, params: dict[str, float]) -> np.ndar
     )
 
 
-def reference_share(mmm: MMM, draws: dict[str, np.ndarray]) -> np.ndarray:
+def reference_share(mmm: MMM, draws: dict[str, np.ndarray], block: str = "media") -> np.ndarray:
     """Σ_g β_g s_y,g Σ_t [f(min(a_t, a_lo)) − f(0)] / Σ_g β_g s_y,g Σ_t [f(a_t) − f(0)], one loop per draw,
-    geo and channel; a_t the adstocked scaled media, a_lo its 5th percentile over the weeks."""
+    geo and column; a_t the adstocked scaled media (or organic activity), a_lo its 5th percentile over the
+    weeks."""
     spec = mmm.require_spec()
     data = spec.data
-    sat = spec.saturation
-    if mmm.is_geo:
-        media = data.geo_media  # (date, geo, channel)
-        scale_media = np.asarray(spec.scales.media)  # (geo, channel)
-        scale_y = np.asarray(spec.scales.target)  # (geo,)
+    adstock, sat, beta = spec.transforms(block)
+    raw = data.geo_media if block == "media" else data.geo_organic  # (date, geo, column)
+    if not mmm.is_geo:
+        raw = (data.media if block == "media" else data.organic)[:, None, :]
+    scale_x = np.asarray(spec.scales.media if block == "media" else spec.scales.organic).reshape(-1, raw.shape[2])
+    scale_y = np.asarray(spec.scales.target).reshape(-1)
+    n, geos, columns = len(draws["beta"]), raw.shape[1], raw.shape[2]
+    if mmm.is_geo and block == "media":
         per_geo = mmm.geo_media_parameters(draws)  # (sample, geo, channel)
-    else:
-        media = data.media[:, None, :]
-        scale_media = np.asarray(spec.scales.media)[None, :]
-        scale_y = np.array([1.0])
-        per_geo = {k: np.asarray(v)[:, None, :] for k, v in draws.items() if np.ndim(v) == 2}
-    n = len(draws["beta"])
-    out = np.empty((n, media.shape[2]))
+    else:  # national, or the organic media's shared parameters
+        per_geo = {
+            k: np.broadcast_to(np.asarray(v)[:, None, :], (n, geos, np.shape(v)[1]))
+            for k, v in draws.items()
+            if np.ndim(v) == 2
+        }
+    out = np.empty((n, columns))
     for d in range(n):
-        for c in range(media.shape[2]):
+        for c in range(columns):
             num = den = 0.0
-            for g in range(media.shape[1]):
-                a = np_adstock(media[:, g, c] / scale_media[g, c], per_geo["adstock_alpha"][d, g, c])
+            for g in range(geos):
+                alpha = per_geo[adstock.variable_names["alpha"]][d, g, c]
+                a = np_adstock(raw[:, g, c] / scale_x[g % len(scale_x), c], alpha)
                 a_lo = np.percentile(a, LOW_PERCENTILE)
                 params = {p: per_geo[v][d, g, c] for p, v in sat.variable_names.items()}
                 f0 = np_saturation(sat.name, np.zeros(1), params)[0]
-                weight = per_geo["beta"][d, g, c] * scale_y[g]
+                weight = per_geo[beta][d, g, c] * scale_y[g % len(scale_y)]
                 num += weight * (np_saturation(sat.name, np.minimum(a, a_lo), params) - f0).sum()
                 den += weight * (np_saturation(sat.name, a, params) - f0).sum()
             out[d, c] = num / den
@@ -98,7 +103,15 @@ def _frame(geos: int = 0, seed: int = 0) -> pd.DataFrame:
     for g in range(max(geos, 1)):
         steady, flighted = _spend(rng, N_WEEKS)
         part = pd.DataFrame(
-            {"date": dates, "steady": steady * (1 + g), "flighted": flighted, "sales": 500 + rng.normal(0, 10, N_WEEKS)}
+            {
+                "date": dates,
+                "steady": steady * (1 + g),
+                "flighted": flighted,
+                "newsletter": np.where(
+                    rng.uniform(size=N_WEEKS) < 0.3, 0.0, 50.0 * (1 + g) * rng.uniform(0.5, 1.5, N_WEEKS)
+                ),
+                "sales": 500 + rng.normal(0, 10, N_WEEKS),
+            }
         )
         if geos:
             part.insert(1, "geo", f"g{g}")
@@ -106,8 +119,10 @@ def _frame(geos: int = 0, seed: int = 0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _model(saturation: str, geos: int = 0) -> MMM:
+def _model(saturation: str, geos: int = 0, organic: bool = False) -> MMM:
     data = {"channel_columns": CHANNELS, "target_column": "sales"}
+    if organic:
+        data["organic_columns"] = ["newsletter"]
     model = {"adstock": {"name": "geometric", "l_max": L_MAX}, "saturation": saturation, "yearly_seasonality": 0}
     if geos:
         data["geo_column"] = "geo"
@@ -131,6 +146,16 @@ def test_share_matches_a_numpy_loop_on_fixed_draws(saturation, geos):
     got = share_draws(mmm, draws=draws)
     assert got.shape == (12, 2)
     np.testing.assert_allclose(got, reference_share(mmm, draws), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("geos", [0, 2])
+def test_organic_share_matches_a_numpy_loop(geos):
+    mmm = _model("hill", geos, organic=True)
+    draws = prior_draws(mmm, n=8, seed=2)
+    got = share_draws(mmm, "organic", draws=draws)
+    assert got.shape == (8, 1)
+    np.testing.assert_allclose(got, reference_share(mmm, draws, "organic"), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(share_draws(mmm, draws=draws), reference_share(mmm, draws), rtol=1e-8, atol=1e-10)
 
 
 def test_flighted_channel_has_almost_nothing_below_its_data_and_always_on_most():

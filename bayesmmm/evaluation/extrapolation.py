@@ -144,13 +144,13 @@ def extrapolation_advice(name: str, share: float, saturation: str, n_parameters:
     )
     if organic:
         return f"{head}; a two-parameter saturation (`{key}: hill`) gives an honest interval"
-    test = "a go-dark lift test (`calibration.lift_tests`) measures it"
+    test = "a go-dark lift test (`calibration.lift_tests`)"
     if n_parameters <= 1:
         return (
             f"{head} (a one-parameter curve like {saturation} pins it); use a two-parameter saturation "
-            f"(`{key}: hill`) for an honest interval, or {test}"
+            f"(`{key}: hill`) for an honest interval, or {test} to measure it"
         )
-    return f"{head}; {test}"
+    return f"{head}; {test} measures it"
 
 
 def extrapolation(

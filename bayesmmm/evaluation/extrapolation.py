@@ -22,16 +22,18 @@ units (``beta_g · s_y,g``, the per-geo parameters of :func:`~bayesmmm.model.geo
 before dividing. A time-varying channel's periods are weighted by its multiplier, as its contribution
 is. A flighted channel whose adstocked input decays to about zero between flights has
 ``a_lo ≈ 0`` and a share near 0; an always-on channel at 0.6–1.5× its mean, under a logistic curve
-with ``lam ≈ 1.5``, has 0.5–0.7. ``extrapolated`` flags a posterior median share of at least
-``diagnostics.extrapolated_share`` (default :data:`DEFAULT_SHARE`).
+with ``lam = 1.5``, has 0.6–0.8 (measured over prior draws of the adstock). ``extrapolated`` flags a
+posterior median share of at least ``diagnostics.extrapolated_share`` (default :data:`DEFAULT_SHARE`).
 
 Exposure channels are covered (their curves act on exposure, as ``a_t`` does here), and organic media
 with their own transforms. Reach & frequency channels are not: their response is linear in the
 adstocked reach (the saturation acts on frequency), so their share is ``None``.
 
 Nothing is stored with a fit: the share is computed from the posterior (thinned to
-:data:`MAX_DRAWS` draws; well under a second on a 10-channel daily model), so a model saved by an
-earlier version gets it on load.
+:data:`MAX_DRAWS` draws; 0.3 s on a 10-channel daily model of 3 years with 28 lags, measured), so a
+model saved by an earlier version gets it on load. ``a_lo`` counts the first ``l_max − 1`` periods,
+whose adstock starts from zero history; measured on the built-in scenarios, leaving them out moves
+the true share by at most 0.06.
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ def extrapolation(
     if spec.organic:
         blocks.append(("organic", "organic", spec.organic))
     for key, block, names in blocks:
-        share = share_draws(mmm, block, draws, percentile=LOW_PERCENTILE)
+        share = share_draws(mmm, block, draws)
         saturation = spec.transforms(block)[1]
         for c, name in enumerate(names):
             column = share[:, c]

@@ -168,3 +168,37 @@ def test_report_reuses_the_runs_fit_figure_only_at_its_hdi_probability(four_chan
     write_report(run, model=result.model, hdi_prob=0.5)
     drawn = (run / "figures" / "fit.png").read_bytes()
     assert drawn[:8] == b"\x89PNG\r\n\x1a\n" and drawn != (run / "fit.png").read_bytes()
+
+
+def _identifiability_rows(html: str) -> dict[str, list[str]]:
+    """The report's identifiability table: channel → its cells."""
+    table = html[html.index("Identifiability: did the data decide") :]
+    table = table[: table.index("</table>")]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    return {row[0]: row[1:] for row in rows if row}
+
+
+def test_report_shows_the_extrapolated_share_also_for_runs_written_before_it(four_channel_fit, tmp_path):
+    """The identifiability table's "below the data" column comes from diagnostics.json; a run whose
+    diagnostics predate the check gets the same numbers from its posterior (nothing new is stored)."""
+    from bayesmmm import write_report
+
+    result, _ = four_channel_fit
+    run = shutil.copytree(result.run_dir, tmp_path / "run")
+    diag = json.loads((run / "diagnostics.json").read_text())
+    ident = diag["identifiability"]
+    assert set(ident["extrapolated"]) == {ch for ch, e in ident["channels"].items() if e["extrapolated"]}
+    assert all(0 <= e["extrapolated_share"] <= 1 for e in ident["channels"].values())
+    new = _identifiability_rows(write_report(run, model=result.model).read_text())
+    assert "below the data" in (run / "report.html").read_text()
+    for ch, e in ident["channels"].items():
+        assert new[ch][-2].startswith(f"{e['extrapolated_share']:.0%}")
+        assert new[ch][-2].endswith("(extrapolated)") is e["extrapolated"]
+    for e in ident["channels"].values():  # as written before the check
+        for key in ("extrapolated_share", "extrapolated_share_hdi", "extrapolated", "extrapolation_advice"):
+            e.pop(key, None)
+    for key in ("extrapolated", "extrapolated_threshold"):
+        ident.pop(key)
+    (run / "diagnostics.json").write_text(json.dumps(diag))
+    old = _identifiability_rows(write_report(run).read_text())
+    assert old == new

@@ -321,6 +321,10 @@ def test_organic_curves_and_identifiability(roles_fit):
     assert "newsletter" not in ident["channels"]
     assert entry["contribution_posterior_sd"] < entry["contribution_prior_sd"]
     assert isinstance(ident["organic_prior_driven"], list)
+    # the extrapolated contribution of the organic medium, with the channels'
+    assert 0.0 <= entry["extrapolated_share"] <= 1.0 and isinstance(entry["extrapolated"], bool)
+    assert ident["organic_extrapolated"] == (["newsletter"] if entry["extrapolated"] else [])
+    assert ident["channels"]["tv"]["extrapolated_share"] is not None
 
 
 @pytest.mark.parametrize("name", ["national", "geo"])

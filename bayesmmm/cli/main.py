@@ -257,6 +257,25 @@ def _calibration_lines(d: dict[str, Any]) -> list[str]:
             f"{ident['threshold']:g}): " + ", ".join(parts)
         )
         lines.extend(f"  {e['advice']}" for e in ident["channels"].values() if e.get("advice"))
+        lines.extend(_extrapolation_lines(ident))
+    return lines
+
+
+def _extrapolation_lines(ident: dict[str, Any]) -> list[str]:
+    """The summary's lines on the extrapolated contribution (none for runs written before the check)."""
+    shares = {**ident["channels"], **ident.get("organic", {})}
+    parts = [
+        f"{name} {e['extrapolated_share']:.2f}" + (" EXTRAPOLATED" if e.get("extrapolated") else "")
+        for name, e in shares.items()
+        if e.get("extrapolated_share") is not None
+    ]
+    if not parts:
+        return []
+    lines = [
+        "Extrapolated contribution (share below the lowest input the data show, decided by the curve's form; "
+        f"flagged from {ident.get('extrapolated_threshold', 0.5):g}): " + ", ".join(parts)
+    ]
+    lines.extend(f"  {e['extrapolation_advice']}" for e in shares.values() if e.get("extrapolation_advice"))
     return lines
 
 

@@ -855,6 +855,14 @@ class DiagnosticsConfig(_Base):
         0.9, ge=0, lt=1, description="flag a channel whose posterior removed less of its prior's log-ROAS variance"
     )
     fail_on_prior_driven: bool = Field(False, description="a prior-driven channel fails the gate")
+    extrapolated_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="flag a channel whose posterior median share of the contribution below its lowest observed "
+        "input (5th percentile of the adstocked input) is at least this: the saturation form, not the data, "
+        "decides it",
+    )
 
 
 class LiftTestsConfig(_Base):

@@ -34,6 +34,11 @@ gets different advice (:func:`lift_advice`): where the test's weeks are short ne
 channel's carry-over, the readout shows only part of the level (a 4-week go-dark of a
 geometric ``alpha = 0.8`` channel: 49%), and the level trades off against the carry-over,
 so the advice names the test length that would show 80%.
+
+A narrow posterior is not always a data-driven one: a channel that is always on never shows the
+response near zero spend, so its contribution is mostly the saturation curve extrapolated below
+the inputs observed. :mod:`bayesmmm.evaluation.extrapolation` measures that share
+(``extrapolated_share``, flag ``extrapolated``), reported with the contraction here.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmmm.data.frequency import period_name, periods_between, periods_in_days
+from bayesmmm.evaluation.extrapolation import DEFAULT_SHARE, extrapolation
 from bayesmmm.model.media_prior import posterior_coefficients
 
 if TYPE_CHECKING:
@@ -265,15 +271,21 @@ def identifiability(
     n_prior: int = 1000,
     seed: int = 0,
     hdi_prob: float = 0.9,
+    extrapolated_threshold: float = DEFAULT_SHARE,
 ) -> dict[str, Any]:
-    """Prior-vs-posterior ROAS per channel; see the module docstring.
+    """Prior-vs-posterior ROAS per channel; see the module docstring. With it, the extrapolated
+    contribution (:func:`~bayesmmm.evaluation.extrapolation.extrapolation`): how much of each channel's
+    contribution lies below the lowest input the data show.
 
     Returns
     -------
     ``{"threshold": ..., "channels": {channel: {roas_prior_mean, roas_prior_sd,
     roas_posterior_mean, roas_posterior_sd, contraction, log_contraction, shift, prior_driven[, advice,
-    expected_test]}}, "prior_driven": [channels]}``. A flagged channel carries ``advice`` (plain
-    words) and ``expected_test`` (:func:`expected_test_lift`).
+    expected_test], extrapolated_share, extrapolated_share_hdi, extrapolated[, extrapolation_advice]}},
+    "prior_driven": [channels], "extrapolated_threshold": ..., "extrapolated": [channels]}``. A
+    prior-driven channel carries ``advice`` (plain words) and ``expected_test``
+    (:func:`expected_test_lift`); an extrapolated one ``extrapolation_advice``. Organic media get the
+    same under ``organic`` (``organic_prior_driven``, ``organic_extrapolated``).
     """
     mmm.require_fitted()
     prior_sample = prior_draws(mmm, n_prior, seed)
@@ -303,13 +315,26 @@ def identifiability(
             f"a {period} (posterior {hdi_prob:.0%} HDI [{plus['hdi'][0]:,.1f}, {plus['hdi'][1]:,.1f}] / "
             f"[{minus['hdi'][0]:,.1f}, {minus['hdi'][1]:,.1f}]); add its result under calibration.lift_tests"
         )
-    out = {"threshold": threshold, "n_prior_draws": n_prior, "channels": channels, "prior_driven": flagged}
+    extrapolated = extrapolation(mmm, extrapolated_threshold, hdi_prob=hdi_prob, seed=seed)
+    for name, entry in extrapolated["channels"].items():
+        channels[name].update(entry)
+    for name, entry in extrapolated["organic"].items():
+        organic[name].update(entry)
+    out = {
+        "threshold": threshold,
+        "n_prior_draws": n_prior,
+        "channels": channels,
+        "prior_driven": flagged,
+        "extrapolated_threshold": extrapolated_threshold,
+        "extrapolated": [name for name, entry in channels.items() if entry["extrapolated"]],
+    }
     varying = varying_identifiability(mmm, prior_sample)
     if varying:  # model.time_varying_media: is the change itself identified?
         out["time_varying"] = varying
     if organic:  # organic media: no spend, so the check is on their contribution
         out["organic"] = organic
         out["organic_prior_driven"] = [name for name, entry in organic.items() if entry["prior_driven"]]
+        out["organic_extrapolated"] = [name for name, entry in organic.items() if entry["extrapolated"]]
     return out
 
 
@@ -498,7 +523,9 @@ def add_calibration_diagnostics(mmm: MMM, diag: dict[str, Any], config: Any, hdi
         diag["calibration"] = {"lift_tests": summary}
     if not config.identifiability:
         return
-    ident = identifiability(mmm, config.prior_driven_contraction, hdi_prob=hdi_prob)
+    ident = identifiability(
+        mmm, config.prior_driven_contraction, hdi_prob=hdi_prob, extrapolated_threshold=config.extrapolated_share
+    )
     diag["identifiability"] = ident
     if ident["prior_driven"] and config.fail_on_prior_driven:
         diag["problems"].append(f"prior-driven ROAS: {', '.join(ident['prior_driven'])} (run lift tests)")

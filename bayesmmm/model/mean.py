@@ -349,12 +349,15 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
 
 
 @convolution_graphs()
-def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
+def compile_media(spec: ModelSpec, block: str = "media") -> tuple[Callable, Callable, list[str]]:
     """``adstock(media, *draws)`` → (sample, date, [geo,] channel) and ``saturate(adstocked, weights,
     multiplier, *draws)`` → (sample, [geo,] channel), the contributions weighted by ``weights`` (date, [geo])
     and by the time-varying ``multiplier`` (sample, date, [1,] channel: :func:`compile_multiplier` of the
     training dates; ones without ``model.time_varying_media``) and summed over dates
-    (:meth:`~bayesmmm.model.predictive.Predictive.media_totals`)."""
+    (:meth:`~bayesmmm.model.predictive.Predictive.media_totals`).
+
+    ``block="organic"``: the same for the organic media (scaled activity, their own transforms; no
+    multiplier applies to them, so ``multiplier`` is ignored)."""
     import pytensor
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
@@ -372,10 +375,12 @@ def compile_media(spec: ModelSpec) -> tuple[Callable, Callable, list[str]]:
     )
     params = geo_parameters(spec, core) if spec.is_geo else core
     replace = {core[n]: batched[n] for n in dims}
-    adstocked = vectorize_graph(adstocked_media(spec, media, params, frequency=training_frequency(spec)), replace)
+    adstocked = vectorize_graph(
+        adstocked_media(spec, media, params, block, frequency=training_frequency(spec)), replace
+    )
     weights = (pt.matrix if spec.is_geo else pt.vector)("weights", dtype="float64")  # (date, [geo])
-    contributions = saturated_media(spec, carried, params) * weights[..., None]  # (date, [geo,] channel)
-    if spec.varying is None:
+    contributions = saturated_media(spec, carried, params, block) * weights[..., None]  # (date, [geo,] channel)
+    if spec.varying is None or block != "media":
         totals = vectorize_graph(pt.sum(contributions, axis=0), {**replace, carried: carried_draws})
     else:  # each period's contribution times its multiplier (sample, date, [1,] channel), then summed
         contributions = vectorize_graph(contributions, {**replace, carried: carried_draws})

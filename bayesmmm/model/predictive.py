@@ -246,6 +246,15 @@ class Predictive:
             chunks.append(batch if reduce is None else reduce(batch))
         return {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
 
+    def media_functions(self, block: str = "media") -> tuple[Callable, Callable, list[str]]:
+        """``(adstock, saturate, variable order)``: :func:`~bayesmmm.model.mean.compile_media` of ``block``
+        (``media`` or ``organic``), compiled once per spec and shared by every posterior of it."""
+        key = "media_functions" if block == "media" else f"{block}_media_functions"
+        memo = self._spec.memo
+        if key not in memo:
+            memo[key] = compile_media(self._spec, block)
+        return memo[key]
+
     def media_totals(
         self,
         multipliers: Sequence[float | np.ndarray],
@@ -266,9 +275,7 @@ class Predictive:
         curves evaluate dozens). An adstock that is not linear is evaluated per multiplier.
         """
         spec = self._spec
-        if "media_functions" not in spec.memo:
-            spec.memo["media_functions"] = compile_media(spec)
-        adstock_fn, saturate_fn, order = spec.memo["media_functions"]
+        adstock_fn, saturate_fn, order = self.media_functions()
         draws = self.posterior_draws() if draws is None else draws
         media = spec.training_design()["media"]  # scaled, (date, [geo,] channel)
         n_channels = media.shape[-1]

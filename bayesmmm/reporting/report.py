@@ -341,7 +341,7 @@ def write_report(
         "geo": geo,
         "rf": rf,
         "varying": varying,
-        "calibration": _calibration_context(diag),
+        "calibration": _calibration_context(_with_extrapolation(diag, mmm, config)),
         "optimization": _optimization_context(opt_folder) if opt_folder else None,
         "changes": _changes_context(run_dir, run_hdi_prob),
         "version": str((meta.get("versions") or {}).get("bayesmmm", "")),
@@ -389,6 +389,7 @@ def _calibration_context(diag: dict[str, Any]) -> dict[str, Any] | None:
     channels = []
     for ch, e in (ident or {}).get("channels", {}).items():
         log_c = e.get("log_contraction")
+        share = e.get("extrapolated_share")
         channels.append(
             [
                 ch,
@@ -397,15 +398,34 @@ def _calibration_context(diag: dict[str, Any]) -> dict[str, Any] | None:
                 f"{e['contraction']:.2f}",
                 "–" if log_c is None else f"{log_c:.3f}",
                 f"{e['shift']:+.2f}",
+                "–" if share is None else f"{share:.0%}" + (" (extrapolated)" if e.get("extrapolated") else ""),
                 "prior-driven" if e["prior_driven"] else "data-driven",
             ]
         )
+    entries = list((ident or {}).get("channels", {}).values())
     return {
         "lift_tests": rows,
         "identifiability": channels,
         "threshold": (ident or {}).get("threshold"),
-        "advice": [e["advice"] for e in (ident or {}).get("channels", {}).values() if e.get("advice")],
+        "extrapolated_threshold": (ident or {}).get("extrapolated_threshold"),
+        "advice": [e[key] for e in entries for key in ("advice", "extrapolation_advice") if e.get(key)],
     }
+
+
+def _with_extrapolation(diag: dict[str, Any], mmm: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """``diag`` with the extrapolated contribution in its identifiability entries: a run written before
+    that check has none, and gets it from its posterior (nothing new is stored with a fit)."""
+    ident = diag.get("identifiability")
+    if not ident or all("extrapolated_share" in e for e in ident.get("channels", {}).values()):
+        return diag
+    from bayesmmm.evaluation.extrapolation import DEFAULT_SHARE, extrapolation
+
+    threshold = float((config.get("diagnostics") or {}).get("extrapolated_share", DEFAULT_SHARE))
+    found = extrapolation(mmm, threshold)
+    channels = {name: {**e, **found["channels"].get(name, {})} for name, e in ident.get("channels", {}).items()}
+    flagged = [name for name, e in channels.items() if e.get("extrapolated")]
+    ident = {**ident, "channels": channels, "extrapolated_threshold": threshold, "extrapolated": flagged}
+    return {**diag, "identifiability": ident}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

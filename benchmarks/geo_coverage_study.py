@@ -68,12 +68,24 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "student_t": {},
     "beta_sigma_1": {"beta_sigma": 1.0},
     "beta_sigma_1_saturation_pooled": {"beta_sigma": 1.0, "saturation": "pooled"},
+    "transforms_pooled_wide_beta": {"adstock": "pooled", "saturation": "pooled", "beta_sigma": 1.0},
+    "transforms_pooled_wide_param": {"adstock": "pooled", "saturation": "pooled", "param_sigma": 0.5},
+    "transforms_pooled_hill": {"adstock": "pooled", "saturation": "pooled"},
+    "saturation_pooled_wide_param": {"saturation": "pooled", "param_sigma": 0.5},
+    "saturation_pooled_zerosum": {"saturation": "pooled", "param_sigma": 0.5, "param_pooling": "zerosum"},
+    "saturation_pooled_fixed": {
+        "saturation": "pooled",
+        "param_sigma": 0.5,
+        "param_pooling": "zerosum",
+        "param_spread": "fixed",
+    },
 }
 
 #: data / model options of a variant beyond ``model.geo``
 EXTRA: dict[str, dict[str, dict[str, Any]]] = {
     "per_capita": {"data": {"population_column": "population"}},
     "hill": {"model": {"saturation": "hill"}},
+    "transforms_pooled_hill": {"model": {"saturation": "hill"}},
     "student_t": {"model": {"likelihood": "student_t"}},
 }
 

@@ -131,6 +131,46 @@ def test_zerosum_pooling_makes_beta_the_geometric_mean_of_the_geos(panel):
     assert MMM(GEO_DATA, SMALL_MODEL).geo_config.beta_pooling == "zerosum"
 
 
+def test_zerosum_transform_pooling_makes_the_national_value_the_geos_mean_on_the_link_scale(panel):
+    """``geo.param_pooling: zerosum``: a pooled parameter's z sums to zero over geos in every draw,
+    so the national ``saturation_lam`` (log link) is the geometric mean of the geos' values and a
+    pooled ``adstock_alpha`` (logit link) their mean on the logit scale (a real short fit, numpyro)."""
+    from scipy.special import logit
+
+    frame, _ = panel
+    geo = {"adstock": "pooled", "saturation": "pooled", "param_pooling": "zerosum"}
+    mmm = MMM(GEO_DATA, {**SMALL_MODEL, "saturation": "logistic", "geo": geo})
+    mmm.fit(frame, {"backend": "numpyro", "chains": 2, "draws": 60, "tune": 60, "seed": 2, "progressbar": False})
+    post = mmm.idata["posterior"]
+    for name in ("saturation_lam_geo_z", "adstock_alpha_geo_z"):
+        assert post[name].dims[2:] == ("channel", "geo")
+        np.testing.assert_allclose(post[name].sum("geo"), 0.0, atol=1e-10)
+    draws = {n: post[n].stack(sample=("chain", "draw")).transpose("sample", ...).values for n in mmm.variable_dims()}
+    per_geo = mmm.geo_media_parameters(draws)  # (sample, geo, channel)
+    national = {n: post[n].stack(sample=("chain", "draw")).transpose("sample", "channel").values for n in per_geo}
+    np.testing.assert_allclose(np.exp(np.log(per_geo["saturation_lam"]).mean(axis=1)), national["saturation_lam"])
+    np.testing.assert_allclose(logit(per_geo["adstock_alpha"]).mean(axis=1), logit(national["adstock_alpha"]))
+    assert np.isfinite(mmm.posterior_components()["media_geo"]).all()
+
+
+def test_fixed_spread_pools_transform_parameters_without_a_spread_variable(panel):
+    """``geo.param_spread: fixed``: no ``*_geo_sigma`` variable; each geo's value is the national
+    one moved by ``param_sigma · z`` on the link scale (checked on prior draws against NumPy)."""
+    from bayesmmm.evaluation.identifiability import prior_draws
+
+    frame, _ = panel
+    geo = {"saturation": "pooled", "param_spread": "fixed", "param_sigma": 0.4, "param_pooling": "zerosum"}
+    mmm = MMM(GEO_DATA, {**SMALL_MODEL, "saturation": "logistic", "geo": geo})
+    mmm.build_model(frame)
+    dims = mmm.variable_dims()
+    assert "saturation_lam_geo_sigma" not in dims and dims["saturation_lam_geo_z"] == ("channel", "geo")
+    draws = prior_draws(mmm, n=50, seed=4)
+    per_geo = mmm.geo_media_parameters(draws)["saturation_lam"]  # (sample, geo, channel)
+    z = draws["saturation_lam_geo_z"].transpose(0, 2, 1)  # (sample, geo, channel)
+    np.testing.assert_allclose(per_geo, draws["saturation_lam"][:, None, :] * np.exp(0.4 * z), rtol=1e-12)
+    np.testing.assert_allclose(z.sum(axis=1), 0.0, atol=1e-10)
+
+
 # --------------------------------------------------------------------- recovery (MCMC)
 @pytest.fixture(scope="module")
 def geo_fit(tmp_path_factory):
@@ -284,14 +324,26 @@ def test_old_geo_models_load_with_the_options_they_were_fitted_with():
 
     old = MMM.load(Path(__file__).parent / "reference" / "geo.nc")
     assert old.geo_config.sigma == "shared" and old.geo_config.beta_pooling == "noncentered"
+    assert old.geo_config.saturation == "shared" and old.geo_config.param_sigma == 0.3
     assert old.variable_dims()["sigma"] == ()
+    assert "saturation_lam_geo_z" not in old.variable_dims()
     data = DataConfig(**GEO_DATA)
-    assert saved_model_config('{"geo": null}', data)["geo"] == {"sigma": "shared", "beta_pooling": "noncentered"}
-    kept = saved_model_config('{"geo": {"sigma": "per_geo", "beta_pooling": "zerosum"}}', data)["geo"]
-    assert kept == {"sigma": "per_geo", "beta_pooling": "zerosum"}
+    legacy = {
+        "sigma": "shared",
+        "beta_pooling": "noncentered",
+        "saturation": "shared",
+        "param_sigma": 0.3,
+        "param_pooling": "noncentered",
+        "param_spread": "learned",
+    }
+    assert saved_model_config('{"geo": null}', data)["geo"] == legacy
+    written = {**legacy, "sigma": "per_geo", "beta_pooling": "zerosum"}
+    assert saved_model_config(json.dumps({"geo": written}), data)["geo"] == written  # written out in full: kept
     assert "geo" not in saved_model_config("{}", DataConfig(channel_columns=CHANNELS, target_column="sales"))
     new = MMM(GEO_DATA, SMALL_MODEL)
     assert new.geo_config.sigma == "per_geo" and new.geo_config.beta_pooling == "zerosum"
+    assert new.geo_config.saturation == "pooled" and new.geo_config.param_sigma == 0.5
+    assert new.geo_config.param_pooling == "zerosum" and new.geo_config.param_spread == "fixed"
 
 
 def test_per_geo_noise_recovers_each_geos_noise_and_covers_per_geo_roas():

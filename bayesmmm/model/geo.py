@@ -1,7 +1,8 @@
 """Geo panels: which variables pool the channel effects and parameters across geos, and how.
 
 ``beta[g, c] = beta[c] · exp(beta_geo_sigma[c] · z[g, c])`` (non-centered; ``z`` zero-sum over
-geos with ``beta_pooling: zerosum``); pooled transform parameters, trend slopes and Fourier
+geos with ``beta_pooling: zerosum``); pooled transform parameters (``z`` zero-sum with
+``param_pooling: zerosum``), trend slopes and Fourier
 coefficients vary on the scale of their prior's support (:func:`link_of`). With ``sigma:
 per_geo`` the noise scale ``sigma`` has a geo dim. Which geo variables exist, with their dims and
 priors, is the spec's :attr:`~bayesmmm.model.spec.ModelSpec.geo_variables`; this module holds the math.
@@ -81,10 +82,11 @@ def geo_parameters(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]
     for transform in (spec.adstock, spec.saturation):
         for p, name in transform.variable_names.items():
             if f"{name}_geo_z" in params:
+                pz = params[f"{name}_geo_z"]
                 out[name] = pool_parameter(
                     params[name],
-                    params[f"{name}_geo_sigma"],
-                    params[f"{name}_geo_z"],
+                    params.get(f"{name}_geo_sigma", spec.geo_config.param_sigma),  # param_spread: fixed
+                    pz.T if spec.geo_config.param_pooling == "zerosum" else pz,  # stored (channel, geo)
                     link_of(transform.priors[p]),
                 )
     return out

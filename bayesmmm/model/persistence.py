@@ -158,8 +158,9 @@ def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
 
     Options added since keep the meaning they had when a file lacks them: ``center_media``
     off, ``media_prior`` of type ``coefficient`` (the ``beta`` prior) with ``pooling: none``
-    (independent channels), and for a geo model ``geo.sigma: shared`` (one noise scale) and
-    ``geo.beta_pooling: noncentered``. (Geo models are saved with every ``geo`` option written
+    (independent channels), and for a geo model ``geo.sigma: shared`` (one noise scale),
+    ``geo.beta_pooling: noncentered``, ``geo.saturation: shared``, ``geo.param_sigma: 0.3``, ``geo.param_pooling:
+    noncentered`` and ``geo.param_spread: learned``. (Geo models are saved with every ``geo`` option written
     out; the media prior type and pooling saved are the ones resolved at fit time.)
     """
     config = {"center_media": False, "media_prior": {"type": "coefficient"}, **json.loads(text)}
@@ -168,6 +169,10 @@ def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
         geo = dict(config.get("geo") or {})
         geo.setdefault("sigma", "shared")
         geo.setdefault("beta_pooling", "noncentered")
+        geo.setdefault("saturation", "shared")  # the default before issue 25's geo coverage study
+        geo.setdefault("param_sigma", 0.3)
+        geo.setdefault("param_pooling", "noncentered")
+        geo.setdefault("param_spread", "learned")
         config["geo"] = geo
     return config
 

@@ -216,8 +216,12 @@ class ModelSpec:
         for transform, mode in ((self.adstock, cfg.adstock), (self.saturation, cfg.saturation)):
             if mode == "pooled":
                 for name in transform.variable_names.values():
-                    out[f"{name}_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.param_sigma))
-                    out[f"{name}_geo_z"] = (("geo", "channel"), z)
+                    if cfg.param_spread == "learned":
+                        out[f"{name}_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.param_sigma))
+                    if cfg.param_pooling == "zerosum":  # zero-sum over the last axis, as beta_geo_z
+                        out[f"{name}_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
+                    else:
+                        out[f"{name}_geo_z"] = (("geo", "channel"), z)
         return MappingProxyType(out)
 
     @cached_property

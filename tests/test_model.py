@@ -129,6 +129,10 @@ def test_predict_rejects_bad_dates(fitted_example, mmm_example_frame):
         fitted_example.predict(new)
     with pytest.raises(DataError, match="not after the training data"):
         fitted_example.predict(mmm_example_frame.drop(columns=["y"]))
+    # a date beyond pandas' nanosecond range (found by the service fuzz test: it was a 500)
+    far = new.iloc[:1].assign(date_week="2376-12-14")
+    with pytest.raises(DataError, match="out of range"):
+        fitted_example.predict(far)
 
 
 def test_load_rejects_corrupt_and_foreign_files(tmp_path):

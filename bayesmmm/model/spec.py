@@ -363,7 +363,13 @@ class ModelSpec:
                 f"scores past {periods})"
             )
         if not is_next_period(last, dates[0], frequency):
-            gap = (dates[0] - last).days
+            try:
+                gap = (dates[0] - last).days
+            except (OverflowError, pd.errors.OutOfBoundsDatetime):  # e.g. a date past 2262 in seconds
+                raise DataError(
+                    f"new dates must continue the {frequency_label(frequency)} grid: first new date {dates[0]} is "
+                    f"out of range (more than 292 years from the last training date {last.date()})"
+                ) from None
             expected = next_dates(last, frequency, 1)[0]
             raise DataError(
                 f"new dates must continue the {frequency_label(frequency)} grid: first new date {dates[0].date()} is "

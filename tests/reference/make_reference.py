@@ -41,7 +41,14 @@ GEO = {
         "saturation": "logistic",
         "trend": "linear",
         "yearly_seasonality": 1,
-        "geo": {"adstock": "pooled"},
+        # the geo options the reference was made with (the defaults before issue 25's pooled saturation)
+        "geo": {
+            "adstock": "pooled",
+            "saturation": "shared",
+            "param_sigma": 0.3,
+            "param_pooling": "noncentered",
+            "param_spread": "learned",
+        },
     },
 }
 SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 60, "tune": 60, "seed": 3, "progressbar": False}

@@ -5,10 +5,11 @@ is always on never shows the response near zero, so most of that difference is t
 curve extrapolated below the lowest input observed, and the curve's form, not the data, decides
 it. A one-parameter curve (``logistic``: ``lam`` alone) ties that extrapolation to its curvature
 over the observed range, so the posterior is precise and can still be far off: measured on an
-independent geo generator with Hill truth, the default logistic fit's 90% intervals of the
-contribution held the truth in 62% of geos (58% nationally), while ``model.saturation: hill``
-held it in 94%. The prior-vs-posterior check (``prior_driven``) does not see this: the posterior
-is narrow. This check does.
+independent geo generator with Hill truth, a logistic fit's 90% intervals of the contribution
+held the truth in 62% of geos (58% nationally; one curve shared by the geos, the geo default then),
+while ``model.saturation: hill`` held it in 94%; with each geo on its own curve (the geo default
+now) the logistic reaches 80%, its misses still mostly underestimates. The prior-vs-posterior
+check (``prior_driven``) does not see this: the posterior is narrow. This check does.
 
 Per channel ``c`` and posterior draw, with ``a_t`` the channel's adstocked, scaled saturation input
 in training period ``t`` (per geo for a panel) and ``f`` that draw's saturation:

@@ -190,8 +190,8 @@ def add_selected(table: pd.DataFrame, fits: pd.DataFrame, a: str, b: str) -> tup
     with the higher PSIS-LOO elpd (panels lacking either fit, or its elpd, are left out)."""
     key = ["geos", "panel"]
     both = fits[fits["variant"].isin([a, b])].dropna(subset=["elpd_loo"])
+    both = both[both.groupby(key)["variant"].transform("nunique") == 2]
     best = both.loc[both.groupby(key)["elpd_loo"].idxmax()]
-    best = best[both.groupby(key)["variant"].nunique().reindex(pd.MultiIndex.from_frame(best[key])).to_numpy() == 2]
     name = f"select_{a}_{b}"
     chosen = best[[*key, "variant"]]
     rows = table.merge(chosen, on=[*key, "variant"]).assign(variant=name)

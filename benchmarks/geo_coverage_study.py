@@ -79,6 +79,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "param_pooling": "zerosum",
         "param_spread": "fixed",
     },
+    # the stop-33 candidates against the defaults (saturation pooled, fixed spread 0.5, zero-sum)
+    "transforms_pooled_fixed": {"adstock": "pooled", "saturation": "pooled"},
+    "hill_pooled_fixed": {"saturation": "pooled"},
+    "mm_pooled_fixed": {"saturation": "pooled"},
 }
 
 #: data / model options of a variant beyond ``model.geo``
@@ -87,6 +91,8 @@ EXTRA: dict[str, dict[str, dict[str, Any]]] = {
     "hill": {"model": {"saturation": "hill"}},
     "transforms_pooled_hill": {"model": {"saturation": "hill"}},
     "student_t": {"model": {"likelihood": "student_t"}},
+    "hill_pooled_fixed": {"model": {"saturation": "hill"}},
+    "mm_pooled_fixed": {"model": {"saturation": "michaelis_menten"}},
 }
 
 
@@ -203,14 +209,27 @@ def covered(t: pd.DataFrame, level: str = "") -> pd.Series:
     return (t[f"roas_hdi{level}_low"] <= t["true_roas"]) & (t["true_roas"] <= t[f"roas_hdi{level}_high"])
 
 
+def interval_score(low: pd.Series, high: pd.Series, truth: pd.Series, prob: float) -> pd.Series:
+    """The interval score of a central ``prob`` interval (Gneiting & Raftery 2007, eq. 43): its width plus
+    ``2 / (1 - prob)`` times the distance by which it misses the truth; lower is better, and unlike coverage
+    it cannot be improved by widening every interval."""
+    penalty = 2.0 / (1.0 - prob)
+    return (high - low) + penalty * (np.clip(low - truth, 0, None) + np.clip(truth - high, 0, None))
+
+
 def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant × panel size (and an "all" row per variant)."""
+    """One row per variant × panel size (and an "all" row per variant); ``geo_median_width90`` and
+    ``geo_median_score90`` are the medians of the 90% ROAS interval's width and interval score
+    (:func:`interval_score`), each over the pair's true ROAS."""
     table = table.assign(
         cover90=covered(table),
         cover50=covered(table, "50"),
         abs_err=np.abs(table["contribution_mean"] / table["true_contribution"] - 1),
         truth_above=table["true_roas"] > table["roas_hdi_high"],
         truth_below=table["true_roas"] < table["roas_hdi_low"],
+        width90=(table["roas_hdi_high"] - table["roas_hdi_low"]) / table["true_roas"],
+        score90=interval_score(table["roas_hdi_low"], table["roas_hdi_high"], table["true_roas"], 0.9)
+        / table["true_roas"],
     )
     out = []
     for (variant, size), part in [
@@ -228,6 +247,8 @@ def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
                 "geo_cover50": part["cover50"].mean(),
                 "miss90_truth_above/below": f"{int(part['truth_above'].sum())}/{int(part['truth_below'].sum())}",
                 "geo_median_abs_err": part["abs_err"].median(),
+                "geo_median_width90": part["width90"].median(),
+                "geo_median_score90": part["score90"].median(),
                 "national_cover90": f["national_cover90"].mean(),
                 "national_cover50": f["national_cover50"].mean(),
                 "national_median_abs_err": float(np.median(np.concatenate(f["national_abs_err"].to_list()))),

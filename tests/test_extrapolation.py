@@ -181,6 +181,9 @@ def test_share_from_totals_weights_geos_by_their_scale():
 def test_advice_names_the_remedies():
     one = extrapolation_advice("tv", 0.62, "logistic", 1)
     assert "62%" in one and "one-parameter" in one and "model.saturation: hill" in one and "calibration" in one
+    assert "selection: {saturation: [logistic, michaelis_menten]}" in one and "bayesmmm select" in one
+    mm = extrapolation_advice("tv", 0.62, "michaelis_menten", 1)
+    assert "[michaelis_menten, logistic]" in mm
     two = extrapolation_advice("tv", 0.62, "hill", 2)
     assert "one-parameter" not in two and "calibration.lift_tests" in two
 

@@ -149,9 +149,12 @@ def extrapolation_advice(name: str, share: float, saturation: str, n_parameters:
         return f"{head}; a two-parameter saturation (`{key}: hill`) gives an honest interval"
     test = "a go-dark lift test (`calibration.lift_tests`)"
     if n_parameters <= 1:
+        other = "michaelis_menten" if saturation != "michaelis_menten" else "logistic"
         return (
-            f"{head} (a one-parameter curve like {saturation} pins it); use a two-parameter saturation "
-            f"(`{key}: hill`) for an honest interval, or {test} to measure it"
+            f"{head} (a one-parameter curve like {saturation} pins it); compare it by PSIS-LOO with "
+            f"{other}, which extrapolates differently (`selection: {{saturation: [{saturation}, {other}]}}`, "
+            f"`bayesmmm select`), use a two-parameter saturation (`{key}: hill`) for an honest interval, "
+            f"or {test} to measure it"
         )
     return f"{head}; {test} measures it"
 

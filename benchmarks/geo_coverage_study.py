@@ -217,6 +217,16 @@ def interval_score(low: pd.Series, high: pd.Series, truth: pd.Series, prob: floa
     return (high - low) + penalty * (np.clip(low - truth, 0, None) + np.clip(truth - high, 0, None))
 
 
+def panel_bootstrap(part: pd.DataFrame, column: str, prob: float = 0.9, n: int = 4000) -> str:
+    """A ``prob`` interval of the mean of ``column`` over ``part``'s rows, resampling whole panels (a panel's
+    pairs share its data and its fit, so they are not independent): ``"[low, high]"``."""
+    counts = part.groupby("seed")[column].agg(["sum", "count"]).to_numpy(dtype=float)
+    rng = np.random.default_rng(0)
+    draws = counts[rng.integers(0, len(counts), (n, len(counts)))].sum(axis=1)
+    low, high = np.quantile(draws[:, 0] / draws[:, 1], [(1 - prob) / 2, (1 + prob) / 2])
+    return f"[{low:.3f}, {high:.3f}]"
+
+
 def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
     """One row per variant × panel size (and an "all" row per variant); ``geo_median_width90`` and
     ``geo_median_score90`` are the medians of the 90% ROAS interval's width and interval score
@@ -244,6 +254,7 @@ def summarize(table: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
                 "panels": len(f),
                 "pairs": len(part),
                 "geo_cover90": part["cover90"].mean(),
+                "geo_cover90_panel_ci": panel_bootstrap(part, "cover90"),
                 "geo_cover50": part["cover50"].mean(),
                 "miss90_truth_above/below": f"{int(part['truth_above'].sum())}/{int(part['truth_below'].sum())}",
                 "geo_median_abs_err": part["abs_err"].median(),

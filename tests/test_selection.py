@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from bayesmmm import ExperimentConfig
 from bayesmmm.cli.main import app
 from bayesmmm.evaluation.criteria import bic, crps, holdout_scores, loo, n_parameters, waic
-from bayesmmm.workflows.selection import COMPARISON_COLUMNS, candidate_configs, run_selection
+from bayesmmm.workflows.selection import COMPARISON_COLUMNS, candidate_configs, loo_ties, run_selection, ties_warning
 from bayesmmm.workflows.simulate import ScenarioConfig, write_simulation
 
 
@@ -218,6 +218,9 @@ selection: {{saturation: [logistic, hill], holdout_weeks: 8, criterion: holdout}
     assert table.iloc[0]["holdout_crps"] == table["holdout_crps"].min()
     best = json.loads((out / "best.json").read_text())
     assert (out / "comparison.png").exists() and (tmp_path / best["run_dir"]).exists()
+    loo_sorted = table.sort_values("elpd", ascending=False)
+    tie = -loo_sorted["elpd_diff"].iloc[1] <= 2 * loo_sorted["dse"].iloc[1]
+    assert ("tied_by_loo" in best) == tie == ("LOO does not separate" in result.output), result.output
     runs = sorted((out / "runs").iterdir())
     result = runner.invoke(app, ["compare", *map(str, runs), "-o", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
@@ -227,3 +230,32 @@ selection: {{saturation: [logistic, hill], holdout_weeks: 8, criterion: holdout}
         assert again.loc[run.name, "elpd"] == pytest.approx(first.loc[str(run), "elpd"], rel=1e-9)
     missing = runner.invoke(app, ["select", str(tmp_path / "exp.yaml").replace("exp", "nope")])
     assert missing.exit_code == 2
+
+
+def test_loo_ties_name_the_candidates_within_2se_and_their_roas_spread(tmp_path):
+    def run(name, roas):
+        folder = tmp_path / name
+        folder.mkdir()
+        pd.DataFrame({"channel": ["a", "b"], "roas_mean": roas}).to_csv(folder / "roas.csv", index=False)
+        return str(folder)
+
+    table = pd.DataFrame(
+        {
+            "candidate": ["best", "close", "far", "failed"],
+            "status": ["ok", "ok", "ok", "failed"],
+            "elpd": [-100.0, -101.0, -130.0, np.nan],
+            "elpd_diff": [0.0, -1.0, -30.0, np.nan],
+            "dse": [0.0, 2.5, 6.0, np.nan],
+            "weight": [0.6, 0.4, 0.0, np.nan],
+            "run_dir": [run("best", [2.0, 1.0]), run("close", [2.2, 0.7]), run("far", [9.0, 9.0]), ""],
+        }
+    )
+    ties = loo_ties(table)
+    assert ties["candidates"] == ["best", "close"]  # far: 30 > 2 x 6; failed: no ELPD
+    assert ties["channel"] == "b" and ties["max_relative_spread"] == pytest.approx(0.3)  # |0.7 - 1.0| / 1.0
+    assert ties["weight"] == {"best": 0.6, "close": 0.4}
+    text = ties_warning(ties)
+    assert "best and close" in text and "30%" in text and "-1.0 ± 2.5" in text and "0.60 / 0.40" in text
+    separated = table.assign(dse=[0.0, 0.4, 6.0, np.nan])  # 1.0 > 2 x 0.4
+    assert loo_ties(separated) is None
+    assert loo_ties(table.iloc[:1]) is None

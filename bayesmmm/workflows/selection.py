@@ -37,7 +37,9 @@ __all__ = [
     "crps",
     "holdout_scores",
     "loo",
+    "loo_ties",
     "run_selection",
+    "ties_warning",
     "waic",
 ]
 
@@ -280,12 +282,11 @@ def run_selection(
     table = _rank(rows, sel.criterion)
     write_text(out_dir / "comparison.csv", table.to_csv(index=False))
     ok = table[table["status"] == "ok"]
+    ties = loo_ties(table)
     if len(ok):
         best = ok.iloc[0]
-        write_json(
-            out_dir / "best.json",
-            {"candidate": best["candidate"], "run_dir": best["run_dir"], "criterion": sel.criterion},
-        )
+        record = {"candidate": best["candidate"], "run_dir": best["run_dir"], "criterion": sel.criterion}
+        write_json(out_dir / "best.json", {**record, "tied_by_loo": ties} if ties else record)
         from bayesmmm.reporting.plots import plot_comparison
 
         plot_comparison(table, out_dir / "comparison.png")
@@ -295,7 +296,71 @@ def run_selection(
                 f"warning: {row['candidate']}: {row['n_high_pareto_k']} periods with Pareto k > {PARETO_K_WARN}; "
                 "LOO is unreliable there"
             )
+    if ties:
+        log(ties_warning(ties))
     return table
+
+
+def loo_ties(table: pd.DataFrame, z: float = 2.0) -> dict[str, Any] | None:
+    """The candidates PSIS-LOO does not separate from the best and how far apart their ROAS are.
+
+    A candidate ties with the best when its ELPD is less than ``z`` standard errors of the difference
+    below (``-elpd_diff <= z * dse``). Forms that fit the observed periods equally well can still
+    extrapolate differently (e.g. two one-parameter saturations below the observed spend), and then
+    the form, not the data, decides the ROAS. Reads each tied candidate's ``roas.csv``.
+
+    Returns
+    -------
+    ``None`` when fewer than two candidates tie (or LOO was not computed), else ``{"candidates",
+    "elpd_diff", "dse", "weight", "roas_mean": {candidate: {channel: value}}, "channel" (the channel whose
+    ROAS differ most), "max_relative_spread" ((max - min) / |best's value| over the tied candidates)}``.
+    """
+    ok = table[(table["status"] == "ok") & table["elpd"].notna() & table["dse"].notna()]
+    if len(ok) < 2:
+        return None
+    ok = ok.sort_values("elpd", ascending=False)
+    tied = ok[-ok["elpd_diff"] <= z * ok["dse"]]
+    roas: dict[str, dict[str, float]] = {}
+    for row in tied.itertuples():
+        path = Path(str(row.run_dir)) / "roas.csv"
+        if path.exists():
+            frame = pd.read_csv(path)
+            roas[row.candidate] = dict(zip(frame["channel"], frame["roas_mean"].astype(float), strict=True))
+    names = [n for n in tied["candidate"] if n in roas]
+    if len(names) < 2:
+        return None
+    spreads = {}
+    for channel, ref in roas[names[0]].items():
+        values = [roas[n].get(channel, np.nan) for n in names]
+        if np.isfinite(values).all() and ref != 0:
+            spreads[channel] = (max(values) - min(values)) / abs(ref)
+    if not spreads:
+        return None
+    channel = max(spreads, key=spreads.get)
+    rows = tied.set_index("candidate").loc[names]
+    return {
+        "candidates": names,
+        "elpd_diff": rows["elpd_diff"].astype(float).to_dict(),
+        "dse": rows["dse"].astype(float).to_dict(),
+        "weight": rows["weight"].astype(float).to_dict(),
+        "roas_mean": {n: roas[n] for n in names},
+        "channel": channel,
+        "max_relative_spread": float(spreads[channel]),
+    }
+
+
+def ties_warning(ties: dict[str, Any]) -> str:
+    """The one-line warning of :func:`loo_ties`'s result."""
+    names, channel = ties["candidates"], ties["channel"]
+    gaps = ", ".join(f"{n} {ties['elpd_diff'][n]:.1f} ± {ties['dse'][n]:.1f}" for n in names[1:])
+    values = " against ".join(f"{ties['roas_mean'][n][channel]:.3g}" for n in names)
+    weights = " / ".join(f"{ties['weight'][n]:.2f}" for n in names)
+    return (
+        f"warning: LOO does not separate {' and '.join(names)} (ELPD differences to the best within 2 SE: "
+        f"{gaps}); their ROAS differ by up to {ties['max_relative_spread']:.0%} ({channel}: {values}), a "
+        f"difference their forms decide, not the data. Report both, or weigh them by their stacking weights "
+        f"({weights}); a lift test on {channel} would tell them apart"
+    )
 
 
 def _describe(row: dict[str, Any]) -> str:

@@ -144,6 +144,43 @@ def fit_panel(
     frame: pd.DataFrame, truth: dict, channels: list[str], variant: str, sampler: SamplerConfig, l_max: int = 6
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fit one panel with one variant: per geo × channel rows (truth, 50% and 90% HDIs) and fit facts."""
+    mmm, wall = fit_model(frame, channels, variant, sampler, l_max)
+    return score_panel(mmm, mmm.posterior_components(), truth, wall)
+
+
+def fit_stacked(
+    frame: pd.DataFrame, truth: dict, channels: list[str], variants: list[str], sampler: SamplerConfig, l_max: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit one panel with each of ``variants`` and score the mixture of their posteriors by their PSIS-LOO
+    stacking weights (:mod:`bayesmmm.evaluation.stacking`, as ``bayesmmm select`` writes on a tie)."""
+    import arviz_stats as az
+
+    from bayesmmm.evaluation.criteria import loo
+    from bayesmmm.evaluation.stacking import stack_components
+
+    fitted = [fit_model(frame, channels, v, sampler, l_max) for v in variants]
+    models = [m for m, _ in fitted]
+    weights = az.compare({v: loo(m.idata) for v, m in zip(variants, models, strict=True)}, method="stacking")["weight"]
+    w = [float(weights[v]) for v in variants]
+    mixed = stack_components([m.posterior_components() for m in models], w, n_draws=4000)
+    rows, facts = score_panel(models[0], mixed, truth, sum(t for _, t in fitted))
+    facts.update(
+        {
+            "stack_weights": w,
+            "divergences": int(sum(diagnostics(m.idata)["divergences"] for m in models)),
+            "max_rhat": max(diagnostics(m.idata)["max_rhat"] for m in models),
+            "min_ess_bulk": min(diagnostics(m.idata)["min_ess_bulk"] for m in models),
+            "elpd_loo": float("nan"),
+            "elpd_loo_se": float("nan"),
+        }
+    )
+    return rows, facts
+
+
+def fit_model(
+    frame: pd.DataFrame, channels: list[str], variant: str, sampler: SamplerConfig, l_max: int
+) -> tuple[MMM, float]:
+    """One variant's model fitted to a panel, and the fit's wall seconds."""
     extra = EXTRA.get(variant, {})
     mmm = MMM(
         {"channel_columns": channels, "target_column": "sales", "geo_column": "geo", **extra.get("data", {})},
@@ -157,8 +194,12 @@ def fit_panel(
     )
     t0 = time.perf_counter()
     mmm.fit(frame, sampler)
-    wall = time.perf_counter() - t0
-    comps = mmm.posterior_components()
+    return mmm, time.perf_counter() - t0
+
+
+def score_panel(mmm: MMM, comps: Any, truth: dict, wall: float) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per geo × channel rows (truth, 50% and 90% HDIs) and fit facts of a fitted model, its ROAS read
+    from ``comps`` (its own posterior components, or a stacked mixture)."""
     rows = roas_geo_table(mmm, 0.9, comps)
     half = roas_geo_table(mmm, 0.5, comps)
     rows["roas_hdi50_low"], rows["roas_hdi50_high"] = half["roas_hdi_low"], half["roas_hdi_high"]
@@ -319,6 +360,13 @@ def main() -> None:
     )
     parser.add_argument("--no-fit", action="store_true", help="summarize the finished fits only; fit nothing")
     parser.add_argument(
+        "--stack",
+        nargs="+",
+        choices=list(VARIANTS),
+        help="also fit these variants afresh on each panel and score the mixture of their posteriors by their "
+        "PSIS-LOO stacking weights (variant stack_A_B)",
+    )
+    parser.add_argument(
         "--select",
         nargs=2,
         metavar=("A", "B"),
@@ -341,14 +389,18 @@ def main() -> None:
                 scenario, het = panel_scenario(size, index, args.weeks, fixed)
                 frame, truth = simulate(scenario)
                 channels, l_max, seed = list(scenario.channels), 6, scenario.seed
-            for variant in args.variant:
+            stacked = [f"stack_{'_'.join(args.stack)}"] if args.stack else []
+            for variant in [*args.variant, *stacked]:
                 path = args.out / "fits" / f"{variant}-{size}-{index}.json"
                 if path.exists():
                     record = json.loads(path.read_text())
                 elif args.no_fit:
                     continue
                 else:
-                    rows, facts = fit_panel(frame, truth, channels, variant, sampler, l_max)
+                    if variant in stacked:
+                        rows, facts = fit_stacked(frame, truth, channels, args.stack, sampler, l_max)
+                    else:
+                        rows, facts = fit_panel(frame, truth, channels, variant, sampler, l_max)
                     record = {"facts": facts, "heterogeneity": het, "rows": rows.to_dict(orient="list")}
                     write_text(path, json.dumps(record))
                     print(variant, size, index, json.dumps({k: facts[k] for k in ("divergences", "wall_s")}))

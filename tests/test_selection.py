@@ -221,6 +221,7 @@ selection: {{saturation: [logistic, hill], holdout_weeks: 8, criterion: holdout}
     loo_sorted = table.sort_values("elpd", ascending=False)
     tie = -loo_sorted["elpd_diff"].iloc[1] <= 2 * loo_sorted["dse"].iloc[1]
     assert ("tied_by_loo" in best) == tie == ("LOO does not separate" in result.output), result.output
+    assert (out / "roas_stacked.csv").exists() == tie
     runs = sorted((out / "runs").iterdir())
     result = runner.invoke(app, ["compare", *map(str, runs), "-o", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
@@ -259,3 +260,5 @@ def test_loo_ties_name_the_candidates_within_2se_and_their_roas_spread(tmp_path)
     separated = table.assign(dse=[0.0, 0.4, 6.0, np.nan])  # 1.0 > 2 x 0.4
     assert loo_ties(separated) is None
     assert loo_ties(table.iloc[:1]) is None
+    missing = table.assign(run_dir=[str(tmp_path / "gone"), *table["run_dir"][1:]])  # no roas.csv: skipped
+    assert loo_ties(missing) is None

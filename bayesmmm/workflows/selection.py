@@ -41,6 +41,7 @@ __all__ = [
     "run_selection",
     "ties_warning",
     "waic",
+    "write_stacked",
 ]
 
 COMPARISON_COLUMNS = [
@@ -298,7 +299,32 @@ def run_selection(
             )
     if ties:
         log(ties_warning(ties))
+        written = write_stacked(table, out_dir, config.output.hdi_prob)
+        log(f"Stacked ROAS of the candidates by their stacking weights: {', '.join(map(str, written))}")
     return table
+
+
+def write_stacked(table: pd.DataFrame, out_dir: str | Path, hdi_prob: float = 0.9, n_draws: int = 4000) -> list[Path]:
+    """Write ``out_dir/roas_stacked.csv`` (and ``roas_geo_stacked.csv`` for geo models): the ROAS of the
+    mixture of the candidates' posteriors by their stacking weights (:mod:`bayesmmm.evaluation.stacking`;
+    candidates with weight >= 0.01, renormalized), with a ``weights`` note in the first table's
+    ``stacked_from`` column. Returns the paths written."""
+    from bayesmmm.evaluation.stacking import stacked_roas_tables
+    from bayesmmm.io import write_text
+    from bayesmmm.model.mmm import MMM
+
+    ok = table[(table["status"] == "ok") & (table["weight"] >= 0.01)]
+    models = [MMM.load(Path(str(d))) for d in ok["run_dir"]]
+    weights = ok["weight"].astype(float).to_numpy()
+    national, geo = stacked_roas_tables(models, weights, hdi_prob, n_draws)
+    national["stacked_from"] = "; ".join(f"{c} {w:.2f}" for c, w in zip(ok["candidate"], weights, strict=True))
+    out_dir = Path(out_dir)
+    paths = [out_dir / "roas_stacked.csv"]
+    write_text(paths[0], national.to_csv(index=False))
+    if geo is not None:
+        paths.append(out_dir / "roas_geo_stacked.csv")
+        write_text(paths[1], geo.to_csv(index=False))
+    return paths
 
 
 def loo_ties(table: pd.DataFrame, z: float = 2.0) -> dict[str, Any] | None:

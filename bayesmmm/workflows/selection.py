@@ -44,6 +44,9 @@ __all__ = [
     "write_stacked",
 ]
 
+#: candidates with a smaller stacking weight are left out of the stacked ROAS tables
+STACK_MIN_WEIGHT = 0.01
+
 COMPARISON_COLUMNS = [
     "adstock",
     "saturation",
@@ -299,6 +302,7 @@ def run_selection(
             )
     if ties:
         log(ties_warning(ties))
+    if (ok["weight"] >= STACK_MIN_WEIGHT).sum() >= 2:
         written = write_stacked(table, out_dir, config.output.hdi_prob)
         log(f"Stacked ROAS of the candidates by their stacking weights: {', '.join(map(str, written))}")
     return table
@@ -307,13 +311,14 @@ def run_selection(
 def write_stacked(table: pd.DataFrame, out_dir: str | Path, hdi_prob: float = 0.9, n_draws: int = 4000) -> list[Path]:
     """Write ``out_dir/roas_stacked.csv`` (and ``roas_geo_stacked.csv`` for geo models): the ROAS of the
     mixture of the candidates' posteriors by their stacking weights (:mod:`bayesmmm.evaluation.stacking`;
-    candidates with weight >= 0.01, renormalized), with a ``weights`` note in the first table's
-    ``stacked_from`` column. Returns the paths written."""
+    candidates with weight >= :data:`STACK_MIN_WEIGHT`, renormalized), the weights in the national table's
+    ``stacked_from`` column. :func:`run_selection` writes them whenever two candidates have such a weight.
+    Returns the paths written."""
     from bayesmmm.evaluation.stacking import stacked_roas_tables
     from bayesmmm.io import write_text
     from bayesmmm.model.mmm import MMM
 
-    ok = table[(table["status"] == "ok") & (table["weight"] >= 0.01)]
+    ok = table[(table["status"] == "ok") & (table["weight"] >= STACK_MIN_WEIGHT)]
     models = [MMM.load(Path(str(d))) for d in ok["run_dir"]]
     weights = ok["weight"].astype(float).to_numpy()
     national, geo = stacked_roas_tables(models, weights, hdi_prob, n_draws)

@@ -303,8 +303,12 @@ def run_selection(
     if ties:
         log(ties_warning(ties))
     if (ok["weight"] >= STACK_MIN_WEIGHT).sum() >= 2:
-        written = write_stacked(table, out_dir, config.output.hdi_prob)
-        log(f"Stacked ROAS of the candidates by their stacking weights: {', '.join(map(str, written))}")
+        try:  # the ranking is written; a candidate whose model will not load must not undo it
+            written = write_stacked(table, out_dir, config.output.hdi_prob)
+        except Exception as exc:
+            log(f"warning: no stacked ROAS ({type(exc).__name__}: {exc})")
+        else:
+            log(f"Stacked ROAS of the candidates by their stacking weights: {', '.join(map(str, written))}")
     return table
 
 

@@ -373,6 +373,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--backend", default="auto")
+    parser.add_argument(
+        "--precondition", choices=["laplace", "none"], default="laplace", help="sampler.precondition of every fit"
+    )
     parser.add_argument("--seed-base", type=int, default=SEED_BASE)
     parser.add_argument("--rescore", action="store_true", help="only rebuild the rows of finished runs (no new fits)")
     parser.add_argument(
@@ -396,6 +399,7 @@ def main() -> None:
         "tune": args.tune,
         "seed": 1,
         "progressbar": False,
+        "precondition": args.precondition,
     }
     out, work = args.out, args.work
     (out / "fits").mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
     # the stop-33 candidates against the defaults (saturation pooled, fixed spread 0.5, zero-sum)
     "transforms_pooled_fixed": {"adstock": "pooled", "saturation": "pooled"},
-    "hill_pooled_fixed": {"saturation": "pooled"},
     "mm_pooled_fixed": {"saturation": "pooled"},
 }
 
@@ -91,7 +90,6 @@ EXTRA: dict[str, dict[str, dict[str, Any]]] = {
     "hill": {"model": {"saturation": "hill"}},
     "transforms_pooled_hill": {"model": {"saturation": "hill"}},
     "student_t": {"model": {"likelihood": "student_t"}},
-    "hill_pooled_fixed": {"model": {"saturation": "hill"}},
     "mm_pooled_fixed": {"model": {"saturation": "michaelis_menten"}},
 }
 
@@ -164,12 +162,13 @@ def fit_stacked(
     w = [float(weights[v]) for v in variants]
     mixed = stack_components([m.posterior_components() for m in models], w, n_draws=4000)
     rows, facts = score_panel(models[0], mixed, truth, sum(t for _, t in fitted))
+    diags = [diagnostics(m.idata) for m in models]
     facts.update(
         {
             "stack_weights": w,
-            "divergences": int(sum(diagnostics(m.idata)["divergences"] for m in models)),
-            "max_rhat": max(diagnostics(m.idata)["max_rhat"] for m in models),
-            "min_ess_bulk": min(diagnostics(m.idata)["min_ess_bulk"] for m in models),
+            "divergences": int(sum(d["divergences"] for d in diags)),
+            "max_rhat": max(d["max_rhat"] for d in diags),
+            "min_ess_bulk": min(d["min_ess_bulk"] for d in diags),
             "elpd_loo": float("nan"),
             "elpd_loo_se": float("nan"),
         }

@@ -80,6 +80,16 @@ class Seasonality:
     def n_parameters(self) -> int:
         return len(self.feature_names())
 
+    def day_of_week_columns(self) -> slice | None:
+        """The feature columns of the day-of-week terms (names ``dow_...``, contiguous), or None
+        without any: what ``model.center_day_of_week`` centers the media on."""
+        idx = [i for i, name in enumerate(self.feature_names()) if name.startswith("dow_")]
+        if not idx:
+            return None
+        if idx != list(range(idx[0], idx[-1] + 1)):
+            raise ValueError(f"seasonality {self.name!r}: its dow_ features must be contiguous columns")
+        return slice(idx[0], idx[-1] + 1)
+
     def apply(self, features: Any, params: Mapping[str, Any], geo: bool) -> Any:
         """Seasonal effect (scaled target units), PyTensor: ``(date,)``, or ``(date, geo)`` / ``(date, 1)``
         for a geo panel (per-geo coefficients are ``(geo, feature)``)."""

@@ -667,6 +667,17 @@ class ModelConfig(_Base):
     reported components, ROAS and predictions are those of the same model; only the
     intercept's prior applies to the centered level. Models saved before this option
     existed load with ``center_media: false``.
+
+    ``center_day_of_week`` (default true; with ``center_media`` and day-of-week terms, i.e. daily data):
+    the day-of-week coefficients likewise absorb the media's mean weekday profile over the training rows,
+    ``seasonality_t = F_t γ − F_w,t c(θ)`` with ``c(θ)`` the least-squares day-of-week coefficients of the
+    summed paid and organic contributions (the mean over geos for a panel). A channel bought or sent on
+    fixed weekdays (a Tuesday newsletter, weekday-paced search) has a weekday profile that moves with its
+    adstock and saturation parameters, and the free day-of-week coefficients had to follow it along a
+    curved ridge: the divergences of the daily recovery study (20 data sets at 4 × 1000 + 1000: 852
+    divergences in every fit → 169 in 14 fits, ROAS error and coverage unchanged). The mean, components
+    and predictions are those of the same model; only the day-of-week prior applies to the centered
+    coefficients. Models saved before this option existed load with ``center_day_of_week: false``.
     """
 
     adstock: AdstockConfig = AdstockConfig()
@@ -695,6 +706,12 @@ class ModelConfig(_Base):
         True,
         description="intercept = mean level of the fit with the media contributions centered over the training "
         "weeks (a reparameterization: ~5x more effective samples per gradient); false: raw intercept",
+    )
+    center_day_of_week: bool = Field(
+        True,
+        description="with center_media and day-of-week terms (daily data): the day-of-week coefficients absorb "
+        "the media's mean weekday profile over the training rows (a reparameterization: removes the curved ridge "
+        "between them and a weekday-patterned channel's adstock and saturation); false: raw coefficients",
     )
     priors: dict[str, Prior] = {}
     geo: GeoConfig | None = Field(None, description="geo-panel pooling options; only with data.geo_column")

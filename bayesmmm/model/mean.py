@@ -155,23 +155,82 @@ def channel_contributions(
     return contributions * media_multiplier(spec, params, t, reference_t, reference)
 
 
+def media_total(
+    spec: ModelSpec,
+    params: Mapping[str, Any],
+    reference_media: Any,
+    reference_organic: Any = None,
+    resolved: bool = False,
+) -> Any:
+    """``Σ_c contribution_c`` per row of ``reference_media`` (scaled units, PyTensor), plus the organic
+    media's over ``reference_organic`` (default: the training organic activity); ``(date,)`` or
+    ``(date, geo)``: what :func:`media_mean` and :func:`media_weekly_profile` reduce. ``resolved``: the
+    ``params`` of a geo panel are already per geo (:func:`~bayesmmm.model.geo.geo_parameters`)."""
+    import pytensor.tensor as pt
+
+    if spec.is_geo and not resolved:
+        params = geo_parameters(spec, params)
+    reference_t = pt.constant(spec.training_design()["t"], dtype="float64")
+    media = channel_contributions(spec, reference_media, reference_t, params, frequency=training_frequency(spec))
+    out = pt.sum(media, axis=-1)
+    if spec.organic:
+        if reference_organic is None:
+            reference_organic = pt.constant(spec.training_design()["organic"], dtype="float64")
+        organic = media_contributions(spec, pt.as_tensor_variable(reference_organic), params, "organic")
+        out = out + pt.sum(organic, axis=-1)
+    return out
+
+
 def media_mean(spec: ModelSpec, params: Mapping[str, Any], reference_media: Any, reference_organic: Any = None) -> Any:
     """``Σ_c mean_t contribution_c`` over ``reference_media`` (scaled units, PyTensor), plus the same
     over the organic media's ``reference_organic`` (default: the training organic activity): what the
     intercept is centered by when ``center_media`` is on; ``()`` or ``(geo,)``."""
     import pytensor.tensor as pt
 
-    if spec.is_geo:
-        params = geo_parameters(spec, params)
-    reference_t = pt.constant(spec.training_design()["t"], dtype="float64")
-    media = channel_contributions(spec, reference_media, reference_t, params, frequency=training_frequency(spec))
-    shift = pt.sum(pt.mean(media, axis=0), axis=-1)
-    if spec.organic:
-        if reference_organic is None:
-            reference_organic = pt.constant(spec.training_design()["organic"], dtype="float64")
-        organic = media_contributions(spec, pt.as_tensor_variable(reference_organic), params, "organic")
-        shift = shift + pt.sum(pt.mean(organic, axis=0), axis=-1)
-    return shift
+    return pt.mean(media_total(spec, params, reference_media, reference_organic), axis=0)
+
+
+def day_of_week_projection(spec: ModelSpec) -> np.ndarray | None:
+    """``pinv(F_w)``, ``(dow_mode, date)``, of the training rows' day-of-week features ``F_w``, when the model
+    centers the media on them (``center_media`` and ``center_day_of_week`` on, day-of-week terms present);
+    else None. Computed once per spec."""
+    cfg = spec.model_config
+    if not (cfg.center_media and cfg.center_day_of_week and spec.seasonality.active):
+        return None
+    columns = spec.seasonality.day_of_week_columns()
+    if columns is None:
+        return None
+    if "day_of_week_projection" not in spec.memo:
+        features = np.asarray(spec.training_design()["fourier"], dtype=float)[:, columns]
+        projection = np.linalg.pinv(features)
+        projection.flags.writeable = False
+        spec.memo["day_of_week_projection"] = projection
+    return spec.memo["day_of_week_projection"]
+
+
+def weekly_profile_of(spec: ModelSpec, totals: Any) -> Any:
+    """The day-of-week coefficients of ``totals`` (:func:`media_total` of the training rows) by least squares on
+    the training day-of-week features, ``(dow_mode,)`` (for a geo panel: the mean over geos, so that one shift of
+    every geo's coefficients absorbs it, pooled or shared); None when the model does not center on them."""
+    import pytensor.tensor as pt
+
+    projection = day_of_week_projection(spec)
+    if projection is None:
+        return None
+    coef = pt.dot(pt.constant(projection, dtype="float64"), totals)  # (dow_mode,) or (dow_mode, geo)
+    return pt.mean(coef, axis=-1) if spec.is_geo else coef
+
+
+def media_weekly_profile(
+    spec: ModelSpec, params: Mapping[str, Any], reference_media: Any, reference_organic: Any = None
+) -> Any:
+    """The media's mean day-of-week profile over the training rows (``model.center_day_of_week``), PyTensor
+    ``(dow_mode,)``: the least-squares day-of-week coefficients of :func:`media_total` over ``reference_media``
+    (the training media), which the day-of-week terms are centered by. None when the model does not center
+    on them."""
+    if day_of_week_projection(spec) is None:
+        return None
+    return weekly_profile_of(spec, media_total(spec, params, reference_media, reference_organic))
 
 
 def mean_components(
@@ -180,6 +239,7 @@ def mean_components(
     design: Mapping[str, Any],
     reference_media: Any = None,
     centering: Any = None,
+    weekly_centering: Any = None,
 ) -> dict[str, Any]:
     """Scaled mean components as PyTensor expressions (pure: no model context).
 
@@ -198,6 +258,8 @@ def mean_components(
     centering : :func:`media_mean` over the training media, if already computed (it depends on
         the parameters only: a forecaster evaluating many designs with the same draws
         computes it once).
+    weekly_centering : :func:`media_weekly_profile`, likewise (with ``centering``; only for a model that
+        centers its day-of-week terms: ``center_day_of_week``).
 
     Returns
     -------
@@ -241,25 +303,20 @@ def mean_components(
     ):
         out[name] = pt.as_tensor_variable(design[name]) * params[variable] if columns else empty
     if spec.model_config.center_media:
+        weekly = day_of_week_projection(spec) is not None
         if centering is None:
-            if reference_media is None:
-                ref = out["media"]
-            else:
-                reference_t = pt.constant(spec.training_design()["t"], dtype="float64")
-                ref = channel_contributions(
-                    spec,
-                    pt.as_tensor_variable(reference_media),
-                    reference_t,
-                    params,
-                    frequency=training_frequency(spec),
-                )
-            centering = pt.sum(pt.mean(ref, axis=0), axis=-1)
-            if spec.organic:  # always-on organic media trade off with the intercept as paid media do
-                organic = out["organic"]
-                if reference_media is not None:  # not the training design: center on the training activity
-                    training = pt.constant(spec.training_design()["organic"], dtype="float64")
-                    organic = media_contributions(spec, training, params, "organic")
-                centering = centering + pt.sum(pt.mean(organic, axis=0), axis=-1)
+            if reference_media is None:  # the design is the training data
+                totals = pt.sum(out["media"], axis=-1)
+                if spec.organic:  # always-on organic media trade off with the intercept as paid media do
+                    totals = totals + pt.sum(out["organic"], axis=-1)
+            else:  # not the training design: center on the training media and organic activity
+                totals = media_total(spec, params, pt.as_tensor_variable(reference_media), resolved=True)
+            centering = pt.mean(totals, axis=0)
+            weekly_centering = weekly_profile_of(spec, totals) if weekly else None
+        if weekly:  # the day-of-week terms absorb the media's mean weekday profile (exact reparameterization)
+            columns = spec.seasonality.day_of_week_columns()
+            shift = pt.sum(pt.as_tensor_variable(design["fourier"])[:, columns] * weekly_centering, axis=-1)
+            out["seasonality"] = out["seasonality"] - (shift[:, None] if spec.is_geo else shift)
         out["intercept"] = out["intercept"] - centering
     return out
 
@@ -326,23 +383,29 @@ def compile_mean(spec: ModelSpec, names: tuple[str, ...]) -> tuple[Callable, lis
     design["t"] = pt.vector("t", dtype="float64")
     design["fourier"] = pt.matrix("fourier", dtype="float64")
     core, batched = placeholders(dims)
-    centering = center_fn = None
+    centering = weekly = center_fn = None
     inputs = [*design.values(), *batched.values()]
+    replace = {core[n]: batched[n] for n in dims}
     if spec.model_config.center_media:  # center on the TRAINING media, whatever the design
         reference = pt.constant(spec.training_design()["media"], dtype="float64")
-        shape = (None,) if spec.is_geo else ()
-        centering = pt.tensor("centering", shape=shape, dtype="float64")
-        batched_centering = pt.tensor("centering_draws", shape=(None, *shape), dtype="float64")
-        inputs.append(batched_centering)
+        # one packed vector per draw: the intercept's shift (() or (geo,)), then any day-of-week profile
+        n_shift = len(spec.geos) if spec.is_geo else 1
+        packed = pt.vector("centering", dtype="float64")
+        batched_packed = pt.matrix("centering_draws", dtype="float64")
+        inputs.append(batched_packed)
+        replace[packed] = batched_packed
+        centering = packed[:n_shift] if spec.is_geo else packed[0]
+        totals = media_total(spec, core, reference)
+        parts = [pt.atleast_1d(pt.mean(totals, axis=0))]
+        if day_of_week_projection(spec) is not None:
+            weekly = packed[n_shift:]
+            parts.append(weekly_profile_of(spec, totals))
         # a function of the draws alone: computed once per set of draws, not per design
-        shift = vectorize_graph(media_mean(spec, core, reference), {core[n]: batched[n] for n in dims})
+        shift = vectorize_graph(pt.concatenate(parts), {core[n]: batched[n] for n in dims})
         center_fn = pytensor.function(list(batched.values()), shift, mode=numpy_mode(), on_unused_input="ignore")
     # the time-varying multiplier is centred over the TRAINING rows, whatever the design
     training = pt.constant(spec.training_design()["media"], dtype="float64") if spec.varying is not None else None
-    comps = mean_components(spec, core, design, reference_media=training, centering=centering)
-    replace = {core[n]: batched[n] for n in dims}
-    if centering is not None:
-        replace[centering] = batched_centering
+    comps = mean_components(spec, core, design, reference_media=training, centering=centering, weekly_centering=weekly)
     outs = vectorize_graph([comps[k] for k in names], replace)
     fn = pytensor.function(inputs, outs, mode=numpy_mode(), on_unused_input="ignore")
     return fn, list(dims), list(names), center_fn

@@ -157,13 +157,18 @@ def saved_model_config(text: str, data_config: DataConfig) -> dict[str, Any]:
     """The model config of a saved model, with the defaults of the version that wrote it.
 
     Options added since keep the meaning they had when a file lacks them: ``center_media``
-    off, ``media_prior`` of type ``coefficient`` (the ``beta`` prior) with ``pooling: none``
+    off, ``center_day_of_week`` off, ``media_prior`` of type ``coefficient`` (the ``beta`` prior) with ``pooling: none``
     (independent channels), and for a geo model ``geo.sigma: shared`` (one noise scale),
     ``geo.beta_pooling: noncentered``, ``geo.saturation: shared``, ``geo.param_sigma: 0.3``, ``geo.param_pooling:
     noncentered`` and ``geo.param_spread: learned``. (Geo models are saved with every ``geo`` option written
     out; the media prior type and pooling saved are the ones resolved at fit time.)
     """
-    config = {"center_media": False, "media_prior": {"type": "coefficient"}, **json.loads(text)}
+    config = {
+        "center_media": False,
+        "center_day_of_week": False,
+        "media_prior": {"type": "coefficient"},
+        **json.loads(text),
+    }
     config["media_prior"] = {"pooling": "none", **(config.get("media_prior") or {})}
     if data_config.geo_column is not None:
         geo = dict(config.get("geo") or {})

@@ -145,7 +145,8 @@ class Predictive:
         events, t, fourier, *draws[, centering])`` (the scaled design, :meth:`ModelSpec.design`) returns
         the components (all of :data:`COMPONENTS`, or the ``components`` asked for, in that order)
         for a leading draw axis; ``center_fn(*draws)``
-        the intercept's centering per draw (None without ``center_media``). Compiled once per
+        the centering per draw, packed ``(sample, k)``: the intercept's shift (one, or one per geo), then
+        any day-of-week profile (``center_day_of_week``); None without ``center_media``. Compiled once per
         spec and set of components (a subset computes only what it needs), except that once every
         component is compiled, that function serves any subset: a second compile takes
         longer than the work it would save."""
@@ -161,8 +162,10 @@ class Predictive:
         return compiled[names]
 
     def centering(self, draws: Mapping[str, np.ndarray]) -> np.ndarray | None:
-        """:func:`media_mean` over the training media for each draw (None without ``center_media``);
-        remembered for the last set of draws."""
+        """The packed centering of each draw, ``(sample, k)``: :func:`~bayesmmm.model.mean.media_mean` over the
+        training media (one value, or one per geo), then any
+        :func:`~bayesmmm.model.mean.media_weekly_profile` (None without ``center_media``); remembered for the
+        last set of draws."""
         compiled = self._spec.memo.get("mean_functions") or {}
         # the centering does not depend on the components: any compiled entry has it
         _fn, order, _names, center_fn = next(iter(compiled.values()), None) or self.compiled(("media",))

@@ -31,6 +31,10 @@ them inside the Potential:
   centred over its weeks, the refreshed model's over the whole table: the prior is evaluated at
   ``intercept_old = intercept_new − c_new(θ) + c_old(θ)`` (:func:`~bayesmmm.model.mean.media_mean`
   over each window), the value that gives the same mean in every period.
+- ``center_day_of_week`` (with daily data): the day-of-week coefficients likewise absorb the media's
+  weekday profile over the training rows, ``F_w γ − F_w c_W(θ)``; the prior is evaluated at
+  ``γ_old = γ_new − c_new(θ) + c_old(θ)`` (:func:`~bayesmmm.model.mean.media_weekly_profile`, zero for a
+  window whose model does not center on them).
 - a ``share`` / ``roas`` / ``mroas`` media prior: the free variable is the quantity over the
   training window, ``beta = q · k_W(θ)`` (:func:`~bayesmmm.model.media_prior.coefficient`,
   linear in ``q``). The prior is evaluated at the first fit's quantity of the same ``beta``,
@@ -268,19 +272,27 @@ class SequentialUpdate:
 
 def old_window_values(old_spec: ModelSpec, spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
     """The first fit's values (constrained) of the new model's window-defined variables (PyTensor; see
-    the module docstring): ``intercept`` with ``center_media``, the media prior's quantity (or, pooled,
-    its offset ``media_prior_z``); the other variables mean the same in both models."""
+    the module docstring): ``intercept`` with ``center_media``, the day-of-week coefficients with
+    ``center_day_of_week``, the media prior's quantity (or, pooled, its offset ``media_prior_z``); the other
+    variables mean the same in both models."""
     import pytensor.tensor as pt
 
-    from bayesmmm.model.mean import media_mean
+    from bayesmmm.model.mean import media_mean, media_weekly_profile
     from bayesmmm.model.media_prior import coefficient
 
     out: dict[str, Any] = {}
     old_media = pt.constant(old_spec.training_design()["media"], dtype="float64")
+    new_media = pt.constant(spec.training_design()["media"], dtype="float64")
     if spec.model_config.center_media and "intercept" in params:
-        new_media = pt.constant(spec.training_design()["media"], dtype="float64")
         shift = media_mean(old_spec, params, old_media) - media_mean(spec, params, new_media)
         out["intercept"] = params["intercept"] + shift
+    gamma = spec.seasonality.pooled_variable
+    profiles = (media_weekly_profile(old_spec, params, old_media), media_weekly_profile(spec, params, new_media))
+    if gamma in params and any(p is not None for p in profiles):
+        # the day-of-week coefficients of each window's definition: γ_old = γ_new − c_new(θ) + c_old(θ)
+        old_profile, new_profile = (pt.constant(0.0) if p is None else p for p in profiles)
+        columns = (spec if profiles[1] is not None else old_spec).seasonality.day_of_week_columns()
+        out[gamma] = pt.inc_subtensor(params[gamma][..., columns], old_profile - new_profile)
     name = QUANTITY_VARIABLES.get(spec.model_config.media_prior.type)
     if name is not None:
         quantity = params["beta"] / coefficient(old_spec, params, pt.ones_like(params["beta"]), old_media)

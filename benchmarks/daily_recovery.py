@@ -120,8 +120,22 @@ def to_weeks(daily: pd.DataFrame) -> pd.DataFrame:
     return weeks[complete].drop(columns="date").reset_index().rename(columns={"week": "date"})
 
 
-def write_configs(s: dict[str, Any], out: Path, arms: list[str], sampler: dict[str, Any]) -> dict[str, Path]:
-    """The experiment YAML of each arm for data set ``s`` (absolute data paths)."""
+def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
+    """``config["a"]["b"]["c"] = value`` for ``key = "a.b.c"`` (missing levels are created)."""
+    *path, last = key.split(".")
+    node = config
+    for part in path:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {key}: {part} is not a mapping in the daily experiment")
+    node[last] = value
+
+
+def write_configs(
+    s: dict[str, Any], out: Path, arms: list[str], sampler: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """The experiment YAML of each arm for data set ``s`` (absolute data paths); ``overrides`` (dotted
+    keys, ``--set``) change the daily arm's experiment."""
     scenario = load_scenario(builtin_scenario("daily_exposure"))
     folder: Path = s["folder"].resolve()
     tag = f"{s['generator']}-{s['index']:02d}"
@@ -130,6 +144,8 @@ def write_configs(s: dict[str, Any], out: Path, arms: list[str], sampler: dict[s
     if "daily" in arms:
         config = experiment_for(scenario, str(folder / "data.csv"))
         config.update({"name": f"daily-{tag}", "sampler": sampler, **common})
+        for key, value in (overrides or {}).items():
+            set_dotted(config, key, value)
         paths["daily"] = out / "configs" / f"daily-{tag}.yaml"
     if "weekly" in arms:
         weekly = {
@@ -235,6 +251,23 @@ def hdi90(draws: np.ndarray) -> tuple[float, float]:
     return float(x[i]), float(x[i + k])
 
 
+def organic_recovery(s: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The newsletter's total contribution (conversions over the data) against the truth: the run's
+    ``roles.csv`` (posterior median, 90% HDI) and whether the identifiability check flagged it."""
+    true = json.loads((s["folder"] / "truth.json").read_text())["organic"]["newsletter"]["contribution"]
+    roles = pd.read_csv(run_dir / "roles.csv").set_index("name")
+    r = roles.loc["newsletter_sends"]
+    diag = json.loads((run_dir / "diagnostics.json").read_text())
+    flagged = "newsletter_sends" in diag.get("identifiability", {}).get("organic_prior_driven", [])
+    return {
+        "organic_true": float(true),
+        "organic_median": float(r["contribution_median"]),
+        "organic_rel_error": float(r["contribution_median"]) / true - 1.0,
+        "organic_covered_90": bool(r["contribution_hdi_low"] <= true <= r["contribution_hdi_high"]),
+        "organic_prior_driven": bool(flagged),
+    }
+
+
 def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[dict[str, Any]]:
     truth = json.loads((s["folder"] / "truth.json").read_text())["channels"]
     roas = pd.read_csv(run_dir / "roas.csv")
@@ -245,6 +278,7 @@ def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[
     daily = pd.read_csv(s["folder"] / "data.csv")
     rpk = daily["revenue_per_conversion"].to_numpy()
     mroas = model_mroas(run_dir)
+    organic = organic_recovery(s, run_dir) if arm == "daily" else {}
     rows = []
     for r in roas.itertuples():
         channel = by_spend.get(r.channel, r.channel)
@@ -267,6 +301,7 @@ def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[
             "max_rhat": float(diag.get("max_rhat", np.nan)),
             "wall_s": wall_s,
             "roas_unit": getattr(r, "roas_unit", "target per unit of spend"),
+            **organic,
         }
         draws = mroas[r.channel]
         true_m = true_mroas(truth[channel], rpk)
@@ -314,6 +349,7 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
             "mroas_coverage_90": float(part["mroas_covered_90"].astype(float).mean())
             if "mroas_covered_90" in part
             else float("nan"),
+            **organic_block(fits),
         }
 
     out: dict[str, Any] = {}
@@ -325,6 +361,20 @@ def summarize(table: pd.DataFrame) -> dict[str, Any]:
             entry["roas_csv_mismatch_rows"] = int(part["roas_csv_mismatch"].fillna(False).astype(bool).sum())
         out[str(arm)] = entry
     return out
+
+
+def organic_block(fits: pd.DataFrame) -> dict[str, Any]:
+    """The newsletter's recovery over fits (one row per fit); NaN where the rows have none (weekly arm,
+    or rows scored before the columns existed)."""
+    if "organic_rel_error" not in fits or fits["organic_rel_error"].isna().all():
+        return {"organic_fits": 0, "organic_median_abs_error": float("nan"), "organic_coverage_90": float("nan")}
+    part = fits.dropna(subset=["organic_rel_error"])
+    return {
+        "organic_fits": len(part),
+        "organic_median_abs_error": float(part["organic_rel_error"].abs().median()),
+        "organic_coverage_90": float(part["organic_covered_90"].astype(float).mean()),
+        "organic_prior_driven_share": float(part["organic_prior_driven"].astype(float).mean()),
+    }
 
 
 def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
@@ -349,6 +399,20 @@ def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
             f"| {b['mroas_coverage_90']:.0%} |"
         )
 
+    organic_lines = [
+        "",
+        "Organic (newsletter) total contribution, per fit: median abs error, 90% coverage, prior-driven flags.",
+        "",
+        "| arm | generator | fits | median abs error | 90% coverage | prior-driven |",
+        "|---|---|---|---|---|---|",
+    ]
+    for arm, entry in summary.items():
+        for gen, b in [("both", entry), *entry["by_generator"].items()]:
+            if b.get("organic_fits"):
+                organic_lines.append(
+                    f"| {arm} | {gen} | {b['organic_fits']} | {b['organic_median_abs_error']:.1%} "
+                    f"| {b['organic_coverage_90']:.0%} | {b['organic_prior_driven_share']:.0%} |"
+                )
     for arm, entry in summary.items():
         lines.append(row(arm, "both", "all", entry))
         for gen, b in entry["by_generator"].items():
@@ -361,6 +425,8 @@ def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
                 f"contributions × revenue per conversion / spend by more than {MISMATCH:.0%}: roas.csv is not revenue "
                 "ROAS there; check before quoting.**\n"
             )
+    if len(organic_lines) > 5:
+        lines += organic_lines
     return "\n".join(lines) + "\n"
 
 
@@ -380,6 +446,14 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true", help="only rebuild the rows of finished runs (no new fits)")
     parser.add_argument(
         "--variant", default="base", help="simulator scenario: base (daily_exposure) or dark (go-dark weeks)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the daily arm's experiment (dotted key, YAML value), e.g. model.organic.saturation.name=logistic",
     )
     parser.add_argument("--summarize", action="store_true", help="only rewrite the summaries from OUT/fits")
     parser.add_argument("--only", default="", help="comma-separated data set indices to fit (default: all)")
@@ -402,6 +476,12 @@ def main() -> None:
         "precondition": args.precondition,
     }
     out, work = args.out, args.work
+    overrides = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
     (out / "fits").mkdir(parents=True, exist_ok=True)
     only = {int(v) for v in args.only.split(",") if v} if args.only else None
     sets = [
@@ -415,12 +495,13 @@ def main() -> None:
         "arms": arms,
         "generators": generators,
         "sampler": sampler,
+        "overrides": overrides,
     }
     if args.summarize:
         print(write_outputs(out, meta, sampler))
         return
     for s in sets:
-        configs = write_configs(s, work, arms, sampler)
+        configs = write_configs(s, work, arms, sampler, overrides)
         for arm in arms:
             tag = f"{arm}-{s['generator']}-{s['index']:02d}"
             row_file = out / "fits" / f"{tag}.csv"

@@ -159,3 +159,17 @@ def example_run(mmm_example_frame, tmp_path_factory):
         run_experiment(config, folder / "run", frame=mmm_example_frame.iloc[:-HOLDOUT_WEEKS].reset_index(drop=True))
 
     return build_once(tmp_path_factory, "example_run", build) / "run"
+
+
+def compiled_components(mmm, point: dict, design, reference_media=None) -> Callable[[dict], dict]:
+    """``mmm.components`` as ONE function of the parameters, compiled without C code (FAST_COMPILE: one
+    cheap compile, not one ``.eval()`` compile per component and point): ``params -> {component: array}``."""
+    import numpy as np
+    import pytensor
+    import pytensor.tensor as pt
+
+    sym = {k: pt.tensor(name=k, shape=np.shape(v), dtype=str(np.asarray(v).dtype)) for k, v in point.items()}
+    outs = mmm.components(sym, design, reference_media)
+    keys = list(outs)
+    fn = pytensor.function(list(sym.values()), [outs[k] for k in keys], on_unused_input="ignore", mode="FAST_COMPILE")
+    return lambda params: dict(zip(keys, fn(*(np.asarray(params[k]) for k in sym)), strict=True))

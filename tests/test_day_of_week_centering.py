@@ -20,6 +20,7 @@ import xarray as xr
 from bayesmmm import MMM
 from bayesmmm.model.mean import mean_components, total
 from bayesmmm.model.sequential import old_window_values
+from tests.conftest import compiled_components
 
 SAMPLER = {"backend": "nutpie", "chains": 2, "draws": 150, "tune": 200, "seed": 3, "progressbar": False}
 MODEL = {"adstock": {"name": "geometric", "l_max": 7}, "saturation": "logistic", "yearly_seasonality": 1}
@@ -98,24 +99,24 @@ def test_centering_on_the_weekdays_is_a_reparameterization(geo):
     f_media = rng.uniform(0, 40, (*n_future, media.shape[-1]))
     f_controls = controls[:28]
     forecast = spec.design(future, f_media, f_controls)
+    fit_c, fit_r = (compiled_components(m, points[0], training) for m in (centered, raw))
+    fc_c, fc_r = (compiled_components(m, points[0], forecast, training["media"]) for m in (centered, raw))
     for params in points:
-        c = {k: v.eval() for k, v in centered.components(params, training).items()}
+        c = fit_c(params)
         profile = numpy_profile(centered, c)
         assert np.abs(profile).max() > 1e-4  # the media do have a weekday profile to absorb
         mapped = dict(params)
         gamma = np.array(params["gamma_fourier"], dtype=float)
         gamma[..., columns] -= profile
         mapped["gamma_fourier"] = gamma
-        r = {k: v.eval() for k, v in raw.components(mapped, training).items()}
+        r = fit_r(mapped)
         for key in c:
             np.testing.assert_allclose(c[key], r[key], rtol=1e-10, atol=1e-10, err_msg=key)
-        cf = {k: v.eval() for k, v in centered.components(params, forecast, training["media"]).items()}
-        rf = {k: v.eval() for k, v in raw.components(mapped, forecast, training["media"]).items()}
+        cf, rf = fc_c(params), fc_r(mapped)
         for key in cf:
             np.testing.assert_allclose(cf[key], rf[key], rtol=1e-10, atol=1e-10, err_msg=key)
         # and it is not the identity: the uncentered model given the same γ has another seasonality
-        same = {k: v.eval() for k, v in raw.components(params, training).items()}
-        assert not np.allclose(same["seasonality"], c["seasonality"])
+        assert not np.allclose(fit_r(params)["seasonality"], c["seasonality"])
 
 
 def test_off_without_day_of_week_terms():
@@ -185,9 +186,9 @@ def test_fitted_predictive_matches_the_graph_and_old_files_load_uncentered(tmp_p
         got = mmm.evaluate(d, m, x, draws)
         design = spec.design(d, m, x)
         scale = float(spec.scales.target)
+        graph = compiled_components(mmm, {k: v[0] for k, v in draws.items()}, design, spec.training_design()["media"])
         for i in range(2):
-            params = {k: v[i] for k, v in draws.items()}
-            ref = {k: v.eval() for k, v in mmm.components(params, design, spec.training_design()["media"]).items()}
+            ref = graph({k: v[i] for k, v in draws.items()})
             for key in ("intercept", "seasonality", "media", "organic"):
                 np.testing.assert_allclose(got[key][i], ref[key] * scale, rtol=1e-8, atol=1e-8, err_msg=key)
     path = mmm.save(tmp_path / "posterior.nc")

@@ -218,14 +218,16 @@ def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_fra
     # nutpie over numba swaps new data into the compiled graph, whatever its length (the JAX backends,
     # nutpie's default path included, compile per shape: 150 weeks are a new program for them)
     kwargs = {"backend": "nutpie_numba", "chains": 2, "draws": 80, "tune": 80, "seed": 9, "progressbar": False}
-    MMM(MMM_EXAMPLE_DATA, config).fit(mmm_example_frame, **kwargs)  # compiles (or reuses) this structure
-    reused = MMM(MMM_EXAMPLE_DATA, config)
-    reused.fit(part, **kwargs)
-    assert reused.timings["compile_reused"] == 1
     nutpie_backend._COMPILED.clear()
     fresh = MMM(MMM_EXAMPLE_DATA, config)
-    fresh.fit(part, **kwargs)
+    fresh.fit(part, **kwargs)  # compiles this structure (once: the fits below reuse it)
     assert fresh.timings["compile_reused"] == 0
+    other = MMM(MMM_EXAMPLE_DATA, config)
+    other.fit(mmm_example_frame, **kwargs)  # other data, another length: swapped into the same program
+    assert other.timings["compile_reused"] == 1
+    reused = MMM(MMM_EXAMPLE_DATA, config)
+    reused.fit(part, **kwargs)  # back to the first data, after the swap
+    assert reused.timings["compile_reused"] == 1
     for var in ("beta", "adstock_alpha", "sigma"):
         np.testing.assert_array_equal(reused.idata["posterior"][var], fresh.idata["posterior"][var])
 
@@ -233,7 +235,7 @@ def test_compiled_model_reused_across_data_of_the_same_structure(mmm_example_fra
 # ------------------------------------------------------------- centered media
 def test_centered_media_is_a_reparameterization(fitted_example, mmm_example_frame):
     """Centered and raw models give identical components once the intercepts are mapped."""
-    from tests.conftest import MMM_EXAMPLE_DATA
+    from tests.conftest import MMM_EXAMPLE_DATA, compiled_components
 
     structure = {"adstock": {"name": "geometric", "l_max": 8}, "saturation": "logistic", "trend": "linear"}
     centered = MMM(MMM_EXAMPLE_DATA, {**structure, "center_media": True})
@@ -242,14 +244,13 @@ def test_centered_media_is_a_reparameterization(fitted_example, mmm_example_fram
         m._set_data(mmm_example_frame)
     draws = fitted_example.posterior_draws(max_draws=3, seed=0)
     design = centered.design(*centered.history_inputs())
+    first = {k: v[0] for k, v in draws.items()}
+    graph_c, graph_r = compiled_components(centered, first, design), compiled_components(raw, first, design)
     for i in range(3):
         params = {k: v[i] for k, v in draws.items()}
-        c = {k: v.eval() for k, v in centered.components(params, design).items()}
+        c = graph_c(params)
         mean_media = c["media"].mean(axis=0).sum()
-        r = {
-            k: v.eval()
-            for k, v in raw.components({**params, "intercept": params["intercept"] - mean_media}, design).items()
-        }
+        r = graph_r({**params, "intercept": params["intercept"] - mean_media})
         for key in ("intercept", "trend", "seasonality", "controls", "media"):
             np.testing.assert_allclose(c[key], r[key], rtol=1e-12, atol=1e-12)
 

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bayesmmm.config.experiment import load_experiment
+from bayesmmm.config.experiment import apply_overrides, load_experiment
 from bayesmmm.workflows.experiment import run_experiment
 from bayesmmm.workflows.simulate import builtin_scenario, experiment_for, load_scenario, write_simulation
 
@@ -120,17 +120,6 @@ def to_weeks(daily: pd.DataFrame) -> pd.DataFrame:
     return weeks[complete].drop(columns="date").reset_index().rename(columns={"week": "date"})
 
 
-def set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
-    """``config["a"]["b"]["c"] = value`` for ``key = "a.b.c"`` (missing levels are created)."""
-    *path, last = key.split(".")
-    node = config
-    for part in path:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"--set {key}: {part} is not a mapping in the daily experiment")
-    node[last] = value
-
-
 def write_configs(
     s: dict[str, Any], out: Path, arms: list[str], sampler: dict[str, Any], overrides: dict[str, Any] | None = None
 ) -> dict[str, Path]:
@@ -144,8 +133,7 @@ def write_configs(
     if "daily" in arms:
         config = experiment_for(scenario, str(folder / "data.csv"))
         config.update({"name": f"daily-{tag}", "sampler": sampler, **common})
-        for key, value in (overrides or {}).items():
-            set_dotted(config, key, value)
+        apply_overrides(config, overrides or {})
         paths["daily"] = out / "configs" / f"daily-{tag}.yaml"
     if "weekly" in arms:
         weekly = {
@@ -251,13 +239,12 @@ def hdi90(draws: np.ndarray) -> tuple[float, float]:
     return float(x[i]), float(x[i + k])
 
 
-def organic_recovery(s: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def organic_recovery(s: dict[str, Any], run_dir: Path, diag: dict[str, Any]) -> dict[str, Any]:
     """The newsletter's total contribution (conversions over the data) against the truth: the run's
-    ``roles.csv`` (posterior median, 90% HDI) and whether the identifiability check flagged it."""
+    ``roles.csv`` (posterior median, 90% HDI) and whether the identifiability check (``diag``) flagged it."""
     true = json.loads((s["folder"] / "truth.json").read_text())["organic"]["newsletter"]["contribution"]
     roles = pd.read_csv(run_dir / "roles.csv").set_index("name")
     r = roles.loc["newsletter_sends"]
-    diag = json.loads((run_dir / "diagnostics.json").read_text())
     flagged = "newsletter_sends" in diag.get("identifiability", {}).get("organic_prior_driven", [])
     return {
         "organic_true": float(true),
@@ -278,7 +265,7 @@ def rows_for(s: dict[str, Any], arm: str, run_dir: Path, wall_s: float) -> list[
     daily = pd.read_csv(s["folder"] / "data.csv")
     rpk = daily["revenue_per_conversion"].to_numpy()
     mroas = model_mroas(run_dir)
-    organic = organic_recovery(s, run_dir) if arm == "daily" else {}
+    organic = organic_recovery(s, run_dir, diag) if arm == "daily" else {}
     rows = []
     for r in roas.itertuples():
         channel = by_spend.get(r.channel, r.channel)

@@ -186,6 +186,10 @@ def test_advice_names_the_remedies():
     assert "[michaelis_menten, logistic]" in mm
     two = extrapolation_advice("tv", 0.62, "hill", 2)
     assert "one-parameter" not in two and "calibration.lift_tests" in two
+    organic_one = extrapolation_advice("newsletter", 0.59, "logistic", 1, organic=True)
+    assert "model.organic.saturation: hill" in organic_one
+    organic_two = extrapolation_advice("newsletter", 0.59, "hill", 2, organic=True)  # already two parameters
+    assert ": hill`" not in organic_two and "paused" in organic_two
 
 
 # ----------------------------------------------------------------- config

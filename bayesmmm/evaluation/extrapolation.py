@@ -145,8 +145,13 @@ def extrapolation_advice(name: str, share: float, saturation: str, n_parameters:
         f"(the {LOW_PERCENTILE:g}th percentile of its adstocked input), so the saturation form ({saturation}), "
         "not the data, decides it, and its interval is only as wide as that form allows"
     )
-    if organic:
+    if organic and n_parameters <= 1:
         return f"{head}; a two-parameter saturation (`{key}: hill`) gives an honest interval"
+    if organic:  # no spend, so no lift test: only a change of the medium's own volume shows the low end
+        return (
+            f"{head}; only data with the medium paused or at a much lower volume for a stretch (a holdout of "
+            "sends, say) measure it"
+        )
     test = "a go-dark lift test (`calibration.lift_tests`)"
     if n_parameters <= 1:
         other = "michaelis_menten" if saturation != "michaelis_menten" else "logistic"

@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayesmmm import stats
 from bayesmmm.config.experiment import DiagnosticsConfig
+from bayesmmm.evaluation.divergences import divergence_locations
 from bayesmmm.model.mean import total
 from bayesmmm.model.predictive import DATASET_NAMES
 from bayesmmm.model.value import roas_unit
@@ -422,8 +423,12 @@ def diagnostics(idata: Any, config: DiagnosticsConfig | None = None) -> dict[str
         problems.append(f"min bulk ESS {result['min_ess_bulk']:.0f} < {config.min_ess_bulk:.0f}")
     if not result["min_ess_tail"] >= config.min_ess_tail:
         problems.append(f"min tail ESS {result['min_ess_tail']:.0f} < {config.min_ess_tail:.0f}")
+    if divergences:
+        result["divergence_locations"] = divergence_locations(idata)
     if divergences > config.max_divergences:
-        problems.append(f"{divergences} divergences > {config.max_divergences}")
+        problems.append(
+            f"{divergences} divergences > {config.max_divergences} ({result['divergence_locations']['summary']})"
+        )
     result["passed"] = not problems
     result["problems"] = problems
     result["thresholds"] = config.model_dump()

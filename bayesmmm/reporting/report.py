@@ -185,6 +185,14 @@ def _optimization_context(folder: Path) -> dict[str, Any]:
     }
 
 
+def _divergence_advice(diag: dict[str, Any]) -> list[str]:
+    """What the divergences' location suggests (``diagnostics.json``'s ``divergence_locations.advice``),
+    shown under the problems when the divergences are one of them."""
+    advice = (diag.get("divergence_locations") or {}).get("advice")
+    failed = any("divergences >" in p for p in diag.get("problems", []))
+    return [f"Divergences: {advice}"] if advice and failed else []
+
+
 def _geo_context(roas_geo: pd.DataFrame) -> dict[str, Any]:
     """ROAS by geo: a geo × channel table of ROAS with HDIs."""
     channels = list(dict.fromkeys(roas_geo["channel"]))
@@ -332,7 +340,7 @@ def write_report(
         "created_at": str(meta.get("created_at", "?")),
         "pct": pct,
         "passed": bool(diag.get("passed", False)),
-        "problems": list(diag.get("problems", [])),
+        "problems": [*diag.get("problems", []), *_divergence_advice(diag)],
         "cards": cards,
         "findings": found,
         "insights": ins.to_dict("records"),

@@ -241,17 +241,21 @@ def hdi90(draws: np.ndarray) -> tuple[float, float]:
 
 def organic_recovery(s: dict[str, Any], run_dir: Path, diag: dict[str, Any]) -> dict[str, Any]:
     """The newsletter's total contribution (conversions over the data) against the truth: the run's
-    ``roles.csv`` (posterior median, 90% HDI) and whether the identifiability check (``diag``) flagged it."""
+    ``roles.csv`` (posterior median, 90% HDI) and whether the identifiability check (``diag``) flagged it:
+    prior-driven, or extrapolated (most of the contribution below the lowest activity the data show)."""
     true = json.loads((s["folder"] / "truth.json").read_text())["organic"]["newsletter"]["contribution"]
     roles = pd.read_csv(run_dir / "roles.csv").set_index("name")
     r = roles.loc["newsletter_sends"]
-    flagged = "newsletter_sends" in diag.get("identifiability", {}).get("organic_prior_driven", [])
+    ident = diag.get("identifiability", {})
+    flagged = "newsletter_sends" in ident.get("organic_prior_driven", [])
+    extrapolated = "newsletter_sends" in ident.get("organic_extrapolated", [])
     return {
         "organic_true": float(true),
         "organic_median": float(r["contribution_median"]),
         "organic_rel_error": float(r["contribution_median"]) / true - 1.0,
         "organic_covered_90": bool(r["contribution_hdi_low"] <= true <= r["contribution_hdi_high"]),
         "organic_prior_driven": bool(flagged),
+        "organic_extrapolated": bool(extrapolated),
     }
 
 
@@ -361,6 +365,20 @@ def organic_block(fits: pd.DataFrame) -> dict[str, Any]:
         "organic_median_abs_error": float(part["organic_rel_error"].abs().median()),
         "organic_coverage_90": float(part["organic_covered_90"].astype(float).mean()),
         "organic_prior_driven_share": float(part["organic_prior_driven"].astype(float).mean()),
+        **flag_block(part),
+    }
+
+
+def flag_block(part: pd.DataFrame) -> dict[str, Any]:
+    """How many fits the check flagged (prior-driven or extrapolated), and how many of the 90% misses."""
+    if "organic_extrapolated" not in part or part["organic_extrapolated"].isna().any():
+        return {"organic_extrapolated_share": float("nan"), "organic_misses": -1, "organic_misses_flagged": -1}
+    flagged = part["organic_prior_driven"].astype(bool) | part["organic_extrapolated"].astype(bool)
+    missed = ~part["organic_covered_90"].astype(bool)
+    return {
+        "organic_extrapolated_share": float(part["organic_extrapolated"].astype(float).mean()),
+        "organic_misses": int(missed.sum()),
+        "organic_misses_flagged": int((missed & flagged).sum()),
     }
 
 
@@ -388,17 +406,21 @@ def markdown(summary: dict[str, Any], sampler: dict[str, Any]) -> str:
 
     organic_lines = [
         "",
-        "Organic (newsletter) total contribution, per fit: median abs error, 90% coverage, prior-driven flags.",
+        "Organic (newsletter) total contribution, per fit: median abs error, 90% coverage, the identifiability "
+        "check's flags (prior-driven; extrapolated: most of it below the lowest activity seen), and how many of "
+        "the 90% misses carry either flag.",
         "",
-        "| arm | generator | fits | median abs error | 90% coverage | prior-driven |",
-        "|---|---|---|---|---|---|",
+        "| arm | generator | fits | median abs error | 90% coverage | prior-driven | extrapolated | misses flagged |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm, entry in summary.items():
         for gen, b in [("both", entry), *entry["by_generator"].items()]:
             if b.get("organic_fits"):
                 organic_lines.append(
                     f"| {arm} | {gen} | {b['organic_fits']} | {b['organic_median_abs_error']:.1%} "
-                    f"| {b['organic_coverage_90']:.0%} | {b['organic_prior_driven_share']:.0%} |"
+                    f"| {b['organic_coverage_90']:.0%} | {b['organic_prior_driven_share']:.0%} "
+                    f"| {b['organic_extrapolated_share']:.0%} "
+                    f"| {b['organic_misses_flagged']} of {b['organic_misses']} |"
                 )
     for arm, entry in summary.items():
         lines.append(row(arm, "both", "all", entry))

@@ -124,3 +124,23 @@ def test_true_mroas_matches_the_curves_rerun_at_scaled_spend(external):
         assert study.true_mroas(ch, rpk, step) == pytest.approx(ref, rel=1e-4)
         # a concave-enough curve: the marginal return is below the average return
         assert 0 < study.true_mroas(ch, rpk, step) < ch["roas"]
+
+
+def test_organic_block_counts_the_misses_the_check_flagged():
+    study = _script("daily_recovery")
+    fits = pd.DataFrame(
+        {
+            "organic_rel_error": [0.1, -0.5, 2.0, 4.0],
+            "organic_covered_90": [True, True, False, False],
+            "organic_prior_driven": [True, False, False, True],
+            "organic_extrapolated": [False, False, True, False],
+        }
+    )
+    b = study.organic_block(fits)
+    assert b["organic_fits"] == 4 and b["organic_median_abs_error"] == pytest.approx(1.25)
+    assert b["organic_coverage_90"] == 0.5 and b["organic_prior_driven_share"] == 0.5
+    assert b["organic_extrapolated_share"] == 0.25 and (b["organic_misses"], b["organic_misses_flagged"]) == (2, 2)
+    fits.loc[2, "organic_extrapolated"] = False  # a confident miss the check did not flag
+    assert study.organic_block(fits)["organic_misses_flagged"] == 1
+    old = fits.drop(columns="organic_extrapolated")  # rows scored before the column existed
+    assert study.organic_block(old)["organic_misses"] == -1

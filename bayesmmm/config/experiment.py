@@ -412,6 +412,8 @@ MODEL_PRIORS = {
     "gamma_fourier": "Fourier seasonality coefficients, dims (fourier_mode,)",
     "gamma_control": "control coefficients on max-abs scaled controls, dims (control,)",
     "beta_organic": "organic media coefficient: maximum weekly effect, dims (organic,)",
+    "organic_share": "organic media's contribution as a share of the KPI over the training periods "
+    "(model.organic.prior: share; beta_organic is then its function), dims (organic,)",
     "gamma_treatment": "treatment coefficients on (x - baseline) / max|x - baseline|, dims (treatment,)",
     "gamma_event": "event-level effects against the reference level (scaled target units), dims (event,)",
     "sigma": "observation noise scale",
@@ -431,6 +433,8 @@ def default_model_priors() -> dict[str, Prior]:
         "gamma_fourier": Prior(dist="Normal", mu=0.0, sigma=0.5),
         "gamma_control": Prior(dist="Normal", mu=0.0, sigma=1.0),
         "beta_organic": Prior(dist="HalfNormal", sigma=1.0),
+        # Meridian's default contribution_om: a share of the KPI with mean 1%, 95% below 3%
+        "organic_share": Prior(dist="Beta", alpha=1.0, beta=99.0),
         "gamma_treatment": Prior(dist="Normal", mu=0.0, sigma=1.0),
         "gamma_event": Prior(dist="Normal", mu=0.0, sigma=0.5),
         "sigma": Prior(dist="HalfNormal", sigma=0.5),
@@ -613,10 +617,20 @@ class OrganicConfig(_Base):
     transforms' variables with the suffix ``_organic`` (``adstock_alpha_organic``, ...), dims
     ``(organic,)``; their priors are the transforms' (override them under ``priors`` here) and
     ``model.priors.beta_organic``.
+
+    ``prior: share`` puts the prior on each organic medium's contribution as a share of the KPI over the
+    training periods instead (``model.priors.organic_share``, default ``Beta(1, 99)``, Meridian's
+    ``contribution_om``): ``beta_organic`` is then its exact function given the transforms' parameters,
+    as for the paid channels' ``media_prior.type: share``. National models only.
     """
 
     adstock: AdstockConfig | None = None
     saturation: SaturationConfig | None = None
+    prior: Literal["coefficient", "share"] = Field(
+        "coefficient",
+        description="coefficient: priors.beta_organic on the coefficient; share: priors.organic_share on the "
+        "contribution as a share of the KPI over the training periods (national models)",
+    )
 
 
 #: what ``model.media_prior.type: auto`` means for a national model without ``priors.beta``

@@ -52,7 +52,7 @@ import pandas as pd
 
 from bayesmmm.data.frequency import period_name, periods_between, periods_in_days
 from bayesmmm.evaluation.extrapolation import DEFAULT_SHARE, extrapolation
-from bayesmmm.model.media_prior import posterior_coefficients
+from bayesmmm.model.media_prior import posterior_coefficients, posterior_organic_coefficients
 
 if TYPE_CHECKING:
     from bayesmmm.model.mmm import MMM
@@ -98,6 +98,8 @@ def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]
     # function (posterior_coefficients), not by the sampling graph, whose adstock scan would step
     # through the dates once per draw in Python (23 s of a 3-year daily fit, measured)
     derived = ["beta"] if mmm.media_prior_variable and "beta" in names else []
+    if mmm.require_spec().organic_share:  # beta_organic likewise (model.organic.prior: share)
+        derived.append("beta_organic")
     graph_names = [name for name in names if name not in derived]
     model = mmm.build_model()
     prior = _vectorized_prior(model, graph_names, n, seed)
@@ -108,8 +110,11 @@ def prior_draws(mmm: MMM, n: int = 1000, seed: int = 0) -> dict[str, np.ndarray]
     for name in graph_names:
         arr = np.asarray(prior[name], dtype="float64")
         out[name] = arr.reshape(n, *arr.shape[arr.ndim - len(dims[name]) :])
-    if derived:
+    if "beta" in derived:
         out["beta"] = posterior_coefficients(mmm.require_spec(), {k: v[None] for k, v in out.items()})[0]
+    if "beta_organic" in derived:
+        draws = {k: v[None] for k, v in out.items()}
+        out["beta_organic"] = posterior_organic_coefficients(mmm.require_spec(), draws)[0]
     return {name: out[name] for name in names}
 
 

@@ -75,7 +75,7 @@ from bayesmmm.components.adstock import convolution_graphs
 from bayesmmm.components.priors import Prior
 from bayesmmm.config.experiment import ConfigError
 from bayesmmm.model.mean import media_contributions, training_frequency
-from bayesmmm.model.spec import POOLING_VARIABLES, QUANTITY_VARIABLES
+from bayesmmm.model.spec import ORGANIC_SHARE, POOLING_VARIABLES, QUANTITY_VARIABLES
 from bayesmmm.model.value import value_weights
 
 if TYPE_CHECKING:
@@ -90,7 +90,9 @@ __all__ = [
     "create_quantity",
     "hierarchical_prior",
     "lognormal_with",
+    "organic_coefficient",
     "posterior_coefficients",
+    "posterior_organic_coefficients",
     "quantity_prior",
     "target_total",
     "total_share_prior",
@@ -256,23 +258,57 @@ def coefficient(
 def posterior_coefficients(spec: ModelSpec, posterior) -> np.ndarray:
     """``beta`` per draw, ``(chain, draw, channel)``, from a posterior holding the quantity and the
     transform variables (the same :func:`coefficient` as the graph, compiled with NumPy)."""
+    name = QUANTITY_VARIABLES[spec.model_config.media_prior.type]
+    inputs = [name, *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
+    inputs += [n for n in ("rf_slope", "rf_ec") if n in spec.variable_dims]
+    reference = spec.training_design()["media"]
+    return _per_draw(inputs, posterior, lambda core, ref: coefficient(spec, core, core[name], ref), reference)
+
+
+def organic_coefficient(spec: ModelSpec, params: Mapping[str, Any], share: Any, reference_organic: Any, total=None):
+    """``beta_organic`` (organic,) that gives each organic medium the contribution ``share`` of the
+    target's total over the training periods (``model.organic.prior: share``; PyTensor, national models):
+    ``beta_organic = share · Y / (s_y Σ_t saturation(adstock(x / s_x))_t)``, the paid ``share``
+    mapping (:func:`coefficient`) with the organic block's transforms. ``reference_organic`` is the
+    scaled training activity (date, organic); ``total`` the scaled target total (default
+    :func:`target_total`)."""
+    import pytensor.tensor as pt
+
+    unit = {**params, "beta_organic": pt.ones_like(share)}
+    curve = media_contributions(spec, reference_organic, unit, "organic")  # (date, organic)
+    return share * (target_total(spec) if total is None else total) / pt.sum(curve, axis=0)
+
+
+def posterior_organic_coefficients(spec: ModelSpec, posterior) -> np.ndarray:
+    """``beta_organic`` per draw, ``(chain, draw, organic)``, from a posterior holding ``organic_share``
+    and the organic transforms' variables (the graph's :func:`organic_coefficient`, compiled with NumPy)."""
+    inputs = [
+        ORGANIC_SHARE,
+        *spec.organic_adstock.variable_names.values(),
+        *spec.organic_saturation.variable_names.values(),
+    ]
+    reference = spec.training_design()["organic"]
+    return _per_draw(
+        inputs, posterior, lambda core, ref: organic_coefficient(spec, core, core[ORGANIC_SHARE], ref), reference
+    )
+
+
+def _per_draw(inputs: list[str], posterior, build, reference: np.ndarray) -> np.ndarray:
+    """``build(core, reference)`` (a graph of vectors ``core[name]``) evaluated on every draw of
+    ``posterior[name]`` (chain, draw, k) at once: vectorized, NumPy mode, no scan."""
     import pytensor
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
 
     from bayesmmm.components.base import numpy_mode
 
-    name = QUANTITY_VARIABLES[spec.model_config.media_prior.type]
-    inputs = [name, *spec.adstock.variable_names.values(), *spec.saturation.variable_names.values()]
-    inputs += [n for n in ("rf_slope", "rf_ec") if n in spec.variable_dims]
     core = {n: pt.vector(n, dtype="float64") for n in inputs}
     batched = {n: pt.matrix(f"{n}_draws", dtype="float64") for n in inputs}
-    reference = pt.constant(spec.training_design()["media"], dtype="float64")
     with convolution_graphs():  # evaluated with NumPy on every draw at once: no scan
-        beta = coefficient(spec, core, core[name], reference)
+        out_core = build(core, pt.constant(reference, dtype="float64"))
     fn = pytensor.function(
         list(batched.values()),
-        vectorize_graph(beta, {core[n]: batched[n] for n in inputs}),
+        vectorize_graph(out_core, {core[n]: batched[n] for n in inputs}),
         mode=numpy_mode(fast_compile=True),
     )  # fmt: skip  (called once: 0.39 s -> 0.13 s)
     arrays = [np.asarray(posterior[n]) for n in inputs]

@@ -54,11 +54,18 @@ from bayesmmm.data.loading import DataError, MMMData, frame_to_data
 from bayesmmm.model.calibration import add_lift_likelihood, check_lift_tests, lift_draws, lift_key, read_lift_tests
 from bayesmmm.model.geo import geo_media_parameters, geo_parameters, link_of, pool_parameter
 from bayesmmm.model.mean import mean_components, total
-from bayesmmm.model.media_prior import coefficient, create_quantity, posterior_coefficients, target_total
+from bayesmmm.model.media_prior import (
+    coefficient,
+    create_quantity,
+    organic_coefficient,
+    posterior_coefficients,
+    posterior_organic_coefficients,
+    target_total,
+)
 from bayesmmm.model.persistence import ModelFileError, load_model, save_model, to_datatree
 from bayesmmm.model.predictive import Predictive
 from bayesmmm.model.scales import Scales
-from bayesmmm.model.spec import QUANTITY_VARIABLES, ModelSpec
+from bayesmmm.model.spec import ORGANIC_SHARE, QUANTITY_VARIABLES, ModelSpec
 
 __all__ = ["MMM", "ModelFileError", "Scales", "link_of", "pool_parameter"]
 
@@ -349,6 +356,11 @@ class MMM:
                 "for a geo panel use type coefficient (model.priors.beta)"
             )
         spec = self.require_spec()
+        if spec.organic_share and self.is_geo:
+            raise ConfigError(
+                "model.organic.prior: share is implemented for national models; for a geo panel use prior: "
+                "coefficient (model.priors.beta_organic)"
+            )
         design = spec.training_design()
         dims = spec.variable_dims
         geo = ("geo",) if self.is_geo else ()
@@ -382,7 +394,10 @@ class MMM:
                 y = pm.Data("y_data", self.data.target / self.scales.target, dims="date")
             params = {}
             for name in MODEL_VARIABLES:
-                if name in dims and not (name == "beta" and self.media_prior_variable):
+                derived = (name == "beta" and self.media_prior_variable) or (
+                    name == "beta_organic" and spec.organic_share
+                )
+                if name in dims and not derived:
                     params[name] = self.priors[name].create(name, dims=dims[name])
             if self.media_prior_variable:
                 params[self.media_prior_variable] = create_quantity(spec)
@@ -397,12 +412,18 @@ class MMM:
                 for transform in (self.organic_adstock, self.organic_saturation):
                     created = transform.create_priors(("organic",))
                     params.update({transform.variable_name(p): rv for p, rv in created.items()})
+            share_total = None
+            if self.model_config.media_prior.type == "share" or spec.organic_share:
+                share_total = pm.Data("target_total_data", target_total(spec))  # data: compiled code is reused
             if self.media_prior_variable:  # beta: the exact function of the business quantity
-                share_total = None
-                if self.model_config.media_prior.type == "share":  # data, not a constant: compiled code is reused
-                    share_total = pm.Data("target_total_data", target_total(spec))
-                beta = coefficient(spec, params, params[self.media_prior_variable], inputs["media"], share_total)
+                total_arg = share_total if self.model_config.media_prior.type == "share" else None
+                beta = coefficient(spec, params, params[self.media_prior_variable], inputs["media"], total_arg)
                 params["beta"] = pm.Deterministic("beta", beta, dims="channel")
+            if spec.organic_share:  # beta_organic: the exact function of the organic contribution share
+                share = self.priors[ORGANIC_SHARE].create(ORGANIC_SHARE, dims=("organic",))
+                params[ORGANIC_SHARE] = share
+                beta_organic = organic_coefficient(spec, params, share, inputs["organic"], share_total)
+                params["beta_organic"] = pm.Deterministic("beta_organic", beta_organic, dims="organic")
             for name, (var_dims, prior) in spec.geo_variables.items():
                 params[name] = prior.create(name, dims=var_dims)
             if self.varying is not None:  # the multiplier's own variables (model.time_varying_media)
@@ -537,6 +558,11 @@ class MMM:
             post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
             if self.spec.media_prior_pooled:
                 post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + tau * media_prior_z)"
+            idata["posterior"] = xr.DataTree(post)
+        if self.spec.organic_share:  # beta_organic per draw likewise (model.organic.prior: share)
+            post = idata["posterior"].to_dataset()
+            post["beta_organic"] = (("chain", "draw", "organic"), posterior_organic_coefficients(self.spec, post))
+            post["beta_organic"].attrs["deterministic"] = f"function of {ORGANIC_SHARE} (model.organic.prior: share)"
             idata["posterior"] = xr.DataTree(post)
         self.idata = self._complete_idata(idata)
         return self.idata

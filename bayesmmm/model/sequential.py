@@ -243,6 +243,14 @@ class SequentialUpdate:
         import pymc as pm
         import pytensor.tensor as pt
 
+        if spec.organic_share:  # a share of the window's KPI total, on a logit scale: not mapped between windows
+            from bayesmmm.config.experiment import ConfigError
+
+            raise ConfigError(
+                "the joint refresh (refresh --prior-from-posterior, kind joint) does not map model.organic.prior: "
+                "share between windows; use --prior-from-posterior-kind marginal, or fit the organic media with "
+                "prior: coefficient"
+            )
         prior = self.fit_prior(model)
         params = {**{rv.name: rv for rv in model.free_RVs}, **params}  # the pooled prior's variables too
         mapped = old_window_values(self.old_spec, spec, params)

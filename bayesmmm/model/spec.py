@@ -29,10 +29,12 @@ from bayesmmm.data.frequency import frequency_label, is_next_period, next_dates,
 from bayesmmm.data.loading import DataError, MMMData
 from bayesmmm.model.scales import Scales
 
-__all__ = ["POOLING_VARIABLES", "QUANTITY_VARIABLES", "ModelSpec"]
+__all__ = ["ORGANIC_SHARE", "POOLING_VARIABLES", "QUANTITY_VARIABLES", "ModelSpec"]
 
 #: free variable holding the quantity of a business-unit media prior, by its type (:mod:`bayesmmm.model.media_prior`)
 QUANTITY_VARIABLES = {"roas": "roas", "mroas": "mroas", "share": "contribution_share"}
+#: the organic media's free variable under ``model.organic.prior: share`` (``beta_organic`` its function)
+ORGANIC_SHARE = "organic_share"
 #: free variables of the pooled media priors: the shared log level, the spread (``hierarchical`` only), the offsets
 POOLING_VARIABLES = {"level": "media_prior_mu", "spread": "media_prior_tau", "offset": "media_prior_z"}
 
@@ -159,6 +161,12 @@ class ModelSpec:
         return QUANTITY_VARIABLES.get(self.model_config.media_prior.type)
 
     @property
+    def organic_share(self) -> bool:
+        """Whether the organic media's prior is on their contribution share (``model.organic.prior: share``)."""
+        organic = self.model_config.organic
+        return bool(self.organic) and organic is not None and organic.prior == "share"
+
+    @property
     def media_prior_pooled(self) -> bool:
         """Whether the channels' quantity has a pooled prior (``pooling: level`` or ``hierarchical``, 2+ channels)."""
         cfg = self.model_config.media_prior
@@ -246,6 +254,8 @@ class ModelSpec:
                 dims[name] = ("channel",)
         if self.organic:  # shared by every geo of a panel
             dims["beta_organic"] = ("organic",)
+            if self.organic_share:  # beta_organic is then a function of it (model.organic.prior: share)
+                dims[ORGANIC_SHARE] = ("organic",)
             for transform in (self.organic_adstock, self.organic_saturation):
                 for name in transform.variable_names.values():
                     dims[name] = ("organic",)

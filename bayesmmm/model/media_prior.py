@@ -61,6 +61,11 @@ Sampling the prior therefore gives exactly the requested distribution of the qua
 recomputed per draw by the same function (:func:`posterior_coefficients`), so every backend
 stores the same ``beta`` and everything downstream (contributions, ROAS, forecasts) works
 unchanged.
+
+Organic media (``model.organic.prior: share``) get the same ``share`` mapping on their own block:
+``beta_organic = organic_share · Y / (s_y Σ_t saturation(adstock(x / s_x))_t)`` with the organic
+transforms (:func:`organic_coefficient`; ``organic_share ~ model.priors.organic_share``, default
+``Beta(1, 99)``), recomputed per draw by :func:`posterior_organic_coefficients`. National models only.
 """
 
 from __future__ import annotations

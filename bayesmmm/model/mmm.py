@@ -551,18 +551,19 @@ class MMM:
             model, sampler, cache_key=self.structure_key(), prepare=self._prepare_post_processing, warm=warm
         )
         self.timings = timings
-        if self.media_prior_variable:  # beta per draw, by the graph's own function, whatever the backend
+        if self.media_prior_variable or self.spec.organic_share:
+            # beta (and beta_organic) per draw, by the graph's own functions, whatever the backend
             post = idata["posterior"].to_dataset()
-            beta = posterior_coefficients(self.spec, post)
-            post["beta"] = (("chain", "draw", "channel"), beta)
-            post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
-            if self.spec.media_prior_pooled:
-                post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + tau * media_prior_z)"
-            idata["posterior"] = xr.DataTree(post)
-        if self.spec.organic_share:  # beta_organic per draw likewise (model.organic.prior: share)
-            post = idata["posterior"].to_dataset()
-            post["beta_organic"] = (("chain", "draw", "organic"), posterior_organic_coefficients(self.spec, post))
-            post["beta_organic"].attrs["deterministic"] = f"function of {ORGANIC_SHARE} (model.organic.prior: share)"
+            if self.media_prior_variable:
+                post["beta"] = (("chain", "draw", "channel"), posterior_coefficients(self.spec, post))
+                post["beta"].attrs["deterministic"] = f"function of {self.media_prior_variable} (model.media_prior)"
+                if self.spec.media_prior_pooled:
+                    post[self.media_prior_variable].attrs["deterministic"] = "exp(media_prior_mu + tau * media_prior_z)"
+            if self.spec.organic_share:
+                post["beta_organic"] = (("chain", "draw", "organic"), posterior_organic_coefficients(self.spec, post))
+                post["beta_organic"].attrs["deterministic"] = (
+                    f"function of {ORGANIC_SHARE} (model.organic.prior: share)"
+                )
             idata["posterior"] = xr.DataTree(post)
         self.idata = self._complete_idata(idata)
         return self.idata

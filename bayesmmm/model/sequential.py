@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayesmmm.config.experiment import ConfigError
 from bayesmmm.model.spec import POOLING_VARIABLES, QUANTITY_VARIABLES
 
 if TYPE_CHECKING:
@@ -244,8 +245,6 @@ class SequentialUpdate:
         import pytensor.tensor as pt
 
         if spec.organic_share:  # a share of the window's KPI total, on a logit scale: not mapped between windows
-            from bayesmmm.config.experiment import ConfigError
-
             raise ConfigError(
                 "the joint refresh (refresh --prior-from-posterior, kind joint) does not map model.organic.prior: "
                 "share between windows; use --prior-from-posterior-kind marginal, or fit the organic media with "

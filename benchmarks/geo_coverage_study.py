@@ -39,6 +39,7 @@ import pandas as pd
 
 from bayesmmm.config.experiment import SamplerConfig
 from bayesmmm.evaluation.criteria import loo_summary
+from bayesmmm.evaluation.divergences import divergence_locations
 from bayesmmm.evaluation.summaries import diagnostics, roas_geo_table, roas_table
 from bayesmmm.io import write_text
 from bayesmmm.model.mmm import MMM
@@ -227,6 +228,8 @@ def score_panel(mmm: MMM, comps: Any, truth: dict, wall: float) -> tuple[pd.Data
             np.mean((nat_half["roas_hdi_low"] <= true_nat) & (true_nat <= nat_half["roas_hdi_high"]))
         ),
         "national_abs_err": np.abs(nat["contribution_mean"].to_numpy() / true_nat_contribution - 1).tolist(),
+        # where the divergent draws sit (empty without divergences)
+        "divergence_summary": divergence_locations(mmm.idata)["summary"] if diag["divergences"] else "",
     }
     return rows, facts
 
@@ -350,6 +353,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--tune", type=int, default=500)
+    parser.add_argument("--mass-matrix", default="auto", choices=["auto", "diag", "dense"])
     parser.add_argument(
         "--fix",
         nargs="*",
@@ -375,7 +379,13 @@ def main() -> None:
     args = parser.parse_args()
     fixed = {k: _value(v) for k, v in (item.split("=", 1) for item in args.fix)}
     sampler = SamplerConfig(
-        backend=args.backend, chains=args.chains, draws=args.draws, tune=args.tune, seed=1, progressbar=False
+        backend=args.backend,
+        chains=args.chains,
+        draws=args.draws,
+        tune=args.tune,
+        mass_matrix=args.mass_matrix,
+        seed=1,
+        progressbar=False,
     )
     (args.out / "fits").mkdir(parents=True, exist_ok=True)
     tables, fits = [], []

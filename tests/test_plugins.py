@@ -74,6 +74,8 @@ noise: {{dist: normal, sigma: 10}}
 """
 
 SAMPLER = "{backend: numpyro, chains: 2, draws: 150, tune: 200, seed: 3, progressbar: false}"
+# the select + sweep plumbing test checks only that every candidate and grid point runs and is recorded
+PLUMBING_SAMPLER = "{backend: numpyro, chains: 2, draws: 60, tune: 60, seed: 3, progressbar: false}"
 
 EXPERIMENT = """\
 name: plugin_fit
@@ -222,7 +224,7 @@ def test_select_with_two_jobs_and_a_sweep_on_two_dask_workers(plugin_project, tm
     root = plugin_project
     exp = tmp_path / "select.yaml"
     exp.write_text(
-        EXPERIMENT.format(plugin=root / "lib" / "my_curves.py", sampler=SAMPLER).replace(
+        EXPERIMENT.format(plugin=root / "lib" / "my_curves.py", sampler=PLUMBING_SAMPLER).replace(
             "data/data.csv", str(root / "data" / "data.csv")
         )
         + "selection: {adstock: [power_geometric, geometric], saturation: [exponential], holdout_weeks: 0}\n"

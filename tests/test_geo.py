@@ -171,6 +171,26 @@ def test_fixed_spread_pools_transform_parameters_without_a_spread_variable(panel
     np.testing.assert_allclose(z.sum(axis=1), 0.0, atol=1e-10)
 
 
+def test_fixed_effect_spread_pools_beta_without_a_spread_variable(panel):
+    """``geo.beta_spread: fixed``: no ``beta_geo_sigma`` variable; each geo's effect is the national
+    one times ``exp(beta_sigma · z)`` (checked on prior draws against NumPy); the default stays learned."""
+    from bayesmmm.evaluation.identifiability import prior_draws
+
+    frame, _ = panel
+    assert MMM(GEO_DATA, SMALL_MODEL).geo_config.beta_spread == "learned"
+    mmm = MMM(GEO_DATA, {**SMALL_MODEL, "geo": {"beta_spread": "fixed", "beta_sigma": 0.3}})
+    mmm.build_model(frame)
+    dims = mmm.variable_dims()
+    assert "beta_geo_sigma" not in dims and dims["beta_geo_z"] == ("channel", "geo")
+    draws = prior_draws(mmm, n=50, seed=5)
+    per_geo = mmm.geo_media_parameters(draws)["beta"]  # (sample, geo, channel)
+    z = draws["beta_geo_z"].transpose(0, 2, 1)
+    np.testing.assert_allclose(per_geo, draws["beta"][:, None, :] * np.exp(0.3 * z), rtol=1e-12)
+    learned = MMM(GEO_DATA, SMALL_MODEL)
+    learned.build_model(frame)
+    assert learned.variable_dims()["beta_geo_sigma"] == ("channel",)
+
+
 # --------------------------------------------------------------------- recovery (MCMC)
 @pytest.fixture(scope="module")
 def geo_fit(tmp_path_factory):

@@ -457,7 +457,9 @@ class GeoConfig(_Base):
     the national effect and the mean of the deviations trade off along a ridge whose
     direction turns with ``beta_geo_sigma``: NUTS diverges there when few geos pin their own
     effects (2-geo panels: 8 divergences in 8 fits, 0 with zerosum; geo coverage study in
-    ``benchmarks/README.md``).
+    ``benchmarks/README.md``). ``beta_spread: fixed`` sets ``beta_geo_sigma = beta_sigma``
+    (no spread variable: the learned spread and the national effect form a ridge where the
+    geo defaults' remaining divergences sit); the default stays ``learned``.
 
     ``adstock`` / ``saturation``: ``shared`` (one value per channel) or ``pooled`` (per geo
     and channel, the national value moved on the link scale — logit for (0, 1) parameters,
@@ -508,6 +510,12 @@ class GeoConfig(_Base):
         "fixed",
         description="spread of pooled transform parameters across geos: learned (sigma ~ HalfNormal(param_sigma) per "
         "channel) or fixed (sigma = param_sigma: no spread variable, so no funnel between it and the deviations)",
+    )
+    beta_spread: Literal["learned", "fixed"] = Field(
+        "learned",
+        description="spread of the log channel effects across geos: learned (beta_geo_sigma ~ HalfNormal(beta_sigma) "
+        "per channel, the default) or fixed (beta_geo_sigma = beta_sigma: no spread variable, so no ridge between it "
+        "and the national effect)",
     )
     sigma: Literal["per_geo", "shared"] = Field(
         "per_geo",

@@ -72,7 +72,8 @@ def geo_parameters(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any]
     z = params["beta_geo_z"]
     if spec.geo_config.beta_pooling == "zerosum":
         z = z.T  # stored (channel, geo)
-    out["beta"] = pool_parameter(params["beta"], params["beta_geo_sigma"], z, "log")
+    spread = params.get("beta_geo_sigma", spec.geo_config.beta_sigma)  # beta_spread: fixed
+    out["beta"] = pool_parameter(params["beta"], spread, z, "log")
     if "trend_geo_z" in params:
         name = spec.trend.pooled_variable
         out[name] = pool_parameter(params[name], params["trend_geo_sigma"], params["trend_geo_z"])

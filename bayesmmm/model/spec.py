@@ -210,7 +210,9 @@ class ModelSpec:
             return MappingProxyType({})
         cfg = self.geo_config
         z = Prior(dist="Normal", mu=0.0, sigma=1.0)
-        out = {"beta_geo_sigma": (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))}
+        out: dict[str, tuple[tuple[str, ...], Prior]] = {}
+        if cfg.beta_spread == "learned":
+            out["beta_geo_sigma"] = (("channel",), Prior(dist="HalfNormal", sigma=cfg.beta_sigma))
         if cfg.beta_pooling == "zerosum":  # PyMC's zero-sum axis is the last one: (channel, geo)
             out["beta_geo_z"] = (("channel", "geo"), Prior(dist="ZeroSumNormal", sigma=1.0))
         else:

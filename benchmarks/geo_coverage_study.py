@@ -80,18 +80,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "param_pooling": "zerosum",
         "param_spread": "fixed",
     },
-    # stop 37: the effects' spread fixed too (their divergences sit on the beta / beta_geo_sigma ridge)
-    "beta_spread_fixed": {
-        "saturation": "pooled",
-        "param_sigma": 0.5,
-        "param_pooling": "zerosum",
-        "param_spread": "fixed",
-        "beta_spread": "fixed",
-    },
     # the stop-33 candidates against the defaults (saturation pooled, fixed spread 0.5, zero-sum)
     "transforms_pooled_fixed": {"adstock": "pooled", "saturation": "pooled"},
     "mm_pooled_fixed": {"saturation": "pooled"},
 }
+
+# stop 37: the defaults with the effects' spread fixed too (their divergences sit on the beta / beta_geo_sigma ridge)
+VARIANTS["beta_spread_fixed"] = {**VARIANTS["saturation_pooled_fixed"], "beta_spread": "fixed"}
 
 #: data / model options of a variant beyond ``model.geo``
 EXTRA: dict[str, dict[str, dict[str, Any]]] = {
